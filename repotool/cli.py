@@ -1,0 +1,129 @@
+"""The ``repotool`` command line.
+
+Each area registers its own subcommands from ``repotool.commands.<area>``.  A
+handler takes the parsed arguments and a :class:`Context` and returns a
+JSON-able dict; this module prints it (``--json``: as JSON on stdout) and is
+the only place that turns errors into exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repotool import __version__
+from repotool.config import Config, load_config
+from repotool.errors import RepotoolError
+from repotool.process import Runner, SubprocessRunner
+from repotool.report import ConsoleReporter, Reporter
+
+Handler = Callable[[argparse.Namespace, "Context"], dict[str, Any]]
+
+#: the modules under repotool.commands that register subcommands, in --help order
+COMMAND_MODULES = (
+    "release",
+    "build",
+    "sign",
+    "publish",
+    "advisory",
+    "media",
+    "site",
+    "announce",
+    "mirror",
+    "serve",
+)
+
+
+@dataclass
+class Context:
+    """What every command gets: the config, the process runner, the reporter."""
+
+    config_path: Path | None
+    json_output: bool
+    runner: Runner = field(default_factory=SubprocessRunner)
+    reporter: Reporter = field(default_factory=ConsoleReporter)
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+EPILOG = """\
+A release in one command:
+  repotool release            build, sign, publish, site, media for the config
+  repotool serve              serve public/ and the site on http://127.0.0.1:8080
+
+Every command takes --json to print a machine-readable result on stdout, and
+--config FILE to use another repotool.toml (default: ./repotool.toml, else the
+embedded defaults).  Exit status: 0 ok, 2 config, 3 outside tool, 4 build,
+5 signing, 6 publish, 7 advisory, 8 media, 9 site, 10 announce, 11 mirror.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="repotool",
+        description="Release toolchain of the pS-Performance Toolkit: builds and signs the "
+        "RPMs, publishes the signed yum repository with errata, makes the live media, "
+        "renders the site and sends the announcements.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"repotool {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="path of repotool.toml")
+    common.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"repotool.commands.{name}")
+        module.register(sub, common)
+    return parser
+
+
+def _print_human(result: dict[str, Any]) -> None:
+    summary = result.get("summary")
+    if isinstance(summary, str):
+        print(summary)
+        return
+    for key, value in result.items():
+        print(f"{key}: {value}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    ctx = Context(
+        config_path=args.config,
+        json_output=args.json,
+        reporter=ConsoleReporter(quiet=args.quiet or False),
+    )
+    try:
+        result = handler(args, ctx)
+    except RepotoolError as e:
+        if args.json:
+            print(json.dumps({"ok": False, **e.to_json()}, indent=2))
+        print(f"repotool: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("repotool: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps({"ok": True, **result}, indent=2, default=str))
+    else:
+        _print_human(result)
+    return 0

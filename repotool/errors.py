@@ -1,0 +1,181 @@
+"""The one exception tree of repotool.
+
+Every error says what failed, where (file, line, component, URL) and what the
+user can do next.  Only ``repotool.cli`` turns these into exit codes and only
+the web app turns them into HTTP status codes.
+
+::
+
+    RepotoolError
+     ├── ConfigError              repotool.toml is missing, unreadable or invalid
+     ├── ToolError                an outside program could not do its job
+     │    ├── ToolMissingError     the program is not installed (names the Debian package)
+     │    └── ToolFailedError      the program ran and exited non-zero
+     ├── BuildError               a component could not be built
+     │    ├── SpecError            a .spec or its sources are wrong
+     │    └── UnknownComponentError
+     ├── SigningError             keys, signatures, verification
+     │    ├── KeyUnavailableError  missing, expired or unusable signing key
+     │    └── BadSignatureError    a package or file fails signature/digest checks
+     ├── PublishError             the repository could not be published
+     │    ├── LockHeldError        another publish is running
+     │    └── CompatibilityError   a package needs rpm features a target lacks
+     ├── AdvisoryError            an advisory or release record is invalid
+     ├── MediaError               live media could not be composed
+     ├── SiteError                the site could not be rendered
+     ├── AnnounceError            an announcement could not be rendered or sent
+     │    └── AlreadySentError     the announcement was sent before (use --force)
+     └── MirrorError              a mirror sync/check failed
+          ├── MirrorIntegrityError bad signature, checksum, size, rollback, freeze
+          └── MirrorTransportError connection refused, timeout, too slow, dropped
+"""
+
+from __future__ import annotations
+
+
+class RepotoolError(Exception):
+    """Base of every error repotool raises on purpose.
+
+    ``what`` says what failed, ``where`` names the file/line/component/URL and
+    ``hint`` says what the user can do next.
+    """
+
+    exit_code = 1
+
+    def __init__(self, what: str, *, where: str | None = None, hint: str | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.where = where
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.what}" if self.where else self.what
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "error": type(self).__name__,
+            "what": self.what,
+            "where": self.where,
+            "hint": self.hint,
+        }
+
+
+# --- configuration ---------------------------------------------------------
+class ConfigError(RepotoolError):
+    exit_code = 2
+
+
+# --- outside programs ------------------------------------------------------
+class ToolError(RepotoolError):
+    exit_code = 3
+
+
+class ToolMissingError(ToolError):
+    def __init__(self, tool: str, debian_package: str | None) -> None:
+        pkg = debian_package or "the package that provides it"
+        super().__init__(
+            f"the program '{tool}' is not installed",
+            where=tool,
+            hint=f"install it with: apt-get install {pkg}",
+        )
+        self.tool = tool
+        self.debian_package = debian_package
+
+
+class ToolFailedError(ToolError):
+    def __init__(
+        self,
+        argv: list[str],
+        returncode: int,
+        stderr: str,
+        *,
+        where: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        what = f"'{argv[0]}' exited with status {returncode}"
+        if tail:
+            what += ":\n    " + tail.replace("\n", "\n    ")
+        super().__init__(what, where=where, hint=hint)
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+# --- build -----------------------------------------------------------------
+class BuildError(RepotoolError):
+    exit_code = 4
+
+
+class SpecError(BuildError):
+    pass
+
+
+class UnknownComponentError(BuildError):
+    pass
+
+
+# --- signing ---------------------------------------------------------------
+class SigningError(RepotoolError):
+    exit_code = 5
+
+
+class KeyUnavailableError(SigningError):
+    pass
+
+
+class BadSignatureError(SigningError):
+    pass
+
+
+# --- publishing ------------------------------------------------------------
+class PublishError(RepotoolError):
+    exit_code = 6
+
+
+class LockHeldError(PublishError):
+    pass
+
+
+class CompatibilityError(PublishError):
+    pass
+
+
+# --- advisories and release records ---------------------------------------
+class AdvisoryError(RepotoolError):
+    exit_code = 7
+
+
+# --- live media ------------------------------------------------------------
+class MediaError(RepotoolError):
+    exit_code = 8
+
+
+# --- site ------------------------------------------------------------------
+class SiteError(RepotoolError):
+    exit_code = 9
+
+
+# --- announcements ---------------------------------------------------------
+class AnnounceError(RepotoolError):
+    exit_code = 10
+
+
+class AlreadySentError(AnnounceError):
+    pass
+
+
+# --- mirrors ---------------------------------------------------------------
+class MirrorError(RepotoolError):
+    exit_code = 11
+
+
+class MirrorIntegrityError(MirrorError):
+    pass
+
+
+class MirrorTransportError(MirrorError):
+    pass

@@ -1,0 +1,131 @@
+"""The one adapter through which repotool runs outside programs.
+
+It captures output and turns "not installed" and "exited non-zero" into typed
+errors that name the Debian package to install or the program's own last words.
+Code that needs a program takes a :class:`Runner`; tests may pass their own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from repotool.errors import ToolError, ToolFailedError, ToolMissingError
+
+#: Which Debian 12 package provides each program repotool calls.
+DEBIAN_PACKAGES: dict[str, str] = {
+    "rpmbuild": "rpm",
+    "rpmsign": "rpm",
+    "rpmkeys": "rpm",
+    "rpmspec": "rpm",
+    "rpm": "rpm",
+    "gpg": "gnupg",
+    "gpgv": "gpgv",
+    "gpgconf": "gnupg",
+    "dnf": "dnf",
+    "createrepo_c": "createrepo-c",
+    "xorriso": "xorriso",
+    "mksquashfs": "squashfs-tools",
+    "unsquashfs": "squashfs-tools",
+    "implantisomd5": "isomd5sum",
+    "checkisomd5": "isomd5sum",
+    "isohybrid": "syslinux-utils",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "busybox": "busybox-static",
+    "cpio": "cpio",
+    "apt-get": "apt",
+    "dpkg-deb": "dpkg",
+    "nginx": "nginx",
+    "chromium": "chromium",
+    "wrk": "wrk",
+}
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode("utf-8", "replace")
+
+
+class Runner(Protocol):
+    def run(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+        where: str | None = None,
+        hint: str | None = None,
+    ) -> Completed: ...
+
+
+class SubprocessRunner:
+    """Runs programs with :mod:`subprocess`; ``env`` entries are added to os.environ."""
+
+    def run(
+        self,
+        argv: Sequence[str | os.PathLike[str]],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        input: bytes | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+        where: str | None = None,
+        hint: str | None = None,
+    ) -> Completed:
+        args = [os.fspath(a) for a in argv]
+        full_env = dict(os.environ)
+        # Outside tools must speak one language so that their errors can be read.
+        full_env["LC_ALL"] = "C.UTF-8"
+        if env:
+            full_env.update(env)
+        try:
+            proc = subprocess.run(
+                args,
+                cwd=cwd,
+                env=full_env,
+                input=input,
+                stdin=None if input is not None else subprocess.DEVNULL,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+        except FileNotFoundError as e:
+            tool = os.path.basename(args[0])
+            raise ToolMissingError(tool, DEBIAN_PACKAGES.get(tool)) from e
+        except subprocess.TimeoutExpired as e:
+            raise ToolError(
+                f"'{args[0]}' did not finish within {timeout} seconds",
+                where=where,
+                hint=hint or "see whether the machine is overloaded, then run again",
+            ) from e
+        done = Completed(tuple(args), proc.returncode, proc.stdout, proc.stderr)
+        if check and proc.returncode != 0:
+            stderr = proc.stderr.decode("utf-8", "replace")
+            if not stderr.strip():
+                stderr = proc.stdout.decode("utf-8", "replace")
+            raise ToolFailedError(args, proc.returncode, stderr, where=where, hint=hint)
+        return done
+
+
+def require_tools(tools: Sequence[str]) -> None:
+    """Fail early, before any work, when a needed program is missing."""
+    from shutil import which
+
+    for tool in tools:
+        if which(tool) is None:
+            raise ToolMissingError(tool, DEBIAN_PACKAGES.get(tool))
