@@ -36,10 +36,8 @@ EL6_RPMLIB = (
     "BuiltinLuaScripts",
     "ConcurrentAccess",
     "FileCaps",
-    "ScriptletExpansion",
-    "TildeInVersions",
 )
-EL7_RPMLIB = (*EL6_RPMLIB,)
+EL7_RPMLIB = (*EL6_RPMLIB, "ScriptletExpansion", "TildeInVersions")
 EL8_RPMLIB = (*EL7_RPMLIB, "RichDependencies", "LargeFiles", "CaretInVersions", "PayloadIsZstd")
 
 
