@@ -1,0 +1,329 @@
+"""The release key: GnuPG through python-gnupg, rpmsign for packages.
+
+Every signature is checked with the tool hosts use (``rpmkeys --checksig``,
+``gpgv``) against the exact public key that is published.
+
+Development mode makes a clearly labelled key in the state folder on first use;
+production names a key by fingerprint in a GNUPGHOME and takes its passphrase
+from gpg-agent or a file, never from the command line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import gnupg
+
+from repotool.config import Config
+from repotool.errors import BadSignatureError, KeyUnavailableError, SigningError, ToolFailedError
+from repotool.process import Runner, require_tools
+from repotool.report import Reporter
+
+GPG = "/usr/bin/gpg"
+
+DEV_KEY_BANNER = (
+    "USING A DEVELOPMENT SIGNING KEY ({fpr}) made on this machine in {home}. "
+    "It is fine for trying repotool out; never publish it to real hosts. "
+    "For production set [key] mode = \"production\" with fingerprint and gnupghome."
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    path: Path
+    ok: bool
+    detail: str
+
+
+def _rpm_checksig_ok(output: str, short_id: str) -> tuple[bool, str]:
+    """Pure: read ``rpmkeys --checksig -v`` output for one package.
+
+    A package passes only when every digest is OK and a signature made by the
+    expected key verified; an unsigned package fails.
+    """
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    bad = [ln for ln in lines if "NOT OK" in ln or "BAD" in ln or "NOKEY" in ln]
+    if bad:
+        return False, bad[0]
+    sig_ok = [
+        ln
+        for ln in lines
+        if "Signature, key ID" in ln and ln.endswith(": OK") and short_id.lower() in ln.lower()
+    ]
+    if not sig_ok:
+        if not any("Signature" in ln for ln in lines):
+            return False, "the package is not signed"
+        return False, "the package is signed by another key"
+    if not any("digest: OK" in ln for ln in lines):
+        return False, "no digest was checked"
+    return True, sig_ok[0]
+
+
+class Signer:
+    """Signs with one key and verifies against its published public half."""
+
+    def __init__(
+        self,
+        *,
+        gnupghome: Path,
+        fingerprint: str,
+        runner: Runner,
+        passphrase_file: Path | None = None,
+        development: bool = False,
+    ) -> None:
+        self.gnupghome = gnupghome
+        self.fingerprint = fingerprint.upper()
+        self.runner = runner
+        self.passphrase_file = passphrase_file
+        self.development = development
+        self._gpg = gnupg.GPG(gpgbinary=GPG, gnupghome=str(gnupghome))
+        self._gpg.encoding = "utf-8"
+        self._public: str | None = None
+
+    @property
+    def short_id(self) -> str:
+        return self.fingerprint[-8:]
+
+    # --- the key ------------------------------------------------------------
+    def check_usable(self, *, now: float | None = None) -> None:
+        """Fail before any work when the key is missing, expired or lacks its secret."""
+        now = time.time() if now is None else now
+        where = f"GNUPGHOME {self.gnupghome}"
+        secret = [k for k in self._gpg.list_keys(True) if k["fingerprint"] == self.fingerprint]
+        if not secret:
+            raise KeyUnavailableError(
+                f"no secret key with fingerprint {self.fingerprint}",
+                where=where,
+                hint="import the release key there, or fix [key] fingerprint in repotool.toml",
+            )
+        public = [k for k in self._gpg.list_keys() if k["fingerprint"] == self.fingerprint]
+        key = public[0] if public else secret[0]
+        if key.get("trust") == "r":
+            raise KeyUnavailableError(
+                f"the signing key {self.fingerprint} is revoked", where=where,
+                hint="name the current release key in [key] fingerprint",
+            )
+        expires = key.get("expires") or ""
+        if expires and float(expires) <= now:
+            day = time.strftime("%Y-%m-%d", time.gmtime(float(expires)))
+            raise KeyUnavailableError(
+                f"the signing key {self.fingerprint} expired on {day}",
+                where=where,
+                hint="extend it (gpg --quick-set-expire) or name a new key in repotool.toml",
+            )
+        if self.passphrase_file is not None and not self.passphrase_file.is_file():
+            raise KeyUnavailableError(
+                "the passphrase file does not exist",
+                where=str(self.passphrase_file),
+                hint="create it (mode 0600) or leave passphrase_file empty to use gpg-agent",
+            )
+
+    def public_key_armored(self) -> str:
+        if self._public is None:
+            text = self._gpg.export_keys(self.fingerprint, armor=True, minimal=True)
+            if not text.strip():
+                raise KeyUnavailableError(
+                    f"cannot export the public key {self.fingerprint}",
+                    where=f"GNUPGHOME {self.gnupghome}",
+                )
+            self._public = text if text.endswith("\n") else text + "\n"
+        return self._public
+
+    def _passphrase_args(self) -> list[str]:
+        if self.passphrase_file is None:
+            return []
+        return ["--pinentry-mode", "loopback", "--passphrase-file", str(self.passphrase_file)]
+
+    def _gpg_argv(self) -> list[str]:
+        return [GPG, "--homedir", str(self.gnupghome), "--batch", "--no-tty", *self._passphrase_args()]
+
+    # --- detached and clear signatures --------------------------------------
+    def detach_sign(self, data: bytes) -> bytes:
+        """An armored detached signature of ``data`` (for repomd.xml, SHA256SUMS)."""
+        done = self.runner.run(
+            [*self._gpg_argv(), "--local-user", self.fingerprint, "--digest-algo", "SHA256",
+             "--armor", "--detach-sign", "--output", "-"],
+            input=data,
+            where=f"gpg key {self.fingerprint}",
+            hint="check that gpg-agent can use the key (passphrase file or agent)",
+        )
+        return done.stdout
+
+    def clearsign(self, text: str) -> str:
+        done = self.runner.run(
+            [*self._gpg_argv(), "--local-user", self.fingerprint, "--digest-algo", "SHA256",
+             "--armor", "--clearsign", "--output", "-"],
+            input=text.encode("utf-8"),
+            where=f"gpg key {self.fingerprint}",
+        )
+        return done.stdout.decode("utf-8")
+
+    def verify_detached(self, data: bytes, signature: bytes) -> None:
+        """Check with gpgv against the published public key only."""
+        with tempfile.TemporaryDirectory(prefix="repotool-gpgv-") as tmp:
+            keyring = Path(tmp) / "published.gpg"
+            self.runner.run(
+                [GPG, "--homedir", tmp, "--batch", "--no-tty", "--dearmor", "--output",
+                 str(keyring)],
+                input=self.public_key_armored().encode(),
+            )
+            sig = Path(tmp) / "data.asc"
+            payload = Path(tmp) / "data"
+            sig.write_bytes(signature)
+            payload.write_bytes(data)
+            done = self.runner.run(
+                ["gpgv", "--keyring", str(keyring), str(sig), str(payload)], check=False
+            )
+            if done.returncode != 0:
+                raise BadSignatureError(
+                    "the detached signature does not verify against the published key",
+                    where=f"key {self.fingerprint}",
+                    hint=done.stderr.decode("utf-8", "replace").strip(),
+                )
+
+    # --- packages -----------------------------------------------------------
+    def _rpmsign_argv(self) -> list[str]:
+        argv = [
+            "rpmsign", "--addsign",
+            "--define", f"_gpg_name {self.fingerprint}",
+            "--define", f"__gpg {GPG}",
+            "--define", f"_gpg_path {self.gnupghome}",
+            "--define", "_gpg_digest_algo sha256",
+        ]
+        extra = self._passphrase_args()
+        if extra:
+            argv += ["--define", "_gpg_sign_cmd_extra_args " + " ".join(extra)]
+        return argv
+
+    def sign_rpms(self, paths: Sequence[Path], *, jobs: int = 0) -> None:
+        """Sign packages in place, in a few parallel rpmsign runs."""
+        if not paths:
+            return
+        require_tools(["rpmsign"])
+        jobs = jobs or os.cpu_count() or 1
+        chunks = [list(paths[i::jobs]) for i in range(min(jobs, len(paths)))]
+
+        def sign_chunk(chunk: list[Path]) -> None:
+            try:
+                self.runner.run(
+                    [*self._rpmsign_argv(), *map(str, chunk)],
+                    env={"GNUPGHOME": str(self.gnupghome)},
+                    where=", ".join(p.name for p in chunk[:3]) + (" ..." if len(chunk) > 3 else ""),
+                    hint="check that the key can sign without a prompt (gpg-agent or passphrase_file)",
+                )
+            except ToolFailedError as e:
+                raise SigningError(e.what, where=e.where, hint=e.hint) from e
+
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            list(pool.map(sign_chunk, chunks))
+
+    def check_rpms(self, paths: Sequence[Path]) -> list[CheckResult]:
+        """``rpmkeys --checksig`` each package against the published key alone."""
+        if not paths:
+            return []
+        require_tools(["rpmkeys"])
+        with tempfile.TemporaryDirectory(prefix="repotool-rpmdb-") as db:
+            keyfile = Path(db) / "key.asc"
+            keyfile.write_text(self.public_key_armored())
+            self.runner.run(["rpmkeys", "--dbpath", db, "--import", str(keyfile)])
+            results = []
+            for path in paths:
+                done = self.runner.run(
+                    ["rpmkeys", "--dbpath", db, "--checksig", "-v", str(path)], check=False
+                )
+                output = done.stdout.decode("utf-8", "replace") + done.stderr.decode(
+                    "utf-8", "replace"
+                )
+                ok, detail = _rpm_checksig_ok(output, self.short_id)
+                if done.returncode != 0 and ok:
+                    ok, detail = False, output.strip().splitlines()[-1]
+                results.append(CheckResult(path, ok, detail))
+        return results
+
+    def require_signed(self, paths: Sequence[Path]) -> None:
+        """Refuse unless every package is signed by this key with good digests."""
+        bad = [r for r in self.check_rpms(paths) if not r.ok]
+        if bad:
+            first = bad[0]
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise BadSignatureError(
+                f"{first.detail}{more}",
+                where=str(first.path),
+                hint=f"only packages signed by the release key {self.fingerprint} are published; "
+                "remove the file or sign it with 'repotool sign'",
+            )
+
+
+# --- opening the configured key ---------------------------------------------
+
+_FPR = re.compile(r"^[0-9A-Fa-f]{40}$")
+
+
+def _make_dev_key(home: Path, uid: str) -> str:
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(home, 0o700)
+    gpg = gnupg.GPG(gpgbinary=GPG, gnupghome=str(home))
+    spec = gpg.gen_key_input(
+        key_type="RSA",
+        key_length=3072,
+        key_usage="sign",
+        name_real=uid.split(" <")[0],
+        name_email=uid.split("<")[-1].rstrip(">") if "<" in uid else "dev@localhost",
+        no_protection=True,
+        expire_date="0",
+    )
+    key = gpg.gen_key(spec)
+    if not key.fingerprint:
+        raise KeyUnavailableError(
+            f"gpg could not create the development key: {key.stderr.strip()[-300:]}",
+            where=str(home),
+        )
+    (home / "DEVELOPMENT-KEY-NOT-FOR-PRODUCTION").write_text(
+        f"{key.fingerprint}\nThis key was made by repotool for local development.\n"
+    )
+    return str(key.fingerprint)
+
+
+def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
+    """The configured release key, checked usable; in development mode made on first use."""
+    require_tools(["gpg"])
+    if cfg.key.mode == "development":
+        home = cfg.state / "gnupg"
+        marker = home / "DEVELOPMENT-KEY-NOT-FOR-PRODUCTION"
+        if marker.exists():
+            fpr = marker.read_text().split()[0]
+        else:
+            reporter.info("Creating a local development signing key (first use) ...")
+            fpr = _make_dev_key(home, cfg.key.dev_uid)
+        reporter.warn(DEV_KEY_BANNER.format(fpr=fpr, home=home))
+        signer = Signer(gnupghome=home, fingerprint=fpr, runner=runner, development=True)
+    else:
+        if not _FPR.match(cfg.key.fingerprint.replace(" ", "")):
+            raise KeyUnavailableError(
+                f"'{cfg.key.fingerprint}' is not a 40-digit key fingerprint",
+                where="repotool.toml [key] fingerprint",
+                hint="gpg --list-keys --with-colons shows it on the 'fpr' line",
+            )
+        home = cfg.path(cfg.key.gnupghome) if cfg.key.gnupghome else Path.home() / ".gnupg"
+        if not home.is_dir():
+            raise KeyUnavailableError(
+                "the GNUPGHOME folder does not exist",
+                where=f"repotool.toml [key] gnupghome = {home}",
+                hint="point gnupghome at the keyring that holds the release key",
+            )
+        pf = cfg.path(cfg.key.passphrase_file) if cfg.key.passphrase_file else None
+        signer = Signer(
+            gnupghome=home,
+            fingerprint=cfg.key.fingerprint.replace(" ", ""),
+            runner=runner,
+            passphrase_file=pf,
+        )
+    signer.check_usable()
+    return signer
