@@ -63,7 +63,7 @@ class Runner(Protocol):
         argv: Sequence[str | os.PathLike[str]],
         *,
         cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         input: bytes | None = None,
         check: bool = True,
         timeout: float | None = None,
@@ -75,12 +75,13 @@ class Runner(Protocol):
 class SubprocessRunner:
     """Runs programs with :mod:`subprocess`; ``env`` entries are added to os.environ."""
 
+
     def run(
         self,
         argv: Sequence[str | os.PathLike[str]],
         *,
         cwd: Path | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         input: bytes | None = None,
         check: bool = True,
         timeout: float | None = None,
@@ -91,8 +92,12 @@ class SubprocessRunner:
         full_env = dict(os.environ)
         # Outside tools must speak one language so that their errors can be read.
         full_env["LC_ALL"] = "C.UTF-8"
-        if env:
-            full_env.update(env)
+        # a None value removes the variable from the program's environment
+        for key, value in (env or {}).items():
+            if value is None:
+                full_env.pop(key, None)
+            else:
+                full_env[key] = value
         try:
             proc = subprocess.run(
                 args,

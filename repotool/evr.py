@@ -1,0 +1,85 @@
+"""Package versions as rpm compares them (rpmvercmp), in pure Python.
+
+Debian's Python has no rpm bindings in a virtualenv, and the rule is small and
+stable: split into runs of digits and letters, compare digit runs numerically,
+letter runs as strings, '~' sorts before anything, '^' after the base.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+_SEGMENT = re.compile(r"(\d+|[a-zA-Z]+|~|\^)")
+
+
+def vercmp(a: str, b: str) -> int:
+    """-1, 0 or 1 as rpm's rpmvercmp."""
+    if a == b:
+        return 0
+    sa = _SEGMENT.findall(a)
+    sb = _SEGMENT.findall(b)
+    while sa or sb:
+        # tilde sorts before everything, even the end of the string
+        if sa and sa[0] == "~" or sb and sb[0] == "~":
+            if not (sa and sa[0] == "~"):
+                return 1
+            if not (sb and sb[0] == "~"):
+                return -1
+            sa, sb = sa[1:], sb[1:]
+            continue
+        # caret sorts after the end of the string but before anything else
+        if sa and sa[0] == "^" or sb and sb[0] == "^":
+            if not sa:
+                return -1
+            if not sb:
+                return 1
+            if sa[0] != "^":
+                return 1
+            if sb[0] != "^":
+                return -1
+            sa, sb = sa[1:], sb[1:]
+            continue
+        if not sa or not sb:
+            break
+        x, y = sa.pop(0), sb.pop(0)
+        if x.isdigit() != y.isdigit():
+            return 1 if x.isdigit() else -1
+        if x.isdigit():
+            xi, yi = int(x), int(y)
+            if xi != yi:
+                return 1 if xi > yi else -1
+        elif x != y:
+            return 1 if x > y else -1
+    if not sa and not sb:
+        return 0
+    return 1 if sa else -1
+
+
+class EVR(NamedTuple):
+    epoch: int
+    version: str
+    release: str
+
+    def __str__(self) -> str:
+        prefix = f"{self.epoch}:" if self.epoch else ""
+        return f"{prefix}{self.version}-{self.release}"
+
+
+def evr_cmp(a: EVR, b: EVR) -> int:
+    if a.epoch != b.epoch:
+        return 1 if a.epoch > b.epoch else -1
+    c = vercmp(a.version, b.version)
+    return c if c else vercmp(a.release, b.release)
+
+
+def parse_evr(text: str) -> EVR:
+    """'1:3.3.2-1.el7' or '3.3.2-1.el7' → EVR."""
+    epoch = 0
+    if ":" in text:
+        e, text = text.split(":", 1)
+        epoch = int(e)
+    version, _, release = text.rpartition("-")
+    if not version:
+        raise ValueError(f"'{text}' is not VERSION-RELEASE")
+    return EVR(epoch, version, release)
