@@ -1,0 +1,751 @@
+"""The reviewed records under ``web/content/``: advisories, releases and news.
+
+One set of files feeds the repository's errata (``updateinfo.xml``), the site
+and the announce list, so the three can never disagree.  Each record is a
+Markdown file with YAML front matter::
+
+    ---
+    id: PSSA-2014-0001
+    ...
+    ---
+    Markdown body.
+
+Public API (pure except for reading the files named)::
+
+    load_advisories(content_dir) -> list[Advisory]   # content_dir/advisories/*.md, sorted by id
+    load_releases(content_dir)   -> list[Release]    # content_dir/releases/*.md, newest first
+    load_news(content_dir)       -> list[NewsItem]   # content_dir/news/*.md, newest first
+    load_records(content_dir)    -> Records          # all three, plus cross-checks
+    parse_advisory(text, source) / parse_release(text, source) / parse_news(text, source)
+
+``content_dir`` is the folder that holds ``advisories/``, ``releases/`` and
+``news/`` (``cfg.path(cfg.site.content_dir)``).  Every problem in every file is
+collected and raised together as one :class:`~repotool.errors.RecordInvalidError`
+(an ``AdvisoryError``) whose ``problems`` name the file, the line, the field
+and the fix.
+
+Checks against the repository (every fixed package present with that NEVRA)
+live in :mod:`repotool.advisories`; this module only knows the files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, TypeVar
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from repotool.errors import RecordInvalidError, RecordProblem
+
+ADVISORY_ID_RE = re.compile(r"^PSSA-(\d{4})-(\d{4,})$")
+CVE_RE = re.compile(r"^CVE-\d{4}-\d{4,}$")
+#: name part of a release version: 3.3.2, or a respin 3.3.2-2
+RELEASE_VERSION_RE = re.compile(r"^\d+(\.\d+)*$")
+RESPIN_VERSION_RE = re.compile(r"^(\d+(?:\.\d+)*)-(\d+)$")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+AdvisoryType = Literal["security", "bugfix", "enhancement"]
+#: the severities dnf knows (``dnf updateinfo --sec-severity``)
+Severity = Literal["Critical", "Important", "Moderate", "Low"]
+SEVERITIES: tuple[str, ...] = ("Critical", "Important", "Moderate", "Low")
+ADVISORY_TYPES: tuple[str, ...] = ("security", "bugfix", "enhancement")
+
+#: sections an advisory body must carry, as ``## <name>`` headings
+ADVISORY_SECTIONS: tuple[str, ...] = ("Description", "Impact", "Remediation")
+
+
+class NEVRA(NamedTuple):
+    """A package's identity as a repository holds it.
+
+    It compares equal to a plain tuple, so callers may pass
+    ``(name, epoch, version, release, arch)`` tuples; ``epoch`` is a string
+    ("0" when the package has none), as createrepo_c reports it.
+    """
+
+    name: str
+    epoch: str
+    version: str
+    release: str
+    arch: str
+
+    @property
+    def evr(self) -> str:
+        core = f"{self.version}-{self.release}"
+        return core if self.epoch in ("", "0") else f"{self.epoch}:{core}"
+
+    @property
+    def filename(self) -> str:
+        """The package file name as it sits under ``Packages/``."""
+        return f"{self.name}-{self.version}-{self.release}.{self.arch}.rpm"
+
+    def __str__(self) -> str:
+        return f"{self.name}-{self.evr}.{self.arch}"
+
+
+# --- models ----------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Reference(_Strict):
+    """A link an advisory cites (upstream advisory, bug, mailing list post)."""
+
+    url: str
+    title: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+\.[^\s]*$", v):
+            raise ValueError(f"'{v}' is not an http(s) URL; write the full https://... address")
+        return v
+
+
+class FixedPackage(_Strict):
+    """A package that carries the fix, for one target: name, EVR and arch.
+
+    In the front matter: ``{name: perfsonar-toolkit-ntp, evr: 3.3.2-1.el7}``
+    (``arch`` defaults to noarch; ``evr`` is ``[epoch:]version-release``).
+    """
+
+    name: str = Field(min_length=1)
+    evr: str
+    arch: str = "noarch"
+
+    @field_validator("evr")
+    @classmethod
+    def _evr(cls, v: str) -> str:
+        if not re.match(r"^(\d+:)?[^\s:-]+-[^\s:-]+$", v):
+            raise ValueError(
+                f"'{v}' is not an EVR; write [epoch:]version-release, e.g. 3.3.2-1.el7"
+            )
+        return v
+
+    @property
+    def nevra(self) -> NEVRA:
+        epoch, _, vr = self.evr.rpartition(":")
+        version, _, release = vr.partition("-")
+        return NEVRA(self.name, epoch or "0", version, release, self.arch)
+
+
+class Advisory(_Strict):
+    """A security advisory (or bugfix/enhancement erratum): ``advisories/<id>.md``.
+
+    Front matter fields: ``id``, ``type``, ``severity`` (required for
+    security), ``title``, ``summary`` (one line, optional), ``issued``,
+    ``updated`` (defaults to issued), ``cves``, ``references``, ``packages``
+    (target -> list of FixedPackage), ``affected_releases`` and ``fixed_in``
+    (the release or respin version that ships the fix).  The body is Markdown
+    with ``## Description``, ``## Impact`` and ``## Remediation`` sections.
+    """
+
+    id: str
+    type: AdvisoryType
+    severity: Severity | None = None
+    title: str = Field(min_length=1)
+    summary: str = ""
+    issued: date
+    updated: date | None = None
+    cves: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = ()
+    packages: dict[str, tuple[FixedPackage, ...]]
+    affected_releases: tuple[str, ...] = Field(min_length=1)
+    fixed_in: str = ""
+    # filled from the file, not the front matter
+    body: str = ""
+    source: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not ADVISORY_ID_RE.match(v):
+            raise ValueError(f"'{v}' is not an advisory id; write PSSA-<year>-<4 digits>")
+        return v
+
+    @field_validator("cves")
+    @classmethod
+    def _cves(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for cve in v:
+            if not CVE_RE.match(cve):
+                raise ValueError(f"'{cve}' is not a CVE id; write CVE-<year>-<4 or more digits>")
+        if len(set(v)) != len(v):
+            raise ValueError("a CVE is listed twice; list each once")
+        return v
+
+    @field_validator("packages")
+    @classmethod
+    def _packages(
+        cls, v: dict[str, tuple[FixedPackage, ...]]
+    ) -> dict[str, tuple[FixedPackage, ...]]:
+        if not v or not any(v.values()):
+            raise ValueError("no fixed packages; list them per target, e.g. el7: [{name, evr}]")
+        return v
+
+    @field_validator("affected_releases")
+    @classmethod
+    def _affected(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for rel in v:
+            if not (RELEASE_VERSION_RE.match(rel) or RESPIN_VERSION_RE.match(rel)):
+                raise ValueError(f"'{rel}' is not a release version such as 3.3.1")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Advisory:
+        if self.type == "security" and self.severity is None:
+            raise ValueError(
+                "severity: a security advisory needs a severity; "
+                f"use one of {', '.join(SEVERITIES)}"
+            )
+        if self.updated is not None and self.updated < self.issued:
+            raise ValueError(
+                f"updated: {self.updated} is before issued {self.issued}; "
+                "an advisory cannot be updated before it is issued"
+            )
+        if self.type != "security" and self.cves:
+            raise ValueError("cves: only a security advisory lists CVEs; set type: security")
+        return self
+
+    @property
+    def last_updated(self) -> date:
+        return self.updated or self.issued
+
+    @property
+    def year(self) -> int:
+        m = ADVISORY_ID_RE.match(self.id)
+        return int(m.group(1)) if m else 0
+
+    @property
+    def sections(self) -> dict[str, str]:
+        """The body's ``## Heading`` sections, heading -> Markdown text."""
+        return markdown_sections(self.body)
+
+    def nevras(self, target: str) -> tuple[NEVRA, ...]:
+        return tuple(p.nevra for p in self.packages.get(target, ()))
+
+
+class Respin(_Strict):
+    """A regeneration of a release's media, e.g. 3.3.2-2 after Heartbleed."""
+
+    version: str
+    date: date
+    advisories: tuple[str, ...] = ()
+    notes: str = ""
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not RESPIN_VERSION_RE.match(v):
+            raise ValueError(f"'{v}' is not a respin version; write <release>-<n>, e.g. 3.3.2-2")
+        return v
+
+
+class Release(_Strict):
+    """A release of the toolkit: ``releases/<version>.md``.
+
+    Front matter: ``version``, ``date``, ``title``, ``summary``,
+    ``advisories`` (ids this release includes), ``respins``.  The body is
+    the release notes in Markdown.
+    """
+
+    version: str
+    date: date
+    title: str = ""
+    summary: str = ""
+    advisories: tuple[str, ...] = ()
+    respins: tuple[Respin, ...] = ()
+    body: str = ""
+    source: str = ""
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not RELEASE_VERSION_RE.match(v):
+            raise ValueError(f"'{v}' is not a release version; write e.g. 3.3.2")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Release:
+        seen: set[str] = set()
+        for r in self.respins:
+            m = RESPIN_VERSION_RE.match(r.version)
+            if m and m.group(1) != self.version:
+                raise ValueError(
+                    f"respins: {r.version} is not a respin of {self.version}; "
+                    f"write {self.version}-<n>"
+                )
+            if r.date < self.date:
+                raise ValueError(
+                    f"respins: {r.version} is dated {r.date}, before the release "
+                    f"itself ({self.date}); fix the date"
+                )
+            if r.version in seen:
+                raise ValueError(f"respins: {r.version} is listed twice")
+            seen.add(r.version)
+        return self
+
+    @property
+    def latest_version(self) -> str:
+        """The newest respin's version, else the release's own."""
+        return self.respins[-1].version if self.respins else self.version
+
+    @property
+    def all_advisories(self) -> tuple[str, ...]:
+        """Advisory ids in the release and in its respins, each once."""
+        out: list[str] = list(self.advisories)
+        for r in self.respins:
+            out.extend(a for a in r.advisories if a not in out)
+        return tuple(out)
+
+
+class NewsItem(_Strict):
+    """A news post: ``news/<slug>.md`` with ``title``, ``date``, ``summary``."""
+
+    title: str = Field(min_length=1)
+    date: date
+    summary: str = ""
+    slug: str = ""
+    body: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Records:
+    """Everything under ``web/content/``, loaded and cross-checked."""
+
+    advisories: tuple[Advisory, ...]
+    releases: tuple[Release, ...]
+    news: tuple[NewsItem, ...]
+
+    def advisory(self, advisory_id: str) -> Advisory | None:
+        return next((a for a in self.advisories if a.id == advisory_id), None)
+
+    def release(self, version: str) -> Release | None:
+        return next((r for r in self.releases if r.version == version), None)
+
+
+# --- parsing ---------------------------------------------------------------------
+
+
+class _FrontMatterLoader(yaml.SafeLoader):  # type: ignore[misc]
+    """SafeLoader that keeps dates as strings, so pydantic reports bad ones
+    (2014-02-30) as field errors instead of PyYAML crashing."""
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    data: dict[str, Any]
+    body: str
+    #: line (1-based, in the file) of each top-level key
+    key_lines: dict[str, int]
+
+
+def _split_front_matter(text: str, source: str) -> tuple[str, str, int]:
+    """Return (yaml text, body, line of the first YAML line)."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                1,
+                "",
+                "the file does not start with YAML front matter",
+                "make the first line '---', then the fields, then a closing '---' line",
+            )
+        )
+    for i in range(1, len(lines)):
+        if lines[i].strip() in ("---", "..."):
+            return "".join(lines[1:i]), "".join(lines[i + 1 :]).strip() + "\n", 2
+    raise RecordInvalidError.one(
+        RecordProblem(
+            source,
+            1,
+            "",
+            "the front matter is never closed",
+            "add a line '---' after the last field, before the Markdown body",
+        )
+    )
+
+
+def _parse_front_matter(text: str, source: str) -> _Parsed:
+    yaml_text, body, first_line = _split_front_matter(text, source)
+    try:
+        node = yaml.compose(yaml_text, Loader=_FrontMatterLoader)
+        data = yaml.load(yaml_text, Loader=_FrontMatterLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = (mark.line + first_line) if mark is not None else 1
+        problem = getattr(e, "problem", None) or str(e)
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                line,
+                "",
+                f"the front matter is not valid YAML: {problem}",
+                "fix the YAML syntax at this line (indentation, quoting, a missing ':')",
+            )
+        ) from e
+    if not isinstance(data, dict):
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                first_line,
+                "",
+                "the front matter is not a mapping of fields",
+                "write one 'field: value' per line between the '---' lines",
+            )
+        )
+    key_lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _ in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + first_line
+            if key in key_lines:
+                raise RecordInvalidError.one(
+                    RecordProblem(
+                        source,
+                        line,
+                        key,
+                        f"the field is given twice (first on line {key_lines[key]})",
+                        "keep one of the two",
+                    )
+                )
+            key_lines[key] = line
+    return _Parsed(data, body, key_lines)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validate(model: type[_M], parsed: _Parsed, source: str, extra: dict[str, Any]) -> _M:
+    clash = sorted(set(extra) & set(parsed.data))
+    if clash:
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                parsed.key_lines.get(clash[0], 1),
+                clash[0],
+                f"'{clash[0]}' is not a front matter field (it comes from the file itself)",
+                "remove it from the front matter",
+            )
+        )
+    try:
+        return model.model_validate({**parsed.data, **extra})
+    except ValidationError as e:
+        raise RecordInvalidError(
+            [_problem_from_pydantic(err, parsed, source) for err in e.errors()]
+        ) from e
+
+
+def _problem_from_pydantic(err: Any, parsed: _Parsed, source: str) -> RecordProblem:
+    loc: tuple[Any, ...] = tuple(err.get("loc", ()))
+    msg = str(err.get("msg", "invalid"))
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    field = ".".join(str(p) for p in loc)
+    # model-level checks name their field as "field: message"
+    if not loc:
+        head, sep, rest = msg.partition(": ")
+        if sep and " " not in head:
+            field, msg = head, rest
+    top = field.split(".")[0] if field else ""
+    line = parsed.key_lines.get(top, 1)
+    kind = str(err.get("type", ""))
+    fix = _fix_for(kind, top, msg)
+    if kind == "missing":
+        msg = "is required but missing"
+    elif kind == "extra_forbidden":
+        msg = "is not a known field"
+    elif kind == "literal_error":
+        value = err.get("input")
+        msg = f"'{value}' is not allowed"
+    return RecordProblem(source, line, field, msg, fix)
+
+
+def _fix_for(kind: str, field: str, msg: str) -> str:
+    if kind == "missing":
+        return f"add '{field}:' to the front matter"
+    if kind == "extra_forbidden":
+        return "remove it or correct its spelling (see docs/advisories.md for the fields)"
+    if kind == "literal_error":
+        if field == "severity":
+            return f"use one of {', '.join(SEVERITIES)} (as dnf knows them)"
+        if field == "type":
+            return f"use one of {', '.join(ADVISORY_TYPES)}"
+        return "use one of the values the message names"
+    if kind.startswith("date"):
+        return "write a real calendar date as YYYY-MM-DD"
+    if "; " in msg:
+        return msg.split("; ", 1)[1]
+    return "correct the value (see docs/advisories.md)"
+
+
+def _strip_fix(problems: list[RecordProblem]) -> list[RecordProblem]:
+    """Messages of our own validators carry '<what>; <fix>': keep the fix apart."""
+    out = []
+    for p in problems:
+        what, sep, _ = p.what.partition("; ")
+        out.append(RecordProblem(p.file, p.line, p.field, what if sep else p.what, p.fix))
+    return out
+
+
+def markdown_sections(body: str) -> dict[str, str]:
+    """Pure: split Markdown at ``## Heading`` lines (heading -> text)."""
+    sections: dict[str, str] = {}
+    current: str | None = None
+    buf: list[str] = []
+    in_fence = False
+    for line in body.splitlines():
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+        if not in_fence and line.startswith("## "):
+            if current is not None:
+                sections[current] = "\n".join(buf).strip()
+            current, buf = line[3:].strip(), []
+        elif current is not None:
+            buf.append(line)
+    if current is not None:
+        sections[current] = "\n".join(buf).strip()
+    return sections
+
+
+def parse_advisory(text: str, source: str) -> Advisory:
+    """Pure: the text of one advisory file in, an Advisory out.
+
+    ``source`` names the file in errors.  Raises RecordInvalidError.
+    """
+    parsed = _parse_front_matter(text, source)
+    try:
+        adv = _validate(Advisory, parsed, source, {"body": parsed.body, "source": source})
+    except RecordInvalidError as e:
+        raise RecordInvalidError(_strip_fix(e.problems)) from None
+    missing = [s for s in ADVISORY_SECTIONS if not adv.sections.get(s)]
+    if missing:
+        body_line = text.count("\n", 0, text.find("\n---", 3) + 1) + 2
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                body_line,
+                "body",
+                f"the body lacks the section(s) {', '.join(missing)}",
+                "add '## " + "', '## ".join(missing) + "' headings with their text",
+            )
+        )
+    stem = Path(source).stem
+    if stem != adv.id:
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                parsed.key_lines.get("id", 1),
+                "id",
+                f"the file is named {stem}.md but its id is {adv.id}",
+                f"rename the file to {adv.id}.md or correct the id",
+            )
+        )
+    return adv
+
+
+def parse_release(text: str, source: str) -> Release:
+    """Pure: the text of one release file in, a Release out."""
+    parsed = _parse_front_matter(text, source)
+    try:
+        rel = _validate(Release, parsed, source, {"body": parsed.body, "source": source})
+    except RecordInvalidError as e:
+        raise RecordInvalidError(_strip_fix(e.problems)) from None
+    stem = Path(source).stem
+    if stem != rel.version:
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                parsed.key_lines.get("version", 1),
+                "version",
+                f"the file is named {stem}.md but its version is {rel.version}",
+                f"rename the file to {rel.version}.md or correct the version",
+            )
+        )
+    return rel
+
+
+def parse_news(text: str, source: str) -> NewsItem:
+    """Pure: the text of one news file in, a NewsItem out (slug = file name)."""
+    parsed = _parse_front_matter(text, source)
+    slug = Path(source).stem
+    if not SLUG_RE.match(slug):
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                1,
+                "",
+                f"'{slug}' cannot be used in a URL",
+                "name the file with lower-case letters, digits, '-', '.' or '_'",
+            )
+        )
+    extra = {"body": parsed.body, "source": source, "slug": slug}
+    try:
+        return _validate(NewsItem, parsed, source, extra)
+    except RecordInvalidError as e:
+        raise RecordInvalidError(_strip_fix(e.problems)) from None
+
+
+# --- loading (reads files) ---------------------------------------------------------
+
+_R = TypeVar("_R")
+
+
+def _load_dir(
+    folder: Path, parse: Callable[[str, str], _R], problems: list[RecordProblem]
+) -> list[_R]:
+    out: list[_R] = []
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.glob("*.md")):
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(
+                RecordProblem(source, 1, "", f"cannot read the file: {e}", "fix its permissions "
+                              "or encoding (UTF-8)")
+            )
+            continue
+        try:
+            out.append(parse(text, source))
+        except RecordInvalidError as e:
+            problems.extend(e.problems)
+    return out
+
+
+def duplicate_advisory_problems(advisories: Sequence[Advisory]) -> list[RecordProblem]:
+    """Pure: one problem per advisory that reuses an id already taken."""
+    first: dict[str, Advisory] = {}
+    out: list[RecordProblem] = []
+    for adv in advisories:
+        if adv.id in first:
+            out.append(
+                RecordProblem(
+                    adv.source,
+                    1,
+                    "id",
+                    f"the id {adv.id} is already used by {first[adv.id].source}",
+                    "give this advisory the next free id (repotool advisory new)",
+                )
+            )
+        else:
+            first[adv.id] = adv
+    return out
+
+
+def load_advisories(content_dir: Path) -> list[Advisory]:
+    """Read and validate ``content_dir/advisories/*.md``, sorted by id.
+
+    Raises RecordInvalidError (an AdvisoryError) listing every problem found,
+    including ids used twice.
+    """
+    problems: list[RecordProblem] = []
+    advisories = _load_dir(content_dir / "advisories", parse_advisory, problems)
+    problems.extend(duplicate_advisory_problems(advisories))
+    if problems:
+        raise RecordInvalidError(problems)
+    return sorted(advisories, key=lambda a: a.id)
+
+
+def load_releases(content_dir: Path) -> list[Release]:
+    """Read and validate ``content_dir/releases/*.md``, newest first."""
+    problems: list[RecordProblem] = []
+    releases = _load_dir(content_dir / "releases", parse_release, problems)
+    if problems:
+        raise RecordInvalidError(problems)
+    return sorted(releases, key=lambda r: (r.date, _version_key(r.version)), reverse=True)
+
+
+def load_news(content_dir: Path) -> list[NewsItem]:
+    """Read and validate ``content_dir/news/*.md``, newest first."""
+    problems: list[RecordProblem] = []
+    news = _load_dir(content_dir / "news", parse_news, problems)
+    if problems:
+        raise RecordInvalidError(problems)
+    return sorted(news, key=lambda n: (n.date, n.slug), reverse=True)
+
+
+def cross_record_problems(
+    advisories: Iterable[Advisory], releases: Iterable[Release]
+) -> list[RecordProblem]:
+    """Pure: releases must name advisories that exist, and not before they were issued."""
+    by_id = {a.id: a for a in advisories}
+    out: list[RecordProblem] = []
+    for rel in releases:
+        spins: list[tuple[str, date, tuple[str, ...]]] = [
+            (rel.version, rel.date, rel.advisories)
+        ]
+        spins += [(r.version, r.date, r.advisories) for r in rel.respins]
+        for version, when, ids in spins:
+            field = "advisories" if version == rel.version else "respins"
+            for aid in ids:
+                adv = by_id.get(aid)
+                if adv is None:
+                    out.append(
+                        RecordProblem(
+                            rel.source,
+                            1,
+                            field,
+                            f"{version} includes {aid}, but there is no advisories/{aid}.md",
+                            "correct the id or add the advisory",
+                        )
+                    )
+                elif adv.issued > when:
+                    out.append(
+                        RecordProblem(
+                            rel.source,
+                            1,
+                            field,
+                            f"{version} ({when}) includes {aid}, which is issued later "
+                            f"({adv.issued})",
+                            "correct the dates: a release cannot ship a later advisory",
+                        )
+                    )
+    return out
+
+
+def load_records(content_dir: Path) -> Records:
+    """Read advisories, releases and news; check that releases name real advisories.
+
+    Raises RecordInvalidError listing every problem in every file.
+    """
+    problems: list[RecordProblem] = []
+    advisories = _load_dir(content_dir / "advisories", parse_advisory, problems)
+    problems.extend(duplicate_advisory_problems(advisories))
+    releases = _load_dir(content_dir / "releases", parse_release, problems)
+    news = _load_dir(content_dir / "news", parse_news, problems)
+    problems.extend(cross_record_problems(advisories, releases))
+    if problems:
+        raise RecordInvalidError(problems)
+    return Records(
+        advisories=tuple(sorted(advisories, key=lambda a: a.id)),
+        releases=tuple(
+            sorted(releases, key=lambda r: (r.date, _version_key(r.version)), reverse=True)
+        ),
+        news=tuple(sorted(news, key=lambda n: (n.date, n.slug), reverse=True)),
+    )
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.split(r"[.-]", version) if p.isdigit())
