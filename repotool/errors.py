@@ -21,6 +21,8 @@ the web app turns them into HTTP status codes.
      │    ├── LockHeldError        another publish is running
      │    └── CompatibilityError   a package needs rpm features a target lacks
      ├── AdvisoryError            an advisory or release record is invalid
+     │    └── RecordInvalidError   problems in web/content records (file, line, field, fix)
+     │         └── AdvisoryMismatchError  a fixed package is not in its target's repository
      ├── MediaError               live media could not be composed
      ├── SiteError                the site could not be rendered
      ├── AnnounceError            an announcement could not be rendered or sent
@@ -31,6 +33,9 @@ the web app turns them into HTTP status codes.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 class RepotoolError(Exception):
@@ -147,6 +152,53 @@ class CompatibilityError(PublishError):
 # --- advisories and release records ---------------------------------------
 class AdvisoryError(RepotoolError):
     exit_code = 7
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """One problem in one record file: where it is, what is wrong, how to fix it."""
+
+    file: str
+    line: int
+    field: str
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        field = f" {self.field}:" if self.field else ""
+        return f"{self.file}:{self.line}:{field} {self.what}\n      fix: {self.fix}"
+
+
+class RecordInvalidError(AdvisoryError):
+    """Every problem found in the advisory/release/news files, all at once."""
+
+    def __init__(self, problems: Sequence[RecordProblem]) -> None:
+        self.problems = list(problems)
+        n = len(self.problems)
+        lines = "\n  ".join(str(p) for p in self.problems)
+        files = sorted({p.file for p in self.problems})
+        super().__init__(
+            f"{n} problem{'s' if n != 1 else ''} in the records:\n  {lines}",
+            where=files[0] if len(files) == 1 else None,
+            hint="fix each file as its 'fix:' line says, then run: repotool advisory check",
+        )
+
+    @classmethod
+    def one(cls, problem: RecordProblem) -> RecordInvalidError:
+        return cls([problem])
+
+    def to_json(self) -> dict[str, object]:  # type: ignore[override]
+        return {
+            **super().to_json(),
+            "problems": [
+                {"file": p.file, "line": p.line, "field": p.field, "what": p.what, "fix": p.fix}
+                for p in self.problems
+            ],
+        }
+
+
+class AdvisoryMismatchError(RecordInvalidError):
+    """An advisory names a package that its target's repository does not hold."""
 
 
 # --- live media ------------------------------------------------------------
