@@ -120,6 +120,23 @@ class MediaConfig:
     name_prefix: str = "pS-Performance_Toolkit"
     target: str = "el7"
     arch: str = "x86_64"
+    #: gpg keys (URLs) of the base repositories ("repos" base)
+    base_gpgkeys: tuple[str, ...] = ()
+    #: Debian packages of the "busybox" base, fetched with apt-get download into
+    #: the state folder; a metapackage is resolved to the package it depends on
+    kernel_package: str = "linux-image-cloud-amd64"
+    busybox_package: str = "busybox-static"
+    #: kernel modules loaded by the initramfs (with their dependencies), when present
+    kernel_modules: tuple[str, ...] = (
+        "isofs", "squashfs", "loop", "overlay", "sr_mod", "sd_mod", "ata_piix", "ahci",
+        "virtio_pci", "virtio_blk", "virtio_scsi", "usb_storage", "uas", "xhci_pci", "ehci_pci",
+    )
+    #: mksquashfs compressor for the live root: "xz" (smallest) or "gzip" (fastest)
+    squashfs_compression: str = "xz"
+    #: boot menu timeout in tenths of a second before the live system starts
+    menu_timeout: int = 50
+    #: file of the live root whose content names the toolkit release
+    release_file: str = "/etc/perfsonar-toolkit-release"
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ the web app turns them into HTTP status codes.
      │    └── RecordInvalidError   problems in web/content records (file, line, field, fix)
      │         └── AdvisoryMismatchError  a fixed package is not in its target's repository
      ├── MediaError               live media could not be composed
+     │    ├── BaseSystemError      the live base (kernel, busybox, base repos) is missing
+     │    ├── LiveRootError        toolkit packages could not be installed into the live root
+     │    └── MediaVerifyError     a finished image fails its checksum or signature check
      ├── SiteError                the site could not be rendered
      ├── AnnounceError            an announcement could not be rendered or sent
      │    └── AlreadySentError     the announcement was sent before (use --force)
@@ -204,6 +207,18 @@ class AdvisoryMismatchError(RecordInvalidError):
 # --- live media ------------------------------------------------------------
 class MediaError(RepotoolError):
     exit_code = 8
+
+
+class BaseSystemError(MediaError):
+    pass
+
+
+class LiveRootError(MediaError):
+    pass
+
+
+class MediaVerifyError(MediaError):
+    pass
 
 
 # --- site ------------------------------------------------------------------
