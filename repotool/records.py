@@ -168,6 +168,8 @@ class Advisory(_Strict):
     # filled from the file, not the front matter
     body: str = ""
     source: str = ""
+    #: line of each front matter field in the file, for error messages
+    lines: dict[str, int] = Field(default_factory=dict, repr=False)
 
     @field_validator("id")
     @classmethod
@@ -200,7 +202,7 @@ class Advisory(_Strict):
     def _affected(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for rel in v:
             if not (RELEASE_VERSION_RE.match(rel) or RESPIN_VERSION_RE.match(rel)):
-                raise ValueError(f"'{rel}' is not a release version such as 3.3.1")
+                raise ValueError(f"'{rel}' is not a release version; write it as e.g. 3.3.1")
         return v
 
     @model_validator(mode="after")
@@ -269,6 +271,8 @@ class Release(_Strict):
     respins: tuple[Respin, ...] = ()
     body: str = ""
     source: str = ""
+    #: line of each front matter field in the file, for error messages
+    lines: dict[str, int] = Field(default_factory=dict, repr=False)
 
     @field_validator("version")
     @classmethod
@@ -535,7 +539,8 @@ def parse_advisory(text: str, source: str) -> Advisory:
     """
     parsed = _parse_front_matter(text, source)
     try:
-        adv = _validate(Advisory, parsed, source, {"body": parsed.body, "source": source})
+        extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
+        adv = _validate(Advisory, parsed, source, extra)
     except RecordInvalidError as e:
         raise RecordInvalidError(_strip_fix(e.problems)) from None
     missing = [s for s in ADVISORY_SECTIONS if not adv.sections.get(s)]
@@ -568,7 +573,8 @@ def parse_release(text: str, source: str) -> Release:
     """Pure: the text of one release file in, a Release out."""
     parsed = _parse_front_matter(text, source)
     try:
-        rel = _validate(Release, parsed, source, {"body": parsed.body, "source": source})
+        extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
+        rel = _validate(Release, parsed, source, extra)
     except RecordInvalidError as e:
         raise RecordInvalidError(_strip_fix(e.problems)) from None
     stem = Path(source).stem
@@ -643,7 +649,7 @@ def duplicate_advisory_problems(advisories: Sequence[Advisory]) -> list[RecordPr
             out.append(
                 RecordProblem(
                     adv.source,
-                    1,
+                    adv.lines.get("id", 1),
                     "id",
                     f"the id {adv.id} is already used by {first[adv.id].source}",
                     "give this advisory the next free id (repotool advisory new)",
@@ -705,7 +711,7 @@ def cross_record_problems(
                     out.append(
                         RecordProblem(
                             rel.source,
-                            1,
+                            rel.lines.get(field, 1),
                             field,
                             f"{version} includes {aid}, but there is no advisories/{aid}.md",
                             "correct the id or add the advisory",
@@ -715,7 +721,7 @@ def cross_record_problems(
                     out.append(
                         RecordProblem(
                             rel.source,
-                            1,
+                            rel.lines.get(field, 1),
                             field,
                             f"{version} ({when}) includes {aid}, which is issued later "
                             f"({adv.issued})",

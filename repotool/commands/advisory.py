@@ -1,9 +1,167 @@
-"""CLI for the 'advisory' area (placeholder until the area lands)."""
+"""``repotool advisory check | new | list``: the security advisories and release records."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from repotool.advisories import (
+    NevraTuple,
+    advisory_problems,
+    advisory_rows,
+    format_table,
+    next_advisory_id,
+    read_repo_packages,
+    scaffold_advisory,
+)
+from repotool.config import Config
+from repotool.errors import AdvisoryError, AdvisoryMismatchError
+from repotool.records import ADVISORY_TYPES, SEVERITIES, load_advisories, load_records
+
+if TYPE_CHECKING:
+    from repotool.cli import Context
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    return None
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = sub.add_parser(
+        "advisory",
+        help="check, create and list security advisories",
+        description="Security advisories are Markdown files with YAML front matter in "
+        "web/content/advisories/; they become the repository's updateinfo (errata), "
+        "pages on the site and announcements.",
+    )
+    adv_sub = p.add_subparsers(dest="advisory_command", metavar="ACTION", required=True)
+
+    check = adv_sub.add_parser(
+        "check",
+        parents=[common],
+        help="validate advisories and release records (and against the published repository)",
+        description="Validate every advisory, release and news record, then check that each "
+        "fixed package is in its target's published repository with that exact NEVRA.",
+    )
+    check.set_defaults(handler=check_command)
+
+    new = adv_sub.add_parser(
+        "new", parents=[common], help="write a new advisory file with the next free id"
+    )
+    new.add_argument("--title", default="", help="one-line title")
+    new.add_argument("--type", choices=ADVISORY_TYPES, default="security", dest="advisory_type")
+    new.add_argument("--severity", choices=SEVERITIES, default="Important")
+    new.add_argument("--cve", action="append", default=[], help="a CVE id (repeatable)")
+    new.add_argument(
+        "--affected", action="append", default=[], help="an affected release (repeatable)"
+    )
+    new.add_argument("--year", type=int, default=None, help="year of the id (default: this year)")
+    new.set_defaults(handler=new_command)
+
+    lst = adv_sub.add_parser(
+        "list", parents=[common], help="print the advisories as a table (or JSON with --json)"
+    )
+    lst.set_defaults(handler=list_command)
+
+
+def _content_dir(cfg: Config) -> Path:
+    return cfg.path(cfg.site.content_dir)
+
+
+def published_packages(cfg: Config) -> tuple[dict[str, set[NevraTuple]], list[str]]:
+    """Target -> NEVRAs of its published repository (all arches); and the targets
+    not published yet."""
+    found: dict[str, set[NevraTuple]] = {}
+    missing: list[str] = []
+    for target in cfg.targets:
+        pkgs: set[NevraTuple] = set()
+        published = False
+        for arch in target.arches:
+            repo_dir = cfg.public_dir / "repo" / target.name / arch
+            if (repo_dir / "repodata" / "repomd.xml").exists():
+                published = True
+                pkgs |= set(read_repo_packages(repo_dir))
+        if published:
+            found[target.name] = pkgs
+        else:
+            missing.append(target.name)
+    return found, missing
+
+
+def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    cfg = ctx.config
+    records = load_records(_content_dir(cfg))
+    repo_packages, unpublished = published_packages(cfg)
+    problems = advisory_problems(
+        list(records.advisories), repo_packages, unchecked_targets=unpublished
+    )
+    if problems:
+        raise AdvisoryMismatchError(problems)
+    for name in unpublished:
+        ctx.reporter.warn(
+            f"the {name} repository is not published yet: its fixed packages were not checked "
+            "(repotool release checks them against what it builds)"
+        )
+    checked = sorted(repo_packages)
+    against = f" against the {', '.join(checked)} repositories" if checked else ""
+    return {
+        "summary": f"{len(records.advisories)} advisories, {len(records.releases)} releases "
+        f"and {len(records.news)} news items are valid{against}",
+        "advisories": [a.id for a in records.advisories],
+        "releases": [r.version for r in records.releases],
+        "news": [n.slug for n in records.news],
+        "checked_targets": checked,
+        "unchecked_targets": unpublished,
+    }
+
+
+def new_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    cfg = ctx.config
+    folder = _content_dir(cfg) / "advisories"
+    today = dt.date.today()
+    year = args.year or today.year
+    # Every file name counts, even of advisories that do not validate yet.
+    taken = [p.stem for p in folder.glob("*.md")] if folder.is_dir() else []
+    advisory_id = next_advisory_id(taken, year)
+    text = scaffold_advisory(
+        advisory_id,
+        today=today,
+        targets=[t.name for t in cfg.targets],
+        advisory_type=args.advisory_type,
+        severity=args.severity,
+        title=args.title,
+        cves=args.cve,
+        affected=args.affected,
+    )
+    path = folder / f"{advisory_id}.md"
+    _write_new(path, text)
+    return {
+        "summary": f"wrote {path}: fill in the FILL IN parts and the fixed packages, "
+        "then run: repotool advisory check",
+        "id": advisory_id,
+        "path": str(path),
+    }
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write a file that must not exist yet, never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        # link() refuses to replace: two maintainers cannot take the same id.
+        os.link(tmp, path)
+    except FileExistsError as e:
+        raise AdvisoryError(
+            "the advisory file already exists",
+            where=str(path),
+            hint="run 'repotool advisory new' again to take the next free id",
+        ) from e
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def list_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    rows = advisory_rows(load_advisories(_content_dir(ctx.config)))
+    return {"summary": format_table(rows), "advisories": rows}
