@@ -186,6 +186,10 @@ class RecordInvalidError(AdvisoryError):
             hint="fix each file as its 'fix:' line says, then run: repotool advisory check",
         )
 
+    def __str__(self) -> str:
+        # each problem already names its file and line
+        return f"{self.what}\n  hint: {self.hint}"
+
     @classmethod
     def one(cls, problem: RecordProblem) -> RecordInvalidError:
         return cls([problem])
