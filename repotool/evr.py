@@ -21,7 +21,7 @@ def vercmp(a: str, b: str) -> int:
     sb = _SEGMENT.findall(b)
     while sa or sb:
         # tilde sorts before everything, even the end of the string
-        if sa and sa[0] == "~" or sb and sb[0] == "~":
+        if (sa and sa[0] == "~") or (sb and sb[0] == "~"):
             if not (sa and sa[0] == "~"):
                 return 1
             if not (sb and sb[0] == "~"):
@@ -29,7 +29,7 @@ def vercmp(a: str, b: str) -> int:
             sa, sb = sa[1:], sb[1:]
             continue
         # caret sorts after the end of the string but before anything else
-        if sa and sa[0] == "^" or sb and sb[0] == "^":
+        if (sa and sa[0] == "^") or (sb and sb[0] == "^"):
             if not sa:
                 return -1
             if not sb:

@@ -327,3 +327,53 @@ def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
         )
     signer.check_usable()
     return signer
+
+
+# --- the sign stage -------------------------------------------------------------
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sign_cached(
+    cfg: Config, signer: Signer, unsigned: Sequence[Path], reporter: Reporter
+) -> tuple[dict[Path, Path], int]:
+    """Signed copies of built packages, kept per key so nothing is signed twice.
+
+    Returns (unsigned path → signed path, number newly signed).  New signatures
+    are checked with rpmkeys against the published key before they are kept.
+    """
+    import shutil
+
+    root = cfg.state / "signed" / signer.fingerprint
+    out: dict[Path, Path] = {}
+    todo: list[tuple[Path, Path, Path]] = []  # unsigned, work copy, final
+    work = root / ".work"
+    for src in unsigned:
+        final = root / _sha256_file(src) / src.name
+        if final.is_file():
+            out[src] = final
+        else:
+            todo.append((src, work / final.parent.name / src.name, final))
+    if todo:
+        shutil.rmtree(work, ignore_errors=True)
+        for src, tmp, _ in todo:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp)
+        with reporter.step("Signing packages", len(todo)) as step:
+            signer.sign_rpms([t for _, t, _ in todo], jobs=cfg.build.jobs)
+            step.advance(len(todo))
+        signer.require_signed([t for _, t, _ in todo])
+        for src, tmp, final in todo:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+            out[src] = final
+        shutil.rmtree(work, ignore_errors=True)
+    return out, len(todo)

@@ -1,0 +1,125 @@
+"""Publishing every target's repository together, plus the stable files hosts fetch.
+
+``stage_all`` plans and stages every (target, arch) repository; ``commit_all``
+swaps them in one after the other (each swap is a single rename) and writes the
+public key and the ``.repo`` file; ``abort_all`` leaves the published tree as it
+was.  The release holds :func:`repotool.repo.publish_lock` around all three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from repotool.config import Config
+from repotool.repo import (
+    RepoPlan,
+    StagedRepo,
+    abort_repo,
+    commit_repo,
+    plan_repo,
+    stage_repo,
+    write_atomic,
+)
+from repotool.report import Reporter
+from repotool.signing import Signer
+
+#: (target name, plan) → updateinfo.xml bytes or None
+UpdateinfoFn = Callable[[str, RepoPlan], bytes | None]
+
+
+def render_repo_file(cfg: Config, *, gpgkey: str) -> str:
+    """The yum .repo file hosts use; ``gpgkey`` is a URL (published) or file:// (package)."""
+    base = cfg.publish.base_url.rstrip("/")
+    return (
+        f"# {cfg.product} yum repository. Packages and repository metadata are\n"
+        f"# signed; yum checks both against the key below.\n"
+        f"[{cfg.publish.repo_id}]\n"
+        f"name={cfg.publish.repo_name}\n"
+        f"baseurl={base}/repo/el$releasever/$basearch/\n"
+        "enabled=1\n"
+        "gpgcheck=1\n"
+        "repo_gpgcheck=1\n"
+        f"gpgkey={gpgkey}\n"
+    )
+
+
+def published_key_url(cfg: Config) -> str:
+    return f"{cfg.publish.base_url.rstrip('/')}/keys/{cfg.key.public_key_name}"
+
+
+def generated_sources(cfg: Config, signer: Signer) -> dict[str, bytes]:
+    """Files the release package is built from that come from the config and the key."""
+    return {
+        "perfsonar.repo": render_repo_file(
+            cfg, gpgkey=f"file:///etc/pki/rpm-gpg/{cfg.key.public_key_name}"
+        ).encode(),
+        cfg.key.public_key_name: signer.public_key_armored().encode(),
+    }
+
+
+@dataclass
+class PublishOutcome:
+    staged: list[StagedRepo]
+
+    @property
+    def changed(self) -> list[str]:
+        return [f"{s.plan.target.name}/{s.plan.arch}" for s in self.staged if not s.unchanged]
+
+    def repo_packages(self) -> dict[str, set[tuple[str, int, str, str, str]]]:
+        out: dict[str, set[tuple[str, int, str, str, str]]] = {}
+        for s in self.staged:
+            out.setdefault(s.plan.target.name, set()).update(s.plan.nevras)
+        return out
+
+
+def plan_all(
+    cfg: Config, incoming: Mapping[str, Sequence[Path]], reporter: Reporter
+) -> list[RepoPlan]:
+    """Plans for every target and arch; ``incoming`` maps a target to its new packages."""
+    plans = []
+    with reporter.step("Planning repositories", len(cfg.targets)) as step:
+        for target in cfg.targets:
+            for arch in target.arches:
+                plans.append(plan_repo(cfg, target, arch, incoming.get(target.name, ())))
+            step.advance(note=target.name)
+    return plans
+
+
+def stage_all(
+    plans: Sequence[RepoPlan],
+    signer: Signer,
+    updateinfo: UpdateinfoFn,
+    reporter: Reporter,
+) -> PublishOutcome:
+    staged: list[StagedRepo] = []
+    try:
+        with reporter.step("Writing and signing repository metadata", len(plans)) as step:
+            for plan in plans:
+                new = [plan.incoming[f] for f in sorted(plan.incoming)]
+                signer.require_signed(new)
+                staged.append(stage_repo(plan, signer, updateinfo(plan.target.name, plan)))
+                step.advance(note=f"{plan.target.name}/{plan.arch}")
+    except BaseException:
+        abort_all(PublishOutcome(staged))
+        raise
+    return PublishOutcome(staged)
+
+
+def abort_all(outcome: PublishOutcome) -> None:
+    for s in reversed(outcome.staged):
+        abort_repo(s)
+
+
+def commit_all(outcome: PublishOutcome, cfg: Config, signer: Signer) -> None:
+    key = signer.public_key_armored().encode()
+    key_path = cfg.public_dir / "keys" / cfg.key.public_key_name
+    if not key_path.exists() or key_path.read_bytes() != key:
+        write_atomic(key_path, key)
+    repo_file = render_repo_file(cfg, gpgkey=published_key_url(cfg)).encode()
+    repo_path = cfg.public_dir / "repo" / f"{cfg.publish.repo_id}.repo"
+    if not repo_path.exists() or repo_path.read_bytes() != repo_file:
+        write_atomic(repo_path, repo_file)
+    for s in outcome.staged:
+        commit_repo(s)

@@ -1,0 +1,567 @@
+"""The signed yum repository: createrepo_c metadata in atomic generations.
+
+Layout of one repository (``public/repo/<target>/<arch>/``)::
+
+    Packages/*.rpm              signed packages (earlier versions kept)
+    .repodata-<revision>/       one metadata generation: repomd.xml(.asc,.key),
+                                <sha256>-primary.xml.gz, ... and hard links to
+                                the files of still-live older generations
+    repodata -> .repodata-<revision>   swapped with one rename()
+
+A client that fetched an older repomd.xml still finds every file it names,
+because the current generation carries the older generations' files for
+``keep_generations_seconds``.  Packages land before the metadata that names
+them and leave only when no live generation names them.
+
+The work is split in three so that a release can be all-or-nothing across
+targets: :func:`plan_repo` (decide the package set; reads only new packages),
+:func:`stage_repo` (copy packages, write and sign metadata in a staging folder,
+verify) and :func:`commit_repo` / :func:`abort_repo`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import createrepo_c as cr
+import rpmfile
+
+from repotool.config import Config, TargetConfig
+from repotool.errors import CompatibilityError, LockHeldError, PublishError
+from repotool.evr import EVR, evr_cmp
+from repotool.signing import Signer
+
+INDEX_VERSION = 1
+_COMPRESSION = {"gz": cr.GZ_COMPRESSION, "xz": cr.XZ_COMPRESSION, "zstd": cr.ZSTD_COMPRESSION}
+
+
+# --- package records ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepoPackage:
+    """What the metadata says of one package file, and how to tell it changed."""
+
+    filename: str
+    name: str
+    epoch: int
+    version: str
+    release: str
+    arch: str
+    sha256: str  # of the file (the pkgid in primary.xml)
+    header_sha256: str  # of the immutable header: the same build, however signed
+    stat: tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+    chunks: tuple[str, str, str]  # primary, filelists, other XML
+
+    @property
+    def evr(self) -> EVR:
+        return EVR(self.epoch, self.version, self.release)
+
+    @property
+    def nevra(self) -> tuple[str, int, str, str, str]:
+        return (self.name, self.epoch, self.version, self.release, self.arch)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "name": self.name,
+            "epoch": self.epoch,
+            "version": self.version,
+            "release": self.release,
+            "arch": self.arch,
+            "sha256": self.sha256,
+            "header_sha256": self.header_sha256,
+            "stat": list(self.stat),
+            "chunks": list(self.chunks),
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> RepoPackage:
+        return cls(
+            d["filename"], d["name"], int(d["epoch"]), d["version"], d["release"], d["arch"],
+            d["sha256"], d["header_sha256"], tuple(d["stat"]), tuple(d["chunks"]),  # type: ignore[arg-type]
+        )
+
+
+def _stat_key(path: Path) -> tuple[int, int, int, int]:
+    st = path.stat()
+    # ctime and inode change whenever a file is rewritten, even when the
+    # re-signed package keeps its size and its mtime is set back.
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def read_package(path: Path, filename: str | None = None) -> RepoPackage:
+    """Read one package's headers into metadata chunks (createrepo_c)."""
+    filename = filename or path.name
+    try:
+        pkg = cr.package_from_rpm(str(path), cr.SHA256, f"Packages/{filename}", None, 10)
+        pkg.time_file = 0  # the metadata must not depend on when the file was copied
+        chunks = cr.xml_dump(pkg)
+        with rpmfile.open(str(path)) as rpm:
+            header_sha = rpm.headers.get("sha256", b"")
+    except (OSError, cr.CreaterepoCError, ValueError, KeyError) as e:
+        raise PublishError(
+            f"cannot read the package: {e}",
+            where=str(path),
+            hint="the file is not a valid rpm; remove it or rebuild it",
+        ) from e
+    if isinstance(header_sha, bytes):
+        header_sha = header_sha.decode()
+    return RepoPackage(
+        filename, pkg.name, int(pkg.epoch or 0), pkg.version, pkg.release, pkg.arch,
+        pkg.pkgId, str(header_sha), _stat_key(path), (chunks[0], chunks[1], chunks[2]),
+    )
+
+
+def _read_many(paths: Sequence[Path]) -> list[RepoPackage]:
+    if len(paths) < 64:
+        return [read_package(p) for p in paths]
+    # header reading is CPU work in C that holds the GIL: use processes
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(read_package, paths, chunksize=32))
+
+
+def rpmlib_requirements(path: Path) -> set[str]:
+    """The rpmlib(...) features a package needs from the host's rpm."""
+    with rpmfile.open(str(path)) as rpm:
+        names = rpm.headers.get("requirename") or []
+    if isinstance(names, bytes):
+        names = [names]
+    out = set()
+    for n in names:
+        s = n.decode() if isinstance(n, bytes) else str(n)
+        if s.startswith("rpmlib(") and s.endswith(")"):
+            out.add(s[len("rpmlib(") : -1])
+    return out
+
+
+def check_compatibility(path: Path, target: TargetConfig) -> None:
+    """Refuse a package that needs an rpm feature the target's hosts lack."""
+    missing = sorted(rpmlib_requirements(path) - set(target.rpmlib_features))
+    if missing:
+        raise CompatibilityError(
+            "needs rpm features that " + target.name + " hosts lack: "
+            + ", ".join(f"rpmlib({m})" for m in missing),
+            where=str(path),
+            hint=f"rebuild without them for {target.name} (e.g. gzip/xz payload, no rich "
+            "dependencies), or drop the package from this target",
+        )
+
+
+# --- pure planning ---------------------------------------------------------------
+
+
+def select_retained(packages: Sequence[RepoPackage], keep: int) -> list[RepoPackage]:
+    """Pure: the newest ``keep`` versions of each (name, arch)."""
+    groups: dict[tuple[str, str], list[RepoPackage]] = defaultdict(list)
+    for p in packages:
+        groups[(p.name, p.arch)].append(p)
+    kept: list[RepoPackage] = []
+    from functools import cmp_to_key
+
+    for group in groups.values():
+        group.sort(key=cmp_to_key(lambda a, b: evr_cmp(a.evr, b.evr)), reverse=True)
+        kept += group[:keep]
+    return sorted(kept, key=lambda p: p.filename)
+
+
+def content_digest(packages: Sequence[RepoPackage], updateinfo: bytes | None) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(packages, key=lambda p: p.filename):
+        h.update(f"{p.filename}\0{p.sha256}\n".encode())
+    h.update(b"updateinfo\0" + (updateinfo or b""))
+    return h.hexdigest()
+
+
+# --- state --------------------------------------------------------------------------
+
+
+@dataclass
+class RepoIndex:
+    """Kept in the state folder: what each package file holds, and the generations."""
+
+    packages: dict[str, RepoPackage] = field(default_factory=dict)
+    #: revision → {"packages": [...], "files": [...], "retired": epoch or None, "digest": str}
+    generations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> RepoIndex:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return cls()
+        if data.get("version") != INDEX_VERSION:
+            return cls()
+        return cls(
+            {k: RepoPackage.from_json(v) for k, v in data["packages"].items()},
+            data["generations"],
+        )
+
+    def save(self, path: Path) -> None:
+        data = {
+            "version": INDEX_VERSION,
+            "packages": {k: v.to_json() for k, v in sorted(self.packages.items())},
+            "generations": self.generations,
+        }
+        write_atomic(path, json.dumps(data).encode())
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def publish_lock(cfg: Config) -> Iterator[None]:
+    """One publish at a time.  flock dies with its process: no stale lock survives a kill."""
+    path = cfg.state / "publish.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            raise LockHeldError(
+                f"another publish is running (pid {holder})",
+                where=str(path),
+                hint="wait for it to finish; the lock goes away by itself when it ends",
+            ) from e
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+# --- one repository -------------------------------------------------------------------
+
+
+@dataclass
+class RepoPlan:
+    target: TargetConfig
+    arch: str
+    repo_dir: Path
+    index_path: Path
+    index: RepoIndex
+    packages: list[RepoPackage]  # the final set, sorted by filename
+    incoming: dict[str, Path]  # filename → source path of packages to copy in
+    current_revision: str | None
+    current_digest: str | None
+    keep_generations: float
+
+    @property
+    def nevras(self) -> set[tuple[str, int, str, str, str]]:
+        return {p.nevra for p in self.packages}
+
+
+@dataclass
+class StagedRepo:
+    plan: RepoPlan
+    revision: str
+    staging: Path  # the new generation folder, not yet in place
+    unchanged: bool
+    copied: list[Path] = field(default_factory=list)
+    view: Path | None = None  # a folder that looks like the new repository (for dnf)
+
+
+def current_generation(repo_dir: Path) -> str | None:
+    link = repo_dir / "repodata"
+    if link.is_symlink():
+        return os.readlink(link).removeprefix(".repodata-")
+    return None
+
+
+def recover(repo_dir: Path) -> None:
+    """Remove what a killed run left: staging folders and half-copied files."""
+    if not repo_dir.is_dir():
+        return
+    for p in repo_dir.glob(".repodata-*.tmp"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in repo_dir.glob(".view-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    pkgs = repo_dir / "Packages"
+    if pkgs.is_dir():
+        for p in pkgs.glob(".*.tmp"):
+            p.unlink(missing_ok=True)
+    if (repo_dir / "repodata").exists() and not (repo_dir / "repodata").is_symlink():
+        raise PublishError(
+            "repodata/ is a plain folder, not a generation managed by repotool",
+            where=str(repo_dir / "repodata"),
+            hint="move it away (e.g. to repodata.old) and publish again",
+        )
+
+
+def plan_repo(
+    cfg: Config, target: TargetConfig, arch: str, incoming: Sequence[Path]
+) -> RepoPlan:
+    repo_dir = cfg.public_dir / "repo" / target.name / arch
+    index_path = cfg.state / "repo-index" / f"{target.name}-{arch}.json"
+    recover(repo_dir)
+    index = RepoIndex.load(index_path)
+    pkg_dir = repo_dir / "Packages"
+    on_disk: dict[str, RepoPackage] = {}
+    reread: list[Path] = []
+    if pkg_dir.is_dir():
+        for entry in os.scandir(pkg_dir):
+            if not entry.name.endswith(".rpm") or entry.name.startswith("."):
+                continue
+            known = index.packages.get(entry.name)
+            if known is not None and known.stat == _stat_key(Path(entry.path)):
+                on_disk[entry.name] = known
+            else:
+                reread.append(Path(entry.path))
+    for p in _read_many(reread):
+        on_disk[p.filename] = p
+
+    new: dict[str, Path] = {}
+    new_pkgs: list[RepoPackage] = []
+    incoming_read = _read_many(list(incoming))
+    for path, pkg in zip(incoming, incoming_read, strict=True):
+        check_compatibility(path, target)
+        have = on_disk.get(pkg.filename)
+        if have is not None:
+            if have.header_sha256 != pkg.header_sha256:
+                raise PublishError(
+                    f"{pkg.filename} is already published with different content",
+                    where=f"{pkg_dir / pkg.filename} (target {target.name})",
+                    hint="a published version is never replaced: bump the Release in the spec",
+                )
+            continue  # the same build is already there (perhaps signed at another time)
+        new[pkg.filename] = path
+        new_pkgs.append(pkg)
+
+    final = select_retained([*on_disk.values(), *new_pkgs], cfg.publish.keep_versions)
+    current = current_generation(repo_dir)
+    now = time.time()
+    for rev, gen in index.generations.items():
+        # a generation that is not current and not retired was never swapped in
+        # (a run killed in between): it is retired now and pruned in time
+        if rev != current and gen.get("retired") is None:
+            gen["retired"] = now
+    index.packages.update(on_disk)
+    digest = index.generations.get(current or "", {}).get("digest")
+    kept = {p.filename for p in final}
+    return RepoPlan(
+        target, arch, repo_dir, index_path, index, final,
+        {f: p for f, p in new.items() if f in kept},
+        current, digest, float(cfg.publish.keep_generations_seconds),
+    )
+
+
+def _next_revision(known: Sequence[str], now: float) -> str:
+    """Revisions only grow: mirrors refuse an older one as a rollback."""
+    rev = int(now)
+    for k in known:
+        if k.isdigit():
+            rev = max(rev, int(k) + 1)
+    return str(rev)
+
+
+def _copy_in(src: Path, dest: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_metadata(
+    plan: RepoPlan, staging: Path, revision: str, updateinfo: bytes | None
+) -> list[str]:
+    """primary/filelists/other (+updateinfo) and repomd.xml into staging; returns file names."""
+    comp = _COMPRESSION[plan.target.metadata_compression]
+    suffix = cr.compression_suffix(comp)
+    paths = {
+        "primary": staging / f"primary.xml{suffix}",
+        "filelists": staging / f"filelists.xml{suffix}",
+        "other": staging / f"other.xml{suffix}",
+    }
+    pri = cr.PrimaryXmlFile(str(paths["primary"]), comp)
+    fil = cr.FilelistsXmlFile(str(paths["filelists"]), comp)
+    oth = cr.OtherXmlFile(str(paths["other"]), comp)
+    for f in (pri, fil, oth):
+        f.set_num_of_pkgs(len(plan.packages))
+    for p in plan.packages:
+        pri.add_chunk(p.chunks[0])
+        fil.add_chunk(p.chunks[1])
+        oth.add_chunk(p.chunks[2])
+    for f in (pri, fil, oth):
+        f.close()
+    if updateinfo is not None:
+        raw = staging / "updateinfo.xml"
+        raw.write_bytes(updateinfo)
+        paths["updateinfo"] = staging / f"updateinfo.xml{suffix}"
+        cr.compress_file(str(raw), str(paths["updateinfo"]), comp)
+        raw.unlink()
+    repomd = cr.Repomd()
+    names = []
+    for kind, path in paths.items():
+        rec = cr.RepomdRecord(kind, str(path))
+        rec.fill(cr.SHA256)
+        rec.rename_file()
+        repomd.set_record(rec)
+        names.append(Path(rec.location_href).name)
+    repomd.set_revision(revision)
+    (staging / "repomd.xml").write_text(repomd.xml_dump(), encoding="utf-8")
+    return names
+
+
+def stage_repo(
+    plan: RepoPlan, signer: Signer, updateinfo: bytes | None, *, now: float | None = None
+) -> StagedRepo:
+    """Copy new packages in and write the next generation beside the current one."""
+    now = time.time() if now is None else now
+    digest = content_digest(plan.packages, updateinfo)
+    current = plan.current_revision
+    if current is not None and digest == plan.current_digest and not plan.incoming:
+        return StagedRepo(plan, current, plan.repo_dir / f".repodata-{current}", True)
+    pkg_dir = plan.repo_dir / "Packages"
+    pkg_dir.mkdir(parents=True, exist_ok=True)
+    known = [*plan.index.generations, *([current] if current else [])]
+    staged = StagedRepo(plan, _next_revision(known, now), Path(), False)
+    for filename, src in sorted(plan.incoming.items()):
+        dest = pkg_dir / filename
+        _copy_in(src, dest)
+        staged.copied.append(dest)
+    staging = plan.repo_dir / f".repodata-{staged.revision}.tmp"
+    staging.mkdir(parents=True)
+    staged.staging = staging
+    try:
+        names = _write_metadata(plan, staging, staged.revision, updateinfo)
+        repomd = (staging / "repomd.xml").read_bytes()
+        sig = signer.detach_sign(repomd)
+        signer.verify_detached(repomd, sig)
+        (staging / "repomd.xml.asc").write_bytes(sig)
+        (staging / "repomd.xml.key").write_text(signer.public_key_armored())
+        # files of older generations that are still live stay reachable
+        for rev, gen in plan.index.generations.items():
+            if _generation_live(gen, now, plan.keep_generations):
+                old = plan.repo_dir / f".repodata-{rev}"
+                for name in gen.get("files", []):
+                    src, dst = old / name, staging / name
+                    if src.exists() and not dst.exists():
+                        os.link(src, dst)
+        plan.index.generations[staged.revision] = {
+            "packages": [p.filename for p in plan.packages],
+            "files": names,
+            "retired": None,
+            "digest": digest,
+        }
+        for p in plan.packages:
+            if p.filename in plan.incoming:
+                # record the stat of the copy in the repository, not of the source
+                plan.index.packages[p.filename] = _restat(p, pkg_dir / p.filename)
+            else:
+                plan.index.packages[p.filename] = p
+        # a view of the new repository for clients that want it before the swap
+        view = plan.repo_dir / f".view-{staged.revision}"
+        view.mkdir()
+        os.symlink("../Packages", view / "Packages")
+        os.symlink(f"../{staging.name}", view / "repodata")
+        staged.view = view
+    except BaseException:
+        abort_repo(staged)
+        raise
+    return staged
+
+
+def _restat(p: RepoPackage, path: Path) -> RepoPackage:
+    d = p.to_json()
+    d["stat"] = list(_stat_key(path))
+    return RepoPackage.from_json(d)
+
+
+def _generation_live(gen: Mapping[str, Any], now: float, keep: float) -> bool:
+    retired = gen.get("retired")
+    return retired is None or now - float(retired) < keep
+
+
+def abort_repo(staged: StagedRepo) -> None:
+    """Undo a staged generation: nothing of it stays."""
+    if staged.unchanged:
+        return
+    if staged.view is not None:
+        shutil.rmtree(staged.view, ignore_errors=True)
+    if staged.staging != Path() and staged.staging.exists():
+        shutil.rmtree(staged.staging, ignore_errors=True)
+    for path in staged.copied:
+        path.unlink(missing_ok=True)
+    staged.plan.index.generations.pop(staged.revision, None)
+
+
+def commit_repo(staged: StagedRepo, *, now: float | None = None) -> None:
+    """Swap the new generation in, then retire and prune what no live generation needs."""
+    plan = staged.plan
+    if staged.unchanged:
+        return
+    now = time.time() if now is None else now
+    final = plan.repo_dir / f".repodata-{staged.revision}"
+    os.replace(staged.staging, final)
+    staged.staging = final
+    # the index must know the new generation before the swap makes it current
+    plan.index.save(plan.index_path)
+    link_tmp = plan.repo_dir / f".repodata-link-{staged.revision}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        link_tmp.unlink()
+    os.symlink(final.name, link_tmp)
+    os.replace(link_tmp, plan.repo_dir / "repodata")
+    if staged.view is not None:
+        shutil.rmtree(staged.view, ignore_errors=True)
+    if plan.current_revision and plan.current_revision in plan.index.generations:
+        plan.index.generations[plan.current_revision]["retired"] = now
+    prune(plan, now)
+    plan.index.save(plan.index_path)
+
+
+def prune(plan: RepoPlan, now: float) -> None:
+    """Delete expired generations and packages that no live generation names."""
+    keep = plan.keep_generations
+    live_pkgs: set[str] = set()
+    for rev, gen in list(plan.index.generations.items()):
+        if _generation_live(gen, now, keep):
+            live_pkgs.update(gen.get("packages", []))
+        else:
+            shutil.rmtree(plan.repo_dir / f".repodata-{rev}", ignore_errors=True)
+            del plan.index.generations[rev]
+    pkg_dir = plan.repo_dir / "Packages"
+    for name in list(plan.index.packages):
+        if name not in live_pkgs:
+            (pkg_dir / name).unlink(missing_ok=True)
+            del plan.index.packages[name]
+    # generation folders unknown to the index (e.g. from a run killed before saving)
+    current = current_generation(plan.repo_dir)
+    for d in plan.repo_dir.glob(".repodata-*"):
+        rev = d.name.removeprefix(".repodata-")
+        if d.is_dir() and rev not in plan.index.generations and rev != current:
+            shutil.rmtree(d, ignore_errors=True)
