@@ -198,8 +198,11 @@ def _update_record(
     rec.title = adv.title
     rec.severity = adv.severity or "None"
     rec.summary = adv.summary or adv.title
+    # yum and dnf show the description but not the solution: carry the steps in both.
     rec.description = "\n\n".join(
-        f"{name}\n\n{sections[name]}" for name in ("Description", "Impact") if name in sections
+        f"{name}\n{'-' * len(name)}\n{sections[name]}"
+        for name in ("Description", "Impact", "Remediation")
+        if name in sections
     )
     rec.solution = sections.get("Remediation", "")
     rec.release = f"{product} {adv.fixed_in}".strip()

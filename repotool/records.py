@@ -399,6 +399,10 @@ def _parse_front_matter(text: str, source: str) -> _Parsed:
         mark = getattr(e, "problem_mark", None)
         line = (mark.line + first_line) if mark is not None else 1
         problem = getattr(e, "problem", None) or str(e)
+        context = getattr(e, "context", None)
+        context_mark = getattr(e, "context_mark", None)
+        if context and context_mark is not None and context_mark.line + first_line != line:
+            problem += f" ({context} on line {context_mark.line + first_line})"
         raise RecordInvalidError.one(
             RecordProblem(
                 source,
@@ -629,8 +633,13 @@ def _load_dir(
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             problems.append(
-                RecordProblem(source, 1, "", f"cannot read the file: {e}", "fix its permissions "
-                              "or encoding (UTF-8)")
+                RecordProblem(
+                    source,
+                    1,
+                    "",
+                    f"cannot read the file: {e}",
+                    "fix its permissions or encoding (UTF-8)",
+                )
             )
             continue
         try:
@@ -699,9 +708,7 @@ def cross_record_problems(
     by_id = {a.id: a for a in advisories}
     out: list[RecordProblem] = []
     for rel in releases:
-        spins: list[tuple[str, date, tuple[str, ...]]] = [
-            (rel.version, rel.date, rel.advisories)
-        ]
+        spins: list[tuple[str, date, tuple[str, ...]]] = [(rel.version, rel.date, rel.advisories)]
         spins += [(r.version, r.date, r.advisories) for r in rel.respins]
         for version, when, ids in spins:
             field = "advisories" if version == rel.version else "respins"
