@@ -160,9 +160,15 @@ class MirrorConfig:
     mirrors_file: Path = Path("mirror/mirrors.toml")
     #: metadata older than this is "stale" (a freeze attack for sync)
     max_age_seconds: int = 7 * 24 * 3600
+    #: seconds to connect, and the longest silence while reading
     timeout_seconds: float = 30.0
+    #: minimum average bytes/second of a download once the grace period is over
     min_rate_bytes: int = 1024
+    min_rate_grace_seconds: float = 5.0
+    #: parallel downloads (sync) and parallel mirror checks
     jobs: int = 4
+    #: how long a master repomd.xml stays a metalink alternate after it is replaced
+    alternates_seconds: int = 3 * 24 * 3600
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,16 @@
+"""Mirrors: syncing a published repository safely, checking the mirror network
+and steering hosts to fresh mirrors.
+
+The seams:
+
+* :mod:`repotool.mirror.sync_plan` (pure): repomd.xml/primary parsing, what to
+  fetch, reuse and delete, rollback and freeze decisions.
+* :mod:`repotool.mirror.fetch`: bounded HTTP (length limit, timeouts, minimum
+  rate, Range resume) behind the :class:`~repotool.mirror.fetch.Fetcher` seam.
+* :mod:`repotool.mirror.signature`: ``gpgv`` against the pinned key.
+* :mod:`repotool.mirror.sync`: the shell: staging, parallel download, atomic swap.
+* :mod:`repotool.mirror.network`: ``mirror/mirrors.toml`` as typed data.
+* :mod:`repotool.mirror.health`: fresh/stale/down/bad-signature per mirror.
+* :mod:`repotool.mirror.metalink` (pure) and :mod:`repotool.mirror.lists`
+  (shell): the yum mirrorlist and metalink in ``public/``.
+"""

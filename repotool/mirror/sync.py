@@ -1,0 +1,309 @@
+"""The shell of ``repotool mirror sync``: network and disk around the pure plan.
+
+DEST is a symlink to a complete, verified generation folder beside it::
+
+    DEST -> .DEST.repotool/gen-<n>/     what hosts see (always whole)
+    .DEST.repotool/staging/             the next generation being assembled
+    .DEST.repotool/partial/<digest>     interrupted downloads, resumed with Range
+    .DEST.repotool/state.json           ETag/Last-Modified of the held repomd.xml
+
+A sync verifies repomd.xml's signature before trusting anything, assembles the
+new tree in staging (hard links for files already held and verified, parallel
+bounded downloads for the rest, each checked against size and checksum), swaps
+the symlink with one rename, and only then deletes the old generation.  A
+failed sync leaves DEST untouched and keeps staging and partial files so the
+next run resumes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from repotool.errors import MirrorError, MirrorIntegrityError
+from repotool.mirror.atomic import write_atomic
+from repotool.mirror.fetch import Fetcher
+from repotool.mirror.signature import GpgvVerifier
+from repotool.mirror.sync_plan import (
+    FileSpec,
+    Repomd,
+    check_update,
+    decompress,
+    parse_primary,
+    parse_repomd,
+    plan_sync,
+    wanted_files,
+)
+from repotool.report import Reporter
+
+REPOMD = "repodata/repomd.xml"
+REPOMD_LIMIT = 4 * 1024 * 1024
+SIGNATURE_LIMIT = 64 * 1024
+PRIMARY_OPEN_LIMIT = 2 * 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    changed: bool
+    revision: str
+    fetched: int = 0
+    fetched_bytes: int = 0
+    resumed: int = 0
+    reused: int = 0
+    deleted: int = 0
+    requests: int = 0
+    bytes: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def workdir_for(dest: Path) -> Path:
+    return dest.parent / f".{dest.name}.repotool"
+
+
+def file_digest(path: Path, algo: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, algo).hexdigest()
+
+
+def _matches(path: Path, spec: FileSpec) -> bool:
+    try:
+        if path.stat().st_size != spec.size:
+            return False
+        return file_digest(path, spec.algo) == spec.digest
+    except OSError:
+        return False
+
+
+@contextmanager
+def _locked(workdir: Path, dest: Path) -> Iterator[None]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / "lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MirrorError(
+                "another sync of this mirror is running", where=str(dest),
+                hint="wait for it to finish",
+            ) from None
+        yield
+
+
+def _current_generation(dest: Path, workdir: Path) -> Path | None:
+    if not dest.exists() and not dest.is_symlink():
+        return None
+    if not dest.is_symlink():
+        raise MirrorError(
+            "DEST exists and was not made by repotool mirror sync", where=str(dest),
+            hint="choose a new DEST, or move this folder away (the first sync creates DEST "
+            "as a symlink to a verified generation)",
+        )
+    target = (dest.parent / os.readlink(dest)).resolve()
+    if target.parent != workdir.resolve() or not target.is_dir():
+        raise MirrorError(
+            f"DEST points to {target}, not to a generation under {workdir}", where=str(dest),
+            hint="move DEST away and sync again",
+        )
+    return target
+
+
+def _tree_paths(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+class _Syncer:
+    def __init__(self, url: str, dest: Path, fetcher: Fetcher, verifier: GpgvVerifier,
+                 reporter: Reporter, jobs: int) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        self.dest = dest
+        self.fetcher = fetcher
+        self.verifier = verifier
+        self.reporter = reporter
+        self.jobs = max(1, jobs)
+        self.workdir = workdir_for(dest)
+        self.staging = self.workdir / "staging"
+        self.partial = self.workdir / "partial"
+        self.resumed = 0
+        self._count_lock = threading.Lock()
+
+    def _fetch_one(self, spec: FileSpec) -> None:
+        url = self.url + spec.path
+        part = self.partial / f"{spec.algo}-{spec.digest}"
+        for attempt in (1, 2):
+            try:
+                got = self.fetcher.download(url, part, size=spec.size)
+            except MirrorIntegrityError:
+                part.unlink(missing_ok=True)  # what arrived is wrong: never resume from it
+                raise
+            if got.resumed_from:
+                with self._count_lock:
+                    self.resumed += 1
+            actual = file_digest(part, spec.algo)
+            if actual == spec.digest:
+                break
+            part.unlink(missing_ok=True)
+            if got.resumed_from and attempt == 1:
+                continue  # the kept head may be what was wrong: once more from the start
+            raise MirrorIntegrityError(
+                f"checksum mismatch: {spec.algo} of the download is {actual}, the signed "
+                f"metadata says {spec.digest}", where=url,
+                hint="the upstream file is corrupt or tampered with; DEST was left unchanged; "
+                "run again later or sync from another upstream",
+            )
+        target = self.staging / spec.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(part, target)
+
+    def _ensure(self, specs: Sequence[FileSpec], current: Path | None) -> tuple[int, int, int]:
+        """Make every spec present and verified in staging; returns (reused, fetched, bytes)."""
+        self.staging.mkdir(parents=True, exist_ok=True)
+
+        def verified(spec: FileSpec) -> FileSpec | None:
+            staged = self.staging / spec.path
+            if _matches(staged, spec):
+                return spec
+            if current is not None and _matches(current / spec.path, spec):
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                staged.unlink(missing_ok=True)
+                os.link(current / spec.path, staged)
+                return spec
+            return None
+
+        with ThreadPoolExecutor(self.jobs) as pool:
+            ok = {s for s in pool.map(verified, specs) if s is not None}
+        plan = plan_sync(specs, ok, ())
+        stop = threading.Event()
+        errors: list[MirrorError] = []
+
+        def run(spec: FileSpec) -> None:
+            if stop.is_set():
+                return
+            try:
+                self._fetch_one(spec)
+            except MirrorError as e:
+                stop.set()
+                errors.append(e)
+
+        if plan.fetch:
+            with self.reporter.step("downloading", len(plan.fetch)) as step, \
+                    ThreadPoolExecutor(self.jobs) as pool:
+                for _ in pool.map(run, plan.fetch):
+                    step.advance()
+        if errors:
+            first = errors[0]
+            if len(errors) > 1:
+                first.what += f" (and {len(errors) - 1} more file(s) failed)"
+            raise first
+        return len(plan.reuse), len(plan.fetch), plan.fetch_bytes
+
+    def run(self, max_age_seconds: int, now: Callable[[], float]) -> SyncResult:
+        with _locked(self.workdir, self.dest):
+            return self._run(max_age_seconds, now)
+
+    def _run(self, max_age_seconds: int, now: Callable[[], float]) -> SyncResult:
+        current = _current_generation(self.dest, self.workdir)
+        held_bytes = (current / REPOMD).read_bytes() if current and (current / REPOMD).exists() \
+            else None
+        held: Repomd | None = parse_repomd(held_bytes, str(self.dest / REPOMD)) \
+            if held_bytes else None
+        state_file = self.workdir / "state.json"
+        state: dict[str, str] = {}
+        if state_file.exists():
+            try:
+                state = json.loads(state_file.read_text())
+            except ValueError:
+                state = {}
+        headers: dict[str, str] = {}
+        if held is not None and state.get("url") == self.url:
+            if state.get("etag"):
+                headers["If-None-Match"] = state["etag"]
+            if state.get("last_modified"):
+                headers["If-Modified-Since"] = state["last_modified"]
+        repomd_url = self.url + REPOMD
+        got = self.fetcher.get_small(repomd_url, max_bytes=REPOMD_LIMIT, headers=headers,
+                                     allow=(200, 304) if headers else (200,))
+        if got.status == 304 and held is not None:
+            return SyncResult(changed=False, revision=held.revision)
+        sig = self.fetcher.get_small(repomd_url + ".asc", max_bytes=SIGNATURE_LIMIT)
+        self.verifier.verify(got.body, sig.body, repomd_url)
+        new_state = {"url": self.url, "etag": got.etag or "", "last_modified":
+                     got.last_modified or ""}
+        if held is not None and got.body == held_bytes:
+            write_atomic(state_file, json.dumps(new_state).encode())
+            return SyncResult(changed=False, revision=held.revision)
+        new = parse_repomd(got.body, repomd_url)
+        check_update(new, held, now=now(), max_age_seconds=max_age_seconds, where=repomd_url)
+
+        primary = new.entry("primary")
+        assert primary is not None  # parse_repomd guarantees it
+        _, f1, b1 = self._ensure([primary.file], current)
+        xml = decompress((self.staging / primary.file.path).read_bytes(), primary.file.path,
+                         primary.open_size or PRIMARY_OPEN_LIMIT)
+        packages = parse_primary(xml, self.url + primary.file.path)
+        wanted = wanted_files(new, packages, repomd_url)
+        _, f2, b2 = self._ensure(wanted, current)
+        fetched, fetched_bytes = f1 + f2, b1 + b2
+        repodata = self.staging / "repodata"
+        write_atomic(repodata / "repomd.xml", got.body)
+        write_atomic(repodata / "repomd.xml.asc", sig.body)
+        write_atomic(repodata / "repomd.xml.key", self.verifier.key_file.read_bytes())
+        keep = {f.path for f in wanted} | {REPOMD, REPOMD + ".asc", REPOMD + ".key"}
+        for stray in _tree_paths(self.staging) - keep:
+            (self.staging / stray).unlink()
+        plan = plan_sync(wanted, set(wanted), _tree_paths(current) if current else ())
+        self._swap(current)
+        write_atomic(state_file, json.dumps(new_state).encode())
+        return SyncResult(
+            changed=True, revision=new.revision, fetched=fetched, fetched_bytes=fetched_bytes,
+            resumed=self.resumed, reused=len(wanted) - fetched, deleted=len(plan.delete),
+        )
+
+    def _swap(self, current: Path | None) -> None:
+        gen = self.workdir / f"gen-{time.time_ns()}"
+        os.rename(self.staging, gen)
+        link = self.dest.parent / f".{self.dest.name}.swap"
+        link.unlink(missing_ok=True)
+        os.symlink(os.path.relpath(gen, self.dest.parent), link)
+        os.replace(link, self.dest)
+        fd = os.open(self.dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        # Only now, with the new tree visible, do files the new metadata no
+        # longer references go away.
+        if current is not None:
+            shutil.rmtree(current)
+
+
+def sync_repository(
+    url: str,
+    dest: Path,
+    *,
+    fetcher: Fetcher,
+    verifier: GpgvVerifier,
+    reporter: Reporter,
+    max_age_seconds: int,
+    jobs: int = 4,
+    now: Callable[[], float] = time.time,
+) -> SyncResult:
+    """Mirror the repository at ``url`` into ``dest`` (see the module docstring)."""
+    if not url.startswith(("http://", "https://")):
+        raise MirrorError(f"not an http(s) URL: {url}", where=url,
+                          hint="pass the base URL of one repository, e.g. …/repo/el7/x86_64/")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    syncer = _Syncer(url, dest, fetcher, verifier, reporter, jobs)
+    result = syncer.run(max_age_seconds, now)
+    counts = getattr(fetcher, "requests", 0), getattr(fetcher, "bytes", 0)
+    return SyncResult(**{**asdict(result), "requests": counts[0], "bytes": counts[1]})

@@ -1,0 +1,268 @@
+"""Pure decisions of a mirror sync: bytes in, values out.
+
+Parses repomd.xml and primary metadata into the list of files a repository is
+made of, decides whether a newly fetched repomd.xml may replace the held one
+(rollback and freeze), and plans which files to reuse, fetch and delete.
+Nothing here touches the network or the disk.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import posixpath
+import xml.etree.ElementTree as ET
+import zlib
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+from repotool.errors import MirrorIntegrityError
+
+REPO_NS = "{http://linux.duke.edu/metadata/repo}"
+COMMON_NS = "{http://linux.duke.edu/metadata/common}"
+
+#: checksum types we accept from metadata (hashlib names)
+KNOWN_ALGOS = {"sha256": "sha256", "sha512": "sha512", "sha384": "sha384", "sha224": "sha224",
+               "sha1": "sha1", "sha": "sha1"}
+
+
+@dataclass(frozen=True, order=True)
+class FileSpec:
+    """One file of the repository as the signed metadata describes it."""
+
+    path: str  #: relative to the repository base, POSIX separators
+    size: int
+    algo: str  #: hashlib name
+    digest: str  #: lower-case hex
+
+
+@dataclass(frozen=True)
+class RepomdEntry:
+    type: str
+    file: FileSpec
+    timestamp: int
+    open_size: int | None
+
+
+@dataclass(frozen=True)
+class Repomd:
+    revision: str
+    entries: tuple[RepomdEntry, ...]
+
+    @property
+    def newest_timestamp(self) -> int:
+        return max((e.timestamp for e in self.entries), default=0)
+
+    def entry(self, type_: str) -> RepomdEntry | None:
+        for e in self.entries:
+            if e.type == type_:
+                return e
+        return None
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    reuse: tuple[FileSpec, ...]
+    fetch: tuple[FileSpec, ...]
+    #: files of the held tree that the new metadata no longer references;
+    #: removed only after the new tree is in place
+    delete: tuple[str, ...]
+
+    @property
+    def fetch_bytes(self) -> int:
+        return sum(f.size for f in self.fetch)
+
+
+def safe_relpath(href: str, where: str) -> str:
+    """A location from metadata, checked to stay inside the repository."""
+    norm = posixpath.normpath(href)
+    if (
+        not href
+        or href.startswith("/")
+        or "\\" in href
+        or norm.startswith("../")
+        or norm == ".."
+        or norm == "."
+        or "\x00" in href
+    ):
+        raise MirrorIntegrityError(
+            f"the metadata names a file outside the repository: {href!r}",
+            where=where,
+            hint="the upstream metadata is malformed or hostile; do not mirror it",
+        )
+    return norm
+
+
+def _algo(name: str | None, where: str) -> str:
+    algo = KNOWN_ALGOS.get((name or "").lower())
+    if algo is None:
+        raise MirrorIntegrityError(
+            f"unsupported checksum type {name!r}", where=where,
+            hint="the repository must use sha1 or a sha2 checksum",
+        )
+    return algo
+
+
+def _int(text: str | None, what: str, where: str) -> int:
+    try:
+        return int((text or "").strip())
+    except ValueError:
+        raise MirrorIntegrityError(f"{what} is not a whole number: {text!r}", where=where) from None
+
+
+def parse_repomd(data: bytes, where: str) -> Repomd:
+    """repomd.xml bytes (already signature-checked) → :class:`Repomd`."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as e:
+        raise MirrorIntegrityError(f"repomd.xml is not well-formed XML: {e}", where=where) from e
+    if root.tag != f"{REPO_NS}repomd":
+        raise MirrorIntegrityError(f"not a repomd.xml (root element {root.tag})", where=where)
+    revision = (root.findtext(f"{REPO_NS}revision") or "").strip()
+    entries: list[RepomdEntry] = []
+    for data_el in root.findall(f"{REPO_NS}data"):
+        type_ = data_el.get("type", "")
+        here = f"{where} <data type={type_!r}>"
+        loc = data_el.find(f"{REPO_NS}location")
+        cks = data_el.find(f"{REPO_NS}checksum")
+        if loc is None or cks is None or not loc.get("href"):
+            raise MirrorIntegrityError("a data entry lacks its location or checksum", where=here)
+        if loc.get("{http://www.w3.org/XML/1998/namespace}base"):
+            raise MirrorIntegrityError(
+                "a data entry points to another server (xml:base)", where=here,
+                hint="only self-contained repositories can be mirrored",
+            )
+        open_size_text = data_el.findtext(f"{REPO_NS}open-size")
+        entries.append(
+            RepomdEntry(
+                type=type_,
+                file=FileSpec(
+                    path=safe_relpath(loc.get("href", ""), here),
+                    size=_int(data_el.findtext(f"{REPO_NS}size"), "size", here),
+                    algo=_algo(cks.get("type"), here),
+                    digest=(cks.text or "").strip().lower(),
+                ),
+                timestamp=_int(data_el.findtext(f"{REPO_NS}timestamp"), "timestamp", here),
+                open_size=_int(open_size_text, "open-size", here) if open_size_text else None,
+            )
+        )
+    if entry_named(entries, "primary") is None:
+        raise MirrorIntegrityError("repomd.xml lists no primary metadata", where=where)
+    return Repomd(revision=revision, entries=tuple(entries))
+
+
+def entry_named(entries: Iterable[RepomdEntry], type_: str) -> RepomdEntry | None:
+    return next((e for e in entries if e.type == type_), None)
+
+
+def decompress(data: bytes, path: str, limit: int) -> bytes:
+    """Decompress metadata by its file suffix, never producing more than ``limit`` bytes."""
+    if path.endswith(".gz"):
+        out = zlib.decompressobj(wbits=47).decompress(data, limit + 1)
+    elif path.endswith(".xz"):
+        out = lzma.LZMADecompressor().decompress(data, max_length=limit + 1)
+    elif path.endswith(".bz2"):
+        out = bz2.BZ2Decompressor().decompress(data, max_length=limit + 1)
+    elif path.endswith(".zst"):
+        raise MirrorIntegrityError(
+            "zstd-compressed primary metadata is not supported", where=path,
+            hint="publish gzip or xz metadata for this target (metadata_compression)",
+        )
+    else:
+        out = data
+    if len(out) > limit:
+        raise MirrorIntegrityError(
+            f"the metadata unpacks to more than its declared {limit} bytes", where=path,
+        )
+    return out
+
+
+def parse_primary(xml: bytes, where: str) -> list[FileSpec]:
+    """Uncompressed primary.xml → one :class:`FileSpec` per package."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as e:
+        raise MirrorIntegrityError(
+            f"primary metadata is not well-formed XML: {e}", where=where
+        ) from e
+    packages: list[FileSpec] = []
+    for pkg in root.iter(f"{COMMON_NS}package"):
+        name = pkg.findtext(f"{COMMON_NS}name") or "?"
+        here = f"{where} (package {name})"
+        loc = pkg.find(f"{COMMON_NS}location")
+        cks = pkg.find(f"{COMMON_NS}checksum")
+        size = pkg.find(f"{COMMON_NS}size")
+        if loc is None or cks is None or size is None or not loc.get("href"):
+            raise MirrorIntegrityError("a package lacks its location, checksum or size", where=here)
+        if loc.get("{http://www.w3.org/XML/1998/namespace}base"):
+            raise MirrorIntegrityError(
+                "a package points to another server (xml:base)", where=here,
+                hint="only self-contained repositories can be mirrored",
+            )
+        packages.append(
+            FileSpec(
+                path=safe_relpath(loc.get("href", ""), here),
+                size=_int(size.get("package"), "package size", here),
+                algo=_algo(cks.get("type"), here),
+                digest=(cks.text or "").strip().lower(),
+            )
+        )
+    return packages
+
+
+def check_update(
+    new: Repomd, held: Repomd | None, *, now: float, max_age_seconds: int, where: str
+) -> None:
+    """Refuse a validly signed repomd.xml that is older than the held one
+    (rollback) or older than ``max_age_seconds`` (freeze)."""
+    if held is not None:
+        older_revision = (
+            new.revision.isdigit()
+            and held.revision.isdigit()
+            and int(new.revision) < int(held.revision)
+        )
+        if older_revision or new.newest_timestamp < held.newest_timestamp:
+            raise MirrorIntegrityError(
+                f"rollback refused: the upstream repomd.xml (revision {new.revision}, "
+                f"newest timestamp {new.newest_timestamp}) is older than the one held "
+                f"(revision {held.revision}, newest timestamp {held.newest_timestamp})",
+                where=where,
+                hint="the upstream serves old metadata (a stale or hostile mirror); "
+                "sync from another upstream",
+            )
+    age = int(now) - new.newest_timestamp
+    if age > max_age_seconds:
+        raise MirrorIntegrityError(
+            f"freeze refused: the upstream metadata is {age} seconds old "
+            f"(newest timestamp {new.newest_timestamp}), more than the allowed {max_age_seconds}",
+            where=where,
+            hint="the upstream stopped updating; sync from a fresh upstream, or pass "
+            "--max-age SECONDS if this age is expected",
+        )
+
+
+def wanted_files(repomd: Repomd, packages: Sequence[FileSpec], where: str) -> list[FileSpec]:
+    """Every file the new tree consists of (metadata first), duplicates checked."""
+    by_path: dict[str, FileSpec] = {}
+    for spec in [e.file for e in repomd.entries] + list(packages):
+        prior = by_path.get(spec.path)
+        if prior is not None and prior != spec:
+            raise MirrorIntegrityError(
+                f"the metadata lists {spec.path} twice with different sizes or checksums",
+                where=where,
+            )
+        by_path[spec.path] = spec
+    return list(by_path.values())
+
+
+def plan_sync(
+    wanted: Sequence[FileSpec], verified: Collection[FileSpec], held_paths: Collection[str]
+) -> SyncPlan:
+    """Which wanted files are already present and verified, which to fetch, and
+    which held files the new tree drops."""
+    reuse = tuple(f for f in wanted if f in verified)
+    fetch = tuple(f for f in wanted if f not in verified)
+    keep = {f.path for f in wanted} | {"repodata/repomd.xml", "repodata/repomd.xml.asc",
+                                       "repodata/repomd.xml.key"}
+    delete = tuple(sorted(p for p in held_paths if p not in keep))
+    return SyncPlan(reuse=reuse, fetch=fetch, delete=delete)

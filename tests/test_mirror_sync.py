@@ -1,0 +1,219 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_mirror_fixtures)
+"""repotool mirror sync against a real HTTP server on 127.0.0.1 that injects faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_mirror_fixtures import (  # noqa: F401  (fixtures)
+    FaultServer,
+    Repos,
+    fault_server,
+    mirror_repos,
+    tree_snapshot,
+)
+
+from repotool.cli import main
+from repotool.errors import MirrorError, MirrorIntegrityError, MirrorTransportError
+from repotool.mirror.fetch import FetchLimits, HttpFetcher
+from repotool.mirror.signature import GpgvVerifier
+from repotool.mirror.sync import SyncResult, sync_repository
+from repotool.process import SubprocessRunner
+from repotool.report import SilentReporter
+
+LIMITS = FetchLimits(timeout=1.5, min_rate=50_000, grace=0.5)
+DAY = 86400
+
+
+
+def do_sync(url: str, dest: Path, key: Path, tmp: Path, *, max_age: int = 7 * DAY,
+            limits: FetchLimits = LIMITS) -> SyncResult:
+    fetcher = HttpFetcher(limits)
+    try:
+        verifier = GpgvVerifier(key, SubprocessRunner(), tmp / "gpgv")
+        return sync_repository(url, dest, fetcher=fetcher, verifier=verifier,
+                               reporter=SilentReporter(), max_age_seconds=max_age, jobs=3)
+    finally:
+        fetcher.close()
+
+
+def served_files(tree: Path) -> dict[str, str]:
+    """What the upstream publishes, minus the test's spare signature."""
+    snap = tree_snapshot(tree)
+    snap.pop("repodata/repomd.xml.other-asc")
+    return snap
+
+
+def test_first_sync_mirrors_the_tree_and_noop_costs_one_request(
+    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path
+) -> None:
+    dest = tmp_path / "mirror" / "el7"
+    result = do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    assert result.changed and result.fetched == len(served_files(mirror_repos.gen1)) - 2
+    snap = tree_snapshot(dest)
+    key = snap.pop("repodata/repomd.xml.key")
+    assert snap == served_files(mirror_repos.gen1)
+    assert key == tree_snapshot(mirror_repos.root)["key.asc"]
+    # dnf-facing check: rpm itself accepts the mirrored package
+    rpm = dest / "Packages" / "mt-alpha-1.0-1.noarch.rpm"
+    out = subprocess.run(["rpm", "-qp", "--qf", "%{NAME}", str(rpm)], capture_output=True,
+                         text=True, check=True).stdout
+    assert out == "mt-alpha"
+
+    fault_server.state.log.clear()
+    again = do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    assert not again.changed
+    assert [(r.path, r.status) for r in fault_server.state.log] == [("repodata/repomd.xml", 304)]
+    assert again.requests == 1 and again.bytes == 0
+
+
+def test_update_reuses_held_files_and_deletes_dropped_ones_after_swap(
+    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path
+) -> None:
+    dest = tmp_path / "el7"
+    do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    old_target = os.readlink(dest)
+    fault_server.state.root = mirror_repos.gen2
+    fault_server.state.log.clear()
+    result = do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    assert result.changed and result.deleted > 0
+    snap = tree_snapshot(dest)
+    snap.pop("repodata/repomd.xml.key")
+    assert snap == served_files(mirror_repos.gen2)
+    assert not (dest / "Packages" / "mt-gamma-1.0-1.noarch.rpm").exists()
+    assert fault_server.state.requests_for("mt-alpha-1.0-1.noarch.rpm") == []
+    assert os.readlink(dest) != old_target
+    assert not (dest.parent / old_target).exists(), "the old generation is removed after the swap"
+
+
+FAULTS = [
+    ("truncate", MirrorTransportError, r"the file is truncated: the server sent \d+ of \d+ bytes",
+     True),
+    ("corrupt", MirrorIntegrityError, r"checksum mismatch: sha256 of the download is [0-9a-f]{64}",
+     False),
+    ("endless", MirrorIntegrityError, r"sent more than the \d+ bytes the metadata declares "
+     r"\(endless data\)", False),
+    ("stall", MirrorTransportError, r"stalled: no data for 1.5 seconds after \d+ bytes", True),
+    ("drop", MirrorTransportError, r"the connection dropped after \d+ of \d+ bytes", True),
+    ("drip", MirrorTransportError, r"too slow: \d+ bytes in [\d.]+ seconds, below the minimum "
+     r"of 50000 bytes/second", True),
+]
+
+
+@pytest.mark.parametrize(("fault", "error", "message", "resumes"), FAULTS,
+                         ids=[f[0] for f in FAULTS])
+def test_faulty_package_leaves_dest_untouched_and_rerun_resumes(
+    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path,
+    fault: str, error: type[MirrorError], message: str, resumes: bool,
+) -> None:
+    dest = tmp_path / "el7"
+    do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    before, target = tree_snapshot(dest), os.readlink(dest)
+    big = "mt-delta-1.0-1.noarch.rpm"
+    fault_server.state.root = mirror_repos.gen2
+    fault_server.state.faults[big] = fault
+    with pytest.raises(error) as info:
+        do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    assert re.search(message, str(info.value)), str(info.value)
+    assert big in str(info.value)  # where: the URL of the file
+    assert tree_snapshot(dest) == before and os.readlink(dest) == target
+
+    fault_server.state.faults.clear()
+    fault_server.state.log.clear()
+    result = do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    snap = tree_snapshot(dest)
+    snap.pop("repodata/repomd.xml.key")
+    assert snap == served_files(mirror_repos.gen2)
+    # files the failed run completed are not fetched again
+    fetched = {r.path for r in fault_server.state.log}
+    assert fetched == {"repodata/repomd.xml", "repodata/repomd.xml.asc", f"Packages/{big}"}
+    ranges = [r.range for r in fault_server.state.requests_for(big)]
+    if resumes:
+        assert result.resumed == 1
+        assert len(ranges) == 1 and ranges[0] and re.fullmatch(r"bytes=[1-9]\d*-", ranges[0])
+    else:
+        assert result.resumed == 0 and ranges == [None]
+
+
+def test_bad_signature_is_refused_before_anything_else_is_fetched(
+    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path
+) -> None:
+    dest = tmp_path / "el7"
+    do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    before = tree_snapshot(dest)
+    fault_server.state.root = mirror_repos.gen2
+    fault_server.state.faults["repomd.xml.asc"] = "badsig"
+    fault_server.state.log.clear()
+    with pytest.raises(MirrorIntegrityError, match=r"bad signature: repomd\.xml\.asc does not "
+                       r"verify against the pinned key key\.asc"):
+        do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    assert {r.path for r in fault_server.state.log} == {"repodata/repomd.xml",
+                                                        "repodata/repomd.xml.asc"}
+    assert tree_snapshot(dest) == before
+    fault_server.state.faults.clear()
+    assert do_sync(fault_server.url, dest, mirror_repos.key, tmp_path).changed
+
+
+def test_wrong_pinned_key_is_refused(
+    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path
+) -> None:
+    dest = tmp_path / "el7"
+    with pytest.raises(MirrorIntegrityError, match="bad signature"):
+        do_sync(fault_server.url, dest, mirror_repos.other_key, tmp_path)
+    assert not dest.exists()
+
+
+def test_rollback_is_refused(
+    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path
+) -> None:
+    dest = tmp_path / "el7"
+    fault_server.state.root = mirror_repos.gen2
+    do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    before = tree_snapshot(dest)
+    fault_server.state.root = mirror_repos.gen1
+    with pytest.raises(MirrorIntegrityError, match=r"rollback refused: the upstream repomd.xml "
+                       r"\(revision \d+, newest timestamp \d+\) is older than the one held"):
+        do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    assert tree_snapshot(dest) == before
+
+
+def test_freeze_is_refused_unless_the_age_is_allowed(
+    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path
+) -> None:
+    dest = tmp_path / "el7"
+    fault_server.state.root = mirror_repos.gen0
+    with pytest.raises(MirrorIntegrityError, match=r"freeze refused: the upstream metadata is "
+                       r"\d+ seconds old .*more than the allowed 604800") as info:
+        do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
+    assert "--max-age" in str(info.value)
+    assert not dest.exists()
+    assert do_sync(fault_server.url, dest, mirror_repos.key, tmp_path, max_age=60 * DAY).changed
+
+
+def test_cli_sync_reports_errors_and_results(
+    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dest = tmp_path / "el7"
+    fault_server.state.root = mirror_repos.gen0
+    argv = ["mirror", "sync", fault_server.url, str(dest), "--key", str(mirror_repos.key),
+            "--timeout", "2", "-q"]
+    assert main(argv) == 11
+    err = capsys.readouterr().err
+    assert "repotool: error: " + fault_server.url + "repodata/repomd.xml: freeze refused" in err
+    assert main([*argv, "--max-age", str(60 * DAY)]) == 0
+    out = capsys.readouterr().out
+    assert f"{dest}: now at revision" in out and "7 file(s) fetched" in out
+    assert main([*argv, "--max-age", str(60 * DAY)]) == 0
+    assert "unchanged" in capsys.readouterr().out
+    fault_server.state.root = mirror_repos.gen1
+    assert main([*argv, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    # gen0 → gen1: mt-alpha is reused, mt-gamma fetched, the 6 old metadata files go
+    assert data["ok"] and data["changed"]
+    assert (data["reused"], data["fetched"], data["deleted"]) == (1, 7, 6)
