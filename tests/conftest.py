@@ -1,0 +1,183 @@
+"""Shared fixtures: fresh project copies, one full release, a server, a dnf host."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REPOTOOL = [sys.executable, "-m", "repotool"]
+PROJECT_FILES = ("repotool.toml", "specs", "web", "mirror")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_project(dest: Path, *, base_url: str, share_key_from: Path | None = None) -> Path:
+    """A copy of the repository's project files whose URLs point at base_url."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        src = REPO_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name)
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    toml = dest / "repotool.toml"
+    text = toml.read_text().replace("http://127.0.0.1:8080", base_url)
+    toml.write_text(text)
+    if share_key_from is not None:
+        shutil.copytree(share_key_from / ".repotool" / "gnupg", dest / ".repotool" / "gnupg")
+    return dest
+
+
+def run_repotool(project: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, in the project folder."""
+    return subprocess.run(
+        [*REPOTOOL, *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def release_json(project: Path) -> dict[str, object]:
+    done = run_repotool(project, "release", "--json", "--quiet")
+    assert done.returncode == 0, done.stderr
+    data: dict[str, object] = json.loads(done.stdout)
+    return data
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file and symlink under root with its content (or link target)."""
+    out: dict[str, str] = {}
+    if not root.exists():
+        return out
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            out[rel] = "-> " + os.readlink(path)
+        elif path.is_file():
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start_server(project: Path, port: int) -> Server:
+    proc = subprocess.Popen(
+        [*REPOTOOL, "serve", "--port", str(port), "--quiet"],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"repotool serve exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            requests.get(url + "/repo/perfsonar.repo", timeout=1)
+            return Server(url, port, proc)
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("repotool serve did not answer within 30 s")
+
+
+@dataclass
+class Released:
+    project: Path
+    port: int
+    url: str
+    result: dict[str, object]
+
+    @property
+    def public(self) -> Path:
+        return self.project / "public"
+
+
+@pytest.fixture(scope="session")
+def released(tmp_path_factory: pytest.TempPathFactory) -> Released:
+    """One full `repotool release` of the embedded default (read-only for tests)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    project = make_project(tmp_path_factory.mktemp("released") / "project", base_url=url)
+    return Released(project, port, url, release_json(project))
+
+
+@pytest.fixture(scope="session")
+def served_url(released: Released) -> Iterator[str]:
+    server = start_server(released.project, released.port)
+    yield server.url
+    server.stop()
+
+
+class DnfHost:
+    """A throwaway host: Debian's dnf in its own installroot, as a host admin runs it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "root"
+        self.reposdir = root / "repos.d"
+        self.cachedir = root / "cache"
+        for d in (self.root, self.reposdir, self.cachedir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def add_repo_file(self, text: str, name: str = "perfsonar.repo") -> None:
+        (self.reposdir / name).write_text(text)
+
+    def dnf(self, *args: str, releasever: str = "7", check: bool = False) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [
+                "dnf", "-y", "--noplugins", f"--installroot={self.root}",
+                f"--releasever={releasever}", f"--setopt=reposdir={self.reposdir}",
+                f"--setopt=cachedir={self.cachedir}", "--setopt=install_weak_deps=False",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if check:
+            assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    def installed(self) -> set[str]:
+        done = subprocess.run(
+            ["rpm", "--root", str(self.root), "-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}\n"],
+            capture_output=True, text=True, check=True,
+        )
+        return {line for line in done.stdout.splitlines() if line and not line.startswith("gpg-pubkey")}
+
+
+@pytest.fixture
+def dnf_host(tmp_path: Path) -> DnfHost:
+    return DnfHost(tmp_path / "host")
