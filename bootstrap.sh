@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian 12 machine for repotool, then run the main job or the tests.
+#
+#   ./bootstrap.sh run     install what is missing, cut a full release of the
+#                          embedded default, then serve it on http://127.0.0.1:8080
+#   ./bootstrap.sh test    install what is missing, then run the test suite (pytest)
+#
+# Extra arguments after 'test' go to pytest (e.g. ./bootstrap.sh test -k media).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# Debian packages the release flow and the tests use (real tools, no imitations).
+APT_PACKAGES=(
+  rpm dnf dnf-plugins-core createrepo-c gnupg gpgv
+  xorriso isolinux syslinux-common syslinux-utils squashfs-tools isomd5sum cpio
+  busybox-static qemu-system-x86 ovmf
+  nginx wrk hyperfine chromium
+  python3-venv python3-dev ca-certificates
+)
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_system_packages() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  # the live media's base system is fetched with 'apt-get download': it needs package lists
+  if [ ${#missing[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
+    echo "bootstrap: apt-get update" >&2
+    as_root apt-get update -q
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]}" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+install_python() {
+  if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+  fi
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e '.[test]'
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  run)
+    install_system_packages
+    install_python
+    .venv/bin/repotool release
+    exec .venv/bin/repotool serve --host 127.0.0.1 --port 8080
+    ;;
+  test)
+    install_system_packages
+    install_python
+    exec .venv/bin/python -m pytest "$@"
+    ;;
+  *)
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
