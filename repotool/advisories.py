@@ -38,7 +38,9 @@ from repotool.records import (
     duplicate_advisory_problems,
 )
 
-NevraTuple = tuple[str, str, str, str, str]
+#: (name, epoch, version, release, arch); the epoch as createrepo_c gives it
+#: ("0") or as a number (0): both mean the same
+NevraTuple = tuple[str, str | int, str, str, str]
 ADVISORY_PREFIX = "PSSA"
 NVD_URL = "https://nvd.nist.gov/vuln/detail/{cve}"
 
@@ -46,7 +48,7 @@ NVD_URL = "https://nvd.nist.gov/vuln/detail/{cve}"
 # --- validation against the repository --------------------------------------------
 
 
-def _nevra(t: Sequence[str]) -> NEVRA:
+def _nevra(t: NevraTuple) -> NEVRA:
     name, epoch, version, release, arch = t
     return NEVRA(name, str(epoch or "0"), version, release, arch)
 
@@ -155,7 +157,9 @@ def render_updateinfo(
     target: str,
     packages: Collection[NevraTuple],
     *,
-    sums: Mapping[NevraTuple, str] | None = None,
+    sums: Mapping[tuple[str, str, str, str, str], str]
+    | Mapping[tuple[str, int, str, str, str], str]
+    | None = None,
     product: str = "pS-Performance Toolkit",
     issuer: str = "release@perfsonar.invalid",
     advisory_url: Callable[[Advisory], str] | None = None,
@@ -388,7 +392,7 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
 # --- reading a published repository (thin shell) ----------------------------------
 
 
-def read_repo_packages(repo_dir: Path) -> dict[NevraTuple, str]:
+def read_repo_packages(repo_dir: Path) -> dict[tuple[str, str, str, str, str], str]:
     """NEVRA -> package checksum of every package in a repository's primary metadata."""
     repomd_path = repo_dir / "repodata" / "repomd.xml"
     try:
@@ -406,7 +410,7 @@ def read_repo_packages(repo_dir: Path) -> dict[NevraTuple, str]:
             where=str(repomd_path),
             hint="publish the repository again (repotool publish)",
         )
-    out: dict[NevraTuple, str] = {}
+    out: dict[tuple[str, str, str, str, str], str] = {}
 
     def take(pkg: Any) -> None:
         key = (pkg.name, str(pkg.epoch or "0"), pkg.version, pkg.release, pkg.arch)
