@@ -45,7 +45,9 @@ def make_project(dest: Path, *, base_url: str, share_key_from: Path | None = Non
     return dest
 
 
-def run_repotool(project: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_repotool(
+    project: Path, *args: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """The CLI as a user runs it, in the project folder."""
     return subprocess.run(
         [*REPOTOOL, *args],
@@ -53,7 +55,7 @@ def run_repotool(project: Path, *args: str, timeout: float = 600) -> subprocess.
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        env=env if env is not None else dict(os.environ),
     )
 
 

@@ -1,0 +1,212 @@
+"""Bad input, crashes and concurrent runs: clear errors and nothing half-published."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import createrepo_c as cr
+import pytest
+
+from repotool.config import load_config
+from repotool.repo import publish_lock
+from tests.conftest import (
+    REPOTOOL,
+    Released,
+    make_project,
+    release_json,
+    run_repotool,
+    tree_digest,
+)
+from tests.test_release_e2e import _bump_release
+
+
+@pytest.fixture
+def project(released: Released, tmp_path: Path) -> Path:
+    """A fresh project that reuses the session's development key (no key generation)."""
+    return make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+
+
+def _fails(project: Path, *args: str, code: int, env: dict[str, str] | None = None) -> str:
+    done = run_repotool(project, *args, env=env)
+    assert done.returncode == code, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert not (project / "public").exists(), "nothing may be published"
+    return done.stderr
+
+
+def test_malformed_spec_names_the_file_and_line(project: Path) -> None:
+    spec = project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec"
+    spec.write_text(spec.read_text().replace("License:", "Licence-Typo: x\nLicense:", 1))
+    err = _fails(project, "release", code=4)
+    assert str(spec) in err
+    assert re.search(r"line \d+: Unknown tag: Licence-Typo", err), err
+
+
+def test_failing_build_shows_rpmbuilds_words(project: Path) -> None:
+    spec = project / "specs/perfsonar-toolkit-firewall/perfsonar-toolkit-firewall.spec"
+    spec.write_text(spec.read_text().replace("%install\n", "%install\necho 'disk on fire' >&2; exit 3\n", 1))
+    err = _fails(project, "release", code=4)
+    assert "rpmbuild failed" in err and "disk on fire" in err
+    assert "component perfsonar-toolkit-firewall" in err
+
+
+def test_missing_source_names_spec_line_and_file(project: Path) -> None:
+    (project / "specs/perfsonar-toolkit-ntp/ntp.conf").unlink()
+    err = _fails(project, "release", code=4)
+    assert "source file 'ntp.conf' is missing" in err
+    assert re.search(r"perfsonar-toolkit-ntp[^ ]*\.spec:\d+", err), err
+
+
+def test_unknown_component(project: Path) -> None:
+    err = _fails(project, "build", "perfsonar-nosuch", code=4)
+    assert "unknown component 'perfsonar-nosuch'" in err
+    assert "perfsonar-toolkit-ntp" in err  # the hint lists the known ones
+
+
+def test_broken_config_names_file_and_line(project: Path) -> None:
+    toml = project / "repotool.toml"
+    toml.write_text(toml.read_text() + "\n[publish\nkeep_versions = 3\n")
+    err = _fails(project, "release", code=2)
+    assert "repotool.toml" in err and "line" in err
+
+
+def test_unknown_config_setting_is_refused(project: Path) -> None:
+    toml = project / "repotool.toml"
+    toml.write_text(toml.read_text().replace("keep_versions = 3", "keep_version = 3"))
+    err = _fails(project, "release", code=2)
+    assert "unknown setting(s): keep_version" in err
+
+
+def test_missing_production_key(project: Path, tmp_path: Path) -> None:
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    toml = project / "repotool.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'mode = "development"',
+            f'mode = "production"\nfingerprint = "{"AB" * 20}"\ngnupghome = "{home}"',
+        )
+    )
+    err = _fails(project, "release", code=5)
+    assert f"no secret key with fingerprint {'AB' * 20}" in err
+
+
+def test_expired_production_key(project: Path, tmp_path: Path) -> None:
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--passphrase", "",
+         "--faked-system-time", "20200101T000000", "--quick-gen-key",
+         "Old Release Key <old@example.invalid>", "rsa2048", "sign", "1d"],
+        check=True, capture_output=True,
+    )
+    out = subprocess.run(
+        ["gpg", "--homedir", str(home), "--with-colons", "--list-secret-keys"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    fpr = next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr"))
+    toml = project / "repotool.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'mode = "development"',
+            f'mode = "production"\nfingerprint = "{fpr}"\ngnupghome = "{home}"',
+        )
+    )
+    err = _fails(project, "release", code=5)
+    assert f"the signing key {fpr} expired on 2020-01-02" in err
+
+
+def test_missing_tool_names_the_debian_package(project: Path, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("gpg", "gpgv", "gpg-agent", "gpgconf", "rpmsign", "rpmkeys"):
+        os.symlink(f"/usr/bin/{tool}", bin_dir / tool)
+    env = {**os.environ, "PATH": str(bin_dir)}
+    err = _fails(project, "release", code=3, env=env)
+    assert "the program 'rpmbuild' is not installed" in err
+    assert "apt-get install rpm" in err
+
+
+def test_concurrent_publish_is_refused_while_the_lock_is_held(project: Path) -> None:
+    cfg = load_config(project / "repotool.toml")
+    with publish_lock(cfg):
+        done = run_repotool(project, "release")
+    assert done.returncode == 6, done.stderr
+    assert "another publish is running" in done.stderr
+
+
+# --- a published project that the tests below change ----------------------------------
+
+
+def _assert_repo_complete(repo: Path) -> set[str]:
+    """What a client sees is whole: every file repomd.xml names exists with its checksum."""
+    repodata = repo / "repodata"
+    assert repodata.is_symlink() and repodata.resolve().is_dir()
+    repomd = cr.Repomd(str(repodata / "repomd.xml"))
+    hrefs = set()
+    for rec in repomd.records:
+        path = repo / rec.location_href
+        assert path.is_file(), f"{rec.location_href} is missing"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == rec.checksum
+        hrefs.add(rec.location_href)
+    primary = next(r for r in repomd.records if r.type == "primary")
+    pkgs: list[str] = []
+
+    def collect(pkg: cr.Package) -> None:
+        pkgs.append(pkg.location_href)
+
+    cr.xml_parse_primary(str(repo / primary.location_href), pkgcb=collect, do_files=False)
+    for href in pkgs:
+        assert (repo / href).is_file(), f"{href} named by primary.xml is missing"
+    return hrefs
+
+
+def test_older_repomd_keeps_working_after_an_update(
+    released: Released, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    release_json(project)
+    repo = project / "public/repo/el7/x86_64"
+    old = _assert_repo_complete(repo)
+    _bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
+    release_json(project)
+    new = _assert_repo_complete(repo)
+    assert old != new
+    for href in old:  # a host holding the older repomd.xml finds every file it names
+        assert (repo / href).is_file()
+
+
+def test_publish_killed_at_any_point_leaves_a_complete_repo_and_recovers(
+    released: Released, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    release_json(project)
+    repo = project / "public/repo/el7/x86_64"
+    spec = project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec"
+    killed = 0
+    for delay in (0.05, 0.15, 0.3, 0.45, 0.6, 0.8):
+        _bump_release(spec)
+        assert run_repotool(project, "sign", "--quiet").returncode == 0  # build + sign first
+        proc = subprocess.Popen([*REPOTOOL, "release", "--quiet"], cwd=project,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait(timeout=60)
+        _assert_repo_complete(repo)
+    assert killed >= 3, "the kills must land while a publish is running"
+    final = release_json(project)
+    assert final["published"] or final["unchanged"]
+    _assert_repo_complete(repo)
+    assert not list(repo.glob(".repodata-*.tmp")) and not list(repo.glob(".view-*"))
+    assert not list((repo / "Packages").glob(".*.tmp"))
+    names = {p.name for p in (repo / "Packages").iterdir()}
+    evr = re.search(r"^Release:\s*(\d+)", spec.read_text(), re.M)
+    assert evr and f"perfsonar-toolkit-sysctl-3.3.2-{evr.group(1)}.el7.noarch.rpm" in names
