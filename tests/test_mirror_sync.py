@@ -10,13 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_mirror_fixtures import (  # noqa: F401  (fixtures)
-    FaultServer,
-    Repos,
-    fault_server,
-    mirror_repos,
-    tree_snapshot,
-)
 
 from repotool.cli import main
 from repotool.errors import MirrorError, MirrorIntegrityError, MirrorTransportError
@@ -25,6 +18,13 @@ from repotool.mirror.signature import GpgvVerifier
 from repotool.mirror.sync import SyncResult, sync_repository
 from repotool.process import SubprocessRunner
 from repotool.report import SilentReporter
+from tests.test_mirror_fixtures import (  # noqa: F401  (fixtures)
+    FaultServer,
+    Repos,
+    fault_server,
+    mirror_repos,
+    tree_snapshot,
+)
 
 LIMITS = FetchLimits(timeout=1.5, min_rate=50_000, grace=0.5)
 DAY = 86400
