@@ -1,4 +1,4 @@
-
+# ruff: noqa: F811  (pytest fixtures imported from test_mirror_fixtures)
 """The mirror network: check (status.json), list (mirrorlist/metalink) and what
 Debian's dnf does with the generated metalink."""
 
