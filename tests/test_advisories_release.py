@@ -95,3 +95,11 @@ def test_bad_advisory_fails_release_and_nothing_is_published(
     assert done.returncode == 7
     assert f"{adv}:4: the front matter is not valid YAML" in done.stderr
     assert tree_digest(project / "public") == before
+
+
+def test_advisory_check_reads_the_published_repositories(released: Released) -> None:
+    done = run_repotool(released.project, "advisory", "check", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "2 advisories, 1 releases and 0 news items are valid against the el6, el7 repositories"
+    )
