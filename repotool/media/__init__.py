@@ -1,0 +1,202 @@
+"""Live media (LiveCD / LiveUSB) of a release: the stage entry point.
+
+``build_media`` composes the live root from the base system and the signed
+toolkit repository, squashes it, masters an isohybrid ISO with an isolinux
+menu, implants the media checksum, writes SHA256SUMS(.asc) and media.json,
+checks everything as a user would and only then moves the folder into
+``public/releases/<version_label>/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from repotool.config import Config
+from repotool.errors import LiveRootError, MediaError
+from repotool.media.base import open_base
+from repotool.media.initramfs import make_initramfs, set_tree_times
+from repotool.media.iso import implant_md5, layout_iso_tree, master_iso, squash_root
+from repotool.media.liveroot import (
+    DnfInstaller,
+    RepoSource,
+    normalise_root,
+    read_release,
+    write_toolkit_banner,
+)
+from repotool.media.plan import (
+    ImageRecord,
+    isolinux_cfg,
+    manifest_json,
+    media_names,
+    release_of,
+)
+from repotool.media.publish import (
+    place_images,
+    staging_dir,
+    swap_into_place,
+    verify_stage,
+    write_sums,
+)
+from repotool.process import Runner, require_tools
+from repotool.report import Reporter
+from repotool.signing import Signer
+
+__all__ = ["MediaResult", "build_media"]
+
+TOOLS = ("dnf", "rpm", "mksquashfs", "xorriso", "implantisomd5", "checkisomd5", "cpio",
+         "gpgv", "sha256sum")
+
+
+@dataclass(frozen=True)
+class MediaResult:
+    """What the site's download table and the announcement need."""
+
+    version_label: str
+    directory: Path
+    images: tuple[ImageRecord, ...]
+    checksums: Path
+    signature: Path
+    manifest: Path
+    release: str
+    kernel: str
+    packages: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version_label,
+            "directory": str(self.directory),
+            "images": [i.__dict__ for i in self.images],
+            "checksums": str(self.checksums),
+            "signature": str(self.signature),
+            "manifest": str(self.manifest),
+            "release": self.release,
+            "kernel": self.kernel,
+            "packages": list(self.packages),
+        }
+
+
+def toolkit_repo(cfg: Config) -> RepoSource:
+    """The just-published repository of the media target, and its published key."""
+    repo = cfg.public_dir / "repo" / cfg.media.target / cfg.media.arch
+    key = cfg.public_dir / "keys" / cfg.key.public_key_name
+    if not (repo / "repodata" / "repomd.xml").is_file():
+        raise LiveRootError(
+            "the toolkit repository is not published",
+            where=str(repo / "repodata" / "repomd.xml"),
+            hint="run 'repotool publish' (or 'repotool release') first",
+        )
+    if not key.is_file():
+        raise LiveRootError(
+            "the release public key is not published", where=str(key),
+            hint="run 'repotool publish' first",
+        )
+    return RepoSource(cfg.publish.repo_id, repo.resolve().as_uri() + "/",
+                      (key.resolve().as_uri(),))
+
+
+def build_media(
+    cfg: Config,
+    signer: Signer,
+    runner: Runner,
+    reporter: Reporter,
+    *,
+    version_label: str,
+    source_date_epoch: int,
+) -> MediaResult:
+    """Build, check and publish the live media of ``version_label`` (e.g. 3.3.2-2)."""
+    m = cfg.media
+    names = media_names(prefix=m.name_prefix, version_label=version_label, arch=m.arch,
+                        volume_label=m.volume_label)
+    require_tools(TOOLS)
+    source = toolkit_repo(cfg)
+    releasever = cfg.target(m.target).releasever
+    releases = cfg.public_dir / "releases"
+    work = cfg.state / "media-work" / version_label
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    stage: Path | None = None
+    try:
+        with reporter.step(f"Live media {version_label}", total=7) as step:
+            installer = DnfInstaller(runner, work=work, releasever=releasever,
+                                     epoch=source_date_epoch)
+            root = work / "root"
+            root.mkdir()
+            base = open_base(cfg, runner, reporter, installer)
+            kit = base.prepare(root)
+            step.advance(note=f"base {base.name}")
+
+            before = set(installer.installed(root))
+            installer.install(root, [source], m.packages, what="toolkit packages")
+            toolkit = sorted(set(installer.installed(root)) - before)
+            release = read_release(root, m.release_file)
+            if release_of(version_label) not in release.split():
+                raise MediaError(
+                    f"the repository holds '{release}', not release {release_of(version_label)}",
+                    where=f"{source.baseurl} ({m.release_file})",
+                    hint="publish the release's packages first, or build media for the "
+                    "version the repository holds",
+                )
+            write_toolkit_banner(root, release_file=m.release_file,
+                                 toolkit_files=installer.files_of(root, toolkit))
+            normalise_root(root)
+            step.advance(note="toolkit installed")
+
+            squashfs = work / "squashfs.img"
+            squash_root(runner, root, squashfs, epoch=source_date_epoch,
+                        compression=m.squashfs_compression)
+            shutil.rmtree(root)
+            step.advance(note="root squashed")
+
+            initrd = work / "initrd.img"
+            make_initramfs(kit, m.kernel_modules, work=work, out=initrd,
+                           epoch=source_date_epoch, runner=runner, reporter=reporter)
+            step.advance(note="initramfs")
+
+            tree = work / "iso"
+            layout_iso_tree(
+                tree, kernel=kit.kernel, initrd=initrd, squashfs=squashfs,
+                isolinux_cfg=isolinux_cfg(product=cfg.product, version_label=version_label,
+                                          volume_label=names.volume_label,
+                                          timeout=m.menu_timeout),
+                extra_files={cfg.key.public_key_name: signer.public_key_armored().encode()},
+            )
+            # xorriso takes the files' own times; SOURCE_DATE_EPOCH covers the volume.
+            set_tree_times(tree, source_date_epoch)
+            iso = work / names.livecd
+            master_iso(runner, tree, iso, volume_label=names.volume_label,
+                       epoch=source_date_epoch)
+            implant_md5(runner, iso)
+            step.advance(note="ISO mastered")
+
+            stage = staging_dir(cfg.state, releases, version_label)
+            images = place_images(iso, stage, names)
+            write_sums(stage, names, images, signer)
+            (stage / names.manifest).write_text(manifest_json(
+                names=names, product=cfg.product, source_date_epoch=source_date_epoch,
+                images=images, kernel=kit.description, base=base.name, packages=toolkit,
+            ))
+            verify_stage(stage, names, runner, signer)
+            step.advance(note="verified")
+
+            final = releases / version_label
+            swap_into_place(stage, final)
+            stage = None
+            step.advance(note="published")
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+    return MediaResult(
+        version_label=version_label,
+        directory=final,
+        images=tuple(images),
+        checksums=final / names.checksums,
+        signature=final / names.signature,
+        manifest=final / names.manifest,
+        release=release,
+        kernel=kit.description,
+        packages=tuple(toolkit),
+    )
