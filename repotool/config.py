@@ -152,7 +152,10 @@ class AnnounceConfig:
     #: file holding the SMTP password; or the environment variable below
     smtp_password_file: Path | None = None
     smtp_password_env: str = "REPOTOOL_SMTP_PASSWORD"
+    #: seconds to wait for the server at each step (connect, greeting, each command)
     smtp_timeout: float = 30.0
+    #: CA certificates (PEM) to trust for STARTTLS; empty: the system's CAs
+    smtp_cafile: Path | None = None
 
 
 @dataclass(frozen=True)

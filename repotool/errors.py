@@ -28,8 +28,17 @@ the web app turns them into HTTP status codes.
      │    ├── LiveRootError        toolkit packages could not be installed into the live root
      │    └── MediaVerifyError     a finished image fails its checksum or signature check
      ├── SiteError                the site could not be rendered
+     │    ├── PublishedFileError   a file the site reads from public/ is broken
+     │    └── SiteExportError      the static export could not be written into public/
      ├── AnnounceError            an announcement could not be rendered or sent
-     │    └── AlreadySentError     the announcement was sent before (use --force)
+     │    ├── AlreadySentError     the announcement was sent before (use --force)
+     │    ├── NothingToAnnounceError  no advisory or release with that id/version
+     │    ├── MediaListMissingError   a release's media.json is absent or unreadable
+     │    └── DeliveryError        SMTP failed; the message stays in the outbox, unsent
+     │         ├── SmtpConnectError    connection refused, DNS, STARTTLS failed
+     │         ├── SmtpTimeoutError    the server did not answer in smtp_timeout
+     │         ├── SmtpAuthError       the server refused the user or password
+     │         └── SmtpRejectedError   the server refused a recipient or the message
      └── MirrorError              a mirror sync/check failed
           ├── MirrorIntegrityError bad signature, checksum, size, rollback, freeze
           └── MirrorTransportError connection refused, timeout, too slow, dropped
@@ -230,12 +239,48 @@ class SiteError(RepotoolError):
     exit_code = 9
 
 
+class PublishedFileError(SiteError):
+    pass
+
+
+class SiteExportError(SiteError):
+    pass
+
+
 # --- announcements ---------------------------------------------------------
 class AnnounceError(RepotoolError):
     exit_code = 10
 
 
 class AlreadySentError(AnnounceError):
+    pass
+
+
+class NothingToAnnounceError(AnnounceError):
+    pass
+
+
+class MediaListMissingError(AnnounceError):
+    pass
+
+
+class DeliveryError(AnnounceError):
+    pass
+
+
+class SmtpConnectError(DeliveryError):
+    pass
+
+
+class SmtpTimeoutError(DeliveryError):
+    pass
+
+
+class SmtpAuthError(DeliveryError):
+    pass
+
+
+class SmtpRejectedError(DeliveryError):
     pass
 
 
