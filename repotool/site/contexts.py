@@ -1,0 +1,235 @@
+"""Pure: the site's pages, as (URL path, template, context), from records and public/.
+
+Every URL is a folder (``/advisories/PSSA-2014-0001/``) so that the static
+export (``<path>/index.html``) and the app answer the same addresses, and any
+static server or mirror can host the export.  Advisory filters are pages too
+(``/advisories/2014/``, ``/advisories/critical/``, ``/advisories/2014/critical/``),
+so they work without a server that reads query strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from repotool.records import SEVERITIES, Advisory, NewsItem, Records, Release
+from repotool.site.published import MediaSet, Published, media_for
+from repotool.site.render import markdown_to_html
+
+#: feeds advertised in every page head: (path, media type, title)
+FEEDS: tuple[tuple[str, str, str], ...] = (
+    ("/feeds/news.atom", "application/atom+xml", "News (Atom)"),
+    ("/feeds/news.rss", "application/rss+xml", "News (RSS)"),
+    ("/feeds/advisories.atom", "application/atom+xml", "Security advisories (Atom)"),
+    ("/feeds/advisories.rss", "application/rss+xml", "Security advisories (RSS)"),
+)
+NOT_FOUND_PATH = "/404.html"
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """What every page needs to know about the site itself (from the config)."""
+
+    title: str
+    base_url: str
+    product: str
+    version: str
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str
+    template: str
+    title: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+def severity_slug(severity: str | None) -> str:
+    return (severity or "none").lower()
+
+
+def advisory_path(a: Advisory) -> str:
+    return f"/advisories/{a.id}/"
+
+
+def release_path(version: str) -> str:
+    """A release or respin's page (a respin is a section of its release's page)."""
+    base, sep, _ = version.partition("-")
+    return f"/releases/{base}/#respin-{version}" if sep else f"/releases/{version}/"
+
+
+def news_path(n: NewsItem) -> str:
+    return f"/news/{n.slug}/"
+
+
+def yum_update_command(a: Advisory) -> str:
+    names = sorted({p.name for pkgs in a.packages.values() for p in pkgs})
+    return "yum update " + " ".join(names)
+
+
+def _by_issued(advisories: Sequence[Advisory]) -> list[Advisory]:
+    return sorted(advisories, key=lambda a: (a.issued, a.id), reverse=True)
+
+
+def advisory_filters(advisories: Sequence[Advisory]) -> list[tuple[int | None, str | None]]:
+    """Every (year, severity) filter that has a page; None means 'all'."""
+    years = sorted({a.year for a in advisories}, reverse=True)
+    sevs = [s for s in SEVERITIES if any(a.severity == s for a in advisories)]
+    out: list[tuple[int | None, str | None]] = [(None, None)]
+    out += [(y, None) for y in years]
+    out += [(None, s) for s in sevs]
+    out += [(y, s) for y in years for s in sevs]
+    return out
+
+
+def filter_path(year: int | None, severity: str | None) -> str:
+    parts = ["advisories"]
+    if year is not None:
+        parts.append(str(year))
+    if severity is not None:
+        parts.append(severity_slug(severity))
+    return "/" + "/".join(parts) + "/"
+
+
+def select_advisories(
+    advisories: Sequence[Advisory], year: int | None, severity: str | None
+) -> list[Advisory]:
+    return [
+        a
+        for a in _by_issued(advisories)
+        if (year is None or a.year == year)
+        and (severity is None or severity_slug(a.severity) == severity_slug(severity))
+    ]
+
+
+def _advisory_view(a: Advisory, records: Records) -> dict[str, Any]:
+    sections = a.sections
+    fixed_release = records.release(a.fixed_in.partition("-")[0]) if a.fixed_in else None
+    return {
+        "advisory": a,
+        "path": advisory_path(a),
+        "severity_slug": severity_slug(a.severity),
+        "description_html": markdown_to_html(sections.get("Description", "")),
+        "impact_html": markdown_to_html(sections.get("Impact", "")),
+        "remediation_html": markdown_to_html(sections.get("Remediation", "")),
+        "other_sections": [
+            (name, markdown_to_html(text))
+            for name, text in sections.items()
+            if name not in ("Description", "Impact", "Remediation")
+        ],
+        "yum_update": yum_update_command(a),
+        "fixed_in_path": release_path(a.fixed_in) if fixed_release else "",
+        "packages": sorted(a.packages.items()),
+    }
+
+
+def _release_view(rel: Release, records: Records, published: Published) -> dict[str, Any]:
+    labels = [r.version for r in reversed(rel.respins)] + [rel.version]
+    media: tuple[MediaSet, ...] = media_for(published, labels)
+    return {
+        "release": rel,
+        "path": release_path(rel.version),
+        "notes_html": markdown_to_html(rel.body),
+        "media": media,
+        "advisories": [a for aid in rel.all_advisories if (a := records.advisory(aid))],
+        "respins": [
+            {
+                "respin": r,
+                "notes_html": markdown_to_html(r.notes),
+                "advisories": [a for aid in r.advisories if (a := records.advisory(aid))],
+            }
+            for r in rel.respins
+        ],
+    }
+
+
+def plan_pages(site: SiteInfo, records: Records, published: Published) -> dict[str, Page]:
+    """Every HTML page of the site, by URL path."""
+    pages: dict[str, Page] = {}
+
+    def add(url: str, template: str, title: str, /, **context: Any) -> None:
+        pages[url] = Page(url, template, title, context)
+
+    current = records.releases[0] if records.releases else None
+    advisories = _by_issued(records.advisories)
+    add(
+        "/",
+        "home.html",
+        site.title,
+        current=_release_view(current, records, published) if current else None,
+        news=list(records.news[:4]),
+        advisories=[_advisory_view(a, records) for a in advisories[:5]],
+        yum=published.yum,
+    )
+    add("/news/", "news_index.html", "News", news=list(records.news))
+    for n in records.news:
+        add(news_path(n), "news.html", n.title, item=n, body_html=markdown_to_html(n.body))
+    add(
+        "/releases/",
+        "release_index.html",
+        "Releases",
+        releases=[_release_view(r, records, published) for r in records.releases],
+    )
+    for rel in records.releases:
+        add(
+            release_path(rel.version),
+            "release.html",
+            rel.title or f"{site.product} {rel.version}",
+            yum=published.yum,
+            is_current=rel is current,
+            **_release_view(rel, records, published),
+        )
+    filters = advisory_filters(records.advisories)
+    years = sorted({y for y, _ in filters if y is not None}, reverse=True)
+    sevs = [s for s in SEVERITIES if any(sv == s for _, sv in filters)]
+    for year, sev in filters:
+        chosen = select_advisories(records.advisories, year, sev)
+        label = " ".join(p for p in (sev, str(year) if year else None) if p)
+        add(
+            filter_path(year, sev),
+            "advisory_index.html",
+            f"{label} security advisories" if label else "Security advisories",
+            advisories=[_advisory_view(a, records) for a in chosen],
+            year=year,
+            severity=sev,
+            years=years,
+            severities=sevs,
+            filter_path=filter_path,
+        )
+    for a in records.advisories:
+        add(advisory_path(a), "advisory.html", f"{a.id}: {a.title}", **_advisory_view(a, records))
+    add("/lists/", "lists.html", "Mailing lists", lists=published.lists)
+    if published.mirrors is not None:
+        columns: list[str] = []
+        for row in published.mirrors:
+            columns += [k for k in row if k not in columns]
+        add("/mirrors/", "mirrors.html", "Mirror status", mirrors=published.mirrors,
+            columns=columns)
+    add(NOT_FOUND_PATH, "404.html", "Page not found")
+    return pages
+
+
+def page_context(site: SiteInfo, page: Page, has_mirrors: bool) -> dict[str, Any]:
+    """The context a template gets: the page's own plus what the layout needs."""
+    nav = [
+        ("/", "Home"),
+        ("/releases/", "Releases"),
+        ("/advisories/", "Advisories"),
+        ("/news/", "News"),
+        ("/lists/", "Mailing lists"),
+    ]
+    if has_mirrors:
+        nav.append(("/mirrors/", "Mirrors"))
+    section = "/" + page.path.strip("/").split("/")[0] + "/" if page.path != "/" else "/"
+    return {
+        **page.context,
+        "site": site,
+        "page_title": page.title,
+        "path": page.path,
+        "nav": nav,
+        "section": section,
+        "feeds": FEEDS,
+        "release_path": release_path,
+    }

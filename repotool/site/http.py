@@ -1,0 +1,259 @@
+"""HTTP behaviour of the site: validators and 304s, gzip, security headers, safe files.
+
+* :func:`not_modified` is the pure RFC 9110 decision (If-None-Match first,
+  then If-Modified-Since).
+* :class:`Document` is a rendered page or feed with its ETag, Last-Modified
+  and a gzip copy made once; :func:`document_response` picks what to send.
+* :class:`SecurityHeadersMiddleware` puts the Content-Security-Policy (and
+  friends) on every response.
+* :class:`CompressionMiddleware` gzips text the app did not compress itself
+  (static text files); it never touches packages, images or Range requests.
+* :class:`PublicFiles` serves ``public/`` so that nothing outside it is
+  reachable: ``..`` and its encoded forms, and symlinks that lead outside,
+  are 404s, while in-tree symlinks (``repodata -> .repodata-<rev>``) work.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: no script at all, no outside origin: the site must work on an offline mirror
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    ("content-security-policy", CONTENT_SECURITY_POLICY),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+)
+#: media types worth compressing (their text, not their parameters)
+COMPRESSIBLE = frozenset(
+    {
+        "text/html", "text/css", "text/plain", "text/xml", "application/xml",
+        "application/json", "application/atom+xml", "application/rss+xml",
+        "application/javascript", "image/svg+xml", "application/pgp-keys",
+    }
+)
+GZIP_MIN_BYTES = 512
+GZIP_MAX_BYTES = 8 * 1024 * 1024
+GZIP_SUFFIX = "-gzip"
+
+
+def http_date(timestamp: float) -> str:
+    return formatdate(timestamp, usegmt=True)
+
+
+def _etags(header: str) -> list[str]:
+    return [t.strip().removeprefix("W/") for t in header.split(",") if t.strip()]
+
+
+def not_modified(
+    request_headers: Mapping[str, str], etag: str, last_modified: float | None
+) -> bool:
+    """Pure: may a 304 answer this request for a representation with these validators?"""
+    inm = request_headers.get("if-none-match")
+    if inm is not None:
+        tags = _etags(inm)
+        return "*" in tags or etag.removeprefix("W/") in tags
+    ims = request_headers.get("if-modified-since")
+    if ims and last_modified is not None:
+        try:
+            since = parsedate_to_datetime(ims).timestamp()
+        except (TypeError, ValueError):
+            return False
+        return int(last_modified) <= since
+    return False
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Pure: does Accept-Encoding allow gzip (q > 0)?"""
+    for part in accept_encoding.split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip().lower() in ("gzip", "x-gzip", "*"):
+            q = params.strip().removeprefix("q=")
+            try:
+                return not params.strip() or float(q) > 0
+            except ValueError:
+                return False
+    return False
+
+
+@dataclass(frozen=True)
+class Document:
+    """A page or feed, rendered once, with everything a response needs."""
+
+    body: bytes
+    gzipped: bytes
+    media_type: str
+    etag: str
+    last_modified: float
+
+    @classmethod
+    def of(cls, body: bytes, media_type: str, last_modified: float) -> Document:
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        return cls(
+            body=body,
+            gzipped=gzip.compress(body, compresslevel=6, mtime=0),
+            media_type=media_type,
+            etag=f'"{digest}"',
+            last_modified=last_modified,
+        )
+
+
+def document_response(request: Request, doc: Document, *, status_code: int = 200) -> Response:
+    """200 (gzip when accepted), or 304 when the client's copy is current."""
+    use_gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
+    etag = doc.etag[:-1] + GZIP_SUFFIX + '"' if use_gzip else doc.etag
+    headers = {
+        "etag": etag,
+        "last-modified": http_date(doc.last_modified),
+        "vary": "Accept-Encoding",
+        "cache-control": "public, max-age=60",
+    }
+    if status_code == 200 and not_modified(request.headers, etag, doc.last_modified):
+        return Response(status_code=304, headers=headers)
+    if use_gzip:
+        headers["content-encoding"] = "gzip"
+    body = doc.gzipped if use_gzip else doc.body
+    if request.method == "HEAD":
+        headers["content-length"] = str(len(body))
+        return Response(status_code=status_code, headers=headers, media_type=doc.media_type)
+    return Response(body, status_code=status_code, headers=headers, media_type=doc.media_type)
+
+
+class SecurityHeadersMiddleware:
+    """Adds the CSP and related headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp, headers: Iterable[tuple[str, str]] = SECURITY_HEADERS):
+        self.app = app
+        self.headers = tuple(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in self.headers:
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class CompressionMiddleware:
+    """Gzip for text the app sent uncompressed (static files of known text types).
+
+    The compressed representation gets its own ETag (``"<etag>-gzip"``); a
+    conditional request carrying it is matched against the plain ETag inside.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        req = Headers(scope=scope)
+        if (
+            scope["method"] not in ("GET",)
+            or not accepts_gzip(req.get("accept-encoding", ""))
+            or "range" in req
+        ):
+            await self.app(scope, receive, send)
+            return
+        inm = req.get("if-none-match")
+        if inm and GZIP_SUFFIX in inm:
+            plain = ", ".join(t.replace(GZIP_SUFFIX + '"', '"') for t in inm.split(","))
+            raw = [(k, v) for k, v in scope["headers"] if k != b"if-none-match"]
+            scope = {**scope, "headers": [*raw, (b"if-none-match", plain.encode("latin-1"))]}
+        start: Message | None = None
+        chunks: list[bytes] = []
+        passthrough = False
+
+        async def wrapped(message: Message) -> None:
+            nonlocal start, passthrough
+            if passthrough:
+                await send(message)
+                return
+            if message["type"] == "http.response.start":
+                headers = Headers(raw=message["headers"])
+                ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+                length = int(headers.get("content-length", "0") or 0)
+                status = message["status"]
+                if status == 304 and ctype == "" and inm and GZIP_SUFFIX in inm:
+                    _gzip_etag(message)
+                    passthrough = True
+                    await send(message)
+                elif (
+                    status != 200
+                    or "content-encoding" in headers
+                    or ctype not in COMPRESSIBLE
+                    or not GZIP_MIN_BYTES <= length <= GZIP_MAX_BYTES
+                ):
+                    passthrough = True
+                    await send(message)
+                else:
+                    start = message
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            assert start is not None
+            body = gzip.compress(b"".join(chunks), compresslevel=6, mtime=0)
+            headers = MutableHeaders(scope=start)
+            headers["content-encoding"] = "gzip"
+            headers["content-length"] = str(len(body))
+            headers.append("vary", "Accept-Encoding")
+            _gzip_etag(start)
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, wrapped)
+
+
+def _gzip_etag(message: Message) -> None:
+    headers = MutableHeaders(scope=message)
+    etag = headers.get("etag")
+    if etag and etag.endswith('"') and GZIP_SUFFIX not in etag:
+        headers["etag"] = etag[:-1] + GZIP_SUFFIX + '"'
+
+
+class PublicFiles(StaticFiles):
+    """StaticFiles over public/ that resolves symlinks before the containment check.
+
+    ``follow_symlink=False`` makes Starlette compare the *real* path with the
+    real root: an in-tree link resolves inside and is served; a link (or
+    ``..``) that leads outside fails the check and is a 404.  Permission
+    problems are 404s too, so the response never tells what exists outside.
+    """
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(directory=directory, html=True, follow_symlink=False)
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if "\x00" in path or any(part.startswith("..") for part in path.split("/")):
+            raise HTTPException(status_code=404)
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as e:
+            if e.status_code == 401:
+                raise HTTPException(status_code=404) from e
+            raise

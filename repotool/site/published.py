@@ -1,0 +1,393 @@
+"""What the site shows from the published tree (``public/``), read once per change.
+
+Other stages write these files; the site only reads them:
+
+* ``keys/<public_key_name>``: the armored release key (its fingerprint comes
+  from gpg, through the :class:`KeyInspector` seam);
+* ``repo/<repo_id>.repo``: the ready-to-use yum repository definition;
+* ``repo/<target>/<arch>/repodata``: the release package's NEVRA;
+* ``releases/<label>/media.json``: live media (the media stage);
+* ``lists/<list>/archive.json`` and ``archive.mbox``: the announcements archive;
+* ``mirrors/status.json``: mirror health (the mirror stage).
+
+Every file is optional: a missing one shows as "not published yet".  A file
+that is present but broken is a :class:`~repotool.errors.SiteError` naming it.
+The parsers (``parse_*``) are pure; :func:`read_published` is the thin shell.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from repotool.config import Config
+from repotool.errors import PublishedFileError
+from repotool.process import Runner
+
+RELEASE_PACKAGE = "perfsonar-release"
+_LABEL_RE = re.compile(r"^[0-9][0-9A-Za-z.]*(-[0-9]+)?$")
+_HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+#: the mailing lists the site describes: name suffix -> purpose
+LISTS: tuple[tuple[str, str], ...] = (
+    (
+        "announce",
+        "Moderated and low-traffic: one signed message for every release, respin and "
+        "security advisory. Every toolkit administrator should be on it.",
+    ),
+    (
+        "user",
+        "Open discussion among people who run the toolkit: questions about installation, "
+        "measurements, firewalls and tuning, answered by users and developers alike.",
+    ),
+)
+
+
+class KeyInspector(Protocol):
+    """The one question the site asks gpg: whose key is this?"""
+
+    def fingerprint(self, armored: bytes) -> str: ...
+
+
+class GpgKeyInspector:
+    """``gpg --show-keys --with-colons`` in a throwaway home (no keyring is touched)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    def fingerprint(self, armored: bytes) -> str:
+        with tempfile.TemporaryDirectory(prefix="repotool-site-gpg-") as home:
+            done = self.runner.run(
+                ["gpg", "--homedir", home, "--batch", "--with-colons", "--show-keys"],
+                input=armored,
+                timeout=30,
+                where="public key",
+                hint="publish a valid armored key (repotool publish)",
+            )
+        return primary_fingerprint(done.text)
+
+
+def primary_fingerprint(colons: str) -> str:
+    """Pure: the primary key's fingerprint from ``--with-colons`` output ('' if none)."""
+    seen_pub = False
+    for line in colons.splitlines():
+        fields = line.split(":")
+        if fields[0] == "pub":
+            seen_pub = True
+        elif fields[0] == "fpr" and seen_pub and len(fields) > 9:
+            return fields[9]
+    return ""
+
+
+def format_fingerprint(fpr: str) -> str:
+    """'ABCD1234...' -> 'ABCD 1234 ...  ...' the way gpg prints it for people."""
+    groups = [fpr[i : i + 4] for i in range(0, len(fpr), 4)]
+    if len(groups) == 10:
+        return " ".join(groups[:5]) + "  " + " ".join(groups[5:])
+    return " ".join(groups)
+
+
+# --- what the pages get ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MediaImage:
+    kind: str
+    name: str
+    size: int
+    sha256: str
+    url: str
+
+
+@dataclass(frozen=True)
+class MediaSet:
+    """The live media of one release or respin (``releases/<label>/``)."""
+
+    label: str
+    date: str
+    images: tuple[MediaImage, ...]
+    checksums_url: str
+    signature_url: str
+
+
+@dataclass(frozen=True)
+class ReleasePackage:
+    target: str
+    arch: str
+    nevra: str
+    url: str
+
+
+@dataclass(frozen=True)
+class YumSetup:
+    repo_file_url: str
+    repo_file_text: str
+    key_url: str
+    fingerprint: str
+    release_packages: tuple[ReleasePackage, ...]
+
+
+@dataclass(frozen=True)
+class ArchiveEntry:
+    message_id: str
+    subject: str
+    date: str
+    kind: str
+    ref: str
+    url: str
+
+
+@dataclass(frozen=True)
+class MailingList:
+    name: str
+    address: str
+    purpose: str
+    subscribe_address: str
+    archive: tuple[ArchiveEntry, ...]
+    mbox_url: str
+
+
+@dataclass(frozen=True)
+class Published:
+    media: Mapping[str, MediaSet] = field(default_factory=dict)
+    yum: YumSetup | None = None
+    lists: tuple[MailingList, ...] = ()
+    mirrors: tuple[Mapping[str, str], ...] | None = None
+
+
+# --- pure parsers ------------------------------------------------------------------
+
+
+def _json(data: bytes, where: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise PublishedFileError(
+            f"not valid JSON: {e}", where=where, hint="rerun the stage that writes it"
+        ) from e
+
+
+def parse_media(data: bytes, label: str, where: str) -> MediaSet:
+    """Pure: one media.json in, the download table's rows out."""
+    doc = _json(data, where)
+    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
+        raise PublishedFileError(
+            "media.json has no 'images' list", where=where, hint="rerun: repotool media build"
+        )
+    images: list[MediaImage] = []
+    for i, img in enumerate(doc["images"]):
+        ok = (
+            isinstance(img, dict)
+            and isinstance(img.get("name"), str)
+            and "/" not in img["name"]
+            and isinstance(img.get("size"), int)
+            and isinstance(img.get("sha256"), str)
+            and _HEX64_RE.match(img["sha256"])
+        )
+        if not ok:
+            raise PublishedFileError(
+                f"image #{i + 1} lacks a plain name, an integer size or a sha256",
+                where=where,
+                hint="rerun: repotool media build",
+            )
+        images.append(
+            MediaImage(
+                kind=str(img.get("kind", "")),
+                name=img["name"],
+                size=img["size"],
+                sha256=img["sha256"],
+                url=f"/releases/{label}/{img['name']}",
+            )
+        )
+    return MediaSet(
+        label=label,
+        date=str(doc.get("date", ""))[:10],
+        images=tuple(images),
+        checksums_url=f"/releases/{label}/{doc.get('checksums', 'SHA256SUMS')}",
+        signature_url=f"/releases/{label}/{doc.get('signature', 'SHA256SUMS.asc')}",
+    )
+
+
+def parse_archive(data: bytes, list_name: str, where: str) -> tuple[ArchiveEntry, ...]:
+    """Pure: archive.json (the announcements helper's) in, newest first out."""
+    doc = _json(data, where)
+    if not isinstance(doc, list):
+        raise PublishedFileError(
+            "archive.json is not a list of messages", where=where, hint="rerun: repotool announce"
+        )
+    out: list[ArchiveEntry] = []
+    for i, m in enumerate(doc):
+        if not isinstance(m, dict) or not all(
+            isinstance(m.get(k), str) for k in ("message_id", "subject", "date", "file")
+        ):
+            raise PublishedFileError(
+                f"message #{i + 1} lacks message_id, subject, date or file",
+                where=where,
+                hint="rerun: repotool announce",
+            )
+        name = m["file"]
+        # the archive names files beside it; anything else is not ours to link
+        url = f"/lists/{list_name}/{name}" if re.match(r"^[\w.@+-]+$", name) else ""
+        out.append(
+            ArchiveEntry(
+                message_id=m["message_id"],
+                subject=m["subject"],
+                date=m["date"],
+                kind=str(m.get("kind", "")),
+                ref=str(m.get("ref", "")),
+                url=url,
+            )
+        )
+    return tuple(sorted(out, key=lambda e: e.date, reverse=True))
+
+
+def parse_mirror_status(data: bytes, where: str) -> tuple[Mapping[str, str], ...]:
+    """Pure: status.json in, one row (text values) per mirror out."""
+    doc = _json(data, where)
+    rows = doc.get("mirrors") if isinstance(doc, dict) else None
+    if not isinstance(rows, list):
+        raise PublishedFileError(
+            "status.json has no 'mirrors' list", where=where, hint="rerun: repotool mirror check"
+        )
+    out: list[dict[str, str]] = []
+    for row in rows:
+        if isinstance(row, dict):
+            out.append(
+                {
+                    str(k): str(v)
+                    for k, v in row.items()
+                    if isinstance(v, str | int | float | bool) or v is None
+                }
+            )
+    return tuple(out)
+
+
+def list_addresses(announce_address: str, list_name: str) -> tuple[str, str]:
+    """(list address, subscription address) of a list beside the announce list."""
+    domain = announce_address.partition("@")[2] or "lists.perfsonar.invalid"
+    return f"{list_name}@{domain}", f"{list_name}-request@{domain}"
+
+
+# --- the thin shell ----------------------------------------------------------------
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise PublishedFileError(
+            f"cannot read the file: {e.strerror}", where=str(path), hint="check its permissions"
+        ) from e
+
+
+def _release_packages(cfg: Config, public: Path) -> tuple[ReleasePackage, ...]:
+    from repotool.advisories import read_repo_packages
+    from repotool.errors import AdvisoryError
+
+    out: list[ReleasePackage] = []
+    for target in cfg.targets:
+        for arch in target.arches:
+            repo_dir = public / "repo" / target.name / arch
+            if not (repo_dir / "repodata" / "repomd.xml").is_file():
+                continue
+            try:
+                nevras = read_repo_packages(repo_dir)
+            except AdvisoryError as e:
+                raise PublishedFileError(e.what, where=e.where, hint=e.hint) from e
+            found = sorted(n for n in nevras if n[0] == RELEASE_PACKAGE)
+            if found:
+                name, epoch, version, release, parch = found[-1]
+                evr = f"{version}-{release}"
+                if epoch not in ("", "0"):
+                    evr = f"{epoch}:{evr}"
+                out.append(
+                    ReleasePackage(
+                        target=target.name,
+                        arch=arch,
+                        nevra=f"{name}-{evr}.{parch}",
+                        url=f"/repo/{target.name}/{arch}/Packages/"
+                        f"{name}-{version}-{release}.{parch}.rpm",
+                    )
+                )
+    return tuple(out)
+
+
+def published_inputs(cfg: Config, public: Path) -> list[Path]:
+    """Every file whose change changes what :func:`read_published` returns."""
+    paths = [
+        public / "keys" / cfg.key.public_key_name,
+        public / "repo" / f"{cfg.publish.repo_id}.repo",
+        public / "mirrors" / "status.json",
+    ]
+    for target in cfg.targets:
+        for arch in target.arches:
+            paths.append(public / "repo" / target.name / arch / "repodata" / "repomd.xml")
+    paths.extend(sorted((public / "releases").glob("*/media.json")))
+    for list_name in mailing_list_names(cfg):
+        paths.append(public / "lists" / list_name / "archive.json")
+        paths.append(public / "lists" / list_name / "archive.mbox")
+    return paths
+
+
+def mailing_list_names(cfg: Config) -> tuple[str, ...]:
+    announce = cfg.announce.list_name
+    base = announce.removesuffix("-announce") if announce.endswith("-announce") else "perfsonar"
+    return tuple(announce if suffix == "announce" else f"{base}-{suffix}" for suffix, _ in LISTS)
+
+
+def read_published(cfg: Config, public: Path, keys: KeyInspector) -> Published:
+    """Read what the pages show from ``public`` (missing files are simply absent)."""
+    media: dict[str, MediaSet] = {}
+    for manifest in sorted((public / "releases").glob("*/media.json")):
+        label = manifest.parent.name
+        data = _read(manifest)
+        if data is not None and _LABEL_RE.match(label):
+            media[label] = parse_media(data, label, str(manifest))
+
+    yum: YumSetup | None = None
+    key_path = public / "keys" / cfg.key.public_key_name
+    repo_path = public / "repo" / f"{cfg.publish.repo_id}.repo"
+    key = _read(key_path)
+    repo_text = _read(repo_path)
+    if key is not None and repo_text is not None:
+        yum = YumSetup(
+            repo_file_url=f"/repo/{repo_path.name}",
+            repo_file_text=repo_text.decode("utf-8", "replace"),
+            key_url=f"/keys/{key_path.name}",
+            fingerprint=format_fingerprint(keys.fingerprint(key)),
+            release_packages=_release_packages(cfg, public),
+        )
+
+    lists: list[MailingList] = []
+    for list_name, (_, purpose) in zip(mailing_list_names(cfg), LISTS, strict=True):
+        address, subscribe = list_addresses(cfg.announce.list_address, list_name)
+        archive_path = public / "lists" / list_name / "archive.json"
+        data = _read(archive_path)
+        archive = parse_archive(data, list_name, str(archive_path)) if data is not None else ()
+        mbox = public / "lists" / list_name / "archive.mbox"
+        lists.append(
+            MailingList(
+                name=list_name,
+                address=address,
+                purpose=purpose,
+                subscribe_address=subscribe,
+                archive=archive,
+                mbox_url=f"/lists/{list_name}/archive.mbox" if mbox.is_file() else "",
+            )
+        )
+
+    status_path = public / "mirrors" / "status.json"
+    status = _read(status_path)
+    mirrors = parse_mirror_status(status, str(status_path)) if status is not None else None
+    return Published(media=media, yum=yum, lists=tuple(lists), mirrors=mirrors)
+
+
+def media_for(published: Published, labels: Sequence[str]) -> tuple[MediaSet, ...]:
+    """The media sets of a release and its respins that are published, in order."""
+    return tuple(published.media[label] for label in labels if label in published.media)
