@@ -97,8 +97,7 @@ def stage_all(
     try:
         with reporter.step("Writing and signing repository metadata", len(plans)) as step:
             for plan in plans:
-                new = [plan.incoming[f] for f in sorted(plan.incoming)]
-                signer.require_signed(new)
+                signer.require_signed(plan.unverified)
                 staged.append(stage_repo(plan, signer, updateinfo(plan.target.name, plan)))
                 step.advance(note=f"{plan.target.name}/{plan.arch}")
     except BaseException:

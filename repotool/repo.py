@@ -274,6 +274,9 @@ class RepoPlan:
     current_revision: str | None
     current_digest: str | None
     keep_generations: float
+    #: files whose signature must be checked before they are published: new
+    #: packages and files found in Packages/ that repotool did not put there
+    unverified: list[Path] = field(default_factory=list)
 
     @property
     def nevras(self) -> set[tuple[str, int, str, str, str]]:
@@ -367,10 +370,11 @@ def plan_repo(
     index.packages.update(on_disk)
     digest = index.generations.get(current or "", {}).get("digest")
     kept = {p.filename for p in final}
+    incoming_kept = {f: p for f, p in new.items() if f in kept}
+    unverified = [*(p for p in reread if p.name in kept), *incoming_kept.values()]
     return RepoPlan(
-        target, arch, repo_dir, index_path, index, final,
-        {f: p for f, p in new.items() if f in kept},
-        current, digest, float(cfg.publish.keep_generations_seconds),
+        target, arch, repo_dir, index_path, index, final, incoming_kept,
+        current, digest, float(cfg.publish.keep_generations_seconds), sorted(unverified),
     )
 
 
@@ -524,6 +528,8 @@ def commit_repo(staged: StagedRepo, *, now: float | None = None) -> None:
     """Swap the new generation in, then retire and prune what no live generation needs."""
     plan = staged.plan
     if staged.unchanged:
+        if plan.unverified:  # remember re-read files so they are not read again
+            plan.index.save(plan.index_path)
         return
     now = time.time() if now is None else now
     final = plan.repo_dir / f".repodata-{staged.revision}"

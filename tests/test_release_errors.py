@@ -210,3 +210,20 @@ def test_publish_killed_at_any_point_leaves_a_complete_repo_and_recovers(
     names = {p.name for p in (repo / "Packages").iterdir()}
     evr = re.search(r"^Release:\s*(\d+)", spec.read_text(), re.M)
     assert evr and f"perfsonar-toolkit-sysctl-3.3.2-{evr.group(1)}.el7.noarch.rpm" in names
+
+
+def test_unsigned_file_dropped_into_published_packages_is_refused(
+    released: Released, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    release_json(project)
+    from tests.test_release_e2e import _make_rpm
+
+    rpm = _make_rpm(tmp_path, "dropped")
+    pkg_dir = project / "public/repo/el7/x86_64/Packages"
+    before_meta = tree_digest(project / "public/repo/el7/x86_64/repodata")
+    (pkg_dir / rpm.name).write_bytes(rpm.read_bytes())
+    done = run_repotool(project, "release")
+    assert done.returncode == 5, done.stderr
+    assert "dropped-1.0-1.el7.noarch.rpm" in done.stderr and "not signed" in done.stderr
+    assert tree_digest(project / "public/repo/el7/x86_64/repodata") == before_meta
