@@ -159,7 +159,9 @@ def release_out(r: Release, published: Published, base_url: str) -> ReleaseOut:
     )
 
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "no such record"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "no such record"}
+}
 
 
 def api_router() -> APIRouter:
