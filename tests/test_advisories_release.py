@@ -98,8 +98,10 @@ def test_bad_advisory_fails_release_and_nothing_is_published(
 
 
 def test_advisory_check_reads_the_published_repositories(released: Released) -> None:
-    done = run_repotool(released.project, "advisory", "check", "--quiet")
+    done = run_repotool(released.project, "advisory", "check", "--quiet", "--json")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == (
-        "2 advisories, 1 releases and 0 news items are valid against the el6, el7 repositories"
-    )
+    result = json.loads(done.stdout)
+    assert result["advisories"] == ["PSSA-2014-0001", "PSSA-2014-0002"]
+    assert result["releases"] == ["3.3.2"]
+    assert (result["checked_targets"], result["unchecked_targets"]) == (["el6", "el7"], [])
+    assert result["summary"].endswith("are valid against the el6, el7 repositories")
