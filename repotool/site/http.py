@@ -123,7 +123,11 @@ def document_response(request: Request, doc: Document, *, status_code: int = 200
         "vary": "Accept-Encoding",
         "cache-control": "public, max-age=60",
     }
-    if status_code == 200 and not_modified(request.headers, etag, doc.last_modified):
+    # CompressionMiddleware hands the app the plain form of a "-gzip" ETag
+    if status_code == 200 and (
+        not_modified(request.headers, etag, doc.last_modified)
+        or not_modified(request.headers, doc.etag, doc.last_modified)
+    ):
         return Response(status_code=304, headers=headers)
     if use_gzip:
         headers["content-encoding"] = "gzip"
