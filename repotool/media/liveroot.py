@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from repotool.errors import LiveRootError, ToolFailedError
+from repotool.errors import LiveRootError
 from repotool.media.plan import BANNER_PATH, TOOLKIT_FILES_PATH, banner_script
 from repotool.process import Runner
 
@@ -55,28 +55,32 @@ def dnf_conf(*, reposdir: Path) -> str:
     )
 
 
-_NO_MATCH = re.compile(r"No match for argument: (\S+)")
+_NO_MATCH = re.compile(r"(?:No match for argument|Unable to find a match): (.+)$", re.M)
+_BAD_SIGNATURE = re.compile(
+    r"GPG check FAILED|signature verification error|Signature verification|"
+    r"is not signed|Public key for .* is not installed|BAD signature|NOKEY", re.I
+)
 
 
-def explain_dnf_failure(stderr: str) -> tuple[str, str]:
-    """Pure: dnf's last words -> (what failed, what to do)."""
-    missing = _NO_MATCH.findall(stderr)
+def explain_dnf_failure(output: str) -> tuple[str, str]:
+    """Pure: dnf's output (stdout and stderr) -> (what failed, what to do)."""
+    missing = sorted({n for found in _NO_MATCH.findall(output) for n in found.split()})
     if missing:
         return (
             f"package(s) not in the repository: {', '.join(missing)}",
             "publish the package first (repotool publish) or fix [media] packages",
         )
-    if "GPG" in stderr or "gpg" in stderr or "signature" in stderr.lower():
+    if _BAD_SIGNATURE.search(output):
         return (
             "a signature check failed (repository metadata or package)",
             "republish so that repomd.xml.asc and every package are signed by the published key",
         )
-    if "Cannot download repomd.xml" in stderr or "Failed to download metadata" in stderr:
+    if "Cannot download repomd.xml" in output or "Failed to download metadata" in output:
         return (
             "the repository metadata could not be read",
             "check that the repository was published and the path is right",
         )
-    tail = "\n".join(stderr.strip().splitlines()[-8:])
+    tail = "\n".join(output.strip().splitlines()[-8:])
     return (f"dnf failed:\n    {tail}", "read dnf's message above")
 
 
@@ -107,22 +111,23 @@ class DnfInstaller:
         conf = self.work / f"dnf-{slug}.conf"
         conf.write_text(dnf_conf(reposdir=reposdir))
         where = ", ".join(r.baseurl for r in repos)
-        try:
-            self.runner.run(
-                ["dnf", "-y", f"--config={conf}", "--noplugins", f"--installroot={root}",
-                 f"--releasever={self.releasever}", "--setopt=install_weak_deps=False",
-                 "install", *packages],
-                env=self._env(),
-                timeout=1800,
-                where=where,
-            )
-        except ToolFailedError as e:
-            what_failed, hint = explain_dnf_failure(e.stderr)
+        done = self.runner.run(
+            ["dnf", "-y", f"--config={conf}", "--noplugins", f"--installroot={root}",
+             f"--releasever={self.releasever}", "--setopt=install_weak_deps=False",
+             "install", *packages],
+            env=self._env(),
+            timeout=1800,
+            where=where,
+            check=False,
+        )
+        if done.returncode != 0:
+            output = done.text + "\n" + done.stderr.decode("utf-8", "replace")
+            what_failed, hint = explain_dnf_failure(output)
             raise LiveRootError(
                 f"installing the {what} into the live root failed: {what_failed}",
                 where=where,
                 hint=hint,
-            ) from e
+            )
 
     def installed(self, root: Path) -> list[str]:
         """Name-version-release.arch of every package in the root's rpmdb."""
