@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import markdown
 import nh3
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from repotool.errors import SiteError
 
-MARKDOWN_EXTENSIONS = ("fenced_code", "tables", "sane_lists")
 
 #: the HTML a record body may produce, and nothing more
 ALLOWED_TAGS = frozenset(
@@ -44,7 +43,9 @@ _CVE_TEXT_RE = re.compile(r"\b(CVE-\d{4}-\d{4,})\b")
 
 def markdown_to_html(text: str) -> Markup:
     """Markdown in, sanitized HTML out (safe to put into a page as is)."""
-    raw = markdown.markdown(text, extensions=list(MARKDOWN_EXTENSIONS), output_format="html")
+    # CommonMark (fenced code inside list items, as the advisories use it) plus tables;
+    # a fresh parser per call: MarkdownIt instances are not meant to be shared by threads
+    raw = MarkdownIt("commonmark", {"html": True}).enable("table").render(text)
     clean = nh3.clean(
         raw,
         tags=set(ALLOWED_TAGS),
