@@ -125,10 +125,11 @@ class SmtplibTransport:
             f"check [announce] smtp_host and smtp_port, and that the server at "
             f"{s.host}:{s.port} runs"
         )
-        smtp = smtplib.SMTP(timeout=s.timeout)
+        smtp: smtplib.SMTP | None = None
         try:
             try:
-                smtp.connect(s.host, s.port)
+                # connecting in the constructor also gives STARTTLS the name to check
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
                 smtp.ehlo()
                 if s.starttls:
                     context = ssl.create_default_context(cafile=str(s.cafile) if s.cafile else None)
@@ -137,7 +138,12 @@ class SmtplibTransport:
                 if s.user:
                     smtp.login(s.user, s.password or "")
                 refused = smtp.sendmail(sender, list(recipients), message)
-            except TimeoutError as e:
+            except (TimeoutError, smtplib.SMTPServerDisconnected) as e:
+                # smtplib reports a reply that never came as a lost connection
+                if not isinstance(e, TimeoutError) and not isinstance(e.__context__, TimeoutError):
+                    raise SmtpConnectError(
+                        f"the server closed the connection: {e}", where=where, hint=check
+                    ) from e
                 raise SmtpTimeoutError(
                     f"the server did not answer within {s.timeout:g} s",
                     where=where,
@@ -186,10 +192,6 @@ class SmtplibTransport:
                     hint="trust the server's CA with [announce] smtp_cafile, or fix its "
                     "certificate",
                 ) from e
-            except smtplib.SMTPServerDisconnected as e:
-                raise SmtpConnectError(
-                    f"the server closed the connection: {e}", where=where, hint=check
-                ) from e
             except smtplib.SMTPResponseException as e:
                 raise DeliveryError(
                     f"the server answered {_reply(e.smtp_code, e.smtp_error)}",
@@ -216,4 +218,5 @@ class SmtplibTransport:
                 smtp.quit()
         finally:
             # after a failure do not wait for the server again: just drop the line
-            smtp.close()
+            if smtp is not None:
+                smtp.close()

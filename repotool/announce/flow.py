@@ -105,8 +105,20 @@ def compose(
     return render_release(records, ref, media, links, fingerprint, where=str(content))
 
 
-def iso_utc(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso_utc(now: float, *, precise: bool = False) -> str:
+    """ISO 8601 UTC; ``precise`` keeps microseconds, to order sends within a second."""
+    stamp = datetime.fromtimestamp(now, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if precise else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _moment(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+def _archived(e: OutboxEntry) -> ArchiveEntry:
+    """The archive's view of a sent entry: its date to the second."""
+    date = iso_utc(_moment(e.sent_at or e.date_iso).timestamp())
+    return ArchiveEntry(e.message_id, e.subject, date, e.kind, e.ref, e.file)
 
 
 def headers_for(
@@ -153,9 +165,10 @@ def prepare(
             return Prepared(pending, outbox.eml(pending), outbox.message(pending), True)
         outbox.discard(pending)  # the records changed: the old text must not go out
     stamp = datetime.fromtimestamp(now, UTC)
-    stem = f"{ann.kind}-{ann.ref}-{stamp:%Y%m%dT%H%M%SZ}-{token[:6]}"
+    stem = f"{ann.kind}-{ann.ref}-{stamp:%Y%m%dT%H%M%SZ}-{token[:8]}"
     domain = parseaddr(cfg.announce.from_address)[1].rpartition("@")[2] or "localhost"
-    message_id = f"<{stem}.{token}@{domain}>"
+    # short enough that the header is never folded (some tools mishandle that)
+    message_id = f"<{stamp:%Y%m%d%H%M%S}.{token[:12]}.repotool@{domain}>"
     date = format_datetime(stamp)
     headers = headers_for(cfg, ann, message_id, date)
     message, part, signature = sign_message(headers, ann.text, key, f"=-repotool-{token}")
@@ -178,13 +191,11 @@ def sent_before(cfg: Config, outbox: Outbox, kind: str, ref: str) -> list[Archiv
     """Every earlier send of this announcement, from the outbox and the public archive."""
     seen: dict[str, ArchiveEntry] = {}
     for e in outbox.sent(kind, ref):
-        seen[e.message_id] = ArchiveEntry(
-            e.message_id, e.subject, e.sent_at or e.date_iso, e.kind, e.ref, e.file
-        )
+        seen[e.message_id] = _archived(e)
     for a in read_index(archive_dir(cfg)):
         if (a.kind, a.ref) == (kind, ref):
             seen.setdefault(a.message_id, a)
-    return sorted(seen.values(), key=lambda a: a.date)
+    return sorted(seen.values(), key=lambda a: _moment(a.date))
 
 
 def refuse_if_sent(cfg: Config, outbox: Outbox, kind: str, ref: str, command: str) -> None:
@@ -218,14 +229,14 @@ def deliver(
         try:
             transport.send(sender, [recipient], prepared.message)
         except DeliveryError as e:
-            outbox.failed(entry, iso_utc(now), e.what)
+            outbox.failed(entry, iso_utc(now, precise=True), e.what)
             raise type(e)(
                 e.what,
                 where=e.where,
                 hint=f"{e.hint}. The message stays unsent in the outbox ({prepared.path}); "
                 f"send it later with: {command} --send",
             ) from e
-        done = outbox.mark_sent(entry, iso_utc(now))
+        done = outbox.mark_sent(entry, iso_utc(now, precise=True))
         publish_archive(cfg, outbox)
         return done
 
@@ -234,16 +245,14 @@ def publish_archive(cfg: Config, outbox: Outbox) -> Path:
     """Write public/lists/<list>/ from the sent record, keeping archived messages
     the outbox no longer knows (a state folder that was lost)."""
     folder = archive_dir(cfg)
-    messages: dict[str, tuple[ArchiveEntry, bytes]] = {}
+    # message id -> (when, archive entry, bytes); the outbox knows the exact moment
+    messages: dict[str, tuple[datetime, ArchiveEntry, bytes]] = {}
     for a in read_index(folder):
         path = folder / a.file
         if path.exists():
-            messages[a.message_id] = (a, path.read_bytes())
+            messages[a.message_id] = (_moment(a.date), a, path.read_bytes())
     for e in outbox.sent():
-        entry = ArchiveEntry(
-            e.message_id, e.subject, e.sent_at or e.date_iso, e.kind, e.ref, e.file
-        )
-        messages[e.message_id] = (entry, outbox.message(e))
-    ordered = sorted(messages.values(), key=lambda m: (m[0].date, m[0].file))
+        messages[e.message_id] = (_moment(e.sent_at), _archived(e), outbox.message(e))
+    ordered = [(a, raw) for _, a, raw in sorted(messages.values(), key=lambda m: (m[0], m[1].file))]
     write_archive(folder, ordered, parseaddr(cfg.announce.from_address)[1] or "MAILER-DAEMON")
     return folder
