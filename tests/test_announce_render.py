@@ -131,7 +131,7 @@ def test_respin_lists_media_with_checksums(records: Records) -> None:
         "pS-Performance_Toolkit-3.3.2-2-LiveUSB-x86_64.img" in lines
     )
     assert '- PSSA-2014-0002 (Critical): OpenSSL "Heartbleed": regenerate the host' in lines
-    assert "  https://www.example.org/releases/3.3.2/" in lines
+    assert "  https://www.example.org/releases/3.3.2/#respin-3.3.2-2" in lines
 
 
 def test_release_without_media_says_so(records: Records) -> None:

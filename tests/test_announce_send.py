@@ -431,7 +431,7 @@ def test_release_respin_announces_media_with_checksums(
     text = msg.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
     assert "- pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso (livecd, 16 bytes)\n" in text
     assert f"  {digest}\n" in text
-    assert "  http://127.0.0.1:8080/releases/3.3.2/\n" in text
+    assert "  http://127.0.0.1:8080/releases/3.3.2/#respin-3.3.2-2\n" in text
     signed, signature = take_apart(raw)
     assert gpg_verify(project.key, project.root, signed, signature).returncode == 0
 
@@ -606,3 +606,15 @@ def test_help_teaches_the_workflow() -> None:
         "stays unsent in the outbox",
     ):
         assert words in " ".join(text.split()), words
+
+
+def test_the_site_reads_the_archive(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    """The contract with the site: it renders the list pages from archive.json."""
+    from repotool.site.published import parse_archive
+
+    with smtp_server(project.port, ListServer()):
+        sent = project.run(capsys, "advisory", "PSSA-2014-0001", "--send")[1]
+    path = project.archive / "archive.json"
+    (entry,) = parse_archive(path.read_bytes(), "perfsonar-announce", str(path))
+    assert entry.message_id == sent["message_id"]
+    assert entry.url == f"/lists/perfsonar-announce/{sent['file']}"

@@ -40,7 +40,10 @@ class Links:
         return f"{self.site_url.rstrip('/')}/advisories/{advisory_id}/"
 
     def release(self, version: str) -> str:
-        return f"{self.site_url.rstrip('/')}/releases/{version}/"
+        """The release page; a respin (3.3.2-2) is a section of its release's page."""
+        m = RESPIN_VERSION_RE.match(version)
+        base = f"{self.site_url.rstrip('/')}/releases/"
+        return f"{base}{m.group(1)}/#respin-{version}" if m else f"{base}{version}/"
 
     def media(self, version: str, name: str) -> str:
         return f"{self.download_url.rstrip('/')}/releases/{version}/{name}"
@@ -331,7 +334,7 @@ def render_release(
         _fields([("Version", version), ("Date", when.isoformat())]),
         "",
         "Release notes:",
-        f"  {links.release(release.version)}",
+        f"  {links.release(version)}",
     ]
     if intro:
         parts += ["", fill(intro)]
