@@ -1,0 +1,27 @@
+"""Property-based tests of the JSON API against its own OpenAPI schema (schemathesis)."""
+
+from __future__ import annotations
+
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tests.test_site_support import SiteProject, site_project, site_url  # noqa: F401
+
+
+def test_api_conforms_to_its_schema_and_never_fails(site_url: str) -> None:
+    schema = schemathesis.openapi.from_url(site_url + "/api/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {op.label for op in operations} == {
+        "GET /api/releases", "GET /api/releases/{version}",
+        "GET /api/advisories", "GET /api/advisories/{advisory_id}",
+    }
+    for op in operations:
+
+        @given(case=op.as_strategy())
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None)
+        def check(case: schemathesis.Case) -> None:
+            # every check: no 5xx, documented status codes, content types and bodies
+            case.call_and_validate(base_url=site_url, timeout=10)
+
+        check()
