@@ -6,8 +6,9 @@ The records are written in a small part of Markdown (paragraphs, ``-`` and
 sense in a browser is dropped (``` `code` ``` keeps its backquotes: they
 mark what to type, and a short command is never split), code blocks are
 indented four spaces and never wrapped (a command must stay one line), and
-everything else is filled to :data:`WIDTH` columns.  A single word longer than the line (a URL, a path)
-stands alone on its line rather than being broken.
+everything else is filled to :data:`WIDTH` columns.  A single word longer
+than the line (a URL, a path) stands alone on its line rather than being
+broken.
 """
 
 from __future__ import annotations
