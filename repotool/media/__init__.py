@@ -78,10 +78,11 @@ class MediaResult:
         }
 
 
-def toolkit_repo(cfg: Config) -> RepoSource:
-    """The just-published repository of the media target, and its published key."""
-    repo = cfg.public_dir / "repo" / cfg.media.target / cfg.media.arch
-    key = cfg.public_dir / "keys" / cfg.key.public_key_name
+def toolkit_repo(cfg: Config, repo_dir: Path | None = None, key_file: Path | None = None
+                 ) -> RepoSource:
+    """The just-published (or staged) repository of the media target, and the published key."""
+    repo = repo_dir or cfg.public_dir / "repo" / cfg.media.target / cfg.media.arch
+    key = key_file or cfg.public_dir / "keys" / cfg.key.public_key_name
     if not (repo / "repodata" / "repomd.xml").is_file():
         raise LiveRootError(
             "the toolkit repository is not published",
@@ -105,13 +106,21 @@ def build_media(
     *,
     version_label: str,
     source_date_epoch: int,
+    repo_dir: Path | None = None,
+    key_file: Path | None = None,
 ) -> MediaResult:
-    """Build, check and publish the live media of ``version_label`` (e.g. 3.3.2-2)."""
+    """Build, check and publish the live media of ``version_label`` (e.g. 3.3.2-2).
+
+    The toolkit is installed from ``repo_dir`` (default: the published
+    public/repo/<media target>/<arch>/; a release may pass its staged,
+    signed repository instead) with the key ``key_file`` (default: the
+    published public/keys/ key).
+    """
     m = cfg.media
     names = media_names(prefix=m.name_prefix, version_label=version_label, arch=m.arch,
                         volume_label=m.volume_label)
     require_tools(TOOLS)
-    source = toolkit_repo(cfg)
+    source = toolkit_repo(cfg, repo_dir, key_file)
     releasever = cfg.target(m.target).releasever
     releases = cfg.public_dir / "releases"
     work = cfg.state / "media-work" / version_label
