@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (fixtures imported from tests.test_site_support are used as arguments)
 """Route tests of the site on the real content, against a live uvicorn on loopback."""
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from urllib.parse import urlsplit
 import feedparser
 import httpx
 import pytest
+
+from repotool.site.http import CONTENT_SECURITY_POLICY
 from tests.test_site_support import (  # noqa: F401 - fixtures
     IMAGE_NAME,
     MEDIA_LABEL,
@@ -17,8 +20,6 @@ from tests.test_site_support import (  # noqa: F401 - fixtures
     site_project,
     site_url,
 )
-
-from repotool.site.http import CONTENT_SECURITY_POLICY
 
 PAGES: dict[str, list[str]] = {
     "/": ["pS-Performance Toolkit 3.3.2", "PSSA-2014-0002", "Heartbleed", "All news"],

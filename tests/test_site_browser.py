@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (fixtures imported from tests.test_site_support are used as arguments)
 """A real headless Chromium loads the site, follows links, and leaves screenshots.
 
 Screenshots go to tests/artifacts/ (gitignored): home, an advisory and a

@@ -56,7 +56,8 @@ def test_markdown_keeps_what_records_use() -> None:
     ))
     assert "<h2>Fix</h2>" in html and "<pre><code>yum update" in html
     assert "<table>" in html and "<td>1</td>" in html
-    assert '<a href="https://nvd.nist.gov/vuln/detail/CVE-2014-0160" rel="noopener noreferrer">' in html
+    nvd = "https://nvd.nist.gov/vuln/detail/CVE-2014-0160"
+    assert f'<a href="{nvd}" rel="noopener noreferrer">' in html
 
 
 def _xss_content(tmp_path: Path) -> Path:
@@ -65,7 +66,9 @@ def _xss_content(tmp_path: Path) -> Path:
     src = (content / "advisories" / "PSSA-2014-0001.md").read_text(encoding="utf-8")
     evil = "\n\n".join(XSS_PAYLOADS)
     src = src.replace("## Impact", f"{evil}\n\n## Impact")
-    src = src.replace('title: "NTP amplification', 'title: "<script>alert(1)</script> NTP amplification')
+    src = src.replace(
+        'title: "NTP amplification', 'title: "<script>alert(1)</script> NTP amplification'
+    )
     (content / "advisories" / "PSSA-2014-0001.md").write_text(src, encoding="utf-8")
     return content
 
@@ -115,7 +118,7 @@ def test_output_names() -> None:
     assert output_name("/") == "index.html"
     assert output_name("/advisories/PSSA-2014-0001/") == "advisories/PSSA-2014-0001/index.html"
     assert output_name("/feeds/news.atom") == "feeds/news.atom"
-    with pytest.raises(SiteExportError, match="unsafe path '/news/../../etc/'"):
+    with pytest.raises(SiteExportError, match=re.escape("unsafe path '/news/../../etc/'")):
         output_name("/news/../../etc/")
 
 
