@@ -195,7 +195,9 @@ def build(
     return BuildOutcome(sorted(packages, key=lambda p: (p.target, p.filename)), built, cached)
 
 
-def _store(entry: Path, rpms: list[Path], unit: SpecUnit, target: TargetConfig) -> list[BuiltPackage]:
+def _store(
+    entry: Path, rpms: list[Path], unit: SpecUnit, target: TargetConfig
+) -> list[BuiltPackage]:
     """Move built packages into the cache entry atomically (rename of a folder)."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".new-", dir=entry.parent))
@@ -206,4 +208,6 @@ def _store(entry: Path, rpms: list[Path], unit: SpecUnit, target: TargetConfig) 
         shutil.rmtree(entry)
     os.replace(staging, entry)
     shutil.rmtree(rpms[0].parents[2], ignore_errors=True)  # the throwaway topdir
-    return [BuiltPackage(entry / r.name, unit.component, target.name, unit.spec) for r in sorted(rpms)]
+    return [
+        BuiltPackage(entry / r.name, unit.component, target.name, unit.spec) for r in sorted(rpms)
+    ]

@@ -128,8 +128,21 @@ class MediaConfig:
     busybox_package: str = "busybox-static"
     #: kernel modules loaded by the initramfs (with their dependencies), when present
     kernel_modules: tuple[str, ...] = (
-        "isofs", "squashfs", "loop", "overlay", "sr_mod", "sd_mod", "ata_piix", "ahci",
-        "virtio_pci", "virtio_blk", "virtio_scsi", "usb_storage", "uas", "xhci_pci", "ehci_pci",
+        "isofs",
+        "squashfs",
+        "loop",
+        "overlay",
+        "sr_mod",
+        "sd_mod",
+        "ata_piix",
+        "ahci",
+        "virtio_pci",
+        "virtio_blk",
+        "virtio_scsi",
+        "usb_storage",
+        "uas",
+        "xhci_pci",
+        "ehci_pci",
     )
     #: mksquashfs compressor for the live root: "xz" (smallest) or "gzip" (fastest)
     squashfs_compression: str = "xz"
@@ -329,7 +342,7 @@ def _validate(cfg: Config, source: str) -> None:
         raise ConfigError(
             "production mode needs the signing key's fingerprint",
             where=f"{source} [key]",
-            hint="set fingerprint = \"<40 hex digits>\" and gnupghome",
+            hint='set fingerprint = "<40 hex digits>" and gnupghome',
         )
     if cfg.build.jobs < 0:
         raise ConfigError("build.jobs must be 0 (all cores) or more", where=f"{source} [build]")

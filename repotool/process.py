@@ -75,7 +75,6 @@ class Runner(Protocol):
 class SubprocessRunner:
     """Runs programs with :mod:`subprocess`; ``env`` entries are added to os.environ."""
 
-
     def run(
         self,
         argv: Sequence[str | os.PathLike[str]],

@@ -75,14 +75,26 @@ class PublishOutcome:
 
 
 def plan_all(
-    cfg: Config, incoming: Mapping[str, Sequence[Path]], reporter: Reporter
+    cfg: Config, incoming: Mapping[str, Sequence[Path]], signer: Signer, reporter: Reporter
 ) -> list[RepoPlan]:
-    """Plans for every target and arch; ``incoming`` maps a target to its new packages."""
+    """Plans for every target and arch; ``incoming`` maps a target to its new packages.
+
+    Every new package, and every file found changed in Packages/, must pass
+    ``rpmkeys --checksig`` against the published key.
+    """
     plans = []
     with reporter.step("Planning repositories", len(cfg.targets)) as step:
         for target in cfg.targets:
             for arch in target.arches:
-                plans.append(plan_repo(cfg, target, arch, incoming.get(target.name, ())))
+                plans.append(
+                    plan_repo(
+                        cfg,
+                        target,
+                        arch,
+                        incoming.get(target.name, ()),
+                        verify=signer.require_signed,
+                    )
+                )
             step.advance(note=target.name)
     return plans
 
@@ -97,7 +109,6 @@ def stage_all(
     try:
         with reporter.step("Writing and signing repository metadata", len(plans)) as step:
             for plan in plans:
-                signer.require_signed(plan.unverified)
                 staged.append(stage_repo(plan, signer, updateinfo(plan.target.name, plan)))
                 step.advance(note=f"{plan.target.name}/{plan.arch}")
     except BaseException:

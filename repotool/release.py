@@ -71,8 +71,9 @@ def build_and_sign(
     components: Sequence[str] = (),
 ) -> tuple[BuildOutcome, dict[str, list[Path]], int]:
     """Build (cached) and sign (cached); returns signed packages per target."""
-    outcome = build(cfg, runner, reporter, components=components,
-                    generated=generated_sources(cfg, signer))
+    outcome = build(
+        cfg, runner, reporter, components=components, generated=generated_sources(cfg, signer)
+    )
     signed, n_signed = sign_cached(cfg, signer, [p.path for p in outcome.packages], reporter)
     per_target: dict[str, list[Path]] = {}
     for p in outcome.packages:
@@ -120,7 +121,7 @@ def run_release(
         per_target.setdefault(target, []).extend(paths)
 
     with publish_lock(cfg):
-        plans = plan_all(cfg, per_target, reporter)
+        plans = plan_all(cfg, per_target, signer, reporter)
         check_advisories(
             records.advisories,
             {p.target.name: p.nevras for p in plans},  # type: ignore[misc]

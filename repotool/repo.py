@@ -22,15 +22,17 @@ verify) and :func:`commit_repo` / :func:`abort_repo`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
+import pickle
 import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,7 @@ class RepoPackage:
     release: str
     arch: str
     sha256: str  # of the file (the pkgid in primary.xml)
-    header_sha256: str  # of the immutable header: the same build, however signed
+    header_range: tuple[int, int]  # where the main header lies in the file
     stat: tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
     chunks: tuple[str, str, str]  # primary, filelists, other XML
 
@@ -73,64 +75,52 @@ class RepoPackage:
     def nevra(self) -> tuple[str, int, str, str, str]:
         return (self.name, self.epoch, self.version, self.release, self.arch)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "filename": self.filename,
-            "name": self.name,
-            "epoch": self.epoch,
-            "version": self.version,
-            "release": self.release,
-            "arch": self.arch,
-            "sha256": self.sha256,
-            "header_sha256": self.header_sha256,
-            "stat": list(self.stat),
-            "chunks": list(self.chunks),
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> RepoPackage:
-        return cls(
-            d["filename"], d["name"], int(d["epoch"]), d["version"], d["release"], d["arch"],
-            d["sha256"], d["header_sha256"], tuple(d["stat"]), tuple(d["chunks"]),  # type: ignore[arg-type]
-        )
-
 
 def _stat_key(path: Path) -> tuple[int, int, int, int]:
-    st = path.stat()
+    return _stat_of(path.stat())
+
+
+def _stat_of(st: os.stat_result) -> tuple[int, int, int, int]:
     # ctime and inode change whenever a file is rewritten, even when the
     # re-signed package keeps its size and its mtime is set back.
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def read_package(path: Path, filename: str | None = None) -> RepoPackage:
+def read_package(path: Path) -> RepoPackage:
     """Read one package's headers into metadata chunks (createrepo_c)."""
-    filename = filename or path.name
     try:
-        pkg = cr.package_from_rpm(str(path), cr.SHA256, f"Packages/{filename}", None, 10)
+        pkg = cr.package_from_rpm(str(path), cr.SHA256, f"Packages/{path.name}", None, 10)
         pkg.time_file = 0  # the metadata must not depend on when the file was copied
         chunks = cr.xml_dump(pkg)
-        with rpmfile.open(str(path)) as rpm:
-            header_sha = rpm.headers.get("sha256", b"")
     except (OSError, cr.CreaterepoCError, ValueError, KeyError) as e:
         raise PublishError(
             f"cannot read the package: {e}",
             where=str(path),
             hint="the file is not a valid rpm; remove it or rebuild it",
         ) from e
-    if isinstance(header_sha, bytes):
-        header_sha = header_sha.decode()
     return RepoPackage(
-        filename, pkg.name, int(pkg.epoch or 0), pkg.version, pkg.release, pkg.arch,
-        pkg.pkgId, str(header_sha), _stat_key(path), (chunks[0], chunks[1], chunks[2]),
+        path.name,
+        pkg.name,
+        int(pkg.epoch or 0),
+        pkg.version,
+        pkg.release,
+        pkg.arch,
+        pkg.pkgId,
+        (pkg.rpm_header_start, pkg.rpm_header_end),
+        _stat_key(path),
+        (chunks[0], chunks[1], chunks[2]),
     )
 
 
-def _read_many(paths: Sequence[Path]) -> list[RepoPackage]:
-    if len(paths) < 64:
-        return [read_package(p) for p in paths]
-    # header reading is CPU work in C that holds the GIL: use processes
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(read_package, paths, chunksize=32))
+def header_digest(path: Path, header_range: tuple[int, int]) -> str:
+    """SHA-256 of the main header (rpm's SHA256HEADER): the same for a build however
+    often it is signed, different for any other build."""
+    import hashlib
+
+    start, end = header_range
+    with path.open("rb") as f:
+        f.seek(start)
+        return hashlib.sha256(f.read(end - start)).hexdigest()
 
 
 def rpmlib_requirements(path: Path) -> set[str]:
@@ -152,7 +142,9 @@ def check_compatibility(path: Path, target: TargetConfig) -> None:
     missing = sorted(rpmlib_requirements(path) - set(target.rpmlib_features))
     if missing:
         raise CompatibilityError(
-            "needs rpm features that " + target.name + " hosts lack: "
+            "needs rpm features that "
+            + target.name
+            + " hosts lack: "
             + ", ".join(f"rpmlib({m})" for m in missing),
             where=str(path),
             hint=f"rebuild without them for {target.name} (e.g. gzip/xz payload, no rich "
@@ -200,24 +192,27 @@ class RepoIndex:
 
     @classmethod
     def load(cls, path: Path) -> RepoIndex:
+        # a private cache of our own: pickle is several times faster than JSON
+        # for thousands of packages; anything unreadable means "read again"
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return cls()
-        if data.get("version") != INDEX_VERSION:
-            return cls()
-        return cls(
-            {k: RepoPackage.from_json(v) for k, v in data["packages"].items()},
-            data["generations"],
-        )
+            data = pickle.loads(path.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+            data = {}
+        if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
+            data = {"packages": {}, "generations": {}}
+        index = cls(data["packages"], data["generations"])
+        # a generation written just before a swap that a killed run did not finish
+        with contextlib.suppress(OSError, ValueError):
+            index.generations.update(json.loads(path.with_suffix(".pending.json").read_text()))
+        return index
 
     def save(self, path: Path) -> None:
         data = {
             "version": INDEX_VERSION,
-            "packages": {k: v.to_json() for k, v in sorted(self.packages.items())},
+            "packages": self.packages,
             "generations": self.generations,
         }
-        write_atomic(path, json.dumps(data).encode())
+        write_atomic(path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -274,9 +269,8 @@ class RepoPlan:
     current_revision: str | None
     current_digest: str | None
     keep_generations: float
-    #: files whose signature must be checked before they are published: new
-    #: packages and files found in Packages/ that repotool did not put there
-    unverified: list[Path] = field(default_factory=list)
+    #: files in Packages/ were read again (changed on disk or unknown to the index)
+    reread: bool = False
 
     @property
     def nevras(self) -> set[tuple[str, int, str, str, str]]:
@@ -320,11 +314,25 @@ def recover(repo_dir: Path) -> None:
         )
 
 
+def _start(fn: Callable[[list[Path]], None], paths: list[Path]) -> Future[None]:
+    pool = ThreadPoolExecutor(max_workers=1)
+    fut = pool.submit(fn, paths)
+    pool.shutdown(wait=False)
+    return fut
+
+
 def plan_repo(
-    cfg: Config, target: TargetConfig, arch: str, incoming: Sequence[Path]
+    cfg: Config,
+    target: TargetConfig,
+    arch: str,
+    incoming: Sequence[Path],
+    *,
+    verify: Callable[[list[Path]], None] | None = None,
 ) -> RepoPlan:
+    """Decide the package set; ``verify`` (e.g. Signer.require_signed) gets every file
+    that is new or was changed on disk, and must raise to refuse them."""
     repo_dir = cfg.public_dir / "repo" / target.name / arch
-    index_path = cfg.state / "repo-index" / f"{target.name}-{arch}.json"
+    index_path = cfg.state / "repo-index" / f"{target.name}-{arch}.pickle"
     recover(repo_dir)
     index = RepoIndex.load(index_path)
     pkg_dir = repo_dir / "Packages"
@@ -335,21 +343,25 @@ def plan_repo(
             if not entry.name.endswith(".rpm") or entry.name.startswith("."):
                 continue
             known = index.packages.get(entry.name)
-            if known is not None and known.stat == _stat_key(Path(entry.path)):
+            if known is not None and known.stat == _stat_of(entry.stat()):
                 on_disk[entry.name] = known
             else:
                 reread.append(Path(entry.path))
-    for p in _read_many(reread):
-        on_disk[p.filename] = p
+    # signatures are checked by rpmkeys (another process) while headers are read here
+    checking = _start(verify, [*reread, *incoming]) if verify else None
+    for path in reread:
+        on_disk[path.name] = read_package(path)
 
     new: dict[str, Path] = {}
     new_pkgs: list[RepoPackage] = []
-    incoming_read = _read_many(list(incoming))
-    for path, pkg in zip(incoming, incoming_read, strict=True):
+    for path in incoming:
+        pkg = read_package(path)
         check_compatibility(path, target)
         have = on_disk.get(pkg.filename)
         if have is not None:
-            if have.header_sha256 != pkg.header_sha256:
+            if header_digest(pkg_dir / have.filename, have.header_range) != header_digest(
+                path, pkg.header_range
+            ):
                 raise PublishError(
                     f"{pkg.filename} is already published with different content",
                     where=f"{pkg_dir / pkg.filename} (target {target.name})",
@@ -369,12 +381,22 @@ def plan_repo(
             gen["retired"] = now
     index.packages.update(on_disk)
     digest = index.generations.get(current or "", {}).get("digest")
+    if checking is not None:
+        checking.result()
     kept = {p.filename for p in final}
     incoming_kept = {f: p for f, p in new.items() if f in kept}
-    unverified = [*(p for p in reread if p.name in kept), *incoming_kept.values()]
     return RepoPlan(
-        target, arch, repo_dir, index_path, index, final, incoming_kept,
-        current, digest, float(cfg.publish.keep_generations_seconds), sorted(unverified),
+        target,
+        arch,
+        repo_dir,
+        index_path,
+        index,
+        final,
+        incoming_kept,
+        current,
+        digest,
+        float(cfg.publish.keep_generations_seconds),
+        bool(reread),
     )
 
 
@@ -501,9 +523,7 @@ def stage_repo(
 
 
 def _restat(p: RepoPackage, path: Path) -> RepoPackage:
-    d = p.to_json()
-    d["stat"] = list(_stat_key(path))
-    return RepoPackage.from_json(d)
+    return dataclasses.replace(p, stat=_stat_key(path))
 
 
 def _generation_live(gen: Mapping[str, Any], now: float, keep: float) -> bool:
@@ -528,15 +548,20 @@ def commit_repo(staged: StagedRepo, *, now: float | None = None) -> None:
     """Swap the new generation in, then retire and prune what no live generation needs."""
     plan = staged.plan
     if staged.unchanged:
-        if plan.unverified:  # remember re-read files so they are not read again
+        if plan.reread:  # remember re-read files so they are not read again
             plan.index.save(plan.index_path)
         return
     now = time.time() if now is None else now
     final = plan.repo_dir / f".repodata-{staged.revision}"
     os.replace(staged.staging, final)
     staged.staging = final
-    # the index must know the new generation before the swap makes it current
-    plan.index.save(plan.index_path)
+    # the index must know the new generation before the swap makes it current:
+    # a small journal now, the whole index once after the swap
+    journal = plan.index_path.with_suffix(".pending.json")
+    write_atomic(
+        journal,
+        json.dumps({staged.revision: plan.index.generations[staged.revision]}).encode(),
+    )
     link_tmp = plan.repo_dir / f".repodata-link-{staged.revision}.tmp"
     with contextlib.suppress(FileNotFoundError):
         link_tmp.unlink()
@@ -548,6 +573,7 @@ def commit_repo(staged: StagedRepo, *, now: float | None = None) -> None:
         plan.index.generations[plan.current_revision]["retired"] = now
     prune(plan, now)
     plan.index.save(plan.index_path)
+    journal.unlink(missing_ok=True)
 
 
 def prune(plan: RepoPlan, now: float) -> None:

@@ -31,7 +31,7 @@ GPG = "/usr/bin/gpg"
 DEV_KEY_BANNER = (
     "USING A DEVELOPMENT SIGNING KEY ({fpr}) made on this machine in {home}. "
     "It is fine for trying repotool out; never publish it to real hosts. "
-    "For production set [key] mode = \"production\" with fingerprint and gnupghome."
+    'For production set [key] mode = "production" with fingerprint and gnupghome.'
 )
 
 
@@ -106,6 +106,46 @@ class Signer:
         self._gpg = gnupg.GPG(gpgbinary=GPG, gnupghome=str(gnupghome))
         self._gpg.encoding = "utf-8"
         self._public: str | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._keyring: Path | None = None
+        self._rpmdb: Path | None = None
+
+    def _scratch_dir(self) -> Path:
+        """A private folder for the published key's keyring and rpm database."""
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="repotool-verify-")
+        return Path(self._scratch.name)
+
+    def published_keyring(self) -> Path:
+        """A gpgv keyring holding only the published public key."""
+        if self._keyring is None:
+            keyring = self._scratch_dir() / "published.gpg"
+            self.runner.run(
+                [
+                    GPG,
+                    "--homedir",
+                    str(self._scratch_dir()),
+                    "--batch",
+                    "--no-tty",
+                    "--dearmor",
+                    "--output",
+                    str(keyring),
+                ],
+                input=self.public_key_armored().encode(),
+            )
+            self._keyring = keyring
+        return self._keyring
+
+    def published_rpmdb(self) -> Path:
+        """An rpm database that trusts only the published public key."""
+        if self._rpmdb is None:
+            db = self._scratch_dir() / "rpmdb"
+            db.mkdir()
+            keyfile = self._scratch_dir() / "key.asc"
+            keyfile.write_text(self.public_key_armored())
+            self.runner.run(["rpmkeys", "--dbpath", str(db), "--import", str(keyfile)])
+            self._rpmdb = db
+        return self._rpmdb
 
     @property
     def short_id(self) -> str:
@@ -127,7 +167,8 @@ class Signer:
         key = public[0] if public else secret[0]
         if key.get("trust") == "r":
             raise KeyUnavailableError(
-                f"the signing key {self.fingerprint} is revoked", where=where,
+                f"the signing key {self.fingerprint} is revoked",
+                where=where,
                 hint="name the current release key in [key] fingerprint",
             )
         expires = key.get("expires") or ""
@@ -162,14 +203,30 @@ class Signer:
         return ["--pinentry-mode", "loopback", "--passphrase-file", str(self.passphrase_file)]
 
     def _gpg_argv(self) -> list[str]:
-        return [GPG, "--homedir", str(self.gnupghome), "--batch", "--no-tty", *self._passphrase_args()]
+        return [
+            GPG,
+            "--homedir",
+            str(self.gnupghome),
+            "--batch",
+            "--no-tty",
+            *self._passphrase_args(),
+        ]
 
     # --- detached and clear signatures --------------------------------------
     def detach_sign(self, data: bytes) -> bytes:
         """An armored detached signature of ``data`` (for repomd.xml, SHA256SUMS)."""
         done = self.runner.run(
-            [*self._gpg_argv(), "--local-user", self.fingerprint, "--digest-algo", "SHA256",
-             "--armor", "--detach-sign", "--output", "-"],
+            [
+                *self._gpg_argv(),
+                "--local-user",
+                self.fingerprint,
+                "--digest-algo",
+                "SHA256",
+                "--armor",
+                "--detach-sign",
+                "--output",
+                "-",
+            ],
             input=data,
             where=f"gpg key {self.fingerprint}",
             hint="check that gpg-agent can use the key (passphrase file or agent)",
@@ -178,28 +235,32 @@ class Signer:
 
     def clearsign(self, text: str) -> str:
         done = self.runner.run(
-            [*self._gpg_argv(), "--local-user", self.fingerprint, "--digest-algo", "SHA256",
-             "--armor", "--clearsign", "--output", "-"],
+            [
+                *self._gpg_argv(),
+                "--local-user",
+                self.fingerprint,
+                "--digest-algo",
+                "SHA256",
+                "--armor",
+                "--clearsign",
+                "--output",
+                "-",
+            ],
             input=text.encode("utf-8"),
             where=f"gpg key {self.fingerprint}",
         )
         return done.stdout.decode("utf-8")
 
     def verify_detached(self, data: bytes, signature: bytes) -> None:
-        """Check with gpgv against the published public key only."""
+        """Check with gpgv against the published key only."""
         with tempfile.TemporaryDirectory(prefix="repotool-gpgv-") as tmp:
-            keyring = Path(tmp) / "published.gpg"
-            self.runner.run(
-                [GPG, "--homedir", tmp, "--batch", "--no-tty", "--dearmor", "--output",
-                 str(keyring)],
-                input=self.public_key_armored().encode(),
-            )
             sig = Path(tmp) / "data.asc"
             payload = Path(tmp) / "data"
             sig.write_bytes(signature)
             payload.write_bytes(data)
             done = self.runner.run(
-                ["gpgv", "--keyring", str(keyring), str(sig), str(payload)], check=False
+                ["gpgv", "--keyring", str(self.published_keyring()), str(sig), str(payload)],
+                check=False,
             )
             if done.returncode != 0:
                 raise BadSignatureError(
@@ -211,11 +272,16 @@ class Signer:
     # --- packages -----------------------------------------------------------
     def _rpmsign_argv(self) -> list[str]:
         argv = [
-            "rpmsign", "--addsign",
-            "--define", f"_gpg_name {self.fingerprint}",
-            "--define", f"__gpg {GPG}",
-            "--define", f"_gpg_path {self.gnupghome}",
-            "--define", "_gpg_digest_algo sha256",
+            "rpmsign",
+            "--addsign",
+            "--define",
+            f"_gpg_name {self.fingerprint}",
+            "--define",
+            f"__gpg {GPG}",
+            "--define",
+            f"_gpg_path {self.gnupghome}",
+            "--define",
+            "_gpg_digest_algo sha256",
         ]
         extra = self._passphrase_args()
         if extra:
@@ -236,7 +302,7 @@ class Signer:
                     [*self._rpmsign_argv(), *map(str, chunk)],
                     env={"GNUPGHOME": str(self.gnupghome)},
                     where=", ".join(p.name for p in chunk[:3]) + (" ..." if len(chunk) > 3 else ""),
-                    hint="check that the key can sign without a prompt (gpg-agent or passphrase_file)",
+                    hint="check that the key signs without a prompt (gpg-agent or passphrase_file)",
                 )
             except ToolFailedError as e:
                 raise SigningError(e.what, where=e.where, hint=e.hint) from e
@@ -253,27 +319,24 @@ class Signer:
         if not paths:
             return []
         require_tools(["rpmkeys"])
-        with tempfile.TemporaryDirectory(prefix="repotool-rpmdb-") as db:
-            keyfile = Path(db) / "key.asc"
-            keyfile.write_text(self.public_key_armored())
-            self.runner.run(["rpmkeys", "--dbpath", db, "--import", str(keyfile)])
-            batches = [list(paths[i : i + 256]) for i in range(0, len(paths), 256)]
+        db = str(self.published_rpmdb())
+        batches = [list(paths[i : i + 256]) for i in range(0, len(paths), 256)]
 
-            def check(batch: list[Path]) -> list[CheckResult]:
-                done = self.runner.run(
-                    ["rpmkeys", "--dbpath", db, "--checksig", "-v", *map(str, batch)],
-                    check=False,
-                )
-                text = done.stdout.decode("utf-8", "replace")
-                errors = done.stderr.decode("utf-8", "replace")
-                return [
-                    CheckResult(path, *_rpm_checksig_ok(block, self.short_id))
-                    for path, block in zip(batch, _split_blocks(text, errors, batch), strict=True)
-                ]
+        def check(batch: list[Path]) -> list[CheckResult]:
+            done = self.runner.run(
+                ["rpmkeys", "--dbpath", db, "--checksig", "-v", *map(str, batch)],
+                check=False,
+            )
+            text = done.stdout.decode("utf-8", "replace")
+            errors = done.stderr.decode("utf-8", "replace")
+            return [
+                CheckResult(path, *_rpm_checksig_ok(block, self.short_id))
+                for path, block in zip(batch, _split_blocks(text, errors, batch), strict=True)
+            ]
 
-            workers = max(1, min(len(batches), jobs or os.cpu_count() or 1))
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                return [r for rs in pool.map(check, batches) for r in rs]
+        workers = max(1, min(len(batches), jobs or os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return [r for rs in pool.map(check, batches) for r in rs]
 
     def require_signed(self, paths: Sequence[Path]) -> None:
         """Refuse unless every package is signed by this key with good digests."""

@@ -66,7 +66,9 @@ def discover(specs_dir: Path, only: Sequence[str] = ()) -> list[SpecUnit]:
             for p in sorted(folder.iterdir())
             if p.is_file() and p.suffix != ".spec" and not p.name.startswith(".")
         }
-        archive = sorted((folder / "archive").glob("*.spec")) if (folder / "archive").is_dir() else []
+        archive = (
+            sorted((folder / "archive").glob("*.spec")) if (folder / "archive").is_dir() else []
+        )
         for spec in [*archive, main]:
             units.append(SpecUnit(folder.name, spec, files))
     return units
@@ -109,9 +111,7 @@ def _rpm_error_text(stderr: str) -> str:
     return "; ".join(errors) if errors else stderr.strip()[-500:]
 
 
-def check_sources(
-    unit: SpecUnit, names: Sequence[str], generated: Mapping[str, bytes]
-) -> None:
+def check_sources(unit: SpecUnit, names: Sequence[str], generated: Mapping[str, bytes]) -> None:
     """Every referenced source must be in the component folder or generated."""
     text = unit.spec.read_text(encoding="utf-8", errors="replace")
     lines = {name: n for n, name in referenced_sources(text)}
@@ -129,9 +129,7 @@ def check_sources(
             )
 
 
-def content_key(
-    unit: SpecUnit, generated: Mapping[str, bytes], settings: Sequence[str]
-) -> str:
+def content_key(unit: SpecUnit, generated: Mapping[str, bytes], settings: Sequence[str]) -> str:
     """A digest of everything that decides the built packages' bytes."""
     h = hashlib.sha256()
     for part in settings:

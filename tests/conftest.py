@@ -105,7 +105,9 @@ def start_server(project: Path, port: int) -> Server:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"repotool serve exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise RuntimeError(
+                f"repotool serve exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
         try:
             requests.get(url + "/repo/perfsonar.repo", timeout=1)
             return Server(url, port, proc)
@@ -156,12 +158,19 @@ class DnfHost:
     def add_repo_file(self, text: str, name: str = "perfsonar.repo") -> None:
         (self.reposdir / name).write_text(text)
 
-    def dnf(self, *args: str, releasever: str = "7", check: bool = False) -> subprocess.CompletedProcess[str]:
+    def dnf(
+        self, *args: str, releasever: str = "7", check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [
-                "dnf", "-y", "--noplugins", f"--installroot={self.root}",
-                f"--releasever={releasever}", f"--setopt=reposdir={self.reposdir}",
-                f"--setopt=cachedir={self.cachedir}", "--setopt=install_weak_deps=False",
+                "dnf",
+                "-y",
+                "--noplugins",
+                f"--installroot={self.root}",
+                f"--releasever={releasever}",
+                f"--setopt=reposdir={self.reposdir}",
+                f"--setopt=cachedir={self.cachedir}",
+                "--setopt=install_weak_deps=False",
                 *args,
             ],
             capture_output=True,
@@ -175,9 +184,13 @@ class DnfHost:
     def installed(self) -> set[str]:
         done = subprocess.run(
             ["rpm", "--root", str(self.root), "-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}\n"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
-        return {line for line in done.stdout.splitlines() if line and not line.startswith("gpg-pubkey")}
+        return {
+            line for line in done.stdout.splitlines() if line and not line.startswith("gpg-pubkey")
+        }
 
 
 @pytest.fixture

@@ -51,13 +51,17 @@ def test_host_installs_toolkit_with_signature_checks(
 
 def test_el6_and_el7_repositories_carry_their_own_builds(released: Released) -> None:
     for target in ("el6", "el7"):
-        pkgs = sorted(p.name for p in (released.public / f"repo/{target}/x86_64/Packages").iterdir())
+        pkgs = sorted(
+            p.name for p in (released.public / f"repo/{target}/x86_64/Packages").iterdir()
+        )
         assert pkgs and all(f".{target}." in p for p in pkgs), pkgs
         # earlier versions stay so hosts can downgrade and advisories can be tested
         assert f"perfsonar-toolkit-ntp-3.3.1-1.{target}.noarch.rpm" in pkgs
         repodata = released.public / f"repo/{target}/x86_64/repodata"
         assert repodata.is_symlink()
-        assert {"repomd.xml", "repomd.xml.asc", "repomd.xml.key"} <= {p.name for p in repodata.iterdir()}
+        assert {"repomd.xml", "repomd.xml.asc", "repomd.xml.key"} <= {
+            p.name for p in repodata.iterdir()
+        }
 
 
 def test_repomd_signature_verifies_with_gpgv_against_published_key(
@@ -65,13 +69,29 @@ def test_repomd_signature_verifies_with_gpgv_against_published_key(
 ) -> None:
     keyring = tmp_path / "k.gpg"
     subprocess.run(
-        ["gpg", "--homedir", str(tmp_path), "--batch", "--dearmor", "--output", str(keyring),
-         str(released.public / "keys/RPM-GPG-KEY-perfsonar")], check=True,
+        [
+            "gpg",
+            "--homedir",
+            str(tmp_path),
+            "--batch",
+            "--dearmor",
+            "--output",
+            str(keyring),
+            str(released.public / "keys/RPM-GPG-KEY-perfsonar"),
+        ],
+        check=True,
     )
     repodata = released.public / "repo/el7/x86_64/repodata"
     done = subprocess.run(
-        ["gpgv", "--keyring", str(keyring), str(repodata / "repomd.xml.asc"),
-         str(repodata / "repomd.xml")], capture_output=True, text=True,
+        [
+            "gpgv",
+            "--keyring",
+            str(keyring),
+            str(repodata / "repomd.xml.asc"),
+            str(repodata / "repomd.xml"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
 
@@ -138,7 +158,9 @@ def test_update_path_dnf_upgrade_takes_exactly_the_bumped_component(
     dnf_host.add_repo_file(requests.get(f"{url}/repo/perfsonar.repo", timeout=10).text)
     dnf_host.dnf("install", "perfsonar-toolkit", check=True)
     before = dnf_host.installed()
-    evr = _bump_release(project / "specs/perfsonar-toolkit-firewall/perfsonar-toolkit-firewall.spec")
+    evr = _bump_release(
+        project / "specs/perfsonar-toolkit-firewall/perfsonar-toolkit-firewall.spec"
+    )
     result = release_json(project)
     assert result["built"] == ["perfsonar-toolkit-firewall/el6", "perfsonar-toolkit-firewall/el7"]
     dnf_host.dnf("upgrade", "--refresh", check=True)
@@ -157,17 +179,40 @@ def test_repomd_signed_by_another_key_is_refused_by_dnf(
     home = tmp_path / "stranger"
     home.mkdir(mode=0o700)
     subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", "--passphrase", "", "--quick-gen-key",
-         "Mallory <m@example.invalid>", "rsa2048", "sign", "0"],
-        check=True, capture_output=True,
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "Mallory <m@example.invalid>",
+            "rsa2048",
+            "sign",
+            "0",
+        ],
+        check=True,
+        capture_output=True,
     )
     repodata = bad / "public/repo/el7/x86_64/repodata"
     asc = repodata / "repomd.xml.asc"
     target = asc.resolve()
     target.unlink()
     subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", "--armor", "--detach-sign", "--output",
-         str(target), str(repodata / "repomd.xml")], check=True, capture_output=True,
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--armor",
+            "--detach-sign",
+            "--output",
+            str(target),
+            str(repodata / "repomd.xml"),
+        ],
+        check=True,
+        capture_output=True,
     )
     port = free_port()
     server = start_server(bad, port)
@@ -194,8 +239,18 @@ def _make_rpm(tmp: Path, name: str, *, extra_header: str = "") -> Path:
         f"%{{buildroot}}/etc\necho hi > %{{buildroot}}/etc/{name}\n%files\n/etc/{name}\n"
     )
     subprocess.run(
-        ["rpmbuild", "-bb", "--nodeps", "--define", f"_topdir {top}", "--define",
-         "_binary_payload w9.gzdio", str(spec)], check=True, capture_output=True,
+        [
+            "rpmbuild",
+            "-bb",
+            "--nodeps",
+            "--define",
+            f"_topdir {top}",
+            "--define",
+            "_binary_payload w9.gzdio",
+            str(spec),
+        ],
+        check=True,
+        capture_output=True,
     )
     return next((top / "RPMS").rglob("*.rpm"))
 
@@ -233,7 +288,9 @@ def test_signed_extra_package_is_published_and_rich_deps_refused_for_el6(
     live: tuple[Path, str], tmp_path: Path
 ) -> None:
     project, _ = live
-    rich = _make_rpm(tmp_path, "richdeps", extra_header="Requires: (perfsonar-toolkit or perfsonar-release)")
+    rich = _make_rpm(
+        tmp_path, "richdeps", extra_header="Requires: (perfsonar-toolkit or perfsonar-release)"
+    )
     assert run_repotool(project, "sign", str(rich)).returncode == 0
     before = tree_digest(project / "public")
     done = run_repotool(project, "publish", "--add", "el6", str(rich))

@@ -50,7 +50,9 @@ def test_malformed_spec_names_the_file_and_line(project: Path) -> None:
 
 def test_failing_build_shows_rpmbuilds_words(project: Path) -> None:
     spec = project / "specs/perfsonar-toolkit-firewall/perfsonar-toolkit-firewall.spec"
-    spec.write_text(spec.read_text().replace("%install\n", "%install\necho 'disk on fire' >&2; exit 3\n", 1))
+    spec.write_text(
+        spec.read_text().replace("%install\n", "%install\necho 'disk on fire' >&2; exit 3\n", 1)
+    )
     err = _fails(project, "release", code=4)
     assert "rpmbuild failed" in err and "disk on fire" in err
     assert "component perfsonar-toolkit-firewall" in err
@@ -101,14 +103,29 @@ def test_expired_production_key(project: Path, tmp_path: Path) -> None:
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
     subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", "--passphrase", "",
-         "--faked-system-time", "20200101T000000", "--quick-gen-key",
-         "Old Release Key <old@example.invalid>", "rsa2048", "sign", "1d"],
-        check=True, capture_output=True,
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--passphrase",
+            "",
+            "--faked-system-time",
+            "20200101T000000",
+            "--quick-gen-key",
+            "Old Release Key <old@example.invalid>",
+            "rsa2048",
+            "sign",
+            "1d",
+        ],
+        check=True,
+        capture_output=True,
     )
     out = subprocess.run(
         ["gpg", "--homedir", str(home), "--with-colons", "--list-secret-keys"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     fpr = next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr"))
     toml = project / "repotool.toml"
@@ -167,9 +184,7 @@ def _assert_repo_complete(repo: Path) -> set[str]:
     return hrefs
 
 
-def test_older_repomd_keeps_working_after_an_update(
-    released: Released, tmp_path: Path
-) -> None:
+def test_older_repomd_keeps_working_after_an_update(released: Released, tmp_path: Path) -> None:
     project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
     release_json(project)
     repo = project / "public/repo/el7/x86_64"
@@ -193,8 +208,12 @@ def test_publish_killed_at_any_point_leaves_a_complete_repo_and_recovers(
     for delay in (0.05, 0.15, 0.3, 0.45, 0.6, 0.8):
         _bump_release(spec)
         assert run_repotool(project, "sign", "--quiet").returncode == 0  # build + sign first
-        proc = subprocess.Popen([*REPOTOOL, "release", "--quiet"], cwd=project,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*REPOTOOL, "release", "--quiet"],
+            cwd=project,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)

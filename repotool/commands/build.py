@@ -36,7 +36,11 @@ def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     cfg = ctx.config
     signer = open_signer(cfg, ctx.runner, ctx.reporter)
     out = build(
-        cfg, ctx.runner, ctx.reporter, components=args.components, jobs=args.jobs,
+        cfg,
+        ctx.runner,
+        ctx.reporter,
+        components=args.components,
+        jobs=args.jobs,
         generated=generated_sources(cfg, signer),
     )
     return {

@@ -27,7 +27,11 @@ def register(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--add", nargs=2, action="append", default=[], metavar=("TARGET", "RPM"),
+        "--add",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("TARGET", "RPM"),
         help="also publish this signed RPM file into TARGET's repository",
     )
     p.set_defaults(handler=run)

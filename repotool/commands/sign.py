@@ -44,7 +44,8 @@ def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         bad = [r for r in results if not r.ok]
         if bad:
             raise BadSignatureError(
-                bad[0].detail, where=str(bad[0].path),
+                bad[0].detail,
+                where=str(bad[0].path),
                 hint=f"{len(bad)} of {len(results)} packages fail the check",
             )
         return {"summary": f"{len(rows)} packages signed by {signer.fingerprint}", "files": rows}
