@@ -20,7 +20,6 @@ from markupsafe import Markup
 
 from repotool.errors import SiteError
 
-
 #: the HTML a record body may produce, and nothing more
 ALLOWED_TAGS = frozenset(
     {
