@@ -95,6 +95,9 @@ class PublishConfig:
     repo_name: str = "pS-Performance Toolkit $releasever - $basearch"
     #: the URL hosts use to reach public/ (baseurl in the .repo file)
     base_url: str = "http://127.0.0.1:8080"
+    #: re-sign an unchanged repository's metadata once it is this old, so that
+    #: mirrors (which refuse frozen metadata) keep accepting it
+    refresh_after_seconds: int = 3 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,11 @@ class MediaConfig:
     menu_timeout: int = 50
     #: file of the live root whose content names the toolkit release
     release_file: str = "/etc/perfsonar-toolkit-release"
+    #: where downloaded base packages (.deb) are kept; default: <state_dir>/media-cache
+    cache_dir: Path | None = None
+    #: build the live media in 'repotool release' (media of a published version
+    #: are never rebuilt: a respin makes new ones)
+    enabled: bool = True
 
 
 @dataclass(frozen=True)

@@ -9,14 +9,16 @@ Every stage skips work whose inputs did not change.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repotool.build import BuildOutcome, build
 from repotool.config import Config
+from repotool.errors import AdvisoryError
 from repotool.process import Runner
 from repotool.publish import (
     PublishOutcome,
@@ -29,6 +31,9 @@ from repotool.publish import (
 from repotool.repo import RepoPlan, publish_lock
 from repotool.report import Reporter
 from repotool.signing import Signer, open_signer, sign_cached
+
+if TYPE_CHECKING:
+    from repotool.records import Records
 
 
 @dataclass
@@ -54,11 +59,20 @@ class ReleaseResult:
 
     @property
     def summary(self) -> str:
+        media = self.extra.get("media") or {}
+        site = self.extra.get("site") or {}
+        media_text = ""
+        if media and not media.get("skipped"):
+            media_text = f"; media {media.get('version')} in public/releases/{media.get('version')}/"
+        site_text = f"; site: {len(site.get('written', []))} files written" if site.get(
+            "written") else ""
         if not self.built and not self.signed and not self.published:
-            return f"Nothing changed: {len(self.unchanged)} repositories already current."
+            return (f"Nothing changed: {len(self.unchanged)} repositories already current"
+                    f"{media_text}{site_text}.")
         return (
             f"Built {len(self.built)}, signed {self.signed}, published "
-            f"{', '.join(self.published) or 'nothing new'} in {self.seconds:.1f}s."
+            f"{', '.join(self.published) or 'nothing new'}{media_text}{site_text} "
+            f"in {self.seconds:.1f}s."
         )
 
 
@@ -100,12 +114,40 @@ def _updateinfo_fn(cfg: Config, advisories: Sequence[Any]) -> Any:
     return fn
 
 
+def media_label(cfg: Config, records: Records, respin: int | None) -> tuple[str, int]:
+    """The media's version label and SOURCE_DATE_EPOCH, from the release record."""
+    release = next((r for r in records.releases if r.version == cfg.version), None)
+    where = str(cfg.path(cfg.site.content_dir) / "releases" / f"{cfg.version}.md")
+    if release is None:
+        raise AdvisoryError(
+            f"there is no release record for {cfg.version}",
+            where=where,
+            hint="write the release notes there (version, date, notes) before releasing",
+        )
+    day = release.date
+    label = cfg.version
+    if respin is not None:
+        label = f"{cfg.version}-{respin}"
+        found = next((r for r in release.respins if r.version == label), None)
+        if found is None:
+            raise AdvisoryError(
+                f"the release record lists no respin {label}",
+                where=where,
+                hint=f"add it under respins: (version: {label}, date, advisories) first",
+            )
+        day = found.date
+    epoch = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+    return label, epoch
+
+
 def run_release(
     cfg: Config,
     runner: Runner,
     reporter: Reporter,
     *,
     extra_packages: dict[str, list[Path]] | None = None,
+    respin: int | None = None,
+    media: bool = True,
 ) -> ReleaseResult:
     from repotool.advisories import check_advisories
     from repotool.records import load_records
@@ -115,6 +157,8 @@ def run_release(
     signer = open_signer(cfg, runner, reporter)
     # the records are checked before any work so a typo costs seconds, not a build
     records = load_records(cfg.path(cfg.site.content_dir))
+    media = media and cfg.media.enabled
+    label, source_date_epoch = media_label(cfg, records, respin)
     outcome, per_target, n_signed = build_and_sign(cfg, signer, runner, reporter)
     result.built, result.cached, result.signed = outcome.built, outcome.cached, n_signed
     for target, paths in (extra_packages or {}).items():
@@ -128,11 +172,19 @@ def run_release(
         )
         published = stage_all(plans, signer, _updateinfo_fn(cfg, records.advisories), reporter)
         try:
-            _stage_beside(cfg, published, signer, runner, reporter, result)
+            if media:
+                result.extra["media"] = _media(
+                    cfg, published, signer, runner, reporter, label, source_date_epoch
+                )
         except BaseException:
             abort_all(published)
             raise
         commit_all(published, cfg, signer)
+        # the site shows what is now published: keys, .repo file, media, archive
+        from repotool.site.export import build_site
+
+        site = build_site(cfg, reporter)
+        result.extra["site"] = site.to_json()
     result.published = published.changed
     result.unchanged = [
         f"{s.plan.target.name}/{s.plan.arch}" for s in published.staged if s.unchanged
@@ -141,13 +193,37 @@ def run_release(
     return result
 
 
-def _stage_beside(
+def _media(
     cfg: Config,
     published: PublishOutcome,
     signer: Signer,
     runner: Runner,
     reporter: Reporter,
-    result: ReleaseResult,
-) -> None:
-    """Stages that must succeed before the repositories are swapped in."""
-    return None
+    label: str,
+    source_date_epoch: int,
+) -> dict[str, Any]:
+    """Live media from the staged repository, before anything is swapped in.
+
+    Media of a published version are never rebuilt (hosts and mirrors hold
+    their checksums); a security respin makes new media under a new label.
+    """
+    from repotool.media import build_media
+
+    manifest = cfg.public_dir / "releases" / label / "media.json"
+    if manifest.is_file():
+        return {"version": label, "skipped": "already published"}
+    staged = next(
+        s for s in published.staged
+        if s.plan.target.name == cfg.media.target and s.plan.arch == cfg.media.arch
+    )
+    key_file = cfg.state / "media-key" / cfg.key.public_key_name
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(signer.public_key_armored())
+    done = build_media(
+        cfg, signer, runner, reporter,
+        version_label=label,
+        source_date_epoch=source_date_epoch,
+        repo_dir=None if staged.unchanged else staged.view,
+        key_file=key_file,
+    )
+    return done.to_json()

@@ -269,6 +269,7 @@ class RepoPlan:
     current_revision: str | None
     current_digest: str | None
     keep_generations: float
+    refresh_after: float
     #: files in Packages/ were read again (changed on disk or unknown to the index)
     reread: bool = False
 
@@ -396,6 +397,7 @@ def plan_repo(
         current,
         digest,
         float(cfg.publish.keep_generations_seconds),
+        float(cfg.publish.refresh_after_seconds),
         bool(reread),
     )
 
@@ -470,7 +472,8 @@ def stage_repo(
     now = time.time() if now is None else now
     digest = content_digest(plan.packages, updateinfo)
     current = plan.current_revision
-    if current is not None and digest == plan.current_digest and not plan.incoming:
+    fresh = current is not None and current.isdigit() and now - int(current) < plan.refresh_after
+    if fresh and digest == plan.current_digest and not plan.incoming:
         return StagedRepo(plan, current, plan.repo_dir / f".repodata-{current}", True)
     pkg_dir = plan.repo_dir / "Packages"
     pkg_dir.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REPOTOOL = [sys.executable, "-m", "repotool"]
 PROJECT_FILES = ("repotool.toml", "specs", "web", "mirror")
+MEDIA_CACHE = REPO_ROOT / ".repotool" / "media-cache"
 
 
 def free_port() -> int:
@@ -39,6 +40,8 @@ def make_project(dest: Path, *, base_url: str, share_key_from: Path | None = Non
             shutil.copy2(src, dest / name)
     toml = dest / "repotool.toml"
     text = toml.read_text().replace("http://127.0.0.1:8080", base_url)
+    # the live media's base (.deb files) is fetched once for all test projects
+    text += f'\n[media]\ncache_dir = "{MEDIA_CACHE}"\n'
     toml.write_text(text)
     if share_key_from is not None:
         shutil.copytree(share_key_from / ".repotool" / "gnupg", dest / ".repotool" / "gnupg")

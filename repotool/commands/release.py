@@ -21,14 +21,23 @@ def register(
         "published, write and sign the repository metadata with errata, then swap it all "
         "into public/ at once. If any step fails, public/ is left exactly as it was. Run it "
         "again with nothing changed and nothing is rebuilt, re-signed or rewritten.",
-        epilog="examples:\n  repotool release\n  repotool release --json | jq .published",
+        epilog="examples:\n  repotool release\n  repotool release --respin 2     "
+        "# after a security fix: media 3.3.2-2\n  repotool release --json | jq .published",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument(
+        "--respin", type=int, metavar="N",
+        help="make new live media VERSION-N with the current packages (list the respin "
+        "in web/content/releases/VERSION.md first)",
+    )
+    p.add_argument("--no-media", action="store_true", help="do not build live media this time")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.release import run_release
 
-    result = run_release(ctx.config, ctx.runner, ctx.reporter)
+    result = run_release(
+        ctx.config, ctx.runner, ctx.reporter, respin=args.respin, media=not args.no_media
+    )
     return {"summary": result.summary, **result.to_json()}

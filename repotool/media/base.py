@@ -179,7 +179,8 @@ class BusyboxBase:
     def __init__(self, cfg: Config, runner: Runner, reporter: Reporter) -> None:
         self.cfg = cfg
         self.runner = runner
-        self.debs = DebianPackages(runner, cfg.state / "media-cache", reporter)
+        cache = cfg.path(cfg.media.cache_dir) if cfg.media.cache_dir else cfg.state / "media-cache"
+        self.debs = DebianPackages(runner, cache, reporter)
 
     def prepare(self, root: Path) -> BootKit:
         bb_tree, bb_desc = self.debs.unpacked(self.cfg.media.busybox_package)
