@@ -61,11 +61,12 @@ class ReleaseResult:
     def summary(self) -> str:
         media = self.extra.get("media") or {}
         site = self.extra.get("site") or {}
-        media_text = ""
+        media_text = site_text = ""
         if media and not media.get("skipped"):
-            media_text = f"; media {media.get('version')} in public/releases/{media.get('version')}/"
-        site_text = f"; site: {len(site.get('written', []))} files written" if site.get(
-            "written") else ""
+            label = media.get("version")
+            media_text = f"; media {label} in public/releases/{label}/"
+        if site.get("written"):
+            site_text = f"; site: {len(site['written'])} files written"
         if not self.built and not self.signed and not self.published:
             return (f"Nothing changed: {len(self.unchanged)} repositories already current"
                     f"{media_text}{site_text}.")
@@ -106,7 +107,7 @@ def _updateinfo_fn(cfg: Config, advisories: Sequence[Any]) -> Any:
             advisories,
             target,
             plan.nevras,
-            sums=sums,  # type: ignore[arg-type]
+            sums=sums,
             product=cfg.product,
             advisory_url=lambda a: f"{cfg.site.base_url.rstrip('/')}/advisories/{a.id}/",
         )
@@ -168,7 +169,7 @@ def run_release(
         plans = plan_all(cfg, per_target, signer, reporter)
         check_advisories(
             records.advisories,
-            {p.target.name: p.nevras for p in plans},  # type: ignore[misc]
+            {p.target.name: p.nevras for p in plans},
         )
         published = stage_all(plans, signer, _updateinfo_fn(cfg, records.advisories), reporter)
         try:

@@ -473,7 +473,7 @@ def stage_repo(
     digest = content_digest(plan.packages, updateinfo)
     current = plan.current_revision
     fresh = current is not None and current.isdigit() and now - int(current) < plan.refresh_after
-    if fresh and digest == plan.current_digest and not plan.incoming:
+    if fresh and current is not None and digest == plan.current_digest and not plan.incoming:
         return StagedRepo(plan, current, plan.repo_dir / f".repodata-{current}", True)
     pkg_dir = plan.repo_dir / "Packages"
     pkg_dir.mkdir(parents=True, exist_ok=True)

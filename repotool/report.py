@@ -69,7 +69,7 @@ class ConsoleReporter:
             transient=False,
         ) as progress:
             task = progress.add_task(title, total=total, note="")
-            yield _RichStep(progress, task, self.console)  # type: ignore[arg-type]
+            yield _RichStep(progress, task, self.console)
 
 
 class SilentReporter:
