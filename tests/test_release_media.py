@@ -1,0 +1,80 @@
+"""The media that `repotool release` makes from the real specs: boot, verify, respin."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import Released, make_project, release_json, run_repotool, tree_digest
+from tests.test_media_support import SerialBoot, qemu_available
+
+LIVECD = "pS-Performance_Toolkit-3.3.2-LiveCD-x86_64.iso"
+
+
+def test_release_publishes_verified_media(released: Released, tmp_path: Path) -> None:
+    folder = released.public / "releases/3.3.2"
+    manifest = json.loads((folder / "media.json").read_text())
+    assert {i["name"] for i in manifest["images"]} >= {LIVECD}
+    sums = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True,
+                          text=True)
+    assert sums.returncode == 0, sums.stdout + sums.stderr
+    keyring = tmp_path / "k.gpg"
+    subprocess.run(["gpg", "--homedir", str(tmp_path), "--batch", "--dearmor", "--output",
+                    str(keyring), str(released.public / "keys/RPM-GPG-KEY-perfsonar")], check=True)
+    gpgv = subprocess.run(["gpgv", "--keyring", str(keyring), str(folder / "SHA256SUMS.asc"),
+                           str(folder / "SHA256SUMS")], capture_output=True, text=True)
+    assert gpgv.returncode == 0, gpgv.stderr
+    check = subprocess.run(["checkisomd5", str(folder / LIVECD)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    # the toolkit on the image is the one in the repository, with the Heartbleed fix
+    assert "perfsonar-toolkit-security-3.3.2-2.el7.noarch" in manifest["packages"]
+
+
+@pytest.mark.skipif(not qemu_available(), reason="qemu-system-x86_64 is not installed")
+def test_release_livecd_boots_into_the_real_toolkit(released: Released) -> None:
+    boot = SerialBoot(["-cdrom", str(released.public / "releases/3.3.2" / LIVECD)])
+    try:
+        ready = boot.wait_for("pslive: ready", 150)
+    finally:
+        boot.close()
+    out = boot.output
+    assert ready, out[-3000:]
+    assert "pslive: release: pS-Performance Toolkit release 3.3.2" in out
+    # files installed by the real toolkit packages are there in the squashed root
+    assert "pslive: toolkit file: /etc/ntp/perfsonar-restrict.conf" in out
+    assert "MISSING" not in out
+
+
+def test_respin_makes_new_media_and_leaves_the_old(
+    released: Released, served_url: str, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    release_json(project)
+    before = tree_digest(project / "public/releases/3.3.2")
+    done = run_repotool(project, "release", "--respin", "2", "--json", "--quiet")
+    assert done.returncode == 0, done.stderr
+    media = json.loads(done.stdout)["media"]
+    assert media["version"] == "3.3.2-2"
+    respin = project / "public/releases/3.3.2-2"
+    assert (respin / "pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso").is_file()
+    assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=respin,
+                          capture_output=True).returncode == 0
+    after = tree_digest(project / "public/releases/3.3.2")
+    # the 3.3.2 media are untouched; only the exported release page may change
+    assert {k: v for k, v in after.items() if not k.endswith(".html")} == {
+        k: v for k, v in before.items() if not k.endswith(".html")
+    }
+    # an unlisted respin is refused before any work, naming the record to edit
+    bad = run_repotool(project, "release", "--respin", "7")
+    assert bad.returncode == 7
+    assert "the release record lists no respin 3.3.2-7" in bad.stderr
+    assert re.search(r"web/content/releases/3\.3\.2\.md", bad.stderr)
+    # the site page of the release shows the respin's download table
+    page = (project / "public/releases/3.3.2/index.html").read_text()
+    assert "pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso" in page
+    assert requests.get(f"{served_url}/releases/3.3.2/", timeout=10).status_code == 200
