@@ -1,0 +1,102 @@
+"""The command line as people and scripts use it: --help that teaches, --json, production keys."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPOTOOL, Released, make_project, run_repotool
+
+COMMANDS = {
+    "release": ["--respin", "example"],
+    "build": ["COMPONENT", "example"],
+    "sign": ["rpmkeys", "example"],
+    "publish": ["--add", "example"],
+    "serve": ["--port", "example"],
+    "advisory": ["check", "new", "list"],
+    "media": ["build"],
+    "site": ["build"],
+    "announce": ["release", "advisory"],
+    "mirror": ["sync", "check", "list"],
+}
+
+
+def test_top_level_help_lists_every_command() -> None:
+    done = subprocess.run([*REPOTOOL, "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    for name in COMMANDS:
+        assert f"    {name}" in done.stdout, name
+    assert "--json" in done.stdout and "Exit status" in done.stdout
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_each_command_help_teaches(command: str) -> None:
+    done = subprocess.run([*REPOTOOL, command, "--help"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for word in COMMANDS[command]:
+        assert word in done.stdout, (command, word)
+
+
+def test_json_error_is_machine_readable(released: Released, tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    done = run_repotool(project, "build", "nosuch", "--json")
+    assert done.returncode == 4
+    data = json.loads(done.stdout)
+    assert data["ok"] is False and data["error"] == "UnknownComponentError"
+    assert data["what"] == "unknown component 'nosuch'"
+    assert "perfsonar-toolkit" in data["hint"]
+
+
+def test_production_key_with_passphrase_file_signs_a_release(
+    released: Released, tmp_path: Path
+) -> None:
+    """A passphrase-protected release key: the passphrase comes from a file, never argv."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    secret = tmp_path / "passphrase"
+    secret.write_text("correct horse battery staple\n")
+    secret.chmod(0o600)
+    subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback",
+         "--passphrase-file", str(secret), "--quick-gen-key",
+         "Release Team <release@example.invalid>", "rsa2048", "sign", "0"],
+        check=True, capture_output=True,
+    )
+    listing = subprocess.run(["gpg", "--homedir", str(home), "--with-colons", "-K"],
+                             check=True, capture_output=True, text=True).stdout
+    fpr = next(ln.split(":")[9] for ln in listing.splitlines() if ln.startswith("fpr"))
+    # the agent must not have the passphrase cached from key generation
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=True)
+    project = make_project(tmp_path / "p", base_url=released.url)
+    toml = project / "repotool.toml"
+    toml.write_text(toml.read_text().replace(
+        'mode = "development"',
+        f'mode = "production"\nfingerprint = "{fpr}"\ngnupghome = "{home}"\n'
+        f'passphrase_file = "{secret}"',
+    ))
+    done = run_repotool(project, "release", "--no-media", "--json", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "DEVELOPMENT" not in done.stderr
+    published = (project / "public/keys/RPM-GPG-KEY-perfsonar").read_text()
+    shown = subprocess.run(["gpg", "--show-keys", "--with-colons"], input=published,
+                           capture_output=True, text=True, check=True).stdout
+    assert fpr in shown
+    rpms = sorted((project / "public/repo/el7/x86_64/Packages").glob("*.rpm"))
+    check = run_repotool(project, "sign", "--check", *map(str, rpms), "--json", "--quiet")
+    assert check.returncode == 0, check.stderr
+    assert all(r["ok"] for r in json.loads(check.stdout)["files"])
+    # the private key never enters the published tree
+    for path in (project / "public").rglob("*"):
+        if path.is_file() and path.stat().st_size < 1_000_000:
+            assert b"PRIVATE KEY" not in path.read_bytes(), path
+    # a wrong passphrase is a clear signing error, and nothing new is published
+    secret.write_text("wrong\n")
+    spec = project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec"
+    spec.write_text(spec.read_text().replace("Release:        1%{?dist}", "Release:        9%{?dist}"))
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=True)
+    bad = run_repotool(project, "release", "--no-media")
+    assert bad.returncode == 5, bad.stderr
+    assert not list((project / "public/repo/el7/x86_64/Packages").glob("*-3.3.2-9.*"))
