@@ -95,6 +95,9 @@ class PublishConfig:
     repo_name: str = "pS-Performance Toolkit $releasever - $basearch"
     #: the URL hosts use to reach public/ (baseurl in the .repo file)
     base_url: str = "http://127.0.0.1:8080"
+    #: add metalink= (written by 'repotool mirror list') to the published .repo file,
+    #: so hosts are steered to fresh mirrors; baseurl stays as the fallback
+    metalink: bool = False
     #: re-sign an unchanged repository's metadata once it is this old, so that
     #: mirrors (which refuse frozen metadata) keep accepting it
     refresh_after_seconds: int = 3 * 24 * 3600

@@ -32,12 +32,18 @@ UpdateinfoFn = Callable[[str, RepoPlan], bytes | None]
 def render_repo_file(cfg: Config, *, gpgkey: str) -> str:
     """The yum .repo file hosts use; ``gpgkey`` is a URL (published) or file:// (package)."""
     base = cfg.publish.base_url.rstrip("/")
+    metalink = (
+        f"metalink={base}/mirrors/el$releasever/$basearch/metalink.xml\n"
+        if cfg.publish.metalink
+        else ""
+    )
     return (
         f"# {cfg.product} yum repository. Packages and repository metadata are\n"
         f"# signed; yum checks both against the key below.\n"
         f"[{cfg.publish.repo_id}]\n"
         f"name={cfg.publish.repo_name}\n"
         f"baseurl={base}/repo/el$releasever/$basearch/\n"
+        f"{metalink}"
         "enabled=1\n"
         "gpgcheck=1\n"
         "repo_gpgcheck=1\n"

@@ -181,6 +181,11 @@ def run_release(
             abort_all(published)
             raise
         commit_all(published, cfg, signer)
+        if published.changed and (cfg.public_dir / "mirrors" / "status.json").is_file():
+            # the metalink names the current repomd.xml: it must follow every publish
+            from repotool.mirror.lists import write_lists
+
+            result.extra["mirror_lists"] = write_lists(cfg)
         # the site shows what is now published: keys, .repo file, media, archive
         from repotool.site.export import build_site
 

@@ -60,29 +60,53 @@ def test_production_key_with_passphrase_file_signs_a_release(
     secret.write_text("correct horse battery staple\n")
     secret.chmod(0o600)
     subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback",
-         "--passphrase-file", str(secret), "--quick-gen-key",
-         "Release Team <release@example.invalid>", "rsa2048", "sign", "0"],
-        check=True, capture_output=True,
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase-file",
+            str(secret),
+            "--quick-gen-key",
+            "Release Team <release@example.invalid>",
+            "rsa2048",
+            "sign",
+            "0",
+        ],
+        check=True,
+        capture_output=True,
     )
-    listing = subprocess.run(["gpg", "--homedir", str(home), "--with-colons", "-K"],
-                             check=True, capture_output=True, text=True).stdout
+    listing = subprocess.run(
+        ["gpg", "--homedir", str(home), "--with-colons", "-K"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     fpr = next(ln.split(":")[9] for ln in listing.splitlines() if ln.startswith("fpr"))
     # the agent must not have the passphrase cached from key generation
     subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=True)
     project = make_project(tmp_path / "p", base_url=released.url)
     toml = project / "repotool.toml"
-    toml.write_text(toml.read_text().replace(
-        'mode = "development"',
-        f'mode = "production"\nfingerprint = "{fpr}"\ngnupghome = "{home}"\n'
-        f'passphrase_file = "{secret}"',
-    ))
+    toml.write_text(
+        toml.read_text().replace(
+            'mode = "development"',
+            f'mode = "production"\nfingerprint = "{fpr}"\ngnupghome = "{home}"\n'
+            f'passphrase_file = "{secret}"',
+        )
+    )
     done = run_repotool(project, "release", "--no-media", "--json", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "DEVELOPMENT" not in done.stderr
     published = (project / "public/keys/RPM-GPG-KEY-perfsonar").read_text()
-    shown = subprocess.run(["gpg", "--show-keys", "--with-colons"], input=published,
-                           capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(
+        ["gpg", "--show-keys", "--with-colons"],
+        input=published,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert fpr in shown
     rpms = sorted((project / "public/repo/el7/x86_64/Packages").glob("*.rpm"))
     check = run_repotool(project, "sign", "--check", *map(str, rpms), "--json", "--quiet")
@@ -95,7 +119,9 @@ def test_production_key_with_passphrase_file_signs_a_release(
     # a wrong passphrase is a clear signing error, and nothing new is published
     secret.write_text("wrong\n")
     spec = project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec"
-    spec.write_text(spec.read_text().replace("Release:        1%{?dist}", "Release:        9%{?dist}"))
+    spec.write_text(
+        spec.read_text().replace("Release:        1%{?dist}", "Release:        9%{?dist}")
+    )
     subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=True)
     bad = run_repotool(project, "release", "--no-media")
     assert bad.returncode == 5, bad.stderr

@@ -20,14 +20,35 @@ def test_release_publishes_verified_media(released: Released, tmp_path: Path) ->
     folder = released.public / "releases/3.3.2"
     manifest = json.loads((folder / "media.json").read_text())
     assert {i["name"] for i in manifest["images"]} >= {LIVECD}
-    sums = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True,
-                          text=True)
+    sums = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True
+    )
     assert sums.returncode == 0, sums.stdout + sums.stderr
     keyring = tmp_path / "k.gpg"
-    subprocess.run(["gpg", "--homedir", str(tmp_path), "--batch", "--dearmor", "--output",
-                    str(keyring), str(released.public / "keys/RPM-GPG-KEY-perfsonar")], check=True)
-    gpgv = subprocess.run(["gpgv", "--keyring", str(keyring), str(folder / "SHA256SUMS.asc"),
-                           str(folder / "SHA256SUMS")], capture_output=True, text=True)
+    subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            str(tmp_path),
+            "--batch",
+            "--dearmor",
+            "--output",
+            str(keyring),
+            str(released.public / "keys/RPM-GPG-KEY-perfsonar"),
+        ],
+        check=True,
+    )
+    gpgv = subprocess.run(
+        [
+            "gpgv",
+            "--keyring",
+            str(keyring),
+            str(folder / "SHA256SUMS.asc"),
+            str(folder / "SHA256SUMS"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert gpgv.returncode == 0, gpgv.stderr
     check = subprocess.run(["checkisomd5", str(folder / LIVECD)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
@@ -62,8 +83,12 @@ def test_respin_makes_new_media_and_leaves_the_old(
     assert media["version"] == "3.3.2-2"
     respin = project / "public/releases/3.3.2-2"
     assert (respin / "pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso").is_file()
-    assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=respin,
-                          capture_output=True).returncode == 0
+    assert (
+        subprocess.run(
+            ["sha256sum", "-c", "SHA256SUMS"], cwd=respin, capture_output=True
+        ).returncode
+        == 0
+    )
     after = tree_digest(project / "public/releases/3.3.2")
     # the 3.3.2 media are untouched; only the exported release page may change
     assert {k: v for k, v in after.items() if not k.endswith(".html")} == {
