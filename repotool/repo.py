@@ -40,6 +40,8 @@ from typing import Any
 import createrepo_c as cr
 import rpmfile
 
+# re-exported: publish.py and others import write_atomic from here
+from repotool.atomic import write_atomic as write_atomic
 from repotool.config import Config, TargetConfig
 from repotool.errors import CompatibilityError, LockHeldError, PublishError
 from repotool.evr import EVR, evr_cmp
@@ -213,22 +215,6 @@ class RepoIndex:
             "generations": self.generations,
         }
         write_atomic(path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

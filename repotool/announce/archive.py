@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from repotool.announce.outbox import write_atomic
+from repotool.atomic import write_atomic
 from repotool.errors import AnnounceError
 
 INDEX = "archive.json"

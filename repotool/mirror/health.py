@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from repotool.atomic import write_atomic
 from repotool.config import Config
 from repotool.errors import MirrorError
-from repotool.mirror.atomic import write_atomic
 from repotool.mirror.fetch import Fetcher, FetchLimits, HttpFetcher
 from repotool.mirror.network import Mirror, load_mirrors
 from repotool.mirror.signature import GpgvVerifier

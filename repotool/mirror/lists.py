@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from repotool.atomic import write_atomic
 from repotool.config import Config
 from repotool.errors import MirrorError
-from repotool.mirror.atomic import write_atomic
 from repotool.mirror.health import master_repomd, repo_keys
 from repotool.mirror.metalink import (
     RepomdDigest,

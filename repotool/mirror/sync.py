@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from repotool.atomic import write_atomic
 from repotool.errors import MirrorError, MirrorIntegrityError
-from repotool.mirror.atomic import write_atomic
 from repotool.mirror.fetch import Fetcher
 from repotool.mirror.signature import GpgvVerifier
 from repotool.mirror.sync_plan import (

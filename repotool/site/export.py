@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from repotool import __version__
+from repotool.atomic import write_atomic
 from repotool.config import Config
 from repotool.errors import SiteExportError
 from repotool.process import SubprocessRunner
@@ -80,19 +81,6 @@ def _read_state(path: Path) -> dict[str, object]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _inside(public_real: Path, target: Path) -> bool:
@@ -202,7 +190,7 @@ def build_site(
                 stale.unlink()
                 removed.append(rel)
     files = tuple(sorted(outputs))
-    _write_atomic(
+    write_atomic(
         state_path,
         json.dumps({"fingerprint": fingerprint, "files": list(files)}, indent=1).encode(),
     )
