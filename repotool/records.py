@@ -24,8 +24,12 @@ collected and raised together as one :class:`~repotool.errors.RecordInvalidError
 (an ``AdvisoryError``) whose ``problems`` name the file, the line, the field
 and the fix.
 
-Checks against the repository (every fixed package present with that NEVRA)
-live in :mod:`repotool.advisories`; this module only knows the files.
+This module holds the models (the fields, their checks, the cross-record
+checks) and the loading of the three folders.  Reading a file's front matter
+and turning YAML and pydantic errors into those problems is
+:mod:`repotool.frontmatter`.  Checks against the repository (every fixed
+package present with that NEVRA) live in :mod:`repotool.advisories`; this
+module only knows the files.
 """
 
 from __future__ import annotations
@@ -35,19 +39,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from repotool.errors import RecordInvalidError, RecordProblem
+from repotool.frontmatter import (
+    markdown_sections as markdown_sections,  # re-exported: part of this module's API
+)
+from repotool.frontmatter import parse_front_matter, strip_fix, validate_model
 
 ADVISORY_ID_RE = re.compile(r"^PSSA-(\d{4})-(\d{4,})$")
 CVE_RE = re.compile(r"^CVE-\d{4}-\d{4,}$")
@@ -64,6 +70,12 @@ ADVISORY_TYPES: tuple[str, ...] = ("security", "bugfix", "enhancement")
 
 #: sections an advisory body must carry, as ``## <name>`` headings
 ADVISORY_SECTIONS: tuple[str, ...] = ("Description", "Impact", "Remediation")
+
+#: the fix shown when a field with a fixed set of values has another
+_CHOICE_FIXES: dict[str, str] = {
+    "severity": f"use one of {', '.join(SEVERITIES)} (as dnf knows them)",
+    "type": f"use one of {', '.join(ADVISORY_TYPES)}",
+}
 
 
 class NEVRA(NamedTuple):
@@ -341,199 +353,7 @@ class Records:
         return next((r for r in self.releases if r.version == version), None)
 
 
-# --- parsing ---------------------------------------------------------------------
-
-
-class _FrontMatterLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader that keeps dates as strings, so pydantic reports bad ones
-    (2014-02-30) as field errors instead of PyYAML crashing."""
-
-
-_FrontMatterLoader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-@dataclass(frozen=True)
-class _Parsed:
-    data: dict[str, Any]
-    body: str
-    #: line (1-based, in the file) of each top-level key
-    key_lines: dict[str, int]
-
-
-def _split_front_matter(text: str, source: str) -> tuple[str, str, int]:
-    """Return (yaml text, body, line of the first YAML line)."""
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0].strip() != "---":
-        raise RecordInvalidError.one(
-            RecordProblem(
-                source,
-                1,
-                "",
-                "the file does not start with YAML front matter",
-                "make the first line '---', then the fields, then a closing '---' line",
-            )
-        )
-    for i in range(1, len(lines)):
-        if lines[i].strip() in ("---", "..."):
-            return "".join(lines[1:i]), "".join(lines[i + 1 :]).strip() + "\n", 2
-    raise RecordInvalidError.one(
-        RecordProblem(
-            source,
-            1,
-            "",
-            "the front matter is never closed",
-            "add a line '---' after the last field, before the Markdown body",
-        )
-    )
-
-
-def _parse_front_matter(text: str, source: str) -> _Parsed:
-    yaml_text, body, first_line = _split_front_matter(text, source)
-    try:
-        node = yaml.compose(yaml_text, Loader=_FrontMatterLoader)
-        data = yaml.load(yaml_text, Loader=_FrontMatterLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = (mark.line + first_line) if mark is not None else 1
-        problem = getattr(e, "problem", None) or str(e)
-        context = getattr(e, "context", None)
-        context_mark = getattr(e, "context_mark", None)
-        if context and context_mark is not None and context_mark.line + first_line != line:
-            problem += f" ({context} on line {context_mark.line + first_line})"
-        raise RecordInvalidError.one(
-            RecordProblem(
-                source,
-                line,
-                "",
-                f"the front matter is not valid YAML: {problem}",
-                "fix the YAML syntax at this line (indentation, quoting, a missing ':')",
-            )
-        ) from e
-    if not isinstance(data, dict):
-        raise RecordInvalidError.one(
-            RecordProblem(
-                source,
-                first_line,
-                "",
-                "the front matter is not a mapping of fields",
-                "write one 'field: value' per line between the '---' lines",
-            )
-        )
-    key_lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
-            key = str(key_node.value)
-            line = key_node.start_mark.line + first_line
-            if key in key_lines:
-                raise RecordInvalidError.one(
-                    RecordProblem(
-                        source,
-                        line,
-                        key,
-                        f"the field is given twice (first on line {key_lines[key]})",
-                        "keep one of the two",
-                    )
-                )
-            key_lines[key] = line
-    return _Parsed(data, body, key_lines)
-
-
-_M = TypeVar("_M", bound=BaseModel)
-
-
-def _validate(model: type[_M], parsed: _Parsed, source: str, extra: dict[str, Any]) -> _M:
-    clash = sorted(set(extra) & set(parsed.data))
-    if clash:
-        raise RecordInvalidError.one(
-            RecordProblem(
-                source,
-                parsed.key_lines.get(clash[0], 1),
-                clash[0],
-                f"'{clash[0]}' is not a front matter field (it comes from the file itself)",
-                "remove it from the front matter",
-            )
-        )
-    try:
-        return model.model_validate({**parsed.data, **extra})
-    except ValidationError as e:
-        raise RecordInvalidError(
-            [_problem_from_pydantic(err, parsed, source) for err in e.errors()]
-        ) from e
-
-
-def _problem_from_pydantic(err: Any, parsed: _Parsed, source: str) -> RecordProblem:
-    loc: tuple[Any, ...] = tuple(err.get("loc", ()))
-    msg = str(err.get("msg", "invalid"))
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    field = ".".join(str(p) for p in loc)
-    # model-level checks name their field as "field: message"
-    if not loc:
-        head, sep, rest = msg.partition(": ")
-        if sep and " " not in head:
-            field, msg = head, rest
-    top = field.split(".")[0] if field else ""
-    line = parsed.key_lines.get(top, 1)
-    kind = str(err.get("type", ""))
-    fix = _fix_for(kind, top, msg)
-    if kind == "missing":
-        msg = "is required but missing"
-    elif kind == "extra_forbidden":
-        msg = "is not a known field"
-    elif kind == "literal_error":
-        value = err.get("input")
-        msg = f"'{value}' is not allowed"
-    return RecordProblem(source, line, field, msg, fix)
-
-
-def _fix_for(kind: str, field: str, msg: str) -> str:
-    if kind == "missing":
-        return f"add '{field}:' to the front matter"
-    if kind == "extra_forbidden":
-        return "remove it or correct its spelling (see docs/advisories.md for the fields)"
-    if kind == "literal_error":
-        if field == "severity":
-            return f"use one of {', '.join(SEVERITIES)} (as dnf knows them)"
-        if field == "type":
-            return f"use one of {', '.join(ADVISORY_TYPES)}"
-        return "use one of the values the message names"
-    if kind.startswith("date"):
-        return "write a real calendar date as YYYY-MM-DD"
-    if "; " in msg:
-        return msg.split("; ", 1)[1]
-    return "correct the value (see docs/advisories.md)"
-
-
-def _strip_fix(problems: list[RecordProblem]) -> list[RecordProblem]:
-    """Messages of our own validators carry '<what>; <fix>': keep the fix apart."""
-    out = []
-    for p in problems:
-        what, sep, _ = p.what.partition("; ")
-        out.append(RecordProblem(p.file, p.line, p.field, what if sep else p.what, p.fix))
-    return out
-
-
-def markdown_sections(body: str) -> dict[str, str]:
-    """Pure: split Markdown at ``## Heading`` lines (heading -> text)."""
-    sections: dict[str, str] = {}
-    current: str | None = None
-    buf: list[str] = []
-    in_fence = False
-    for line in body.splitlines():
-        if line.lstrip().startswith("```"):
-            in_fence = not in_fence
-        if not in_fence and line.startswith("## "):
-            if current is not None:
-                sections[current] = "\n".join(buf).strip()
-            current, buf = line[3:].strip(), []
-        elif current is not None:
-            buf.append(line)
-    if current is not None:
-        sections[current] = "\n".join(buf).strip()
-    return sections
+# --- parsing (front matter: repotool.frontmatter) -----------------------------
 
 
 def parse_advisory(text: str, source: str) -> Advisory:
@@ -541,12 +361,12 @@ def parse_advisory(text: str, source: str) -> Advisory:
 
     ``source`` names the file in errors.  Raises RecordInvalidError.
     """
-    parsed = _parse_front_matter(text, source)
+    parsed = parse_front_matter(text, source)
     try:
         extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
-        adv = _validate(Advisory, parsed, source, extra)
+        adv = validate_model(Advisory, parsed, source, extra, choice_fixes=_CHOICE_FIXES)
     except RecordInvalidError as e:
-        raise RecordInvalidError(_strip_fix(e.problems)) from None
+        raise RecordInvalidError(strip_fix(e.problems)) from None
     missing = [s for s in ADVISORY_SECTIONS if not adv.sections.get(s)]
     if missing:
         body_line = text.count("\n", 0, text.find("\n---", 3) + 1) + 2
@@ -575,12 +395,12 @@ def parse_advisory(text: str, source: str) -> Advisory:
 
 def parse_release(text: str, source: str) -> Release:
     """Pure: the text of one release file in, a Release out."""
-    parsed = _parse_front_matter(text, source)
+    parsed = parse_front_matter(text, source)
     try:
         extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
-        rel = _validate(Release, parsed, source, extra)
+        rel = validate_model(Release, parsed, source, extra, choice_fixes=_CHOICE_FIXES)
     except RecordInvalidError as e:
-        raise RecordInvalidError(_strip_fix(e.problems)) from None
+        raise RecordInvalidError(strip_fix(e.problems)) from None
     stem = Path(source).stem
     if stem != rel.version:
         raise RecordInvalidError.one(
@@ -597,7 +417,7 @@ def parse_release(text: str, source: str) -> Release:
 
 def parse_news(text: str, source: str) -> NewsItem:
     """Pure: the text of one news file in, a NewsItem out (slug = file name)."""
-    parsed = _parse_front_matter(text, source)
+    parsed = parse_front_matter(text, source)
     slug = Path(source).stem
     if not SLUG_RE.match(slug):
         raise RecordInvalidError.one(
@@ -611,9 +431,9 @@ def parse_news(text: str, source: str) -> NewsItem:
         )
     extra = {"body": parsed.body, "source": source, "slug": slug}
     try:
-        return _validate(NewsItem, parsed, source, extra)
+        return validate_model(NewsItem, parsed, source, extra, choice_fixes=_CHOICE_FIXES)
     except RecordInvalidError as e:
-        raise RecordInvalidError(_strip_fix(e.problems)) from None
+        raise RecordInvalidError(strip_fix(e.problems)) from None
 
 
 # --- loading (reads files) ---------------------------------------------------------
