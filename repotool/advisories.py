@@ -21,6 +21,7 @@ metadata with createrepo_c.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 import createrepo_c as cr
 
 from repotool.errors import AdvisoryError, AdvisoryMismatchError, RecordProblem
+from repotool.evr import EVR, evr_cmp
 from repotool.records import (
     ADVISORY_ID_RE,
     ADVISORY_TYPES,
@@ -92,7 +94,7 @@ def advisory_problems(
                     continue
                 same_name = sorted(
                     (n for n in held if n.name == want.name and n.arch == want.arch),
-                    key=lambda n: _evr_key(n),
+                    key=_by_evr,
                 )
                 field = f"packages.{target}.{i}"
                 if not same_name:
@@ -123,6 +125,16 @@ def advisory_problems(
     return problems
 
 
+def _nevra_evr_cmp(a: NEVRA, b: NEVRA) -> int:
+    return evr_cmp(
+        EVR(int(a.epoch or 0), a.version, a.release), EVR(int(b.epoch or 0), b.version, b.release)
+    )
+
+
+#: sort key: oldest first, as rpm orders versions (rpmvercmp)
+_by_evr = functools.cmp_to_key(_nevra_evr_cmp)
+
+
 def check_advisories(
     advisories: Sequence[Advisory], repo_packages: Mapping[str, Collection[NevraTuple]]
 ) -> None:
@@ -134,15 +146,6 @@ def check_advisories(
     problems = advisory_problems(advisories, repo_packages)
     if problems:
         raise AdvisoryMismatchError(problems)
-
-
-def _evr_key(n: NEVRA) -> tuple[Any, ...]:
-    def parts(s: str) -> tuple[tuple[int, int | str], ...]:
-        return tuple(
-            (0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|[A-Za-z]+", s)
-        )
-
-    return (int(n.epoch or 0), parts(n.version), parts(n.release))
 
 
 # --- updateinfo ---------------------------------------------------------------------

@@ -93,6 +93,25 @@ def test_epoch_and_arch_must_match_exactly(shipped: list[Advisory]) -> None:
     ]
 
 
+
+def test_the_versions_a_repository_holds_are_listed_in_rpm_order(
+    shipped: list[Advisory],
+) -> None:
+    el7 = repo_for("el7")
+    el7.discard(nevra("perfsonar-toolkit-ntp", "3.3.2-1", "el7"))
+    # rpm: a pre-release (~) is older than its release, 10 is newer than 9, and a
+    # digit run is newer than a letter run
+    el7.add(("perfsonar-toolkit-ntp", "0", "3.3.2~rc1", "1.el7", "noarch"))
+    el7.add(("perfsonar-toolkit-ntp", "0", "3.3.10", "1.el7", "noarch"))
+    el7.add(("perfsonar-toolkit-ntp", "0", "3.3.9", "1.el7", "noarch"))
+    el7.add(("perfsonar-toolkit-ntp", "0", "3.3.a", "1.el7", "noarch"))
+    problems = advisory_problems(shipped, {"el6": repo_for("el6"), "el7": el7})
+    assert [p.what for p in problems] == [
+        "perfsonar-toolkit-ntp-3.3.2-1.el7.noarch is not in the el7 repository "
+        "(it holds perfsonar-toolkit-ntp 3.3.a-1.el7, 3.3.1-1.el7, 3.3.2~rc1-1.el7, "
+        "3.3.9-1.el7, 3.3.10-1.el7)"
+    ]
+
 def _updates(xml: bytes, tmp_path: Path) -> dict[str, list[tuple[str, str | None]]]:
     path = tmp_path / "updateinfo.xml"
     path.write_bytes(xml)
