@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from repotool.atomic import write_atomic
 from repotool.config import Config
 from repotool.repo import (
     RepoPlan,
@@ -20,7 +21,6 @@ from repotool.repo import (
     commit_repo,
     plan_repo,
     stage_repo,
-    write_atomic,
 )
 from repotool.report import Reporter
 from repotool.signing import Signer

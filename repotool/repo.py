@@ -40,8 +40,7 @@ from typing import Any
 import createrepo_c as cr
 import rpmfile
 
-# re-exported: publish.py and others import write_atomic from here
-from repotool.atomic import write_atomic as write_atomic
+from repotool.atomic import write_atomic
 from repotool.config import Config, TargetConfig
 from repotool.errors import CompatibilityError, LockHeldError, PublishError
 from repotool.evr import EVR, evr_cmp

@@ -103,3 +103,32 @@ def test_respin_makes_new_media_and_leaves_the_old(
     page = (project / "public/releases/3.3.2/index.html").read_text()
     assert "pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso" in page
     assert requests.get(f"{served_url}/releases/3.3.2/", timeout=10).status_code == 200
+
+
+def test_release_announcement_is_sent_and_appears_in_the_site_archive(
+    released: Released, tmp_path: Path
+) -> None:
+    """The whole night: release, announce the respin with its media, the site shows it."""
+    from tests.test_announce_send import ListServer, free_port, smtp_server
+
+    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    port = free_port()
+    toml = project / "repotool.toml"
+    toml.write_text(toml.read_text() + f"\n[announce]\nsmtp_port = {port}\n")
+    release_json(project)
+    done = run_repotool(project, "release", "--respin", "2", "--quiet")
+    assert done.returncode == 0, done.stderr
+    shown = run_repotool(project, "announce", "release", "3.3.2-2", "--quiet")
+    assert shown.returncode == 0, shown.stderr
+    sums = (project / "public/releases/3.3.2-2/SHA256SUMS").read_text().split()
+    assert sums[0] in shown.stdout  # the media's SHA-256 is in the message
+    with smtp_server(port, ListServer()) as server:
+        sent = run_repotool(project, "announce", "release", "3.3.2-2", "--send", "--json")
+    assert sent.returncode == 0, sent.stderr
+    assert len(server.received) == 1
+    subject = json.loads(sent.stdout)["subject"]
+    assert subject.startswith("[perfsonar-announce]")
+    page = (project / "public/lists/index.html").read_text()
+    assert subject.split("] ", 1)[1] in page
+    again = run_repotool(project, "announce", "release", "3.3.2-2", "--send")
+    assert again.returncode == 10 and "--force" in again.stderr

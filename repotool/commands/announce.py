@@ -220,6 +220,11 @@ def _announce(args: argparse.Namespace, ctx: Context, kind: Kind, ref: str) -> d
     result.update(_entry_json(done))
     result["sent"] = True
     result["archive"] = str(archive_dir(cfg))
+    if (cfg.public_dir / "index.html").is_file():
+        # the exported site carries the list archive pages: bring them up to date
+        from repotool.site.export import build_site
+
+        result["site"] = build_site(cfg, ctx.reporter).to_json()
     result["summary"] = (
         f"Sent '{done.subject}' to {cfg.announce.list_address} as {done.message_id}; "
         f"archived in {archive_dir(cfg)}"
