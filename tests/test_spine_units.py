@@ -10,8 +10,8 @@ import pytest
 from repotool.config import Config, PublishConfig, parse_config
 from repotool.errors import ConfigError
 from repotool.evr import EVR, evr_cmp, parse_evr, vercmp
+from repotool.packages import RepoPackage, content_digest, select_retained
 from repotool.publish import render_repo_file
-from repotool.repo import RepoPackage, content_digest, select_retained
 from repotool.signing import _rpm_checksig_ok, _split_blocks
 from repotool.specs import referenced_sources
 

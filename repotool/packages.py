@@ -1,0 +1,189 @@
+"""What the repository metadata says of each package file, and the index of them.
+
+``read_package`` turns an rpm into its primary/filelists/other XML chunks with
+createrepo_c; the :class:`RepoIndex` (in the state folder) keeps those chunks
+with each file's stat, so a package already in the repository is never read
+again.  Also the pure rules over package sets: retention and content digests,
+and the rpmlib() compatibility gate per target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import pickle
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cmp_to_key
+from pathlib import Path
+from typing import Any
+
+import createrepo_c as cr
+import rpmfile
+
+from repotool.atomic import write_atomic
+from repotool.config import TargetConfig
+from repotool.errors import CompatibilityError, PublishError
+from repotool.evr import EVR, evr_cmp
+
+INDEX_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RepoPackage:
+    """What the metadata says of one package file, and how to tell it changed."""
+
+    filename: str
+    name: str
+    epoch: int
+    version: str
+    release: str
+    arch: str
+    sha256: str  # of the file (the pkgid in primary.xml)
+    header_range: tuple[int, int]  # where the main header lies in the file
+    stat: tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+    chunks: tuple[str, str, str]  # primary, filelists, other XML
+
+    @property
+    def evr(self) -> EVR:
+        return EVR(self.epoch, self.version, self.release)
+
+    @property
+    def nevra(self) -> tuple[str, int, str, str, str]:
+        return (self.name, self.epoch, self.version, self.release, self.arch)
+
+
+def _stat_key(path: Path) -> tuple[int, int, int, int]:
+    return stat_of(path.stat())
+
+
+def stat_of(st: os.stat_result) -> tuple[int, int, int, int]:
+    # ctime and inode change whenever a file is rewritten, even when the
+    # re-signed package keeps its size and its mtime is set back.
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def read_package(path: Path) -> RepoPackage:
+    """Read one package's headers into metadata chunks (createrepo_c)."""
+    try:
+        pkg = cr.package_from_rpm(str(path), cr.SHA256, f"Packages/{path.name}", None, 10)
+        pkg.time_file = 0  # the metadata must not depend on when the file was copied
+        chunks = cr.xml_dump(pkg)
+    except (OSError, cr.CreaterepoCError, ValueError, KeyError) as e:
+        raise PublishError(
+            f"cannot read the package: {e}",
+            where=str(path),
+            hint="the file is not a valid rpm; remove it or rebuild it",
+        ) from e
+    return RepoPackage(
+        path.name,
+        pkg.name,
+        int(pkg.epoch or 0),
+        pkg.version,
+        pkg.release,
+        pkg.arch,
+        pkg.pkgId,
+        (pkg.rpm_header_start, pkg.rpm_header_end),
+        _stat_key(path),
+        (chunks[0], chunks[1], chunks[2]),
+    )
+
+
+def header_digest(path: Path, header_range: tuple[int, int]) -> str:
+    """SHA-256 of the main header (rpm's SHA256HEADER): the same for a build however
+    often it is signed, different for any other build."""
+    start, end = header_range
+    with path.open("rb") as f:
+        f.seek(start)
+        return hashlib.sha256(f.read(end - start)).hexdigest()
+
+
+def rpmlib_requirements(path: Path) -> set[str]:
+    """The rpmlib(...) features a package needs from the host's rpm."""
+    with rpmfile.open(str(path)) as rpm:
+        names = rpm.headers.get("requirename") or []
+    if isinstance(names, bytes):
+        names = [names]
+    out = set()
+    for n in names:
+        s = n.decode() if isinstance(n, bytes) else str(n)
+        if s.startswith("rpmlib(") and s.endswith(")"):
+            out.add(s[len("rpmlib(") : -1])
+    return out
+
+
+def check_compatibility(path: Path, target: TargetConfig) -> None:
+    """Refuse a package that needs an rpm feature the target's hosts lack."""
+    missing = sorted(rpmlib_requirements(path) - set(target.rpmlib_features))
+    if missing:
+        raise CompatibilityError(
+            "needs rpm features that "
+            + target.name
+            + " hosts lack: "
+            + ", ".join(f"rpmlib({m})" for m in missing),
+            where=str(path),
+            hint=f"rebuild without them for {target.name} (e.g. gzip/xz payload, no rich "
+            "dependencies), or drop the package from this target",
+        )
+
+
+def select_retained(packages: Sequence[RepoPackage], keep: int) -> list[RepoPackage]:
+    """Pure: the newest ``keep`` versions of each (name, arch)."""
+    groups: dict[tuple[str, str], list[RepoPackage]] = defaultdict(list)
+    for p in packages:
+        groups[(p.name, p.arch)].append(p)
+    kept: list[RepoPackage] = []
+    for group in groups.values():
+        group.sort(key=cmp_to_key(lambda a, b: evr_cmp(a.evr, b.evr)), reverse=True)
+        kept += group[:keep]
+    return sorted(kept, key=lambda p: p.filename)
+
+
+def content_digest(packages: Sequence[RepoPackage], updateinfo: bytes | None) -> str:
+    h = hashlib.sha256()
+    for p in sorted(packages, key=lambda p: p.filename):
+        h.update(f"{p.filename}\0{p.sha256}\n".encode())
+    h.update(b"updateinfo\0" + (updateinfo or b""))
+    return h.hexdigest()
+
+
+@dataclass
+class RepoIndex:
+    """Kept in the state folder: what each package file holds, and the generations."""
+
+    packages: dict[str, RepoPackage] = field(default_factory=dict)
+    #: revision → {"packages": [...], "files": [...], "retired": epoch or None, "digest": str}
+    generations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> RepoIndex:
+        # a private cache of our own: pickle is several times faster than JSON
+        # for thousands of packages; anything unreadable means "read again"
+        try:
+            data = pickle.loads(path.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+            data = {}
+        if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
+            data = {"packages": {}, "generations": {}}
+        index = cls(data["packages"], data["generations"])
+        # a generation written just before a swap that a killed run did not finish
+        with contextlib.suppress(OSError, ValueError):
+            index.generations.update(json.loads(path.with_suffix(".pending.json").read_text()))
+        return index
+
+    def save(self, path: Path) -> None:
+        data = {
+            "version": INDEX_VERSION,
+            "packages": self.packages,
+            "generations": self.generations,
+        }
+        write_atomic(path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def restat(p: RepoPackage, path: Path) -> RepoPackage:
+    """The same package record with the stat of the file at ``path``."""
+    return dataclasses.replace(p, stat=_stat_key(path))
