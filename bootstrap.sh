@@ -12,7 +12,7 @@ cd "$(dirname "$0")"
 # Debian packages the release flow and the tests use (real tools, no imitations).
 APT_PACKAGES=(
   rpm dnf dnf-plugins-core createrepo-c gnupg gpgv
-  xorriso isolinux syslinux-common syslinux-utils squashfs-tools isomd5sum cpio
+  xorriso isolinux syslinux-common syslinux-utils squashfs-tools isomd5sum cpio kmod
   busybox-static qemu-system-x86 ovmf
   nginx wrk hyperfine chromium
   python3-venv python3-dev ca-certificates
