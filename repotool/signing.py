@@ -49,7 +49,12 @@ def _rpm_checksig_ok(output: str, short_id: str) -> tuple[bool, str]:
     expected key verified; an unsigned package fails.
     """
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    bad = [ln for ln in lines if "NOT OK" in ln or "BAD" in ln or "NOKEY" in ln]
+    nokey = [ln for ln in lines if ln.endswith("NOKEY")]
+    if nokey:
+        m = re.search(r"key ID ([0-9a-fA-F]+)", nokey[0])
+        other = f" (key ID {m.group(1)})" if m else ""
+        return False, f"the package is signed by another key{other}, not the release key"
+    bad = [ln for ln in lines if "NOT OK" in ln or "BAD" in ln]
     if bad:
         return False, bad[0]
     sig_ok = [

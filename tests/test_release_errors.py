@@ -246,3 +246,71 @@ def test_unsigned_file_dropped_into_published_packages_is_refused(
     assert done.returncode == 5, done.stderr
     assert "dropped-1.0-1.el7.noarch.rpm" in done.stderr and "not signed" in done.stderr
     assert tree_digest(project / "public/repo/el7/x86_64/repodata") == before_meta
+
+
+def test_package_re_signed_in_place_is_noticed_despite_same_size_and_mtime(
+    released: Released, tmp_path: Path
+) -> None:
+    """Re-signing keeps a package's size and its mtime can be set back; it must be noticed.
+
+    Here someone re-signs a published package in place with another (same-size)
+    key: a size+mtime check would keep serving it; publish reads it again,
+    and refuses it.
+    """
+    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    release_json(project)
+    repo = project / "public/repo/el7/x86_64"
+    rpm = repo / "Packages/perfsonar-toolkit-firewall-3.3.2-1.el7.noarch.rpm"
+    st = rpm.stat()
+    old_sha = hashlib.sha256(rpm.read_bytes()).hexdigest()
+    home = tmp_path / "stranger"
+    home.mkdir(mode=0o700)
+    subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "Other <other@example.invalid>",
+            "rsa3072",
+            "sign",
+            "0",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    listing = subprocess.run(
+        ["gpg", "--homedir", str(home), "--with-colons", "-K"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    fpr = next(ln.split(":")[9] for ln in listing.splitlines() if ln.startswith("fpr"))
+    subprocess.run(
+        [
+            "rpmsign",
+            "--addsign",
+            "--define",
+            f"_gpg_name {fpr}",
+            "--define",
+            "__gpg /usr/bin/gpg",
+            "--define",
+            f"_gpg_path {home}",
+            "--define",
+            "_gpg_digest_algo sha256",
+            str(rpm),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    os.utime(rpm, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert rpm.stat().st_size == st.st_size and rpm.stat().st_mtime_ns == st.st_mtime_ns
+    assert hashlib.sha256(rpm.read_bytes()).hexdigest() != old_sha
+    before = tree_digest(repo / "repodata")
+    done = run_repotool(project, "release")
+    assert done.returncode == 5, done.stderr
+    assert rpm.name in done.stderr and "signed by another key" in done.stderr
+    assert tree_digest(repo / "repodata") == before

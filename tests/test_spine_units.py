@@ -97,7 +97,10 @@ def test_checksig_report_reading() -> None:
     bad = good + "    Payload SHA256 digest: BAD (Expected abc != def)\n"
     assert not _rpm_checksig_ok(bad, "8c464aeb")[0]
     nokey = "    Header V4 RSA/SHA256 Signature, key ID 11111111: NOKEY\n"
-    assert not _rpm_checksig_ok(nokey, "8c464aeb")[0]
+    assert _rpm_checksig_ok(nokey, "8c464aeb") == (
+        False,
+        "the package is signed by another key (key ID 11111111), not the release key",
+    )
 
 
 def test_checksig_output_is_split_per_file() -> None:
