@@ -159,7 +159,17 @@ def main() -> int:
         for r in rpms:
             os.link(r, repo / "Packages" / r.name)
 
+    # a signer without a ledger checks every file, as for packages never seen
+    unseen = Signer(gnupghome=signer.gnupghome, fingerprint=signer.fingerprint, runner=runner)
+
     def ours_full() -> None:
+        with publish_lock(cfg):
+            plan = plan_repo(cfg, cfg.targets[0], "x86_64", [], verify=unseen.require_signed)
+            commit_repo(stage_repo(plan, signer, None))
+
+    def ours_full_known() -> None:
+        # the index is gone but the files' signatures were verified before (the
+        # ledger of SHA-256s kept with the key), e.g. a new mirror tree or a lost index
         with publish_lock(cfg):
             plan = plan_repo(cfg, cfg.targets[0], "x86_64", [], verify=signer.require_signed)
             commit_repo(stage_repo(plan, signer, None))
@@ -187,17 +197,12 @@ def main() -> int:
             check=True,
         )
 
-    def ours_full_unchecked() -> None:
-        # the same publish without rpmkeys: shows what the signature checks cost
-        with publish_lock(cfg):
-            plan = plan_repo(cfg, cfg.targets[0], "x86_64", [])
-            commit_repo(stage_repo(plan, signer, None))
-
     b = timed(base_full, setup_base, args.repeat)
     o = timed(ours_full, setup_ours, args.repeat)
-    results["full publish"] = {"baseline_s": b, "ours_s": o, "ratio": o / b}
-    u = timed(ours_full_unchecked, setup_ours, args.repeat)
-    results["full publish, no sig checks"] = {"baseline_s": b, "ours_s": u, "ratio": u / b}
+    results["full publish, unseen packages"] = {"baseline_s": b, "ours_s": o, "ratio": o / b}
+    ours_full_known()  # the ledger now knows these files
+    k = timed(ours_full_known, setup_ours, args.repeat)
+    results["full publish, cold index"] = {"baseline_s": b, "ours_s": k, "ratio": k / b}
 
     # 2. add one package (the repositories above are in place)
     extra = make_packages(1, prefix="bench-extra")
@@ -206,11 +211,11 @@ def main() -> int:
 
     def setup_add_ours() -> None:
         (repo / "Packages" / one.name).unlink(missing_ok=True)
-        ours_full()  # a current repository without the extra package
+        ours_full_known()  # a current repository without the extra package
 
     def ours_add() -> None:
         with publish_lock(cfg):
-            plan = plan_repo(cfg, cfg.targets[0], "x86_64", [one], verify=signer.require_signed)
+            plan = plan_repo(cfg, cfg.targets[0], "x86_64", [one], verify=unseen.require_signed)
             commit_repo(stage_repo(plan, signer, None))
 
     def setup_add_base() -> None:

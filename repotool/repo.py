@@ -24,12 +24,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import multiprocessing
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,11 +140,24 @@ def recover(repo_dir: Path) -> None:
         )
 
 
-def _start(fn: Callable[[list[Path]], None], paths: list[Path]) -> Future[None]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    fut = pool.submit(fn, paths)
-    pool.shutdown(wait=False)
-    return fut
+def _read_all(paths: Sequence[Path]) -> list[RepoPackage]:
+    """Read many packages; a large cold repository is split over forked processes
+    (the createrepo_c bindings hold the GIL while they parse a header)."""
+    workers = min(os.cpu_count() or 1, len(paths) // 256)
+    if workers < 2:
+        return [read_package(p) for p in paths]
+    chunks = [list(paths[i::workers]) for i in range(workers)]
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        parts = list(pool.map(_read_chunk, chunks))
+    out: list[RepoPackage | None] = [None] * len(paths)
+    for i, part in enumerate(parts):
+        out[i::workers] = part
+    return [p for p in out if p is not None]
+
+
+def _read_chunk(paths: list[Path]) -> list[RepoPackage]:
+    return [read_package(p) for p in paths]
 
 
 def plan_repo(
@@ -152,7 +166,7 @@ def plan_repo(
     arch: str,
     incoming: Sequence[Path],
     *,
-    verify: Callable[[list[Path]], None] | None = None,
+    verify: Callable[[list[Path], list[str]], None] | None = None,
 ) -> RepoPlan:
     """Decide the package set; ``verify`` (e.g. Signer.require_signed) gets every file
     that is new or was changed on disk, and must raise to refuse them."""
@@ -172,15 +186,19 @@ def plan_repo(
                 on_disk[entry.name] = known
             else:
                 reread.append(Path(entry.path))
-    # signatures are checked by rpmkeys (another process) while headers are read here
-    checking = _start(verify, [*reread, *incoming]) if verify else None
-    for path in reread:
-        on_disk[path.name] = read_package(path)
+    for pkg in _read_all(reread):
+        on_disk[pkg.filename] = pkg
+    incoming_pkgs = _read_all(list(incoming))
+    if verify is not None:
+        # by their SHA-256, so that files verified before are not checked again
+        checked = [*reread, *incoming]
+        verify(
+            checked, [on_disk[p.name].sha256 for p in reread] + [p.sha256 for p in incoming_pkgs]
+        )
 
     new: dict[str, Path] = {}
     new_pkgs: list[RepoPackage] = []
-    for path in incoming:
-        pkg = read_package(path)
+    for path, pkg in zip(incoming, incoming_pkgs, strict=True):
         check_compatibility(path, target)
         have = on_disk.get(pkg.filename)
         if have is not None:
@@ -206,8 +224,6 @@ def plan_repo(
             gen["retired"] = now
     index.packages.update(on_disk)
     digest = index.generations.get(current or "", {}).get("digest")
-    if checking is not None:
-        checking.result()
     kept = {p.filename for p in final}
     incoming_kept = {f: p for f, p in new.items() if f in kept}
     return RepoPlan(

@@ -102,8 +102,12 @@ class Signer:
         runner: Runner,
         passphrase_file: Path | None = None,
         development: bool = False,
+        ledger: Path | None = None,
     ) -> None:
         self.gnupghome = gnupghome
+        #: SHA-256 of every file this key's signature was verified on (one per line)
+        self.ledger = ledger
+        self._verified: set[str] | None = None
         self.fingerprint = fingerprint.upper()
         self.runner = runner
         self.passphrase_file = passphrase_file
@@ -343,9 +347,40 @@ class Signer:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return [r for rs in pool.map(check, batches) for r in rs]
 
-    def require_signed(self, paths: Sequence[Path]) -> None:
-        """Refuse unless every package is signed by this key with good digests."""
-        bad = [r for r in self.check_rpms(paths) if not r.ok]
+    def _known_good(self) -> set[str]:
+        if self._verified is None:
+            try:
+                self._verified = set(self.ledger.read_text().split()) if self.ledger else set()
+            except OSError:
+                self._verified = set()
+        return self._verified
+
+    def _remember(self, digests: Sequence[str]) -> None:
+        """Record files verified against this key (append-only; a lost line costs a re-check)."""
+        known = self._known_good()
+        new = [d for d in digests if d not in known]
+        if not new or self.ledger is None:
+            return
+        self.ledger.parent.mkdir(parents=True, exist_ok=True)
+        with self.ledger.open("a") as f:
+            f.write("".join(d + "\n" for d in new))
+        known.update(new)
+
+    def require_signed(self, paths: Sequence[Path], sha256s: Sequence[str] | None = None) -> None:
+        """Refuse unless every package is signed by this key with good digests.
+
+        With ``sha256s`` (the files' SHA-256, as the repository metadata has
+        them anyway), a file whose exact bytes were verified before against
+        this key is not checked again.
+        """
+        todo = list(paths)
+        digests: list[str] = []
+        if sha256s is not None:
+            known = self._known_good()
+            pairs = [(p, d) for p, d in zip(paths, sha256s, strict=True) if d not in known]
+            todo = [p for p, _ in pairs]
+            digests = [d for _, d in pairs]
+        bad = [r for r in self.check_rpms(todo) if not r.ok]
         if bad:
             first = bad[0]
             more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
@@ -355,6 +390,7 @@ class Signer:
                 hint=f"only packages signed by the release key {self.fingerprint} are published; "
                 "remove the file or sign it with 'repotool sign'",
             )
+        self._remember(digests)
 
 
 # --- opening the configured key ---------------------------------------------
@@ -399,7 +435,13 @@ def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
             reporter.info("Creating a local development signing key (first use) ...")
             fpr = _make_dev_key(home, cfg.key.dev_uid)
         reporter.warn(DEV_KEY_BANNER.format(fpr=fpr, home=home))
-        signer = Signer(gnupghome=home, fingerprint=fpr, runner=runner, development=True)
+        signer = Signer(
+            gnupghome=home,
+            fingerprint=fpr,
+            runner=runner,
+            development=True,
+            ledger=cfg.state / "verified" / f"{fpr}.sha256",
+        )
     else:
         if not _FPR.match(cfg.key.fingerprint.replace(" ", "")):
             raise KeyUnavailableError(
@@ -420,6 +462,9 @@ def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
             fingerprint=cfg.key.fingerprint.replace(" ", ""),
             runner=runner,
             passphrase_file=pf,
+            ledger=cfg.state
+            / "verified"
+            / f"{cfg.key.fingerprint.replace(' ', '').upper()}.sha256",
         )
     signer.check_usable()
     return signer
@@ -466,7 +511,8 @@ def sign_cached(
         with reporter.step("Signing packages", len(todo)) as step:
             signer.sign_rpms([t for _, t, _ in todo], jobs=cfg.build.jobs)
             step.advance(len(todo))
-        signer.require_signed([t for _, t, _ in todo])
+        fresh = [t for _, t, _ in todo]
+        signer.require_signed(fresh, [_sha256_file(t) for t in fresh])
         for src, tmp, final in todo:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
