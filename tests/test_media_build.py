@@ -15,16 +15,25 @@ import pytest
 
 from repotool.cli import main
 from repotool.config import Config, load_config
-from repotool.errors import BaseSystemError, LiveRootError, MediaError, MediaVerifyError, ToolError
-from repotool.media import MediaResult, build_media
+from repotool.errors import (
+    BaseSystemError,
+    LiveRootError,
+    MediaError,
+    MediaVerifyError,
+    ToolError,
+    ToolMissingError,
+)
+from repotool.media import TOOLS, MediaResult, build_media
 from repotool.process import Completed, SubprocessRunner
 from repotool.report import SilentReporter
 from repotool.signing import Signer, open_signer
 from tests.test_media_support import (
     HELLO_FILE,
     SerialBoot,
+    ovmf_available,
     publish_signed_repo,
     qemu_available,
+    uefi_firmware_args,
     write_config,
 )
 
@@ -32,6 +41,8 @@ EPOCH = 1390000000
 LIVECD = "pS-Performance_Toolkit-3.3.2-LiveCD-x86_64.iso"
 LIVEUSB = "pS-Performance_Toolkit-3.3.2-LiveUSB-x86_64.img"
 BOOT_TIMEOUT = 120.0
+#: OVMF under TCG takes a while before GRUB even starts
+UEFI_BOOT_TIMEOUT = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +155,39 @@ def test_sha256sums_verify_with_gpg_and_sha256sum(
 # --- booting it ---------------------------------------------------------------
 
 
+def test_efi_system_partition_holds_the_loader(built: MediaResult, tmp_path: Path) -> None:
+    """The stick's MBR (hybrid, no 0xEE entry, so UEFI firmware reads it as an MBR
+    disk) has an EFI System Partition (0xEF) with the removable-media loader."""
+    image = built.directory / LIVEUSB
+    with image.open("rb") as f:
+        mbr = f.read(512)
+        assert mbr[510:512] == b"\x55\xaa"
+        entries = [mbr[446 + 16 * i:446 + 16 * (i + 1)] for i in range(4)]
+        assert 0xEE not in [e[4] for e in entries]
+        esp = [e for e in entries if e[4] == 0xEF]
+        assert len(esp) == 1, "no EFI System Partition (0xEF) in the MBR"
+        first = int.from_bytes(esp[0][8:12], "little")
+        count = int.from_bytes(esp[0][12:16], "little")
+        f.seek(first * 512)
+        part = tmp_path / "esp.img"
+        part.write_bytes(f.read(count * 512))
+    listing = subprocess.run(["mdir", "-b", "-i", str(part), "::/EFI/BOOT"],
+                             capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    assert "::/EFI/BOOT/BOOTX64.EFI" in listing.stdout
+
+
+def boot_and_wait(drive: list[str], timeout: float) -> str:
+    boot = SerialBoot(drive)
+    try:
+        ready = boot.wait_for("pslive: ready", timeout)
+    finally:
+        boot.close()
+    out = boot.output
+    assert ready, f"the live system did not come up within {timeout} s:\n{out[-3000:]}"
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not qemu_available(), reason="qemu-system-x86 and isolinux are needed")
 @pytest.mark.parametrize(
@@ -155,15 +199,32 @@ def test_image_boots_into_the_live_toolkit(built: MediaResult, how: str, device:
         drive = ["-cdrom", str(built.directory / LIVECD)]
     else:
         drive = ["-drive", f"file={built.directory / LIVEUSB},format=raw,if=ide,snapshot=on"]
-    boot = SerialBoot(drive)
-    try:
-        ready = boot.wait_for("pslive: ready", BOOT_TIMEOUT)
-    finally:
-        boot.close()
-    out = boot.output
-    assert ready, f"the live system did not come up within {BOOT_TIMEOUT} s:\n{out[-3000:]}"
+    out = boot_and_wait(drive, BOOT_TIMEOUT)
     assert f"pslive: booting from {device}" in out
     assert "pslive: switching into the live root" in out
+    assert "pslive: release: pS-Performance Toolkit release 3.3.2" in out
+    assert f"pslive: toolkit file: {HELLO_FILE}" in out
+    assert "MISSING" not in out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ovmf_available(), reason="qemu-system-x86 and ovmf are needed")
+@pytest.mark.parametrize(
+    ("how", "device"),
+    [("cdrom", "/dev/sr0"), ("usb-disk", "/dev/sda")],
+)
+def test_image_boots_on_uefi(
+    built: MediaResult, tmp_path: Path, how: str, device: str
+) -> None:
+    """OVMF starts GRUB from the El Torito EFI entry (CD) or the GPT's EFI System
+    Partition (disk); GRUB's menu starts the same kernel line as isolinux."""
+    if how == "cdrom":
+        drive = ["-cdrom", str(built.directory / LIVECD)]
+    else:
+        drive = ["-drive", f"file={built.directory / LIVEUSB},format=raw,if=ide,snapshot=on"]
+    out = boot_and_wait([*uefi_firmware_args(tmp_path), *drive], UEFI_BOOT_TIMEOUT)
+    assert "Start pS-Performance Toolkit 3.3.2 (live system)" in out  # GRUB's menu
+    assert f"pslive: booting from {device}" in out
     assert "pslive: release: pS-Performance Toolkit release 3.3.2" in out
     assert f"pslive: toolkit file: {HELLO_FILE}" in out
     assert "MISSING" not in out
@@ -286,6 +347,24 @@ def test_failing_step_leaves_nothing(project: tuple[Config, Signer], untouched: 
     with pytest.raises(ToolError) as e:
         build(cfg, signer, "3.3.2-9", BreakingRunner("xorriso"))
     assert "'xorriso' exited with status" in str(e.value)
+
+
+def test_missing_uefi_tool_names_its_package(
+    project: tuple[Config, Signer], untouched: Config, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A machine without mtools: refused before any work, with the package to install."""
+    cfg, signer = project
+    path = tmp_path / "bin"
+    path.mkdir()
+    for tool in TOOLS:
+        if tool != "mcopy":
+            (path / tool).symlink_to(shutil.which(tool) or tool)
+    monkeypatch.setenv("PATH", str(path))
+    with pytest.raises(ToolMissingError) as e:
+        build(cfg, signer, "3.3.2-9")
+    assert "the program 'mcopy' is not installed" in str(e.value)
+    assert "apt-get install mtools" in str(e.value)
 
 
 def test_image_damaged_before_publishing_is_refused(

@@ -11,6 +11,9 @@ from repotool.media.base import deb_version, parse_apt_depends
 from repotool.media.liveroot import RepoSource, explain_dnf_failure, repo_file
 from repotool.media.plan import (
     ImageRecord,
+    esp_size_kib,
+    grub_cfg,
+    grub_early_cfg,
     isolinux_cfg,
     manifest_json,
     media_names,
@@ -65,6 +68,42 @@ def test_boot_menu_has_live_install_and_local_entries() -> None:
     assert cfg.count("pslive.label=pS-Toolkit-3.3.2-2 ") == 2
     assert "LOCALBOOT 0x80" in cfg
     assert "console=ttyS0,115200" in cfg
+
+
+def test_uefi_menu_has_the_same_entries_and_kernel_lines_as_the_bios_menu() -> None:
+    args = dict(product="pS-Performance Toolkit", version_label="3.3.2-2",
+                volume_label="pS-Toolkit-3.3.2-2", timeout=50)
+    grub = grub_cfg(**args)  # type: ignore[arg-type]
+    bios = isolinux_cfg(**args)  # type: ignore[arg-type]
+    assert [ln.split("--id ")[1].rstrip(" {") for ln in grub.splitlines()
+            if ln.startswith("menuentry ")] == ["live", "install", "local"]
+    assert "set default=live" in grub and "set timeout=5" in grub
+    bios_lines = [ln.split("APPEND initrd=initrd.img ")[1] for ln in bios.splitlines()
+                  if "APPEND" in ln]
+    grub_lines = [ln.split("/isolinux/vmlinuz ")[1] for ln in grub.splitlines()
+                  if ln.strip().startswith("linux ")]
+    assert grub_lines == bios_lines
+    assert grub.count("initrd /isolinux/initrd.img") == 2
+    assert "terminal_output serial console" in grub
+    assert "menuentry \"Boot from the local drive\" --id local {\n  exit\n}" in grub
+
+
+@pytest.mark.parametrize(("tenths", "seconds"), [(5, 1), (50, 5), (51, 6), (0, -1)])
+def test_uefi_menu_timeout_in_whole_seconds(tenths: int, seconds: int) -> None:
+    grub = grub_cfg(product="p", version_label="1", volume_label="l", timeout=tenths)
+    assert f"set timeout={seconds}\n" in grub
+
+
+def test_efi_loader_finds_the_medium_by_its_label() -> None:
+    early = grub_early_cfg("pS-Toolkit-3.3.2-2")
+    assert early == ("search --no-floppy --set=root --label pS-Toolkit-3.3.2-2\n"
+                     "set prefix=($root)/boot/grub\n")
+
+
+def test_esp_image_size_leaves_room_for_the_loader() -> None:
+    assert esp_size_kib(663552) == 1024  # today's GRUB: the 1 MiB floor
+    # a larger loader: its size plus 128 KiB for FAT's tables, in 64 KiB steps
+    assert esp_size_kib(5_000_000) == 5056
 
 
 def test_module_order_puts_dependencies_first_and_reports_missing() -> None:

@@ -151,3 +151,21 @@ class SerialBoot:
 
 def qemu_available() -> bool:
     return shutil.which("qemu-system-x86_64") is not None and os.path.exists("/usr/lib/ISOLINUX")
+
+
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS.fd")
+
+
+def ovmf_available() -> bool:
+    return qemu_available() and OVMF_CODE.is_file() and OVMF_VARS.is_file()
+
+
+def uefi_firmware_args(work: Path) -> list[str]:
+    """OVMF as the machine's firmware, with a private copy of its variable store."""
+    variables = work / "OVMF_VARS.fd"
+    shutil.copyfile(OVMF_VARS, variables)
+    return [
+        "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+        "-drive", f"if=pflash,format=raw,file={variables}",
+    ]

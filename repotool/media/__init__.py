@@ -2,9 +2,9 @@
 
 ``build_media`` composes the live root from the base system and the signed
 toolkit repository, squashes it, masters an isohybrid ISO with an isolinux
-menu, implants the media checksum, writes SHA256SUMS(.asc) and media.json,
-checks everything as a user would and only then moves the folder into
-``public/releases/<version_label>/``.
+menu (BIOS) and a GRUB menu (UEFI), implants the media checksum, writes
+SHA256SUMS(.asc) and media.json, checks everything as a user would and only
+then moves the folder into ``public/releases/<version_label>/``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,12 @@ from typing import Any
 from repotool.config import Config
 from repotool.errors import LiveRootError, MediaError
 from repotool.media.base import open_base
+from repotool.media.efi import (
+    check_efi_loader_files,
+    make_efi_loader,
+    make_esp_image,
+    mkfs_fat,
+)
 from repotool.media.initramfs import make_initramfs, set_tree_times
 from repotool.media.iso import implant_md5, layout_iso_tree, master_iso, squash_root
 from repotool.media.liveroot import (
@@ -28,6 +34,8 @@ from repotool.media.liveroot import (
 )
 from repotool.media.plan import (
     ImageRecord,
+    grub_cfg,
+    grub_early_cfg,
     isolinux_cfg,
     manifest_json,
     media_names,
@@ -47,7 +55,7 @@ from repotool.signing import Signer
 __all__ = ["MediaResult", "build_media"]
 
 TOOLS = ("dnf", "rpm", "mksquashfs", "xorriso", "implantisomd5", "checkisomd5", "cpio",
-         "gpgv", "sha256sum")
+         "gpgv", "sha256sum", "grub-mkimage", "mmd", "mcopy")
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,8 @@ def build_media(
     names = media_names(prefix=m.name_prefix, version_label=version_label, arch=m.arch,
                         volume_label=m.volume_label)
     require_tools(TOOLS)
+    mkfs_fat()
+    check_efi_loader_files()
     source = toolkit_repo(cfg, repo_dir, key_file)
     releasever = cfg.target(m.target).releasever
     releases = cfg.public_dir / "releases"
@@ -164,12 +174,20 @@ def build_media(
                            epoch=source_date_epoch, runner=runner, reporter=reporter)
             step.advance(note="initramfs")
 
+            efi_loader = work / "BOOTX64.EFI"
+            make_efi_loader(runner, efi_loader, early_cfg=grub_early_cfg(names.volume_label))
+            efi_image = work / "efiboot.img"
+            make_esp_image(runner, efi_loader, efi_image, epoch=source_date_epoch)
+
             tree = work / "iso"
             layout_iso_tree(
                 tree, kernel=kit.kernel, initrd=initrd, squashfs=squashfs,
                 isolinux_cfg=isolinux_cfg(product=cfg.product, version_label=version_label,
                                           volume_label=names.volume_label,
                                           timeout=m.menu_timeout),
+                grub_cfg=grub_cfg(product=cfg.product, version_label=version_label,
+                                  volume_label=names.volume_label, timeout=m.menu_timeout),
+                efi_image=efi_image, efi_loader=efi_loader,
                 extra_files={cfg.key.public_key_name: signer.public_key_armored().encode()},
             )
             # xorriso takes the files' own times; SOURCE_DATE_EPOCH covers the volume.

@@ -1,8 +1,11 @@
 """The image: squash the root (mksquashfs), master the ISO (xorriso), implant
 the media checksum (implantisomd5).
 
-The ISO boots through isolinux (El Torito, no emulation) from a CD, and has an
-isohybrid MBR so that the same bytes boot from a USB stick or a raw disk.
+The ISO boots through isolinux (El Torito, no emulation) from a CD on BIOS and
+through GRUB (a second El Torito entry: the EFI System Partition image) on
+UEFI.  It has an isohybrid MBR and a GPT whose EFI partition is that image
+(``-isohybrid-gpt-basdat``), so the same bytes boot from a USB stick or a raw
+disk on either firmware.
 Both mksquashfs and xorriso take SOURCE_DATE_EPOCH for every time stamp; with
 the same inputs the image is byte-identical.
 """
@@ -15,7 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from repotool.errors import BaseSystemError, MediaVerifyError
-from repotool.media.plan import ISOLINUX_DIR, SQUASHFS_PATH
+from repotool.media.plan import (
+    EFI_IMAGE_PATH,
+    EFI_LOADER_PATH,
+    GRUB_DIR,
+    ISOLINUX_DIR,
+    SQUASHFS_PATH,
+)
 from repotool.process import Runner
 
 ISOLINUX_BIN = Path("/usr/lib/ISOLINUX/isolinux.bin")
@@ -59,9 +68,13 @@ def layout_iso_tree(
     initrd: Path,
     squashfs: Path,
     isolinux_cfg: str,
+    grub_cfg: str,
+    efi_image: Path,
+    efi_loader: Path,
     extra_files: Mapping[str, bytes],
 ) -> None:
-    """The tree xorriso masters: isolinux/, LiveOS/squashfs.img and extra files."""
+    """The tree xorriso masters: isolinux/, boot/grub/ (menu, EFI image),
+    EFI/BOOT/BOOTX64.EFI, LiveOS/squashfs.img and extra files."""
     check_boot_loader_files()
     boot = tree / ISOLINUX_DIR
     boot.mkdir(parents=True)
@@ -71,6 +84,12 @@ def layout_iso_tree(
     shutil.copyfile(kernel, boot / "vmlinuz")
     os.link(initrd, boot / "initrd.img")
     (boot / "isolinux.cfg").write_text(isolinux_cfg)
+    grub = tree / GRUB_DIR
+    grub.mkdir(parents=True)
+    (grub / "grub.cfg").write_text(grub_cfg)
+    os.link(efi_image, tree / EFI_IMAGE_PATH)
+    (tree / EFI_LOADER_PATH).parent.mkdir(parents=True)
+    os.link(efi_loader, tree / EFI_LOADER_PATH)
     live = tree / SQUASHFS_PATH
     live.parent.mkdir(parents=True)
     os.link(squashfs, live)
@@ -79,7 +98,8 @@ def layout_iso_tree(
 
 
 def xorriso_argv(tree: Path, out: Path, *, volume_label: str) -> list[str]:
-    """Master with El Torito (isolinux) and an isohybrid MBR, Rock Ridge and Joliet."""
+    """Master with El Torito (isolinux for BIOS, the EFI image for UEFI), an
+    isohybrid MBR and GPT, Rock Ridge and Joliet."""
     return [
         "xorriso", "-as", "mkisofs",
         "-o", str(out),
@@ -90,6 +110,8 @@ def xorriso_argv(tree: Path, out: Path, *, volume_label: str) -> list[str]:
         "-c", f"{ISOLINUX_DIR}/boot.cat",
         "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
         "-isohybrid-mbr", str(ISOHYBRID_MBR),
+        "-eltorito-alt-boot",
+        "-e", EFI_IMAGE_PATH, "-no-emul-boot", "-isohybrid-gpt-basdat",
         str(tree),
     ]
 

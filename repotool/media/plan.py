@@ -26,6 +26,19 @@ LABEL_ARG = "pslive.label"
 #: in the ISO: where the squashed root and the boot files live
 SQUASHFS_PATH = "LiveOS/squashfs.img"
 ISOLINUX_DIR = "isolinux"
+#: UEFI: GRUB's menu, the EFI System Partition image (El Torito EFI entry and
+#: the hybrid image's GPT partition) and the loader, also loose in the ISO tree
+#: for firmware that reads the ISO 9660 file system itself
+GRUB_DIR = "boot/grub"
+EFI_IMAGE_PATH = f"{GRUB_DIR}/efiboot.img"
+EFI_LOADER_PATH = "EFI/BOOT/BOOTX64.EFI"
+#: built into the EFI loader (grub-mkimage), so it needs nothing from the medium
+#: but its grub.cfg
+GRUB_EFI_MODULES = (
+    "part_gpt", "part_msdos", "fat", "iso9660", "search", "search_label", "normal",
+    "configfile", "linux", "echo", "test", "serial", "terminal", "efi_gop", "all_video",
+    "gzio", "sleep",
+)
 #: in the live root: the toolkit banner and the list of toolkit files it checks
 BANNER_PATH = "usr/libexec/pslive/banner"
 TOOLKIT_FILES_PATH = "usr/share/pslive/toolkit-files"
@@ -118,6 +131,67 @@ def isolinux_cfg(*, product: str, version_label: str, volume_label: str, timeout
             "",
         ]
     )
+
+
+def grub_cfg(*, product: str, version_label: str, volume_label: str, timeout: int) -> str:
+    """The UEFI boot menu: the isolinux menu's entries with the same kernel lines.
+
+    ``timeout`` is isolinux's, in tenths of a second (0: wait for a choice);
+    GRUB counts whole seconds and waits for ever at -1.  "Local drive" leaves
+    GRUB, so the firmware boots its next boot option.
+    """
+    title = f"{product} {version_label}"
+    seconds = -1 if timeout <= 0 else -(-timeout // 10)
+    kernel = f"/{ISOLINUX_DIR}/vmlinuz"
+    initrd = f"/{ISOLINUX_DIR}/initrd.img"
+    return "\n".join(
+        [
+            # both terminals: the serial line (headless servers, VMs) and the screen
+            "serial --unit=0 --speed=115200",
+            "terminal_input serial console",
+            "terminal_output serial console",
+            f"set timeout={seconds}",
+            "set default=live",
+            "",
+            f'menuentry "Start {title} (live system)" --id live {{',
+            f"  linux {kernel} {kernel_cmdline(volume_label, 'live')}",
+            f"  initrd {initrd}",
+            "}",
+            "",
+            f'menuentry "Install {title} to disk" --id install {{',
+            f"  linux {kernel} {kernel_cmdline(volume_label, 'install')}",
+            f"  initrd {initrd}",
+            "}",
+            "",
+            'menuentry "Boot from the local drive" --id local {',
+            "  exit",
+            "}",
+            "",
+        ]
+    )
+
+
+def grub_early_cfg(volume_label: str) -> str:
+    """Built into the EFI loader: find the medium by its label; GRUB's normal mode
+    then reads ``$prefix/grub.cfg`` from it.
+
+    By label, as the initramfs does, so the loader finds the ISO whether the
+    firmware started it from the CD's El Torito image or the stick's partition.
+    """
+    return (
+        f"search --no-floppy --set=root --label {volume_label}\n"
+        f"set prefix=($root)/{GRUB_DIR}\n"
+    )
+
+
+def esp_size_kib(loader_size: int) -> int:
+    """Size of the FAT EFI System Partition image that holds the loader.
+
+    The loader plus room for FAT12's tables and folders, rounded to 64 KiB;
+    at least 1 MiB (mkfs.vfat's smallest comfortable FAT12).
+    """
+    need = -(-loader_size // 1024) + 128
+    return max(1024, -(-need // 64) * 64)
 
 
 # --- kernel modules ---------------------------------------------------------
