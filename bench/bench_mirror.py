@@ -5,7 +5,9 @@
 Builds (once, cached under bench/results/) a signed repository of N tiny noarch
 packages from one spec with N subpackages, serves it with nginx on 127.0.0.1,
 then alternates cold syncs of both tools and reports the median times and their
-ratio, plus the requests and bytes of a no-op re-sync (from nginx's access log).
+ratio, the median CPU seconds (user + system) each tool used (steadier than the
+wall time on a busy machine), plus the requests and bytes of a no-op re-sync
+(from nginx's access log).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -116,22 +119,31 @@ def log_since(log: Path, offset: int) -> tuple[int, int, int]:
     return len(lines), sum(int(ln.split()[-1]) for ln in lines), len(data)
 
 
-def ours(url: str, dest: Path, key: Path) -> float:
-    t0 = time.monotonic()
-    run([*REPOTOOL, "mirror", "sync", url, str(dest), "--key", str(key), "--json", "-q",
-         "--max-age", str(10 * 365 * 86400)])
-    return time.monotonic() - t0
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the waited-for child processes so far."""
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
 
 
-def reposync(url: str, dest: Path, cache: Path) -> float:
+def timed(argv: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run of ``argv``."""
+    t0, c0 = time.monotonic(), children_cpu()
+    run(argv)
+    return time.monotonic() - t0, children_cpu() - c0
+
+
+def ours(url: str, dest: Path, key: Path) -> tuple[float, float]:
+    return timed([*REPOTOOL, "mirror", "sync", url, str(dest), "--key", str(key), "--json",
+                  "-q", "--max-age", str(10 * 365 * 86400)])
+
+
+def reposync(url: str, dest: Path, cache: Path) -> tuple[float, float]:
     shutil.rmtree(cache, ignore_errors=True)
     empty = cache / "repos.d"
     empty.mkdir(parents=True)
-    t0 = time.monotonic()
-    run(["dnf", "-q", f"--setopt=reposdir={empty}", f"--setopt=cachedir={cache}",
-         "--nogpgcheck", f"--repofrompath=bench,{url}", "--repo=bench", "reposync",
-         "--download-metadata", "--norepopath", "-p", str(dest)])
-    return time.monotonic() - t0
+    return timed(["dnf", "-q", f"--setopt=reposdir={empty}", f"--setopt=cachedir={cache}",
+                  "--nogpgcheck", f"--repofrompath=bench,{url}", "--repo=bench", "reposync",
+                  "--download-metadata", "--norepopath", "-p", str(dest)])
 
 
 def main() -> int:
@@ -146,11 +158,18 @@ def main() -> int:
         proc, url, log = start_nginx(repo, work)
         try:
             times: dict[str, list[float]] = {"repotool": [], "reposync": []}
+            cpu: dict[str, list[float]] = {"repotool": [], "reposync": []}
             for i in range(args.runs):
-                times["repotool"].append(ours(url, work / f"ours-{i}" / "el7", key))
-                times["reposync"].append(reposync(url, work / f"dnf-{i}", work / "dnf-cache"))
-                print(f"run {i + 1}: repotool {times['repotool'][-1]:.2f} s, dnf reposync "
-                      f"{times['reposync'][-1]:.2f} s", file=sys.stderr)
+                for tool, (wall, used) in (
+                    ("repotool", ours(url, work / f"ours-{i}" / "el7", key)),
+                    ("reposync", reposync(url, work / f"dnf-{i}", work / "dnf-cache")),
+                ):
+                    times[tool].append(wall)
+                    cpu[tool].append(used)
+                print(f"run {i + 1}: repotool {times['repotool'][-1]:.2f} s "
+                      f"(CPU {cpu['repotool'][-1]:.2f} s), dnf reposync "
+                      f"{times['reposync'][-1]:.2f} s (CPU {cpu['reposync'][-1]:.2f} s)",
+                      file=sys.stderr)
             _, _, off = log_since(log, 0)
             ours(url, work / "ours-0" / "el7", key)
             noop_req, noop_bytes, off = log_since(log, off)
@@ -169,6 +188,7 @@ def main() -> int:
         "packages": args.packages,
         "runs": args.runs,
         "cold_seconds_median": med,
+        "cold_cpu_seconds_median": {k: round(statistics.median(v), 2) for k, v in cpu.items()},
         "ratio_reposync_over_repotool": round(med["reposync"] / med["repotool"], 2),
         "noop_resync": {"repotool": {"requests": noop_req, "bytes": noop_bytes},
                         "reposync": {"requests": dnf_req, "bytes": dnf_bytes,

@@ -21,11 +21,12 @@ import fcntl
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -119,7 +120,20 @@ def _current_generation(dest: Path, workdir: Path) -> Path | None:
 
 
 def _tree_paths(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    """Relative paths of the files under ``root``: one directory walk, no stat per file
+    (a symlink to a file counts, a symlinked folder is not entered, as with ``rglob``)."""
+    found: set[str] = set()
+    folders = [""]
+    while folders:
+        rel = folders.pop()
+        with os.scandir(root / rel) as entries:
+            for entry in entries:
+                path = rel + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(path + "/")
+                elif entry.is_file():
+                    found.add(path)
+    return found
 
 
 class _Syncer:
@@ -142,14 +156,15 @@ class _Syncer:
         part = self.partial / f"{spec.algo}-{spec.digest}"
         for attempt in (1, 2):
             try:
-                got = self.fetcher.download(url, part, size=spec.size)
+                got = self.fetcher.download(url, part, size=spec.size, algo=spec.algo)
             except MirrorIntegrityError:
                 part.unlink(missing_ok=True)  # what arrived is wrong: never resume from it
                 raise
             if got.resumed_from:
                 with self._count_lock:
                     self.resumed += 1
-            actual = file_digest(part, spec.algo)
+            # the fetcher hashes while it writes; re-read only if it could not
+            actual = got.digest or file_digest(part, spec.algo)
             if actual == spec.digest:
                 break
             part.unlink(missing_ok=True)
@@ -161,51 +176,98 @@ class _Syncer:
                 hint="the upstream file is corrupt or tampered with; DEST was left unchanged; "
                 "run again later or sync from another upstream",
             )
-        target = self.staging / spec.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(part, target)
+        os.replace(part, f"{self.staging}/{spec.path}")  # its folder was made by _ensure
 
-    def _ensure(self, specs: Sequence[FileSpec], current: Path | None) -> tuple[int, int, int]:
-        """Make every spec present and verified in staging; returns (reused, fetched, bytes)."""
+    def _ensure(self, specs: Sequence[FileSpec], current: Path | None,
+                held: Collection[str]) -> tuple[int, int, int]:
+        """Make every spec present and verified in staging; returns (reused, fetched, bytes).
+
+        ``held`` lists the files of ``current``.  Only specs that exist in staging or
+        there are checksummed; the rest are known to be missing from two directory walks.
+        """
         self.staging.mkdir(parents=True, exist_ok=True)
+        self.partial.mkdir(parents=True, exist_ok=True)
+        for folder in sorted({posixpath.dirname(s.path) for s in specs} - {""}):
+            (self.staging / folder).mkdir(parents=True, exist_ok=True)
+        in_staging = _tree_paths(self.staging)
 
         def verified(spec: FileSpec) -> FileSpec | None:
             staged = self.staging / spec.path
-            if _matches(staged, spec):
+            if spec.path in in_staging and _matches(staged, spec):
                 return spec
-            if current is not None and _matches(current / spec.path, spec):
-                staged.parent.mkdir(parents=True, exist_ok=True)
+            if current is not None and spec.path in held and _matches(current / spec.path, spec):
                 staged.unlink(missing_ok=True)
                 os.link(current / spec.path, staged)
                 return spec
             return None
 
-        with ThreadPoolExecutor(self.jobs) as pool:
-            ok = {s for s in pool.map(verified, specs) if s is not None}
+        present = [s for s in specs if s.path in in_staging or s.path in held]
+        ok: set[FileSpec] = set()
+        if present:
+            with ThreadPoolExecutor(self.jobs) as pool:
+                ok = {s for s in pool.map(verified, present) if s is not None}
         plan = plan_sync(specs, ok, ())
+        if plan.fetch:
+            self._download(plan.fetch)
+        return len(plan.reuse), len(plan.fetch), plan.fetch_bytes
+
+    def _download(self, specs: Sequence[FileSpec]) -> None:
+        """Fetch ``specs`` with ``jobs`` threads; the first failure stops the others.
+
+        Each worker takes the next file from a shared iterator rather than a future
+        per file, and this thread updates the progress a few times a second rather
+        than waking up for every file: with thousands of small files, those per-file
+        hand-overs of the GIL cost more than the downloads themselves.
+        """
+        todo = iter(specs)
+        lock = threading.Lock()
         stop = threading.Event()
         errors: list[MirrorError] = []
+        done = 0
 
-        def run(spec: FileSpec) -> None:
-            if stop.is_set():
-                return
+        def work() -> None:
+            nonlocal done
+            finished = False
+            while True:
+                with lock:
+                    done += finished
+                    spec = None if stop.is_set() else next(todo, None)
+                if spec is None:
+                    return
+                try:
+                    self._fetch_one(spec)
+                except MirrorError as e:
+                    errors.append(e)
+                    stop.set()
+                    return
+                except BaseException:
+                    stop.set()
+                    raise
+                finished = True
+
+        workers = min(self.jobs, len(specs))
+        with self.reporter.step("downloading", len(specs)) as step, \
+                ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(work) for _ in range(workers)]
+            running = set(futures)
+            shown = 0
             try:
-                self._fetch_one(spec)
-            except MirrorError as e:
-                stop.set()
-                errors.append(e)
-
-        if plan.fetch:
-            with self.reporter.step("downloading", len(plan.fetch)) as step, \
-                    ThreadPoolExecutor(self.jobs) as pool:
-                for _ in pool.map(run, plan.fetch):
-                    step.advance()
+                while running:
+                    _, running = wait(running, timeout=0.25)
+                    with lock:
+                        now_done = done
+                    if now_done > shown:
+                        step.advance(now_done - shown)
+                        shown = now_done
+            finally:
+                stop.set()  # on Ctrl-C, workers finish their current file and take no more
+            for f in futures:
+                f.result()  # an unexpected error in a worker ends the sync here
         if errors:
             first = errors[0]
             if len(errors) > 1:
                 first.what += f" (and {len(errors) - 1} more file(s) failed)"
             raise first
-        return len(plan.reuse), len(plan.fetch), plan.fetch_bytes
 
     def run(self, max_age_seconds: int, now: Callable[[], float]) -> SyncResult:
         with _locked(self.workdir, self.dest):
@@ -247,12 +309,13 @@ class _Syncer:
 
         primary = new.entry("primary")
         assert primary is not None  # parse_repomd guarantees it
-        _, f1, b1 = self._ensure([primary.file], current)
+        held_files = _tree_paths(current) if current is not None else set()
+        _, f1, b1 = self._ensure([primary.file], current, held_files)
         xml = decompress((self.staging / primary.file.path).read_bytes(), primary.file.path,
                          primary.open_size or PRIMARY_OPEN_LIMIT)
         packages = parse_primary(xml, self.url + primary.file.path)
         wanted = wanted_files(new, packages, repomd_url)
-        _, f2, b2 = self._ensure(wanted, current)
+        _, f2, b2 = self._ensure(wanted, current, held_files)
         fetched, fetched_bytes = f1 + f2, b1 + b2
         repodata = self.staging / "repodata"
         write_atomic(repodata / "repomd.xml", got.body)
@@ -261,7 +324,7 @@ class _Syncer:
         keep = {f.path for f in wanted} | {REPOMD, REPOMD + ".asc", REPOMD + ".key"}
         for stray in _tree_paths(self.staging) - keep:
             (self.staging / stray).unlink()
-        plan = plan_sync(wanted, set(wanted), _tree_paths(current) if current else ())
+        plan = plan_sync(wanted, set(wanted), held_files)
         self._swap(current)
         write_atomic(state_file, json.dumps(new_state).encode())
         return SyncResult(
