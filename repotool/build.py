@@ -179,15 +179,25 @@ def build(
                     step.advance(note=f"{unit.label} ({target.name})")
                 return result
 
-            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-                futures = [pool.submit(one, item) for item in plan]
-                for item, fut in zip(plan, futures, strict=True):
-                    try:
-                        packages += fut.result()
-                        built.append(f"{item[0].label}/{item[1].name}")
-                    except RepotoolError as e:
-                        errors.append(e)
-        shutil.rmtree(work, ignore_errors=True)
+            try:
+                with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+                    futures = [pool.submit(one, item) for item in plan]
+                    for item, fut in zip(plan, futures, strict=True):
+                        try:
+                            packages += fut.result()
+                            built.append(f"{item[0].label}/{item[1].name}")
+                        except RepotoolError as e:
+                            errors.append(e)
+                        except OSError as e:
+                            errors.append(
+                                BuildError(
+                                    f"could not keep the built packages: {e.strerror or e}",
+                                    where=f"{item[0].spec} (target {item[1].name})",
+                                    hint=f"check free space and permissions of {cache_root}",
+                                )
+                            )
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
         if errors:
             if len(errors) > 1:
                 reporter.warn(f"{len(errors)} builds failed; the first is reported")

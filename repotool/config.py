@@ -8,6 +8,7 @@ not silently fall back to a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -18,6 +19,7 @@ from typing import Any
 from repotool.errors import ConfigError
 
 CONFIG_NAME = "repotool.toml"
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 
 #: rpmlib() features that rpm on each EL release understands.  A package that
 #: requires anything else cannot be installed there.
@@ -55,7 +57,6 @@ class TargetConfig:
     payload: str = "w9.gzdio"
     #: repodata compression: "gz" (EL6/EL7 safe), "xz" or "zstd" (EL8+ only)
     metadata_compression: str = "gz"
-    checksum: str = "sha256"
 
 
 @dataclass(frozen=True)
@@ -357,6 +358,37 @@ def _validate(cfg: Config, source: str) -> None:
         )
     if cfg.build.jobs < 0:
         raise ConfigError("build.jobs must be 0 (all cores) or more", where=f"{source} [build]")
+    if cfg.publish.keep_versions < 1:
+        raise ConfigError(
+            "publish.keep_versions must be 1 or more (the newest build of each package)",
+            where=f"{source} [publish]",
+        )
+    if cfg.publish.keep_generations_seconds < 0 or cfg.publish.refresh_after_seconds < 0:
+        raise ConfigError("durations in [publish] cannot be negative", where=f"{source} [publish]")
+    for value, name in (
+        (cfg.key.public_key_name, "[key] public_key_name"),
+        (cfg.publish.repo_id, "[publish] repo_id"),
+    ):
+        if not _PLAIN_NAME.match(value):
+            raise ConfigError(
+                f"'{value}' must be a plain file name (letters, digits, '.', '_', '-')",
+                where=f"{source} {name}",
+            )
+    media_targets = {(t.name, a) for t in cfg.targets for a in t.arches}
+    if (cfg.media.target, cfg.media.arch) not in media_targets:
+        raise ConfigError(
+            f"the media target {cfg.media.target}/{cfg.media.arch} is not a configured target",
+            where=f"{source} [media]",
+            hint="known: " + ", ".join(f"{t}/{a}" for t, a in sorted(media_targets)),
+        )
+    public, state = cfg.public_dir.resolve(), cfg.state.resolve()
+    if public == state or public in state.parents or state in public.parents:
+        raise ConfigError(
+            "the state folder (which holds the development key) and the publish folder "
+            "must not contain each other",
+            where=f"{source} state_dir / [publish] public_dir",
+            hint='keep them side by side, e.g. state_dir = ".repotool", public_dir = "public"',
+        )
 
 
 def load_config(path: Path | None = None) -> Config:

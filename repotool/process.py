@@ -113,8 +113,20 @@ class SubprocessRunner:
                 check=False,
             )
         except FileNotFoundError as e:
+            if cwd is not None and not Path(cwd).is_dir():
+                raise ToolError(
+                    f"cannot run '{args[0]}': its working folder does not exist",
+                    where=str(cwd),
+                    hint=hint or "run again; if it persists, report it",
+                ) from e
             tool = os.path.basename(args[0])
             raise ToolMissingError(tool, DEBIAN_PACKAGES.get(tool)) from e
+        except OSError as e:
+            raise ToolError(
+                f"cannot run '{args[0]}': {e.strerror or e}",
+                where=where or args[0],
+                hint=hint or "check that the program is executable and the folder readable",
+            ) from e
         except subprocess.TimeoutExpired as e:
             raise ToolError(
                 f"'{args[0]}' did not finish within {timeout} seconds",

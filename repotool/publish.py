@@ -14,13 +14,16 @@ from pathlib import Path
 
 from repotool.atomic import write_atomic
 from repotool.config import Config
+from repotool.errors import PublishError
 from repotool.repo import (
     RepoPlan,
     StagedRepo,
     abort_repo,
-    commit_repo,
+    finish_repo,
     plan_repo,
     stage_repo,
+    swap_repo,
+    unswap_repo,
 )
 from repotool.report import Reporter
 from repotool.signing import Signer
@@ -129,13 +132,28 @@ def abort_all(outcome: PublishOutcome) -> None:
 
 
 def commit_all(outcome: PublishOutcome, cfg: Config, signer: Signer) -> None:
-    key = signer.public_key_armored().encode()
-    key_path = cfg.public_dir / "keys" / cfg.key.public_key_name
-    if not key_path.exists() or key_path.read_bytes() != key:
-        write_atomic(key_path, key)
-    repo_file = render_repo_file(cfg, gpgkey=published_key_url(cfg)).encode()
-    repo_path = cfg.public_dir / "repo" / f"{cfg.publish.repo_id}.repo"
-    if not repo_path.exists() or repo_path.read_bytes() != repo_file:
-        write_atomic(repo_path, repo_file)
+    """Swap every repository in; if one swap fails, the others are swapped back."""
+    swapped: list[StagedRepo] = []
+    try:
+        key = signer.public_key_armored().encode()
+        key_path = cfg.public_dir / "keys" / cfg.key.public_key_name
+        if not key_path.exists() or key_path.read_bytes() != key:
+            write_atomic(key_path, key)
+        repo_file = render_repo_file(cfg, gpgkey=published_key_url(cfg)).encode()
+        repo_path = cfg.public_dir / "repo" / f"{cfg.publish.repo_id}.repo"
+        if not repo_path.exists() or repo_path.read_bytes() != repo_file:
+            write_atomic(repo_path, repo_file)
+        for s in outcome.staged:
+            swap_repo(s)
+            swapped.append(s)
+    except OSError as e:
+        for s in reversed(swapped):
+            unswap_repo(s)
+        abort_all(outcome)
+        raise PublishError(
+            f"could not swap the new repositories in: {e.strerror or e}",
+            where=str(e.filename or cfg.public_dir),
+            hint="nothing was changed; free space or fix permissions, then run again",
+        ) from e
     for s in outcome.staged:
-        commit_repo(s)
+        finish_repo(s)

@@ -28,7 +28,7 @@ from repotool.publish import (
     plan_all,
     stage_all,
 )
-from repotool.repo import RepoPlan, publish_lock
+from repotool.repo import RepoPlan, publish_lock, staged_view
 from repotool.report import Reporter
 from repotool.signing import Signer, open_signer, sign_cached
 
@@ -68,8 +68,10 @@ class ReleaseResult:
         if site.get("written"):
             site_text = f"; site: {len(site['written'])} files written"
         if not self.built and not self.signed and not self.published:
-            return (f"Nothing changed: {len(self.unchanged)} repositories already current"
-                    f"{media_text}{site_text}.")
+            return (
+                f"Nothing changed: {len(self.unchanged)} repositories already current"
+                f"{media_text}{site_text}."
+            )
         return (
             f"Built {len(self.built)}, signed {self.signed}, published "
             f"{', '.join(self.published) or 'nothing new'}{media_text}{site_text} "
@@ -150,7 +152,6 @@ def run_release(
     respin: int | None = None,
     media: bool = True,
 ) -> ReleaseResult:
-    from repotool.advisories import check_advisories
     from repotool.records import load_records
 
     started = time.monotonic()
@@ -160,43 +161,68 @@ def run_release(
     records = load_records(cfg.path(cfg.site.content_dir))
     media = media and cfg.media.enabled
     label, source_date_epoch = media_label(cfg, records, respin)
-    outcome, per_target, n_signed = build_and_sign(cfg, signer, runner, reporter)
-    result.built, result.cached, result.signed = outcome.built, outcome.cached, n_signed
-    for target, paths in (extra_packages or {}).items():
-        per_target.setdefault(target, []).extend(paths)
-
+    # one run at a time owns the state folder: build and sign caches, then the tree
     with publish_lock(cfg):
-        plans = plan_all(cfg, per_target, signer, reporter)
-        check_advisories(
-            records.advisories,
-            {p.target.name: p.nevras for p in plans},
+        published = _build_and_publish(
+            cfg,
+            signer,
+            runner,
+            reporter,
+            records,
+            result,
+            extra_packages,
+            media=media,
+            label=label,
+            source_date_epoch=source_date_epoch,
         )
-        published = stage_all(plans, signer, _updateinfo_fn(cfg, records.advisories), reporter)
-        try:
-            if media:
-                result.extra["media"] = _media(
-                    cfg, published, signer, runner, reporter, label, source_date_epoch
-                )
-        except BaseException:
-            abort_all(published)
-            raise
-        commit_all(published, cfg, signer)
-        if published.changed and (cfg.public_dir / "mirrors" / "status.json").is_file():
-            # the metalink names the current repomd.xml: it must follow every publish
-            from repotool.mirror.lists import write_lists
-
-            result.extra["mirror_lists"] = write_lists(cfg)
-        # the site shows what is now published: keys, .repo file, media, archive
-        from repotool.site.export import build_site
-
-        site = build_site(cfg, reporter)
-        result.extra["site"] = site.to_json()
     result.published = published.changed
     result.unchanged = [
         f"{s.plan.target.name}/{s.plan.arch}" for s in published.staged if s.unchanged
     ]
     result.seconds = time.monotonic() - started
     return result
+
+
+def _build_and_publish(
+    cfg: Config,
+    signer: Signer,
+    runner: Runner,
+    reporter: Reporter,
+    records: Records,
+    result: ReleaseResult,
+    extra_packages: dict[str, list[Path]] | None,
+    *,
+    media: bool,
+    label: str,
+    source_date_epoch: int,
+) -> PublishOutcome:
+    from repotool.advisories import check_advisories
+    from repotool.site.export import build_site
+
+    outcome, per_target, n_signed = build_and_sign(cfg, signer, runner, reporter)
+    result.built, result.cached, result.signed = outcome.built, outcome.cached, n_signed
+    for target, paths in (extra_packages or {}).items():
+        per_target.setdefault(target, []).extend(paths)
+    plans = plan_all(cfg, per_target, signer, reporter)
+    check_advisories(records.advisories, {p.target.name: p.nevras for p in plans})
+    published = stage_all(plans, signer, _updateinfo_fn(cfg, records.advisories), reporter)
+    try:
+        if media:
+            result.extra["media"] = _media(
+                cfg, published, signer, runner, reporter, label, source_date_epoch
+            )
+    except BaseException:
+        abort_all(published)
+        raise
+    commit_all(published, cfg, signer)
+    if published.changed and (cfg.public_dir / "mirrors" / "status.json").is_file():
+        # the metalink names the current repomd.xml: it must follow every publish
+        from repotool.mirror.lists import write_lists
+
+        result.extra["mirror_lists"] = write_lists(cfg)
+    # the site shows what is now published: keys, .repo file, media, archive
+    result.extra["site"] = build_site(cfg, reporter).to_json()
+    return published
 
 
 def _media(
@@ -219,17 +245,21 @@ def _media(
     if manifest.is_file():
         return {"version": label, "skipped": "already published"}
     staged = next(
-        s for s in published.staged
+        s
+        for s in published.staged
         if s.plan.target.name == cfg.media.target and s.plan.arch == cfg.media.arch
     )
     key_file = cfg.state / "media-key" / cfg.key.public_key_name
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.write_text(signer.public_key_armored())
     done = build_media(
-        cfg, signer, runner, reporter,
+        cfg,
+        signer,
+        runner,
+        reporter,
         version_label=label,
         source_date_epoch=source_date_epoch,
-        repo_dir=None if staged.unchanged else staged.view,
+        repo_dir=None if staged.unchanged else staged_view(staged),
         key_file=key_file,
     )
     return done.to_json()

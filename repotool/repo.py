@@ -68,7 +68,8 @@ def publish_lock(cfg: Config) -> Iterator[None]:
         except BlockingIOError as e:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
             raise LockHeldError(
-                f"another publish is running (pid {holder})",
+                f"another publish is running (pid {holder}): release, publish, build and "
+                "sign take turns on the state folder",
                 where=str(path),
                 hint="wait for it to finish; the lock goes away by itself when it ends",
             ) from e
@@ -109,8 +110,18 @@ class StagedRepo:
     revision: str
     staging: Path  # the new generation folder, not yet in place
     unchanged: bool
-    copied: list[Path] = field(default_factory=list)
+    #: new packages wait in a hidden folder until the swap (never adopted by accident)
+    incoming_dir: Path | None = None
+    #: new packages already moved into Packages/ by swap_repo
+    landed: list[Path] = field(default_factory=list)
+    #: what the repodata link named before swap_repo (to undo a swap)
+    previous_link: str | None = None
+    swapped: bool = False
     view: Path | None = None  # a folder that looks like the new repository (for dnf)
+
+    @property
+    def journal(self) -> Path:
+        return self.plan.index_path.with_suffix(".pending.json")
 
 
 def current_generation(repo_dir: Path) -> str | None:
@@ -128,6 +139,10 @@ def recover(repo_dir: Path) -> None:
         shutil.rmtree(p, ignore_errors=True)
     for p in repo_dir.glob(".view-*"):
         shutil.rmtree(p, ignore_errors=True)
+    for p in repo_dir.glob(".incoming-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in repo_dir.glob(".repodata-link-*.tmp"):
+        p.unlink(missing_ok=True)
     pkgs = repo_dir / "Packages"
     if pkgs.is_dir():
         for p in pkgs.glob(".*.tmp"):
@@ -174,6 +189,7 @@ def plan_repo(
     index_path = cfg.state / "repo-index" / f"{target.name}-{arch}.pickle"
     recover(repo_dir)
     index = RepoIndex.load(index_path)
+    reconcile(repo_dir, index, current_generation(repo_dir), time.time())
     pkg_dir = repo_dir / "Packages"
     on_disk: dict[str, RepoPackage] = {}
     reread: list[Path] = []
@@ -199,6 +215,8 @@ def plan_repo(
     new: dict[str, Path] = {}
     new_pkgs: list[RepoPackage] = []
     for path, pkg in zip(incoming, incoming_pkgs, strict=True):
+        if pkg.arch not in (arch, "noarch"):
+            continue  # a package of another arch belongs to that arch's repository
         check_compatibility(path, target)
         have = on_disk.get(pkg.filename)
         if have is not None:
@@ -216,12 +234,6 @@ def plan_repo(
 
     final = select_retained([*on_disk.values(), *new_pkgs], cfg.publish.keep_versions)
     current = current_generation(repo_dir)
-    now = time.time()
-    for rev, gen in index.generations.items():
-        # a generation that is not current and not retired was never swapped in
-        # (a run killed in between): it is retired now and pruned in time
-        if rev != current and gen.get("retired") is None:
-            gen["retired"] = now
     index.packages.update(on_disk)
     digest = index.generations.get(current or "", {}).get("digest")
     kept = {p.filename for p in final}
@@ -319,14 +331,15 @@ def stage_repo(
     pkg_dir.mkdir(parents=True, exist_ok=True)
     known = [*plan.index.generations, *([current] if current else [])]
     staged = StagedRepo(plan, _next_revision(known, now), Path(), False)
-    for filename, src in sorted(plan.incoming.items()):
-        dest = pkg_dir / filename
-        _copy_in(src, dest)
-        staged.copied.append(dest)
-    staging = plan.repo_dir / f".repodata-{staged.revision}.tmp"
-    staging.mkdir(parents=True)
-    staged.staging = staging
     try:
+        if plan.incoming:
+            staged.incoming_dir = plan.repo_dir / f".incoming-{staged.revision}"
+            staged.incoming_dir.mkdir()
+            for filename, src in sorted(plan.incoming.items()):
+                _copy_in(src, staged.incoming_dir / filename)
+        staging = plan.repo_dir / f".repodata-{staged.revision}.tmp"
+        staging.mkdir(parents=True)
+        staged.staging = staging
         names = _write_metadata(plan, staging, staged.revision, updateinfo)
         repomd = (staging / "repomd.xml").read_bytes()
         sig = signer.detach_sign(repomd)
@@ -347,22 +360,31 @@ def stage_repo(
             "retired": None,
             "digest": digest,
         }
-        for p in plan.packages:
-            if p.filename in plan.incoming:
-                # record the stat of the copy in the repository, not of the source
-                plan.index.packages[p.filename] = restat(p, pkg_dir / p.filename)
-            else:
-                plan.index.packages[p.filename] = p
-        # a view of the new repository for clients that want it before the swap
-        view = plan.repo_dir / f".view-{staged.revision}"
-        view.mkdir()
-        os.symlink("../Packages", view / "Packages")
-        os.symlink(f"../{staging.name}", view / "repodata")
-        staged.view = view
+        for p in plan.packages:  # the new ones; swap_repo records their final stat
+            plan.index.packages.setdefault(p.filename, p)
     except BaseException:
         abort_repo(staged)
         raise
     return staged
+
+
+def staged_view(staged: StagedRepo) -> Path:
+    """A folder that looks like the new repository, for clients (dnf) before the swap."""
+    if staged.unchanged:
+        return staged.plan.repo_dir
+    if staged.view is None:
+        view = staged.plan.repo_dir / f".view-{staged.revision}"
+        (view / "Packages").mkdir(parents=True)
+        for p in staged.plan.packages:
+            src = (
+                staged.incoming_dir / p.filename
+                if staged.incoming_dir is not None and p.filename in staged.plan.incoming
+                else staged.plan.repo_dir / "Packages" / p.filename
+            )
+            os.link(src, view / "Packages" / p.filename)
+        os.symlink(f"../{staged.staging.name}", view / "repodata")
+        staged.view = view
+    return staged.view
 
 
 def _generation_live(gen: Mapping[str, Any], now: float, keep: float) -> bool:
@@ -371,56 +393,102 @@ def _generation_live(gen: Mapping[str, Any], now: float, keep: float) -> bool:
 
 
 def abort_repo(staged: StagedRepo) -> None:
-    """Undo a staged generation: nothing of it stays."""
+    """Undo a staged (not yet swapped) generation: nothing of it stays."""
     if staged.unchanged:
         return
     if staged.view is not None:
         shutil.rmtree(staged.view, ignore_errors=True)
     if staged.staging != Path() and staged.staging.exists():
         shutil.rmtree(staged.staging, ignore_errors=True)
-    for path in staged.copied:
+    if staged.incoming_dir is not None:
+        shutil.rmtree(staged.incoming_dir, ignore_errors=True)
+    for path in staged.landed:
         path.unlink(missing_ok=True)
     staged.plan.index.generations.pop(staged.revision, None)
+    staged.journal.unlink(missing_ok=True)
 
 
-def commit_repo(staged: StagedRepo, *, now: float | None = None) -> None:
-    """Swap the new generation in, then retire and prune what no live generation needs."""
+def swap_repo(staged: StagedRepo) -> None:
+    """Make the new generation current: packages land, then one rename of the link."""
+    plan = staged.plan
+    if staged.unchanged:
+        return
+    final = plan.repo_dir / f".repodata-{staged.revision}"
+    os.replace(staged.staging, final)
+    staged.staging = final
+    # the index must know the new generation before the swap makes it current:
+    # a small journal now, the whole index once after the swap
+    write_atomic(
+        staged.journal,
+        json.dumps({staged.revision: plan.index.generations[staged.revision]}).encode(),
+    )
+    pkg_dir = plan.repo_dir / "Packages"
+    if staged.incoming_dir is not None:
+        for filename in sorted(plan.incoming):
+            dest = pkg_dir / filename
+            os.replace(staged.incoming_dir / filename, dest)
+            staged.landed.append(dest)
+            # the index records the file as it is in the repository
+            plan.index.packages[filename] = restat(plan.index.packages[filename], dest)
+    link = plan.repo_dir / "repodata"
+    staged.previous_link = os.readlink(link) if link.is_symlink() else None
+    _point_link(link, final.name)
+    staged.swapped = True
+
+
+def unswap_repo(staged: StagedRepo) -> None:
+    """Undo swap_repo (another target failed to swap): the previous generation is back."""
+    if not staged.swapped:
+        abort_repo(staged)
+        return
+    link = staged.plan.repo_dir / "repodata"
+    if staged.previous_link is not None:
+        _point_link(link, staged.previous_link)
+    else:
+        link.unlink(missing_ok=True)
+    staged.swapped = False
+    abort_repo(staged)
+
+
+def _point_link(link: Path, target: str) -> None:
+    tmp = link.with_name(f".repodata-link-{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def finish_repo(staged: StagedRepo, *, now: float | None = None) -> None:
+    """After every swap: retire the previous generation, prune, save the index."""
     plan = staged.plan
     if staged.unchanged:
         if plan.reread:  # remember re-read files so they are not read again
             plan.index.save(plan.index_path)
         return
     now = time.time() if now is None else now
-    final = plan.repo_dir / f".repodata-{staged.revision}"
-    os.replace(staged.staging, final)
-    staged.staging = final
-    # the index must know the new generation before the swap makes it current:
-    # a small journal now, the whole index once after the swap
-    journal = plan.index_path.with_suffix(".pending.json")
-    write_atomic(
-        journal,
-        json.dumps({staged.revision: plan.index.generations[staged.revision]}).encode(),
-    )
-    link_tmp = plan.repo_dir / f".repodata-link-{staged.revision}.tmp"
-    with contextlib.suppress(FileNotFoundError):
-        link_tmp.unlink()
-    os.symlink(final.name, link_tmp)
-    os.replace(link_tmp, plan.repo_dir / "repodata")
     if staged.view is not None:
         shutil.rmtree(staged.view, ignore_errors=True)
+    if staged.incoming_dir is not None:
+        shutil.rmtree(staged.incoming_dir, ignore_errors=True)
     if plan.current_revision and plan.current_revision in plan.index.generations:
         plan.index.generations[plan.current_revision]["retired"] = now
     prune(plan, now)
     plan.index.save(plan.index_path)
-    journal.unlink(missing_ok=True)
+    staged.journal.unlink(missing_ok=True)
+
+
+def commit_repo(staged: StagedRepo, *, now: float | None = None) -> None:
+    """Swap one repository in and finish it (several targets: swap all, then finish)."""
+    swap_repo(staged)
+    finish_repo(staged, now=now)
 
 
 def prune(plan: RepoPlan, now: float) -> None:
     """Delete expired generations and packages that no live generation names."""
     keep = plan.keep_generations
     live_pkgs: set[str] = set()
+    current = current_generation(plan.repo_dir)
     for rev, gen in list(plan.index.generations.items()):
-        if _generation_live(gen, now, keep):
+        if rev == current or _generation_live(gen, now, keep):
             live_pkgs.update(gen.get("packages", []))
         else:
             shutil.rmtree(plan.repo_dir / f".repodata-{rev}", ignore_errors=True)
@@ -430,9 +498,65 @@ def prune(plan: RepoPlan, now: float) -> None:
         if name not in live_pkgs:
             (pkg_dir / name).unlink(missing_ok=True)
             del plan.index.packages[name]
-    # generation folders unknown to the index (e.g. from a run killed before saving)
-    current = current_generation(plan.repo_dir)
-    for d in plan.repo_dir.glob(".repodata-*"):
-        rev = d.name.removeprefix(".repodata-")
-        if d.is_dir() and rev not in plan.index.generations and rev != current:
-            shutil.rmtree(d, ignore_errors=True)
+
+
+def reconcile(repo_dir: Path, index: RepoIndex, current: str | None, now: float) -> None:
+    """Make the index agree with the generations on disk.
+
+    After a kill: a generation newer than the current one was never swapped in;
+    it goes, with the packages only it named.  After a lost index: each
+    generation folder on disk is adopted (its files listed, its packages read
+    from its primary.xml), the older ones as retired now, so they stay for
+    ``keep_generations_seconds`` like any other; nothing a host may hold an
+    older repomd.xml for is deleted early.
+    """
+    cur = int(current) if current and current.isdigit() else None
+    on_disk = {
+        d.name.removeprefix(".repodata-")
+        for d in repo_dir.glob(".repodata-*")
+        if d.is_dir() and not d.name.endswith(".tmp")
+    }
+    orphans: set[str] = set()
+    for rev in sorted(set(index.generations) | on_disk):
+        if rev == current:
+            if rev not in index.generations:
+                index.generations[rev] = _adopt(repo_dir, rev, retired=None)
+            continue
+        never_current = cur is None or not rev.isdigit() or int(rev) > cur
+        if never_current:
+            gen = index.generations.pop(rev, None)
+            shutil.rmtree(repo_dir / f".repodata-{rev}", ignore_errors=True)
+            if gen is not None:
+                orphans.update(gen.get("packages", []))
+        elif rev not in index.generations:
+            index.generations[rev] = _adopt(repo_dir, rev, retired=now)
+        elif index.generations[rev].get("retired") is None:
+            index.generations[rev]["retired"] = now
+    named: set[str] = set()
+    for gen in index.generations.values():
+        named.update(gen.get("packages", []))
+    for name in orphans - named:
+        (repo_dir / "Packages" / name).unlink(missing_ok=True)
+        index.packages.pop(name, None)
+
+
+def _adopt(repo_dir: Path, rev: str, *, retired: float | None) -> dict[str, Any]:
+    """Index entry of a generation folder found on disk (read from its own repomd.xml)."""
+    folder = repo_dir / f".repodata-{rev}"
+    files = sorted(n for n in os.listdir(folder) if not n.startswith("repomd.xml"))
+    packages: list[str] = []
+    try:
+        repomd = cr.Repomd(str(folder / "repomd.xml"))
+        primary = next(r for r in repomd.records if r.type == "primary")
+        cr.xml_parse_primary(
+            str(repo_dir / primary.location_href),
+            pkgcb=lambda pkg: packages.append(os.path.basename(pkg.location_href)),
+            do_files=False,
+        )
+    except (OSError, StopIteration, cr.CreaterepoCError) as e:
+        raise PublishError(
+            f"cannot read the metadata generation {rev}: {e}",
+            where=str(folder),
+            hint="remove the damaged generation folder (not the current one) and publish again",
+        ) from e
+    return {"packages": packages, "files": files, "retired": retired, "digest": None}

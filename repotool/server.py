@@ -9,6 +9,7 @@ HTTP status codes here and nowhere else.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -28,6 +29,8 @@ from repotool.site.http import (
 from repotool.site.pages import feeds_router, pages_router
 from repotool.site.published import GpgKeyInspector, KeyInspector
 from repotool.site.state import SiteSource
+
+logger = logging.getLogger("repotool.server")
 
 
 def create_app(
@@ -78,7 +81,12 @@ def create_app(
 
     @app.exception_handler(RepotoolError)
     async def repotool_error(request: Request, exc: RepotoolError) -> Response:
-        return JSONResponse({"detail": str(exc), **exc.to_json()}, status_code=500)
+        # the details (paths on the server) go to the log, not to anonymous readers
+        logger.error("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": "the server could not render this; the maintainers have the details"},
+            status_code=500,
+        )
 
     app.add_middleware(CompressionMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -31,18 +31,20 @@ def register(
 def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.build import build
     from repotool.publish import generated_sources
+    from repotool.repo import publish_lock
     from repotool.signing import open_signer
 
     cfg = ctx.config
     signer = open_signer(cfg, ctx.runner, ctx.reporter)
-    out = build(
-        cfg,
-        ctx.runner,
-        ctx.reporter,
-        components=args.components,
-        jobs=args.jobs,
-        generated=generated_sources(cfg, signer),
-    )
+    with publish_lock(cfg):  # the build cache is shared with 'release'
+        out = build(
+            cfg,
+            ctx.runner,
+            ctx.reporter,
+            components=args.components,
+            jobs=args.jobs,
+            generated=generated_sources(cfg, signer),
+        )
     return {
         "summary": f"{len(out.built)} built, {len(out.cached)} from cache; "
         f"{len(out.packages)} packages",

@@ -32,6 +32,7 @@ def register(
 def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.errors import BadSignatureError
     from repotool.release import build_and_sign
+    from repotool.repo import publish_lock
     from repotool.signing import open_signer
 
     cfg = ctx.config
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
                 hint=f"{len(bad)} of {len(results)} packages fail the check",
             )
         return {"summary": f"{len(rows)} packages signed by {signer.fingerprint}", "files": rows}
-    _, per_target, n = build_and_sign(cfg, signer, ctx.runner, ctx.reporter)
+    with publish_lock(cfg):  # the build and sign caches are shared with 'release'
+        _, per_target, n = build_and_sign(cfg, signer, ctx.runner, ctx.reporter)
     return {
         "summary": f"{n} newly signed; {sum(map(len, per_target.values()))} signed packages",
         "signed": n,

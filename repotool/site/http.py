@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
@@ -42,9 +43,17 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 #: media types worth compressing (their text, not their parameters)
 COMPRESSIBLE = frozenset(
     {
-        "text/html", "text/css", "text/plain", "text/xml", "application/xml",
-        "application/json", "application/atom+xml", "application/rss+xml",
-        "application/javascript", "image/svg+xml", "application/pgp-keys",
+        "text/html",
+        "text/css",
+        "text/plain",
+        "text/xml",
+        "application/xml",
+        "application/json",
+        "application/atom+xml",
+        "application/rss+xml",
+        "application/javascript",
+        "image/svg+xml",
+        "application/pgp-keys",
     }
 )
 GZIP_MIN_BYTES = 512
@@ -240,6 +249,15 @@ def _gzip_etag(message: Message) -> None:
         headers["etag"] = etag[:-1] + GZIP_SUFFIX + '"'
 
 
+_GENERATION = re.compile(r"^\.repodata-\d+$")
+
+
+def _hidden(part: str) -> bool:
+    """Dot-entries are work in progress (staging, views, incoming packages) or state:
+    never served.  Metadata generations are the exception: repodata/ links to one."""
+    return part not in ("", ".") and part.startswith(".") and not _GENERATION.match(part)
+
+
 class PublicFiles(StaticFiles):
     """StaticFiles over public/ that resolves symlinks before the containment check.
 
@@ -253,7 +271,7 @@ class PublicFiles(StaticFiles):
         super().__init__(directory=directory, html=True, follow_symlink=False)
 
     async def get_response(self, path: str, scope: Scope) -> Response:
-        if "\x00" in path or any(part.startswith("..") for part in path.split("/")):
+        if "\x00" in path or any(_hidden(part) for part in path.split("/")):
             raise HTTPException(status_code=404)
         try:
             return await super().get_response(path, scope)
