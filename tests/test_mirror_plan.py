@@ -119,6 +119,25 @@ def test_mirrors_toml_is_validated() -> None:
                       "f")
 
 
+@pytest.mark.parametrize(("url", "problem"), [
+    ("http://[::1/", r"is not a valid URL \(Invalid IPv6 URL\)"),
+    ("http://mirror.example:99999/", r"is not a valid URL \(Port out of range"),
+    ("ftp://mirror.example/", r"is not http\(s\)"),
+    ("mirror.example/perfsonar/", r"is not http\(s\)"),
+    ("http:///perfsonar/", r"names no host"),
+    ("http://mirror example/", r"contains a space or control character"),
+    ("https://mirror.example/p/?x=1", r"has a query or fragment"),
+])
+def test_mirror_urls_are_checked(url: str, problem: str) -> None:
+    text = f'[[mirror]]\nname="A"\nurl="{url}"\nregion="DE"\ncontact="c"\n'
+    with pytest.raises(MirrorError, match=r"^mirror/mirrors\.toml \[\[mirror\]\] #1: the url "
+                       r"of 'A' " + problem) as info:
+        parse_mirrors(text, "mirror/mirrors.toml")
+    assert "hint: give the base URL" in str(info.value)
+    ok = parse_mirrors(text.replace(url, "http://[::1]:8080/perfsonar"), "f")
+    assert ok[0].url == "http://[::1]:8080/perfsonar/"
+
+
 def test_the_shipped_mirror_list_parses() -> None:
     from pathlib import Path
 

@@ -50,6 +50,21 @@ def served_files(tree: Path) -> dict[str, str]:
     return snap
 
 
+@pytest.mark.parametrize("url", ["http://[::1/x.rpm", "http://mirror.example:99999/x.rpm",
+                                 "http:///x.rpm", "ftp://mirror.example/x.rpm"])
+def test_a_url_requests_cannot_parse_is_a_transport_error(url: str, tmp_path: Path) -> None:
+    fetcher = HttpFetcher(FetchLimits())
+    try:
+        with pytest.raises(MirrorTransportError, match="not a valid http\\(s\\) URL") as info:
+            fetcher.download(url, tmp_path / "x.rpm", size=10, algo="sha256")
+        assert info.value.where == url
+        with pytest.raises(MirrorTransportError, match="not a valid http\\(s\\) URL"):
+            fetcher.get_small(url, max_bytes=10)
+    finally:
+        fetcher.close()
+    assert not (tmp_path / "x.rpm").exists()
+
+
 def test_first_sync_mirrors_the_tree_and_noop_costs_one_request(
     fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path
 ) -> None:

@@ -159,7 +159,10 @@ class HttpFetcher:
         if pooled:
             scheme, _, rest = url.partition("://")
             host, _, path = rest.partition("/")
-            route = self._route(f"{scheme}://{host}", url)
+            try:
+                route = self._route(f"{scheme}://{host}", url)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, ValueError) as e:
+                raise self._open_error(e, url) from e  # e.g. a URL requests cannot parse
             if route is not None:
                 try:
                     resp = route.pool.urlopen(
@@ -167,7 +170,8 @@ class HttpFetcher:
                         redirect=False, assert_same_host=False, preload_content=False,
                         decode_content=False, retries=route.retries, timeout=self._timeout,
                     )
-                except (urllib3.exceptions.HTTPError, OSError) as e:
+                except (requests.RequestException, urllib3.exceptions.HTTPError, OSError,
+                        ValueError) as e:
                     raise self._open_error(e, url) from e
                 if not resp.get_redirect_location():
                     return resp
@@ -177,11 +181,18 @@ class HttpFetcher:
                 url, headers={"Accept-Encoding": "identity", **headers}, stream=True,
                 timeout=self.limits.timeout, allow_redirects=True,
             ).raw
-        except requests.RequestException as e:
+        except (requests.RequestException, ValueError) as e:
             raise self._open_error(e, url) from e
         return raw
 
     def _open_error(self, e: BaseException, url: str) -> MirrorTransportError:
+        if isinstance(e, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
+                      | requests.exceptions.InvalidSchema
+                      | urllib3.exceptions.LocationValueError):
+            return MirrorTransportError(
+                f"not a valid http(s) URL: {_reason(e)}", where=url,
+                hint="fix the URL (in mirrors.toml or on the command line)",
+            )
         reason = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) else e
         if isinstance(e, requests.Timeout) or isinstance(
             reason, urllib3.exceptions.ReadTimeoutError

@@ -15,6 +15,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from repotool.errors import MirrorError
 
@@ -30,6 +31,28 @@ class Mirror:
 
     def repo_url(self, target: str, arch: str) -> str:
         return f"{self.url}repo/{target}/{arch}/"
+
+
+def _check_url(url: str, name: str, where: str) -> None:
+    """An http(s) base URL with a host that the fetcher can parse, or MirrorError."""
+    hint = "give the base URL of the mirror's copy of public/, e.g. " \
+           "https://mirror.example.net/perfsonar/"
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not 0..65535
+    except ValueError as e:
+        raise MirrorError(f"the url of '{name}' is not a valid URL ({e}): {url!r}",
+                          where=where, hint=hint) from None
+    if parts.scheme not in ("http", "https"):
+        raise MirrorError(f"the url of '{name}' is not http(s): {url!r}", where=where, hint=hint)
+    if not parts.hostname:
+        raise MirrorError(f"the url of '{name}' names no host: {url!r}", where=where, hint=hint)
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise MirrorError(f"the url of '{name}' contains a space or control character: "
+                          f"{url!r}", where=where, hint=hint)
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise MirrorError(f"the url of '{name}' has a query or fragment: {url!r}",
+                          where=where, hint=hint)
 
 
 def parse_mirrors(text: str, source: str) -> tuple[Mirror, ...]:
@@ -69,8 +92,7 @@ def parse_mirrors(text: str, source: str) -> tuple[Mirror, ...]:
         if name in names:
             raise MirrorError(f"the mirror name '{name}' is used twice", where=where)
         names.add(name)
-        if not url.startswith(("http://", "https://")):
-            raise MirrorError(f"the url of '{name}' is not http(s): {url}", where=where)
+        _check_url(url, name, where)
         region = entry["region"].upper()
         if not _REGION.match(region):
             raise MirrorError(f"region '{entry['region']}' of '{name}' is not a two-letter "
