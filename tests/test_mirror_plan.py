@@ -32,12 +32,13 @@ from repotool.mirror.sync_plan import (
 DIGEST = "a" * 64
 
 
-def repomd(revision: str, ts: int, href: str = "repodata/x-primary.xml.gz") -> bytes:
+def repomd(revision: str, ts: int, href: str = "repodata/x-primary.xml.gz",
+           checksum: tuple[str, str] = ("sha256", DIGEST)) -> bytes:
     return f"""<?xml version="1.0"?>
 <repomd xmlns="http://linux.duke.edu/metadata/repo">
   <revision>{revision}</revision>
   <data type="primary">
-    <checksum type="sha256">{DIGEST}</checksum>
+    <checksum type="{checksum[0]}">{checksum[1]}</checksum>
     <location href="{href}"/>
     <timestamp>{ts}</timestamp>
     <size>10</size>
@@ -63,17 +64,51 @@ def test_locations_outside_the_repository_are_refused(href: str) -> None:
         safe_relpath(href, "u")
 
 
-def test_parse_primary_and_duplicates() -> None:
-    xml = b"""<metadata xmlns="http://linux.duke.edu/metadata/common" packages="1">
+def primary(algo: str, digest: str) -> bytes:
+    return f"""<metadata xmlns="http://linux.duke.edu/metadata/common" packages="1">
       <package type="rpm"><name>a</name>
-        <checksum type="sha256" pkgid="YES">BB</checksum>
+        <checksum type="{algo}" pkgid="YES">{digest}</checksum>
         <size package="123" installed="1" archive="1"/>
-        <location href="Packages/a.rpm"/></package></metadata>"""
-    pkgs = parse_primary(xml, "p")
-    assert pkgs == [FileSpec("Packages/a.rpm", 123, "sha256", "bb")]
+        <location href="Packages/a.rpm"/></package></metadata>""".encode()
+
+
+def test_parse_primary_and_duplicates() -> None:
+    pkgs = parse_primary(primary("sha256", " " + "B" * 64 + "\n"), "p")
+    assert pkgs == [FileSpec("Packages/a.rpm", 123, "sha256", "b" * 64)]
     r = parse_repomd(repomd("1", 1, "Packages/a.rpm"), "u")
     with pytest.raises(MirrorIntegrityError, match=r"lists Packages/a\.rpm twice"):
         wanted_files(r, pkgs, "u")
+
+
+@pytest.mark.parametrize(("algo", "length"), [("sha", 40), ("sha1", 40), ("sha224", 56),
+                                               ("sha256", 64), ("sha384", 96), ("sha512", 128)])
+def test_checksums_of_each_algorithm_are_accepted(algo: str, length: int) -> None:
+    name = "sha1" if algo == "sha" else algo
+    assert parse_primary(primary(algo, "0f" * (length // 2)), "p")[0].algo == name
+    assert parse_repomd(repomd("1", 1, checksum=(algo, "9" * length)), "u").entries[0].file \
+        .digest == "9" * length
+
+
+BAD_DIGESTS = [
+    ("sha256", "../../../../tmp/owned", r"the sha256 checksum is not 64 hex digits"),
+    ("sha256", "a" * 63 + "/", r"the sha256 checksum is not 64 hex digits"),
+    ("sha256", "a" * 40, r"the sha256 checksum is not 64 hex digits"),
+    ("sha1", "a" * 64, r"the sha1 checksum is not 40 hex digits"),
+    ("sha512", "g" * 128, r"the sha512 checksum is not 128 hex digits"),
+    ("sha256", "", r"the sha256 checksum is not 64 hex digits: ''"),
+    ("md5", "a" * 32, r"unsupported checksum type 'md5'"),
+]
+
+
+@pytest.mark.parametrize(("algo", "digest", "message"), BAD_DIGESTS,
+                         ids=[f"{a}-{i}" for i, (a, _, _) in enumerate(BAD_DIGESTS)])
+def test_checksums_must_be_hex_of_their_length(algo: str, digest: str, message: str) -> None:
+    with pytest.raises(MirrorIntegrityError, match=message) as info:
+        parse_primary(primary(algo, digest), "http://up/repodata/p-primary.xml.gz")
+    assert info.value.where == "http://up/repodata/p-primary.xml.gz (package a)"
+    with pytest.raises(MirrorIntegrityError, match=message) as info:
+        parse_repomd(repomd("1", 1, checksum=(algo, digest)), "http://up/repodata/repomd.xml")
+    assert info.value.where == "http://up/repodata/repomd.xml <data type='primary'>"
 
 
 def test_decompress_is_bounded() -> None:

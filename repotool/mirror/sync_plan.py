@@ -24,6 +24,9 @@ COMMON_NS = "{http://linux.duke.edu/metadata/common}"
 #: checksum types we accept from metadata (hashlib names)
 KNOWN_ALGOS = {"sha256": "sha256", "sha512": "sha512", "sha384": "sha384", "sha224": "sha224",
                "sha1": "sha1", "sha": "sha1"}
+#: hex digits of a digest of each accepted algorithm
+DIGEST_LENGTHS = {"sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True, order=True)
@@ -103,6 +106,21 @@ def _algo(name: str | None, where: str) -> str:
     return algo
 
 
+def _digest(text: str | None, algo: str, where: str) -> str:
+    """A checksum from metadata, as lower-case hex of the length ``algo`` gives.
+
+    The digest names files on disk (partial downloads), so nothing else may pass.
+    """
+    digest = (text or "").strip().lower()
+    if len(digest) != DIGEST_LENGTHS[algo] or not set(digest) <= _HEX:
+        raise MirrorIntegrityError(
+            f"the {algo} checksum is not {DIGEST_LENGTHS[algo]} hex digits: "
+            f"{digest[:140]!r}", where=where,
+            hint="the upstream metadata is malformed or hostile; do not mirror it",
+        )
+    return digest
+
+
 def _int(text: str | None, what: str, where: str) -> int:
     try:
         return int((text or "").strip())
@@ -139,8 +157,8 @@ def parse_repomd(data: bytes, where: str) -> Repomd:
                 file=FileSpec(
                     path=safe_relpath(loc.get("href", ""), here),
                     size=_int(data_el.findtext(f"{REPO_NS}size"), "size", here),
-                    algo=_algo(cks.get("type"), here),
-                    digest=(cks.text or "").strip().lower(),
+                    algo=(algo := _algo(cks.get("type"), here)),
+                    digest=_digest(cks.text, algo, here),
                 ),
                 timestamp=_int(data_el.findtext(f"{REPO_NS}timestamp"), "timestamp", here),
                 open_size=_int(open_size_text, "open-size", here) if open_size_text else None,
@@ -203,8 +221,8 @@ def parse_primary(xml: bytes, where: str) -> list[FileSpec]:
             FileSpec(
                 path=safe_relpath(loc.get("href", ""), here),
                 size=_int(size.get("package"), "package size", here),
-                algo=_algo(cks.get("type"), here),
-                digest=(cks.text or "").strip().lower(),
+                algo=(algo := _algo(cks.get("type"), here)),
+                digest=_digest(cks.text, algo, here),
             )
         )
     return packages
