@@ -165,9 +165,14 @@ class RepoIndex:
         # for thousands of packages; anything unreadable means "read again"
         try:
             data = pickle.loads(path.read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+        except Exception:  # any damage (truncation, other protocol, moved class)
             data = {}
-        if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
+        if (
+            not isinstance(data, dict)
+            or data.get("version") != INDEX_VERSION
+            or not isinstance(data.get("packages"), dict)
+            or not isinstance(data.get("generations"), dict)
+        ):
             data = {"packages": {}, "generations": {}}
         index = cls(data["packages"], data["generations"])
         # a generation written just before a swap that a killed run did not finish

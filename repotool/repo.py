@@ -190,6 +190,10 @@ def plan_repo(
     recover(repo_dir)
     index = RepoIndex.load(index_path)
     reconcile(repo_dir, index, current_generation(repo_dir), time.time())
+    journal = index_path.with_suffix(".pending.json")
+    if journal.exists():  # a killed run's journal is in the index now: make that durable
+        index.save(index_path)
+        journal.unlink()
     pkg_dir = repo_dir / "Packages"
     on_disk: dict[str, RepoPackage] = {}
     reread: list[Path] = []

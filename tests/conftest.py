@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -41,7 +42,13 @@ def make_project(dest: Path, *, base_url: str, share_key_from: Path | None = Non
     toml = dest / "repotool.toml"
     text = toml.read_text().replace("http://127.0.0.1:8080", base_url)
     # the live media's base (.deb files) is fetched once for all test projects
-    text += f'\n[media]\ncache_dir = "{MEDIA_CACHE}"\n'
+    setting = f'cache_dir = "{MEDIA_CACHE}"\n'
+    if re.search(r"^\[media\]\s*$", text, re.M):
+        text = re.sub(
+            r"^\[media\]\s*$", "[media]\n" + setting.rstrip("\n"), text, count=1, flags=re.M
+        )
+    else:
+        text += "\n[media]\n" + setting
     toml.write_text(text)
     if share_key_from is not None:
         shutil.copytree(share_key_from / ".repotool" / "gnupg", dest / ".repotool" / "gnupg")
@@ -98,26 +105,29 @@ class Server:
 
 
 def start_server(project: Path, port: int) -> Server:
-    proc = subprocess.Popen(
-        [*REPOTOOL, "serve", "--port", str(port), "--quiet"],
-        cwd=project,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    """`repotool serve` on the port the project's URLs name; its log goes to a file
+    (a pipe nobody reads could fill up and stall the server)."""
+    log = project / f"serve-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*REPOTOOL, "serve", "--port", str(port), "--quiet"],
+            cwd=project,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(
-                f"repotool serve exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
+            raise RuntimeError(f"repotool serve exited: {log.read_text(errors='replace')}")
         try:
-            requests.get(url + "/repo/perfsonar.repo", timeout=1)
-            return Server(url, port, proc)
-        except requests.ConnectionError:
-            time.sleep(0.2)
+            if requests.get(url + "/repo/perfsonar.repo", timeout=5).status_code == 200:
+                return Server(url, port, proc)
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("repotool serve did not answer within 30 s")
+    raise RuntimeError(f"repotool serve did not answer within 60 s: {log.read_text()}")
 
 
 @dataclass

@@ -113,9 +113,12 @@ def test_production_key_with_passphrase_file_signs_a_release(
     assert check.returncode == 0, check.stderr
     assert all(r["ok"] for r in json.loads(check.stdout)["files"])
     # the private key never enters the published tree
+    home_files = {f.name for f in home.rglob("*") if f.is_file()}
     for path in (project / "public").rglob("*"):
         if path.is_file() and path.stat().st_size < 1_000_000:
-            assert b"PRIVATE KEY" not in path.read_bytes(), path
+            data = path.read_bytes()
+            assert b"PRIVATE KEY" not in data and b"private-key" not in data, path
+            assert path.name not in home_files or path.name.endswith(".rpm"), path
     # a wrong passphrase is a clear signing error, and nothing new is published
     secret.write_text("wrong\n")
     spec = project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec"

@@ -8,12 +8,14 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import createrepo_c as cr
 import pytest
 
 from repotool.config import load_config
+from repotool.packages import RepoIndex
 from repotool.repo import publish_lock
 from tests.conftest import (
     REPOTOOL,
@@ -200,35 +202,56 @@ def test_older_repomd_keeps_working_after_an_update(released: Released, tmp_path
 def test_publish_killed_at_any_point_leaves_a_complete_repo_and_recovers(
     released: Released, tmp_path: Path
 ) -> None:
+    """SIGKILL at each stage of a publish, caught by watching the tree change."""
     project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
     release_json(project)
     repo = project / "public/repo/el7/x86_64"
+    journal = project / ".repotool/repo-index/el7-x86_64.pending.json"
     spec = project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec"
-    killed = 0
-    for delay in (0.05, 0.15, 0.3, 0.45, 0.6, 0.8):
-        _bump_release(spec)
-        assert run_repotool(project, "sign", "--quiet").returncode == 0  # build + sign first
-        proc = subprocess.Popen(
-            [*REPOTOOL, "release", "--quiet"],
-            cwd=project,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(delay)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait(timeout=60)
-        _assert_repo_complete(repo)
-    assert killed >= 3, "the kills must land while a publish is running"
-    final = release_json(project)
-    assert final["published"] or final["unchanged"]
+    moments: dict[str, Callable[[], bool]] = {
+        "new packages waiting": lambda: any(repo.glob(".incoming-*")),
+        "metadata being written": lambda: any(repo.glob(".repodata-*.tmp")),
+        "journal written, link not yet swapped": journal.exists,
+    }
+    hit: list[str] = []
+    for name, moment in moments.items():
+        for _attempt in range(5):  # bounded: a moment may be too short to catch once
+            _bump_release(spec)
+            assert run_repotool(project, "sign", "--quiet").returncode == 0  # build + sign first
+            before = os.readlink(repo / "repodata")
+            proc = subprocess.Popen(
+                [*REPOTOOL, "release", "--quiet"],
+                cwd=project,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and not moment() and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            caught = proc.poll() is None and moment()
+            if caught:
+                proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+            # whatever the moment, hosts see a complete repository, old or new
+            _assert_repo_complete(repo)
+            if caught:
+                hit.append(name)
+                if name != "journal written, link not yet swapped":
+                    assert os.readlink(repo / "repodata") == before
+                break
+    assert len(hit) >= 2, f"kills landed only at: {hit}"
+    release_json(project)  # recovers, and publishes whatever the last kill interrupted
     _assert_repo_complete(repo)
     assert not list(repo.glob(".repodata-*.tmp")) and not list(repo.glob(".view-*"))
+    assert not list(repo.glob(".incoming-*")) and not journal.exists()
     assert not list((repo / "Packages").glob(".*.tmp"))
     names = {p.name for p in (repo / "Packages").iterdir()}
     evr = re.search(r"^Release:\s*(\d+)", spec.read_text(), re.M)
     assert evr and f"perfsonar-toolkit-sysctl-3.3.2-{evr.group(1)}.el7.noarch.rpm" in names
+    # every generation folder left is one the index knows (none half-made)
+    index = RepoIndex.load(project / ".repotool/repo-index/el7-x86_64.pickle")
+    on_disk = {d.name.removeprefix(".repodata-") for d in repo.glob(".repodata-*")}
+    assert on_disk == set(index.generations)
 
 
 def test_unsigned_file_dropped_into_published_packages_is_refused(
@@ -314,3 +337,26 @@ def test_package_re_signed_in_place_is_noticed_despite_same_size_and_mtime(
     assert done.returncode == 5, done.stderr
     assert rpm.name in done.stderr and "signed by another key" in done.stderr
     assert tree_digest(repo / "repodata") == before
+
+
+def test_lost_index_keeps_older_generations_for_hosts_that_hold_them(
+    released: Released, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    release_json(project)
+    repo = project / "public/repo/el7/x86_64"
+    first = _assert_repo_complete(repo)
+    spec = project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec"
+    _bump_release(spec)
+    release_json(project)
+    second = _assert_repo_complete(repo)
+    old_pkg = repo / "Packages/perfsonar-toolkit-sysctl-3.3.2-1.el7.noarch.rpm"
+    assert old_pkg.exists()
+    index = project / ".repotool/repo-index/el7-x86_64.pickle"
+    index.write_bytes(b"\x80\x09garbage")  # damaged: unreadable, an unknown pickle protocol
+    _bump_release(spec)
+    assert release_json(project)["published"] == ["el6/x86_64", "el7/x86_64"]
+    _assert_repo_complete(repo)
+    for href in first | second:  # hosts holding either older repomd.xml find every file
+        assert (repo / href).is_file(), href
+    assert len(list(repo.glob(".repodata-*"))) == 3
