@@ -28,9 +28,11 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,12 +161,21 @@ def _read_all(paths: Sequence[Path]) -> list[RepoPackage]:
     """Read many packages; a large cold repository is split over forked processes
     (the createrepo_c bindings hold the GIL while they parse a header)."""
     workers = min(os.cpu_count() or 1, len(paths) // 256)
-    if workers < 2:
+    # fork only a single-threaded process: a lock held by another thread (a
+    # progress display, say) at fork time would stay locked in the child
+    if workers < 2 or threading.active_count() > 1:
         return [read_package(p) for p in paths]
     chunks = [list(paths[i::workers]) for i in range(workers)]
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        parts = list(pool.map(_read_chunk, chunks))
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            parts = list(pool.map(_read_chunk, chunks))
+    except BrokenProcessPool as e:
+        raise PublishError(
+            "a process reading package headers died",
+            where=str(paths[0].parent),
+            hint="a package file may be damaged; run again to find which",
+        ) from e
     out: list[RepoPackage | None] = [None] * len(paths)
     for i, part in enumerate(parts):
         out[i::workers] = part
