@@ -20,8 +20,11 @@ from repotool.mirror.metalink import (
 from repotool.mirror.network import parse_mirrors
 from repotool.mirror.sync_plan import (
     FileSpec,
+    ReplacedGeneration,
+    carried_files,
     check_update,
     decompress,
+    live_replaced,
     parse_primary,
     parse_repomd,
     plan_sync,
@@ -138,6 +141,19 @@ def test_plan_reuses_verified_and_deletes_unreferenced() -> None:
     b = FileSpec("Packages/b.rpm", 1, "sha256", "2")
     plan = plan_sync([a, b], {a}, {"Packages/a.rpm", "Packages/old.rpm", "repodata/repomd.xml"})
     assert plan.reuse == (a,) and plan.fetch == (b,) and plan.delete == ("Packages/old.rpm",)
+
+
+def test_replaced_generations_are_carried_for_the_keep_window() -> None:
+    old = ReplacedGeneration("1", 1000.0, frozenset({"repodata/1-primary.xml.gz",
+                                                     "Packages/a.rpm", "Packages/gone.rpm"}))
+    newer = ReplacedGeneration("2", 5000.0, frozenset({"repodata/2-primary.xml.gz",
+                                                       "Packages/a.rpm", "repodata/repomd.xml"}))
+    assert live_replaced([old, newer], now=5000.0, keep_seconds=4001) == [old, newer]
+    assert live_replaced([old, newer], now=5000.0, keep_seconds=4000) == [newer]
+    assert live_replaced([old, newer], now=5000.0, keep_seconds=0) == []
+    # a path the new metadata names again is the new file; repomd.xml is always the new one
+    assert carried_files([old, newer], {"Packages/a.rpm", "repodata/3-primary.xml.gz"}) == {
+        "repodata/1-primary.xml.gz", "Packages/gone.rpm", "repodata/2-primary.xml.gz"}
 
 
 def test_mirrors_toml_is_validated() -> None:

@@ -7,6 +7,8 @@ import json
 import os
 import re
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,12 +35,14 @@ DAY = 86400
 
 
 def do_sync(url: str, dest: Path, key: Path, tmp: Path, *, max_age: int = 7 * DAY,
-            limits: FetchLimits | None = None) -> SyncResult:
+            limits: FetchLimits | None = None, now: Callable[[], float] = time.time,
+            reporter: SilentReporter | None = None) -> SyncResult:
     fetcher = HttpFetcher(limits or FetchLimits())
     try:
         verifier = GpgvVerifier(key, SubprocessRunner(), tmp / "gpgv")
         return sync_repository(url, dest, fetcher=fetcher, verifier=verifier,
-                               reporter=SilentReporter(), max_age_seconds=max_age, jobs=3)
+                               reporter=reporter or SilentReporter(), max_age_seconds=max_age,
+                               keep_seconds=7 * DAY, jobs=3, now=now)
     finally:
         fetcher.close()
 
@@ -48,6 +52,26 @@ def served_files(tree: Path) -> dict[str, str]:
     snap = tree_snapshot(tree)
     snap.pop("repodata/repomd.xml.other-asc")
     return snap
+
+
+def older_files(tree: Path) -> dict[str, str]:
+    """What a host holding ``tree``'s repomd.xml may still ask for."""
+    snap = served_files(tree)
+    for name in ("repodata/repomd.xml", "repodata/repomd.xml.asc"):
+        snap.pop(name)
+    return snap
+
+
+def assert_serves(dest: Path, tree: Path, *, besides: tuple[Path, ...] = ()) -> None:
+    """DEST is ``tree`` as its signed metadata describes it, plus the files the
+    metadata of ``besides`` (replaced generations still kept) names, and nothing else."""
+    snap = tree_snapshot(dest)
+    snap.pop("repodata/repomd.xml.key")
+    want = {}
+    for older in besides:
+        want.update(older_files(older))
+    want.update(served_files(tree))
+    assert snap == want
 
 
 @pytest.mark.parametrize("url", ["http://[::1/x.rpm", "http://mirror.example:99999/x.rpm",
@@ -88,23 +112,67 @@ def test_first_sync_mirrors_the_tree_and_noop_costs_one_request(
     assert again.requests == 1 and again.bytes == 0
 
 
-def test_update_reuses_held_files_and_deletes_dropped_ones_after_swap(
+def test_update_keeps_the_replaced_generations_files_for_the_keep_window(
+    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path
+) -> None:
+    dest = tmp_path / "el7"
+    start = time.time()
+    fault_server.state.root = mirror_repos.gen0
+    do_sync(fault_server.url, dest, mirror_repos.key, tmp_path, max_age=60 * DAY)
+    old_target = os.readlink(dest)
+    fault_server.state.root = mirror_repos.gen1
+    fault_server.state.log.clear()
+    result = do_sync(fault_server.url, dest, mirror_repos.key, tmp_path, now=lambda: start)
+    # a host that fetched gen0's repomd.xml just before the swap still finds its primary
+    # and the rest of its metadata (gen1's metadata files have other names)
+    assert_serves(dest, mirror_repos.gen1, besides=(mirror_repos.gen0,))
+    assert result.changed and result.deleted == 0 and result.kept == 6
+    assert fault_server.state.requests_for("mt-alpha-1.0-1.noarch.rpm") == []
+    assert os.readlink(dest) != old_target
+    assert not (dest.parent / old_target).exists(), "the old generation folder is removed"
+
+    # 8 days later (past the 7-day window) gen0's files go; gen1's, replaced only now,
+    # stay, among them mt-gamma, which gen2 no longer lists
+    fault_server.state.root = mirror_repos.gen2
+    result = do_sync(fault_server.url, dest, mirror_repos.key, tmp_path, max_age=60 * DAY,
+                     now=lambda: start + 8 * DAY)
+    assert_serves(dest, mirror_repos.gen2, besides=(mirror_repos.gen1,))
+    assert (dest / "Packages" / "mt-gamma-1.0-1.noarch.rpm").exists()
+    assert result.deleted == 6 and result.kept == 7
+    assert [p.name for p in dest.parent.glob(".el7.repotool/gen-*")] == \
+        [os.path.basename(os.readlink(dest))]
+
+
+def test_a_replaced_generation_that_cannot_be_deleted_only_warns(
     fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path
 ) -> None:
     dest = tmp_path / "el7"
     do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
-    old_target = os.readlink(dest)
-    fault_server.state.root = mirror_repos.gen2
-    fault_server.state.log.clear()
-    result = do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
-    assert result.changed and result.deleted > 0
-    snap = tree_snapshot(dest)
-    snap.pop("repodata/repomd.xml.key")
-    assert snap == served_files(mirror_repos.gen2)
-    assert not (dest / "Packages" / "mt-gamma-1.0-1.noarch.rpm").exists()
-    assert fault_server.state.requests_for("mt-alpha-1.0-1.noarch.rpm") == []
-    assert os.readlink(dest) != old_target
-    assert not (dest.parent / old_target).exists(), "the old generation is removed after the swap"
+    old = dest.parent / os.readlink(dest)
+    (old / "held-open").mkdir()  # a file no metadata names, so it is never linked onward
+    stuck = old / "held-open" / "file"
+    stuck.write_bytes(b"x")
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(stuck)], capture_output=True).returncode:
+            pytest.skip("cannot make a file undeletable here (chattr +i)")
+        undo = ["chattr", "-i", str(stuck)]
+    else:
+        stuck.parent.chmod(0o555)
+        undo = ["chmod", "755", str(stuck.parent)]
+    try:
+        fault_server.state.root = mirror_repos.gen2
+        reporter = SilentReporter()
+        result = do_sync(fault_server.url, dest, mirror_repos.key, tmp_path, reporter=reporter)
+        assert result.changed
+        assert old.exists() and (dest.parent / os.readlink(dest)) != old
+        assert f"WARNING: could not delete the replaced generation {old}; the next sync " \
+            "tries again" in reporter.messages
+        # state.json was still written: the next run is a conditional request
+        fault_server.state.log.clear()
+        assert not do_sync(fault_server.url, dest, mirror_repos.key, tmp_path).changed
+        assert [r.status for r in fault_server.state.log] == [304]
+    finally:
+        subprocess.run(undo, check=True)
 
 
 FAULTS = [
@@ -145,9 +213,7 @@ def test_faulty_package_leaves_dest_untouched_and_rerun_resumes(
     fault_server.state.faults.clear()
     fault_server.state.log.clear()
     result = do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
-    snap = tree_snapshot(dest)
-    snap.pop("repodata/repomd.xml.key")
-    assert snap == served_files(mirror_repos.gen2)
+    assert_serves(dest, mirror_repos.gen2, besides=(mirror_repos.gen1,))
     # files the failed run completed are not fetched again
     fetched = {r.path for r in fault_server.state.log}
     assert fetched == {"repodata/repomd.xml", "repodata/repomd.xml.asc", f"Packages/{big}"}
@@ -233,6 +299,7 @@ def test_cli_sync_reports_errors_and_results(
     fault_server.state.root = mirror_repos.gen1
     assert main([*argv, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    # gen0 → gen1: mt-alpha is reused, mt-gamma fetched, the 6 old metadata files go
+    # gen0 → gen1: mt-alpha is reused, mt-gamma fetched, the 6 old metadata files are
+    # kept for hosts that hold gen0's repomd.xml
     assert data["ok"] and data["changed"]
-    assert (data["reused"], data["fetched"], data["deleted"]) == (1, 7, 6)
+    assert (data["reused"], data["fetched"], data["deleted"], data["kept"]) == (1, 7, 0, 6)

@@ -38,6 +38,8 @@ def _sync(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
                 args.url, dest, fetcher=fetcher, verifier=verifier, reporter=ctx.reporter,
                 max_age_seconds=args.max_age if args.max_age is not None
                 else cfg.mirror.max_age_seconds,
+                # as long as the master keeps a replaced generation's files
+                keep_seconds=cfg.publish.keep_generations_seconds,
                 jobs=args.jobs or cfg.mirror.jobs,
             )
     finally:
@@ -46,7 +48,8 @@ def _sync(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         summary = (
             f"{dest}: now at revision {result.revision}: {result.fetched} file(s) fetched "
             f"({result.fetched_bytes} bytes, {result.resumed} resumed), {result.reused} reused, "
-            f"{result.deleted} deleted; {result.requests} request(s)"
+            f"{result.deleted} deleted, {result.kept} kept for hosts holding an older "
+            f"repomd.xml; {result.requests} request(s)"
         )
     else:
         summary = (f"{dest}: unchanged at revision {result.revision} "

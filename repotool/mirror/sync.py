@@ -5,14 +5,20 @@ DEST is a symlink to a complete, verified generation folder beside it::
     DEST -> .DEST.repotool/gen-<n>/     what hosts see (always whole)
     .DEST.repotool/staging/             the next generation being assembled
     .DEST.repotool/partial/<digest>     interrupted downloads, resumed with Range
-    .DEST.repotool/state.json           ETag/Last-Modified of the held repomd.xml
+    .DEST.repotool/state.json           ETag/Last-Modified of the held repomd.xml, the
+                                        files it names, the replaced generations' files
 
 A sync verifies repomd.xml's signature before trusting anything, assembles the
 new tree in staging (hard links for files already held and verified, parallel
 bounded downloads for the rest, each checked against size and checksum), swaps
-the symlink with one rename, and only then deletes the old generation.  A
-failed sync leaves DEST untouched and keeps staging and partial files so the
+the symlink with one rename, and only then deletes the old generation folder.
+A failed sync leaves DEST untouched and keeps staging and partial files so the
 next run resumes.
+
+A host that fetched the old repomd.xml just before the swap still asks for the
+primary and packages it names, so the new generation also carries (hard links)
+the files of every generation replaced less than ``keep_seconds`` ago; a later
+sync drops them once they are older.
 """
 
 from __future__ import annotations
@@ -30,16 +36,21 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from repotool.atomic import write_atomic
 from repotool.errors import MirrorError, MirrorIntegrityError
 from repotool.mirror.fetch import Fetcher
 from repotool.mirror.signature import GpgvVerifier
 from repotool.mirror.sync_plan import (
+    REPOMD_FILES,
     FileSpec,
+    ReplacedGeneration,
     Repomd,
+    carried_files,
     check_update,
     decompress,
+    live_replaced,
     parse_primary,
     parse_repomd,
     plan_sync,
@@ -62,6 +73,8 @@ class SyncResult:
     resumed: int = 0
     reused: int = 0
     deleted: int = 0
+    #: files no longer in the metadata, kept for hosts holding an older repomd.xml
+    kept: int = 0
     requests: int = 0
     bytes: int = 0
 
@@ -119,6 +132,38 @@ def _current_generation(dest: Path, workdir: Path) -> Path | None:
     return target
 
 
+def _load_state(state_file: Path) -> dict[str, Any]:
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _replaced_in(state: dict[str, Any]) -> list[ReplacedGeneration]:
+    """The replaced generations state.json records (an unreadable entry is skipped)."""
+    found: list[ReplacedGeneration] = []
+    entries = state.get("replaced")
+    for e in entries if isinstance(entries, list) else ():
+        try:
+            found.append(ReplacedGeneration(
+                revision=str(e["revision"]), replaced_at=float(e["replaced_at"]),
+                files=frozenset(str(p) for p in e["files"]),
+            ))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
+
+
+def _held_names(state: dict[str, Any], current: Path, held_files: set[str]) -> frozenset[str]:
+    """The files the held repomd.xml names, as recorded when its generation was made;
+    without that record (older repotool, or a crash right after the swap), every file held."""
+    files = state.get("files")
+    if state.get("generation") == current.name and isinstance(files, list):
+        return frozenset(str(p) for p in files) & held_files
+    return frozenset(held_files - REPOMD_FILES)
+
+
 def _tree_paths(root: Path) -> set[str]:
     """Relative paths of the files under ``root``: one directory walk, no stat per file
     (a symlink to a file counts, a symlinked folder is not entered, as with ``rglob``)."""
@@ -138,13 +183,14 @@ def _tree_paths(root: Path) -> set[str]:
 
 class _Syncer:
     def __init__(self, url: str, dest: Path, fetcher: Fetcher, verifier: GpgvVerifier,
-                 reporter: Reporter, jobs: int) -> None:
+                 reporter: Reporter, jobs: int, keep_seconds: float) -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.dest = dest
         self.fetcher = fetcher
         self.verifier = verifier
         self.reporter = reporter
         self.jobs = max(1, jobs)
+        self.keep_seconds = keep_seconds
         self.workdir = workdir_for(dest)
         self.staging = self.workdir / "staging"
         self.partial = self.workdir / "partial"
@@ -280,12 +326,7 @@ class _Syncer:
         held: Repomd | None = parse_repomd(held_bytes, str(self.dest / REPOMD)) \
             if held_bytes else None
         state_file = self.workdir / "state.json"
-        state: dict[str, str] = {}
-        if state_file.exists():
-            try:
-                state = json.loads(state_file.read_text())
-            except ValueError:
-                state = {}
+        state = _load_state(state_file)
         headers: dict[str, str] = {}
         if held is not None and state.get("url") == self.url:
             if state.get("etag"):
@@ -299,10 +340,10 @@ class _Syncer:
             return SyncResult(changed=False, revision=held.revision)
         sig = self.fetcher.get_small(repomd_url + ".asc", max_bytes=SIGNATURE_LIMIT)
         self.verifier.verify(got.body, sig.body, repomd_url)
-        new_state = {"url": self.url, "etag": got.etag or "", "last_modified":
-                     got.last_modified or ""}
+        new_state: dict[str, Any] = {"url": self.url, "etag": got.etag or "",
+                                     "last_modified": got.last_modified or ""}
         if held is not None and got.body == held_bytes:
-            write_atomic(state_file, json.dumps(new_state).encode())
+            write_atomic(state_file, json.dumps({**state, **new_state}).encode())
             return SyncResult(changed=False, revision=held.revision)
         new = parse_repomd(got.body, repomd_url)
         check_update(new, held, now=now(), max_age_seconds=max_age_seconds, where=repomd_url)
@@ -321,18 +362,54 @@ class _Syncer:
         write_atomic(repodata / "repomd.xml", got.body)
         write_atomic(repodata / "repomd.xml.asc", sig.body)
         write_atomic(repodata / "repomd.xml.key", self.verifier.key_file.read_bytes())
-        keep = {f.path for f in wanted} | {REPOMD, REPOMD + ".asc", REPOMD + ".key"}
+        names = {f.path for f in wanted}
+        moment = now()
+        replaced = _replaced_in(state)
+        if current is not None and held is not None:
+            replaced.append(ReplacedGeneration(held.revision, moment,
+                                               _held_names(state, current, held_files)))
+        replaced = live_replaced(replaced, now=moment, keep_seconds=self.keep_seconds)
+        carried = carried_files(replaced, names) & held_files
+        if current is not None:
+            self._carry(current, carried)
+        keep = names | REPOMD_FILES | carried
         for stray in _tree_paths(self.staging) - keep:
             (self.staging / stray).unlink()
-        plan = plan_sync(wanted, set(wanted), held_files)
-        self._swap(current)
-        write_atomic(state_file, json.dumps(new_state).encode())
+        gen = self._swap()
+        self._remove_replaced(gen)
+        write_atomic(state_file, json.dumps({
+            **new_state, "generation": gen.name, "files": sorted(names),
+            "replaced": [{"revision": g.revision, "replaced_at": g.replaced_at,
+                          "files": sorted(g.files)} for g in replaced],
+        }).encode())
         return SyncResult(
             changed=True, revision=new.revision, fetched=fetched, fetched_bytes=fetched_bytes,
-            resumed=self.resumed, reused=len(wanted) - fetched, deleted=len(plan.delete),
+            resumed=self.resumed, reused=len(wanted) - fetched,
+            deleted=len(held_files - keep), kept=len(carried),
         )
 
-    def _swap(self, current: Path | None) -> None:
+    def _carry(self, current: Path, paths: Collection[str]) -> None:
+        """Hard-link ``paths`` of the held generation into staging (they were verified
+        when they arrived, and the held tree is only ever written by a sync)."""
+        for folder in sorted({posixpath.dirname(p) for p in paths} - {""}):
+            (self.staging / folder).mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            staged = self.staging / path
+            staged.unlink(missing_ok=True)
+            os.link(current / path, staged)
+
+    def _remove_replaced(self, gen: Path) -> None:
+        """Delete every generation folder but ``gen``; a failure only warns, since the
+        new tree is already in place (the next sync tries again)."""
+        for old in self.workdir.glob("gen-*"):
+            if old.name == gen.name:
+                continue
+            shutil.rmtree(old, ignore_errors=True)
+            if old.exists():
+                self.reporter.warn(f"could not delete the replaced generation {old}; "
+                                   "the next sync tries again")
+
+    def _swap(self) -> Path:
         gen = self.workdir / f"gen-{time.time_ns()}"
         os.rename(self.staging, gen)
         link = self.dest.parent / f".{self.dest.name}.swap"
@@ -344,10 +421,7 @@ class _Syncer:
             os.fsync(fd)
         finally:
             os.close(fd)
-        # Only now, with the new tree visible, do files the new metadata no
-        # longer references go away.
-        if current is not None:
-            shutil.rmtree(current)
+        return gen
 
 
 def sync_repository(
@@ -358,15 +432,20 @@ def sync_repository(
     verifier: GpgvVerifier,
     reporter: Reporter,
     max_age_seconds: int,
+    keep_seconds: float,
     jobs: int = 4,
     now: Callable[[], float] = time.time,
 ) -> SyncResult:
-    """Mirror the repository at ``url`` into ``dest`` (see the module docstring)."""
+    """Mirror the repository at ``url`` into ``dest`` (see the module docstring).
+
+    Files that a repomd.xml replaced less than ``keep_seconds`` ago names stay in
+    the tree, for hosts that still hold it.
+    """
     if not url.startswith(("http://", "https://")):
         raise MirrorError(f"not an http(s) URL: {url}", where=url,
                           hint="pass the base URL of one repository, e.g. …/repo/el7/x86_64/")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    syncer = _Syncer(url, dest, fetcher, verifier, reporter, jobs)
+    syncer = _Syncer(url, dest, fetcher, verifier, reporter, jobs, keep_seconds)
     result = syncer.run(max_age_seconds, now)
     counts = getattr(fetcher, "requests", 0), getattr(fetcher, "bytes", 0)
     return SyncResult(**{**asdict(result), "requests": counts[0], "bytes": counts[1]})

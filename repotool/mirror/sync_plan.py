@@ -2,8 +2,9 @@
 
 Parses repomd.xml and primary metadata into the list of files a repository is
 made of, decides whether a newly fetched repomd.xml may replace the held one
-(rollback and freeze), and plans which files to reuse, fetch and delete.
-Nothing here touches the network or the disk.
+(rollback and freeze), plans which files to reuse, fetch and delete, and which
+files of replaced generations stay reachable.  Nothing here touches the network
+or the disk.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ COMMON_NS = "{http://linux.duke.edu/metadata/common}"
 #: checksum types we accept from metadata (hashlib names)
 KNOWN_ALGOS = {"sha256": "sha256", "sha512": "sha512", "sha384": "sha384", "sha224": "sha224",
                "sha1": "sha1", "sha": "sha1"}
+#: the files a sync writes itself rather than taking from the metadata
+REPOMD_FILES = frozenset({"repodata/repomd.xml", "repodata/repomd.xml.asc",
+                          "repodata/repomd.xml.key"})
 #: hex digits of a digest of each accepted algorithm
 DIGEST_LENGTHS = {"sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
 _HEX = frozenset("0123456789abcdef")
@@ -61,6 +65,19 @@ class Repomd:
             if e.type == type_:
                 return e
         return None
+
+
+@dataclass(frozen=True)
+class ReplacedGeneration:
+    """The files a replaced repomd.xml named, and when it was replaced.
+
+    A host that fetched that repomd.xml just before the swap still asks for its
+    primary and its packages, so they stay in the tree for a while.
+    """
+
+    revision: str
+    replaced_at: float
+    files: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -280,7 +297,23 @@ def plan_sync(
     which held files the new tree drops."""
     reuse = tuple(f for f in wanted if f in verified)
     fetch = tuple(f for f in wanted if f not in verified)
-    keep = {f.path for f in wanted} | {"repodata/repomd.xml", "repodata/repomd.xml.asc",
-                                       "repodata/repomd.xml.key"}
+    keep = {f.path for f in wanted} | REPOMD_FILES
     delete = tuple(sorted(p for p in held_paths if p not in keep))
     return SyncPlan(reuse=reuse, fetch=fetch, delete=delete)
+
+
+def live_replaced(
+    replaced: Iterable[ReplacedGeneration], *, now: float, keep_seconds: float
+) -> list[ReplacedGeneration]:
+    """The replaced generations whose files must still be served: replaced less
+    than ``keep_seconds`` ago (0 keeps none)."""
+    return [g for g in replaced if now - g.replaced_at < keep_seconds]
+
+
+def carried_files(replaced: Iterable[ReplacedGeneration], wanted: Collection[str]) -> set[str]:
+    """Files of ``replaced`` generations that the new tree must carry besides ``wanted``
+    (a path the new metadata names again takes the new file)."""
+    paths: set[str] = set()
+    for g in replaced:
+        paths |= g.files
+    return paths - set(wanted) - REPOMD_FILES
