@@ -7,25 +7,17 @@ the published key) and only then renamed into place.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from repotool.digests import file_digest
 from repotool.errors import MediaVerifyError
 from repotool.media.iso import check_md5
 from repotool.media.plan import ImageRecord, MediaNames, sha256sums
 from repotool.process import Runner
 from repotool.signing import Signer
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def staging_dir(state: Path, releases: Path, version_label: str) -> Path:
@@ -54,7 +46,7 @@ def place_images(iso: Path, stage: Path, names: MediaNames) -> list[ImageRecord]
     else:
         shutil.copy2(iso, cd)
     os.link(cd, usb)
-    digest = file_sha256(cd)
+    digest = file_digest(cd)
     size = cd.stat().st_size
     return [
         ImageRecord("LiveCD", names.livecd, size, digest),

@@ -24,7 +24,6 @@ sync drops them once they are older.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import posixpath
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from repotool.atomic import write_atomic
+from repotool.digests import file_digest
 from repotool.errors import MirrorError, MirrorIntegrityError
 from repotool.mirror.fetch import Fetcher
 from repotool.mirror.signature import GpgvVerifier
@@ -84,11 +84,6 @@ class SyncResult:
 
 def workdir_for(dest: Path) -> Path:
     return dest.parent / f".{dest.name}.repotool"
-
-
-def file_digest(path: Path, algo: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, algo).hexdigest()
 
 
 def _matches(path: Path, spec: FileSpec) -> bool:
