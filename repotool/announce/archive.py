@@ -72,6 +72,11 @@ def mbox_bytes(messages: Sequence[tuple[ArchiveEntry, bytes]], sender: str) -> b
     return b"".join(out)
 
 
+#: a message file's name as the site accepts it (repotool/site/published.py): a plain
+#: name beside archive.json, never a path, never hidden
+_FILE_NAME = re.compile(r"[\w@+-][\w.@+-]*")
+
+
 def read_index(folder: Path) -> list[ArchiveEntry]:
     """The entries of an archive.json, or none when there is no archive yet."""
     path = folder / INDEX
@@ -79,7 +84,7 @@ def read_index(folder: Path) -> list[ArchiveEntry]:
         return []
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return [
+        entries = [
             ArchiveEntry(**{k: str(item[k]) for k in ArchiveEntry.__dataclass_fields__})
             for item in data
         ]
@@ -89,6 +94,16 @@ def read_index(folder: Path) -> list[ArchiveEntry]:
             where=str(path),
             hint="rewrite it from the sent record with: repotool announce archive",
         ) from e
+    for i, entry in enumerate(entries, 1):
+        if not _FILE_NAME.fullmatch(entry.file):
+            raise AnnounceError(
+                f"message #{i} ({entry.message_id}) names the file {entry.file!r}, which is "
+                "not a plain file name beside archive.json",
+                where=str(path),
+                hint="remove that entry (or the whole archive.json) and rewrite the archive "
+                "from the sent record with: repotool announce archive",
+            )
+    return entries
 
 
 def write_archive(

@@ -80,7 +80,8 @@ class Outbox:
         for path in sorted(self.folder.glob("*.json")):
             try:
                 out.append(OutboxEntry.from_json(json.loads(path.read_text(encoding="utf-8"))))
-            except (OSError, ValueError, TypeError) as e:
+            except (OSError, ValueError, TypeError, AttributeError) as e:
+                # AttributeError, TypeError: valid JSON that is not an entry's object
                 raise AnnounceError(
                     f"the outbox entry cannot be read: {e}",
                     where=str(path),
