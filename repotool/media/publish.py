@@ -2,14 +2,15 @@
 
 The release folder is assembled in a staging folder on the same file system,
 checked the way a user would check it (checkisomd5, sha256sum -c, gpgv against
-the published key) and only then renamed into place.
+the published key) and only then exchanged with the published one in one step.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from repotool.digests import file_digest
@@ -76,19 +77,68 @@ def verify_stage(stage: Path, names: MediaNames, runner: Runner, signer: Signer)
     signer.verify_detached(sums, (stage / names.signature).read_bytes())
 
 
-def swap_into_place(stage: Path, final: Path) -> None:
-    """Rename the checked folder into place; files already there that media does not
-    make (release notes) are kept."""
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_OLD_PREFIX = ".old-"
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap ``a`` and ``b`` in one step (Linux ``renameat2(RENAME_EXCHANGE)``); both must
+    exist on one file system.  False where the C library, kernel or file system cannot."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def recover_interrupted_swaps(releases: Path) -> None:
+    """Tidy what a swap cut short left in ``releases``: a ``.old-<label>-<pid>`` folder
+    goes back to ``<label>`` when that is missing (the crash came between the two
+    renames) and is deleted otherwise."""
+    for old in sorted(releases.glob(_OLD_PREFIX + "*")):
+        label, _, pid = old.name.removeprefix(_OLD_PREFIX).rpartition("-")
+        if not (label and pid.isdigit() and old.is_dir()):
+            continue
+        final = releases / label
+        if not final.exists() and not final.is_symlink():
+            os.replace(old, final)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def swap_into_place(
+    stage: Path, final: Path, *, exchange: Callable[[Path, Path], bool] = exchange_paths
+) -> None:
+    """Put the checked folder at ``final`` in one step, so that ``final`` is never
+    missing; files already there that media does not make (release notes, the site's
+    index.html) are kept."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    old: Path | None = None
-    if final.exists():
-        for entry in sorted(final.iterdir()):
-            target = stage / entry.name
-            if not target.exists() and entry.is_file() and not entry.name.startswith("."):
-                os.link(entry, target)
-        old = final.with_name(f".old-{final.name}-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(final, old)
+    recover_interrupted_swaps(final.parent)
+    if not final.exists():
+        os.replace(stage, final)
+        return
+    for entry in sorted(final.iterdir()):
+        target = stage / entry.name
+        if not target.exists() and entry.is_file() and not entry.name.startswith("."):
+            os.link(entry, target)
+    if exchange(stage, final):
+        shutil.rmtree(stage, ignore_errors=True)  # now the previous folder
+        return
+    # no atomic exchange here: two renames, with a short window without ``final``;
+    # a crash inside it is repaired by recover_interrupted_swaps on the next run
+    old = final.with_name(f"{_OLD_PREFIX}{final.name}-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(final, old)
     os.replace(stage, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
