@@ -29,13 +29,12 @@ from typing import Any
 
 import createrepo_c as cr
 
+from repotool.advisory_terms import ADVISORY_TYPES, SEVERITIES
 from repotool.errors import AdvisoryError, AdvisoryMismatchError, RecordProblem
 from repotool.evr import EVR, evr_cmp
 from repotool.records import (
     ADVISORY_ID_RE,
-    ADVISORY_TYPES,
     NEVRA,
-    SEVERITIES,
     Advisory,
     duplicate_advisory_problems,
 )

@@ -49,6 +49,7 @@ from pydantic import (
     model_validator,
 )
 
+from repotool.advisory_terms import ADVISORY_TYPES, SEVERITIES
 from repotool.errors import RecordInvalidError, RecordProblem
 from repotool.frontmatter import (
     markdown_sections as markdown_sections,  # re-exported: part of this module's API
@@ -65,8 +66,6 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 AdvisoryType = Literal["security", "bugfix", "enhancement"]
 #: the severities dnf knows (``dnf updateinfo --sec-severity``)
 Severity = Literal["Critical", "Important", "Moderate", "Low"]
-SEVERITIES: tuple[str, ...] = ("Critical", "Important", "Moderate", "Low")
-ADVISORY_TYPES: tuple[str, ...] = ("security", "bugfix", "enhancement")
 
 #: sections an advisory body must carry, as ``## <name>`` headings
 ADVISORY_SECTIONS: tuple[str, ...] = ("Description", "Impact", "Remediation")

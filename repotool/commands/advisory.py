@@ -8,21 +8,16 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repotool.advisories import (
-    NevraTuple,
-    advisory_problems,
-    advisory_rows,
-    format_table,
-    next_advisory_id,
-    read_repo_packages,
-    scaffold_advisory,
-)
-from repotool.config import Config
+from repotool.advisory_terms import ADVISORY_TYPES, SEVERITIES
 from repotool.errors import AdvisoryError, AdvisoryMismatchError
-from repotool.records import ADVISORY_TYPES, SEVERITIES, load_advisories, load_records
 
 if TYPE_CHECKING:
+    from repotool.advisories import NevraTuple
     from repotool.cli import Context
+    from repotool.config import Config
+
+# The records (pydantic) and the repository reader (createrepo_c) are imported by
+# the handlers that use them, so that every other command starts without them.
 
 
 def register(
@@ -72,6 +67,8 @@ def _content_dir(cfg: Config) -> Path:
 def published_packages(cfg: Config) -> tuple[dict[str, set[NevraTuple]], list[str]]:
     """Target -> NEVRAs of its published repository (all arches); and the targets
     not published yet."""
+    from repotool.advisories import read_repo_packages
+
     found: dict[str, set[NevraTuple]] = {}
     missing: list[str] = []
     for target in cfg.targets:
@@ -90,6 +87,9 @@ def published_packages(cfg: Config) -> tuple[dict[str, set[NevraTuple]], list[st
 
 
 def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from repotool.advisories import advisory_problems
+    from repotool.records import load_records
+
     cfg = ctx.config
     records = load_records(_content_dir(cfg))
     repo_packages, unpublished = published_packages(cfg)
@@ -117,6 +117,8 @@ def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def new_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from repotool.advisories import next_advisory_id, scaffold_advisory
+
     cfg = ctx.config
     folder = _content_dir(cfg) / "advisories"
     today = dt.date.today()
@@ -163,5 +165,8 @@ def _write_new(path: Path, text: str) -> None:
 
 
 def list_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from repotool.advisories import advisory_rows, format_table
+    from repotool.records import load_advisories
+
     rows = advisory_rows(load_advisories(_content_dir(ctx.config)))
     return {"summary": format_table(rows), "advisories": rows}

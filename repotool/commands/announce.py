@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -139,6 +138,8 @@ def _entry_json(entry: OutboxEntry) -> dict[str, Any]:
 
 
 def _announce(args: argparse.Namespace, ctx: Context, kind: Kind, ref: str) -> dict[str, Any]:
+    import secrets
+
     from repotool.announce.delivery import SmtplibTransport, smtp_settings
     from repotool.announce.flow import (
         archive_dir,

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repotool.config import Config
-
 if TYPE_CHECKING:
     from repotool.cli import Context
+    from repotool.config import Config
 
 
 def _limits(args: argparse.Namespace, cfg: Config) -> Any:
@@ -24,6 +22,8 @@ def _limits(args: argparse.Namespace, cfg: Config) -> Any:
 
 
 def _sync(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    import tempfile
+
     from repotool.mirror.fetch import HttpFetcher
     from repotool.mirror.signature import GpgvVerifier
     from repotool.mirror.sync import sync_repository

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from repotool.records import SEVERITIES, Advisory, NewsItem, Records, Release
+from repotool.advisory_terms import SEVERITIES
+from repotool.records import Advisory, NewsItem, Records, Release
 from repotool.site.published import MediaSet, Published, media_for
 from repotool.site.render import markdown_to_html
 
