@@ -26,8 +26,8 @@ from repotool.config import load_config
 from repotool.media import build_media
 from repotool.media.iso import xorriso_argv
 from repotool.process import SubprocessRunner
+from repotool.release_key import open_signer
 from repotool.report import SilentReporter
-from repotool.signing import open_signer
 from tests.test_media_support import publish_signed_repo
 
 EPOCH = 1390000000

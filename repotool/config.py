@@ -195,6 +195,9 @@ class MirrorConfig:
     min_rate_grace_seconds: float = 5.0
     #: parallel downloads (sync) and parallel mirror checks
     jobs: int = 4
+    #: files a replaced repomd.xml named stay on the mirror this long, so a host
+    #: holding it never gets a 404 (the master keeps its own for as long)
+    keep_previous_seconds: int = 7 * 24 * 3600
     #: how long a master repomd.xml stays a metalink alternate after it is replaced
     alternates_seconds: int = 3 * 24 * 3600
 
@@ -362,6 +365,10 @@ def _validate(cfg: Config, source: str) -> None:
         raise ConfigError(
             "publish.keep_versions must be 1 or more (the newest build of each package)",
             where=f"{source} [publish]",
+        )
+    if cfg.mirror.keep_previous_seconds < 0:
+        raise ConfigError(
+            "mirror.keep_previous_seconds cannot be negative", where=f"{source} [mirror]"
         )
     if cfg.publish.keep_generations_seconds < 0 or cfg.publish.refresh_after_seconds < 0:
         raise ConfigError("durations in [publish] cannot be negative", where=f"{source} [publish]")

@@ -28,9 +28,10 @@ from repotool.publish import (
     plan_all,
     stage_all,
 )
+from repotool.release_key import open_signer
 from repotool.repo import RepoPlan, publish_lock, staged_view
 from repotool.report import Reporter
-from repotool.signing import Signer, open_signer, sign_cached
+from repotool.signing import Signer, sign_cached
 
 if TYPE_CHECKING:
     from repotool.records import Records

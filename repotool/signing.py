@@ -1,11 +1,8 @@
-"""The release key: GnuPG through python-gnupg, rpmsign for packages.
+"""The release key at work: GnuPG through python-gnupg, rpmsign for packages.
 
 Every signature is checked with the tool hosts use (``rpmkeys --checksig``,
-``gpgv``) against the exact public key that is published.
-
-Development mode makes a clearly labelled key in the state folder on first use;
-production names a key by fingerprint in a GNUPGHOME and takes its passphrase
-from gpg-agent or a file, never from the command line.
+``gpgv``) against the exact public key that is published.  Which key, and
+whether it may be used at all, is decided in :mod:`repotool.release_key`.
 """
 
 from __future__ import annotations
@@ -22,17 +19,12 @@ from pathlib import Path
 import gnupg
 
 from repotool.config import Config
+from repotool.digests import file_digest
 from repotool.errors import BadSignatureError, KeyUnavailableError, SigningError, ToolFailedError
 from repotool.process import Runner, require_tools
 from repotool.report import Reporter
 
 GPG = "/usr/bin/gpg"
-
-DEV_KEY_BANNER = (
-    "USING A DEVELOPMENT SIGNING KEY ({fpr}) made on this machine in {home}. "
-    "It is fine for trying repotool out; never publish it to real hosts. "
-    'For production set [key] mode = "production" with fingerprint and gnupghome.'
-)
 
 
 @dataclass(frozen=True)
@@ -393,94 +385,7 @@ class Signer:
         self._remember(digests)
 
 
-# --- opening the configured key ---------------------------------------------
-
-_FPR = re.compile(r"^[0-9A-Fa-f]{40}$")
-
-
-def _make_dev_key(home: Path, uid: str) -> str:
-    home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(home, 0o700)
-    gpg = gnupg.GPG(gpgbinary=GPG, gnupghome=str(home))
-    spec = gpg.gen_key_input(
-        key_type="RSA",
-        key_length=3072,
-        key_usage="sign",
-        name_real=uid.split(" <")[0],
-        name_email=uid.split("<")[-1].rstrip(">") if "<" in uid else "dev@localhost",
-        no_protection=True,
-        expire_date="0",
-    )
-    key = gpg.gen_key(spec)
-    if not key.fingerprint:
-        raise KeyUnavailableError(
-            f"gpg could not create the development key: {key.stderr.strip()[-300:]}",
-            where=str(home),
-        )
-    (home / "DEVELOPMENT-KEY-NOT-FOR-PRODUCTION").write_text(
-        f"{key.fingerprint}\nThis key was made by repotool for local development.\n"
-    )
-    return str(key.fingerprint)
-
-
-def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
-    """The configured release key, checked usable; in development mode made on first use."""
-    require_tools(["gpg"])
-    if cfg.key.mode == "development":
-        home = cfg.state / "gnupg"
-        marker = home / "DEVELOPMENT-KEY-NOT-FOR-PRODUCTION"
-        if marker.exists():
-            fpr = marker.read_text().split()[0]
-        else:
-            reporter.info("Creating a local development signing key (first use) ...")
-            fpr = _make_dev_key(home, cfg.key.dev_uid)
-        reporter.warn(DEV_KEY_BANNER.format(fpr=fpr, home=home))
-        signer = Signer(
-            gnupghome=home,
-            fingerprint=fpr,
-            runner=runner,
-            development=True,
-            ledger=cfg.state / "verified" / f"{fpr}.sha256",
-        )
-    else:
-        if not _FPR.match(cfg.key.fingerprint.replace(" ", "")):
-            raise KeyUnavailableError(
-                f"'{cfg.key.fingerprint}' is not a 40-digit key fingerprint",
-                where="repotool.toml [key] fingerprint",
-                hint="gpg --list-keys --with-colons shows it on the 'fpr' line",
-            )
-        home = cfg.path(cfg.key.gnupghome) if cfg.key.gnupghome else Path.home() / ".gnupg"
-        if not home.is_dir():
-            raise KeyUnavailableError(
-                "the GNUPGHOME folder does not exist",
-                where=f"repotool.toml [key] gnupghome = {home}",
-                hint="point gnupghome at the keyring that holds the release key",
-            )
-        pf = cfg.path(cfg.key.passphrase_file) if cfg.key.passphrase_file else None
-        signer = Signer(
-            gnupghome=home,
-            fingerprint=cfg.key.fingerprint.replace(" ", ""),
-            runner=runner,
-            passphrase_file=pf,
-            ledger=cfg.state
-            / "verified"
-            / f"{cfg.key.fingerprint.replace(' ', '').upper()}.sha256",
-        )
-    signer.check_usable()
-    return signer
-
-
 # --- the sign stage -------------------------------------------------------------
-
-
-def _sha256_file(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sign_cached(
@@ -498,7 +403,7 @@ def sign_cached(
     todo: list[tuple[Path, Path, Path]] = []  # unsigned, work copy, final
     work = root / ".work"
     for src in unsigned:
-        final = root / _sha256_file(src) / src.name
+        final = root / file_digest(src) / src.name
         if final.is_file():
             out[src] = final
         else:
@@ -512,7 +417,7 @@ def sign_cached(
             signer.sign_rpms([t for _, t, _ in todo], jobs=cfg.build.jobs)
             step.advance(len(todo))
         fresh = [t for _, t, _ in todo]
-        signer.require_signed(fresh, [_sha256_file(t) for t in fresh])
+        signer.require_signed(fresh, [file_digest(t) for t in fresh])
         for src, tmp, final in todo:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)

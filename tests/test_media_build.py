@@ -25,8 +25,9 @@ from repotool.errors import (
 )
 from repotool.media import TOOLS, MediaResult, build_media
 from repotool.process import Completed, SubprocessRunner
+from repotool.release_key import open_signer
 from repotool.report import SilentReporter
-from repotool.signing import Signer, open_signer
+from repotool.signing import Signer
 from tests.test_media_support import (
     HELLO_FILE,
     SerialBoot,

@@ -39,7 +39,7 @@ def _sync(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
                 max_age_seconds=args.max_age if args.max_age is not None
                 else cfg.mirror.max_age_seconds,
                 # as long as the master keeps a replaced generation's files
-                keep_seconds=cfg.publish.keep_generations_seconds,
+                keep_seconds=cfg.mirror.keep_previous_seconds,
                 jobs=args.jobs or cfg.mirror.jobs,
             )
     finally:

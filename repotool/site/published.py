@@ -231,7 +231,8 @@ def parse_archive(data: bytes, list_name: str, where: str) -> tuple[ArchiveEntry
             )
         name = m["file"]
         # the archive names files beside it; anything else is not ours to link
-        url = f"/lists/{list_name}/{name}" if re.match(r"^[\w.@+-]+$", name) else ""
+        plain = re.fullmatch(r"[\w.@+-]+", name) and not name.startswith(".")
+        url = f"/lists/{list_name}/{name}" if plain else ""
         out.append(
             ArchiveEntry(
                 message_id=m["message_id"],
