@@ -209,3 +209,47 @@ class DnfHost:
 @pytest.fixture
 def dnf_host(tmp_path: Path) -> DnfHost:
     return DnfHost(tmp_path / "host")
+
+
+def make_gpg_key(
+    home: Path,
+    uid: str,
+    *,
+    algo: str = "rsa2048",
+    expire: str = "0",
+    passphrase_file: Path | None = None,
+    faked_time: str | None = None,
+) -> str:
+    """A real signing key in its own GNUPGHOME (made with gpg); returns its fingerprint."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    argv = ["gpg", "--homedir", str(home), "--batch"]
+    if passphrase_file is not None:
+        argv += ["--pinentry-mode", "loopback", "--passphrase-file", str(passphrase_file)]
+    else:
+        argv += ["--passphrase", ""]
+    if faked_time is not None:
+        argv += ["--faked-system-time", faked_time]
+    subprocess.run(
+        [*argv, "--quick-gen-key", uid, algo, "sign", expire], check=True, capture_output=True
+    )
+    listing = subprocess.run(
+        ["gpg", "--homedir", str(home), "--with-colons", "-K"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return next(ln.split(":")[9] for ln in listing.splitlines() if ln.startswith("fpr"))
+
+
+def use_production_key(
+    project: Path, fingerprint: str, home: Path, passphrase_file: Path | None = None
+) -> None:
+    """Point the project's repotool.toml at a production key."""
+    toml = project / "repotool.toml"
+    extra = f'\npassphrase_file = "{passphrase_file}"' if passphrase_file else ""
+    toml.write_text(
+        toml.read_text().replace(
+            'mode = "development"',
+            f'mode = "production"\nfingerprint = "{fingerprint}"\ngnupghome = "{home}"{extra}',
+        )
+    )

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPOTOOL, Released, make_project, run_repotool
+from tests.conftest import (
+    REPOTOOL,
+    Released,
+    make_gpg_key,
+    make_project,
+    run_repotool,
+    use_production_key,
+)
 
 COMMANDS = {
     "release": ["--respin", "example"],
@@ -55,47 +62,14 @@ def test_production_key_with_passphrase_file_signs_a_release(
 ) -> None:
     """A passphrase-protected release key: the passphrase comes from a file, never argv."""
     home = tmp_path / "gnupg"
-    home.mkdir(mode=0o700)
     secret = tmp_path / "passphrase"
     secret.write_text("correct horse battery staple\n")
     secret.chmod(0o600)
-    subprocess.run(
-        [
-            "gpg",
-            "--homedir",
-            str(home),
-            "--batch",
-            "--pinentry-mode",
-            "loopback",
-            "--passphrase-file",
-            str(secret),
-            "--quick-gen-key",
-            "Release Team <release@example.invalid>",
-            "rsa2048",
-            "sign",
-            "0",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    listing = subprocess.run(
-        ["gpg", "--homedir", str(home), "--with-colons", "-K"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    fpr = next(ln.split(":")[9] for ln in listing.splitlines() if ln.startswith("fpr"))
+    fpr = make_gpg_key(home, "Release Team <release@example.invalid>", passphrase_file=secret)
     # the agent must not have the passphrase cached from key generation
     subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=True)
     project = make_project(tmp_path / "p", base_url=released.url)
-    toml = project / "repotool.toml"
-    toml.write_text(
-        toml.read_text().replace(
-            'mode = "development"',
-            f'mode = "production"\nfingerprint = "{fpr}"\ngnupghome = "{home}"\n'
-            f'passphrase_file = "{secret}"',
-        )
-    )
+    use_production_key(project, fpr, home, secret)
     done = run_repotool(project, "release", "--no-media", "--json", "--quiet")
     assert done.returncode == 0, done.stderr
     assert "DEVELOPMENT" not in done.stderr

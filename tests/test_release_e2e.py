@@ -14,6 +14,7 @@ from tests.conftest import (
     DnfHost,
     Released,
     free_port,
+    make_gpg_key,
     make_project,
     release_json,
     run_repotool,
@@ -177,24 +178,7 @@ def test_repomd_signed_by_another_key_is_refused_by_dnf(
     bad = tmp_path / "bad"
     shutil.copytree(project, bad, symlinks=True, ignore=shutil.ignore_patterns(".repotool"))
     home = tmp_path / "stranger"
-    home.mkdir(mode=0o700)
-    subprocess.run(
-        [
-            "gpg",
-            "--homedir",
-            str(home),
-            "--batch",
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            "Mallory <m@example.invalid>",
-            "rsa2048",
-            "sign",
-            "0",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    make_gpg_key(home, "Mallory <m@example.invalid>")
     repodata = bad / "public/repo/el7/x86_64/repodata"
     asc = repodata / "repomd.xml.asc"
     target = asc.resolve()

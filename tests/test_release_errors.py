@@ -20,10 +20,12 @@ from repotool.repo import publish_lock
 from tests.conftest import (
     REPOTOOL,
     Released,
+    make_gpg_key,
     make_project,
     release_json,
     run_repotool,
     tree_digest,
+    use_production_key,
 )
 from tests.test_release_e2e import _bump_release
 
@@ -90,53 +92,17 @@ def test_unknown_config_setting_is_refused(project: Path) -> None:
 def test_missing_production_key(project: Path, tmp_path: Path) -> None:
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
-    toml = project / "repotool.toml"
-    toml.write_text(
-        toml.read_text().replace(
-            'mode = "development"',
-            f'mode = "production"\nfingerprint = "{"AB" * 20}"\ngnupghome = "{home}"',
-        )
-    )
+    use_production_key(project, "AB" * 20, home)
     err = _fails(project, "release", code=5)
     assert f"no secret key with fingerprint {'AB' * 20}" in err
 
 
 def test_expired_production_key(project: Path, tmp_path: Path) -> None:
     home = tmp_path / "gnupg"
-    home.mkdir(mode=0o700)
-    subprocess.run(
-        [
-            "gpg",
-            "--homedir",
-            str(home),
-            "--batch",
-            "--passphrase",
-            "",
-            "--faked-system-time",
-            "20200101T000000",
-            "--quick-gen-key",
-            "Old Release Key <old@example.invalid>",
-            "rsa2048",
-            "sign",
-            "1d",
-        ],
-        check=True,
-        capture_output=True,
+    fpr = make_gpg_key(
+        home, "Old Release Key <old@example.invalid>", expire="1d", faked_time="20200101T000000"
     )
-    out = subprocess.run(
-        ["gpg", "--homedir", str(home), "--with-colons", "--list-secret-keys"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    fpr = next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr"))
-    toml = project / "repotool.toml"
-    toml.write_text(
-        toml.read_text().replace(
-            'mode = "development"',
-            f'mode = "production"\nfingerprint = "{fpr}"\ngnupghome = "{home}"',
-        )
-    )
+    use_production_key(project, fpr, home)
     err = _fails(project, "release", code=5)
     assert f"the signing key {fpr} expired on 2020-01-02" in err
 
@@ -287,31 +253,7 @@ def test_package_re_signed_in_place_is_noticed_despite_same_size_and_mtime(
     st = rpm.stat()
     old_sha = hashlib.sha256(rpm.read_bytes()).hexdigest()
     home = tmp_path / "stranger"
-    home.mkdir(mode=0o700)
-    subprocess.run(
-        [
-            "gpg",
-            "--homedir",
-            str(home),
-            "--batch",
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            "Other <other@example.invalid>",
-            "rsa3072",
-            "sign",
-            "0",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    listing = subprocess.run(
-        ["gpg", "--homedir", str(home), "--with-colons", "-K"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    fpr = next(ln.split(":")[9] for ln in listing.splitlines() if ln.startswith("fpr"))
+    fpr = make_gpg_key(home, "Other <other@example.invalid>", algo="rsa3072")
     subprocess.run(
         [
             "rpmsign",
