@@ -14,13 +14,13 @@ from repotool.announce.pgpmime import assemble, signed_part, signed_parts
 from repotool.announce.plaintext import markdown_to_text
 from repotool.announce.render import (
     Links,
-    MediaList,
     long_lines,
     parse_media_list,
     render_advisory,
     render_release,
 )
 from repotool.errors import AnnounceError, MediaListMissingError, NothingToAnnounceError
+from repotool.media.manifest import MediaManifest
 from repotool.media.plan import ImageRecord, manifest_json, media_names
 from repotool.records import Records, load_records
 
@@ -144,8 +144,10 @@ def test_media_list_for_another_version_or_without_checksum_is_refused() -> None
     with pytest.raises(MediaListMissingError, match=re.escape("for version '3.3.2-2', not 3.3.2")):
         parse_media_list(_media("3.3.2-2", b"x"), where="m.json", version="3.3.2")
     bad = _media("3.3.2", b"x").replace(hashlib.sha256(b"x").hexdigest(), "abc")
-    with pytest.raises(MediaListMissingError, match=r"image #1 lacks .* 64-digit SHA-256"):
+    with pytest.raises(MediaListMissingError, match=r"image #1 lacks .* 64-digit SHA-256") as e:
         parse_media_list(bad, where="m.json", version="3.3.2")
+    assert e.value.where == "m.json"
+    assert e.value.hint == "rebuild the media with: repotool media build 3.3.2"
 
 
 def test_unknown_advisory_and_release_name_the_known_ones(records: Records) -> None:
@@ -157,7 +159,7 @@ def test_unknown_advisory_and_release_name_the_known_ones(records: Records) -> N
     with pytest.raises(NothingToAnnounceError, match=re.escape("3.3.2, 3.3.2-2")):
         find_release(records, "3.3.2-9", where="web/content")
     with pytest.raises(NothingToAnnounceError):
-        render_release(records, "9.9", MediaList("9.9", (), "S", "S.asc"), LINKS, FPR)
+        render_release(records, "9.9", MediaManifest("9.9", (), "S", "S.asc"), LINKS, FPR)
 
 
 def test_signed_part_is_7bit_crlf_and_safe_for_mbox() -> None:

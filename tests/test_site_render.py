@@ -137,6 +137,9 @@ def test_broken_published_files_name_the_file() -> None:
         parse_media(b'{"images": [{"name": "../x", "size": 1, "sha256": "00"}]}', "3.3.2",
                     "public/releases/3.3.2/media.json")
     assert e.value.where == "public/releases/3.3.2/media.json"
+    assert e.value.what == ("image #1 lacks a plain file name: '../x' is not a name beside "
+                            "media.json")
+    assert e.value.hint == "rerun: repotool media build"
     with pytest.raises(PublishedFileError, match="not valid JSON"):
         parse_archive(b"{", "perfsonar-announce", "archive.json")
     # a file name that is not plain is shown but never linked

@@ -24,7 +24,6 @@ from repotool.announce.render import (
     Announcement,
     Kind,
     Links,
-    MediaList,
     find_advisory,
     find_release,
     parse_media_list,
@@ -33,6 +32,7 @@ from repotool.announce.render import (
 )
 from repotool.config import Config
 from repotool.errors import AlreadySentError, DeliveryError, MediaListMissingError
+from repotool.media.manifest import MediaManifest
 from repotool.records import load_records
 
 
@@ -67,7 +67,7 @@ def media_list_path(cfg: Config, version: str) -> Path:
     return cfg.public_dir / "releases" / version / "media.json"
 
 
-def read_media_list(cfg: Config, version: str, *, without_media: bool) -> MediaList | None:
+def read_media_list(cfg: Config, version: str, *, without_media: bool) -> MediaManifest | None:
     """media.json of ``version``; when it is absent, refuse unless told to go without."""
     path = media_list_path(cfg, version)
     if not path.exists():

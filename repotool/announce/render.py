@@ -8,7 +8,6 @@ the caller passes the records, the media list (``media.json``, parsed by
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,12 +15,11 @@ from typing import Literal
 
 from repotool.announce.plaintext import WIDTH, fill, markdown_to_text, underline
 from repotool.errors import MediaListMissingError, NothingToAnnounceError
+from repotool.media.manifest import ManifestError, MediaManifest, parse_manifest
 from repotool.records import RESPIN_VERSION_RE, Advisory, Records, Release, Respin
 
 Kind = Literal["release", "advisory"]
 KINDS: tuple[Kind, ...] = ("release", "advisory")
-
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -62,67 +60,25 @@ class Announcement:
     text: str
 
 
-@dataclass(frozen=True)
-class MediaImage:
-    kind: str
-    name: str
-    size: int
-    sha256: str
+def parse_media_list(data: bytes | str, *, where: str, version: str) -> MediaManifest:
+    """Pure: media.json (written by ``repotool media``) of ``version``, parsed.
 
-
-@dataclass(frozen=True)
-class MediaList:
-    """The part of ``public/releases/<version>/media.json`` an announcement uses."""
-
-    version: str
-    images: tuple[MediaImage, ...]
-    checksums: str
-    signature: str
-
-
-def parse_media_list(text: str, *, where: str, version: str) -> MediaList:
-    """Pure: the text of media.json (written by ``repotool media``) to a MediaList.
-
-    Refuses a file for another version and any image without a SHA-256, so a
-    message never shows a checksum that was not computed.
+    Refuses a file for another version and everything the media stage's own
+    reader refuses (any image without a 64-digit SHA-256, so a message never
+    shows a checksum that was not computed).
     """
     hint = f"rebuild the media with: repotool media build {version}"
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise MediaListMissingError(f"not valid JSON: {e}", where=where, hint=hint) from e
-    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
-        raise MediaListMissingError("no 'images' list", where=where, hint=hint)
-    if doc.get("version") != version:
+        manifest = parse_manifest(data, where)
+    except ManifestError as e:
+        raise MediaListMissingError(e.what, where=e.where, hint=hint) from e
+    if manifest.version != version:
         raise MediaListMissingError(
-            f"the media list is for version {doc.get('version')!r}, not {version}",
+            f"the media list is for version {manifest.version!r}, not {version}",
             where=where,
             hint=hint,
         )
-    images: list[MediaImage] = []
-    for i, img in enumerate(doc["images"]):
-        ok = (
-            isinstance(img, dict)
-            and isinstance(img.get("name"), str)
-            and isinstance(img.get("size"), int)
-            and isinstance(img.get("sha256"), str)
-            and _SHA256.match(img["sha256"])
-        )
-        if not ok:
-            raise MediaListMissingError(
-                f"image #{i + 1} lacks a name, a size or a 64-digit SHA-256",
-                where=where,
-                hint=hint,
-            )
-        images.append(MediaImage(str(img.get("kind", "")), img["name"], img["size"], img["sha256"]))
-    if not images:
-        raise MediaListMissingError("the media list names no images", where=where, hint=hint)
-    return MediaList(
-        version=version,
-        images=tuple(images),
-        checksums=str(doc.get("checksums") or "SHA256SUMS"),
-        signature=str(doc.get("signature") or "SHA256SUMS.asc"),
-    )
+    return manifest
 
 
 # --- finding what to announce -------------------------------------------------------
@@ -274,7 +230,7 @@ def _advisory_lines(records: Records, ids: Sequence[str], links: Links) -> list[
     return out
 
 
-def _media_lines(version: str, media: MediaList | None, links: Links) -> list[str]:
+def _media_lines(version: str, media: MediaManifest | None, links: Links) -> list[str]:
     if media is None:
         return [
             fill(
@@ -302,7 +258,7 @@ def _media_lines(version: str, media: MediaList | None, links: Links) -> list[st
 def render_release(
     records: Records,
     version: str,
-    media: MediaList | None,
+    media: MediaManifest | None,
     links: Links,
     fingerprint: str,
     *,

@@ -131,7 +131,13 @@ def _media_out(m: MediaSet, base_url: str) -> MediaOut:
         label=m.label,
         date=m.date,
         images=[
-            ImageOut(kind=i.kind, name=i.name, size=i.size, sha256=i.sha256, url=base_url + i.url)
+            ImageOut(
+                kind=i.kind,
+                name=i.name,
+                size=i.size,
+                sha256=i.sha256,
+                url=base_url + m.image_url(i),
+            )
             for i in m.images
         ],
         checksums_url=base_url + m.checksums_url,

@@ -27,11 +27,11 @@ from typing import Any, Protocol
 
 from repotool.config import Config
 from repotool.errors import PublishedFileError
+from repotool.media.manifest import ManifestError, MediaImage, parse_manifest
 from repotool.process import Runner
 
 RELEASE_PACKAGE = "perfsonar-release"
 _LABEL_RE = re.compile(r"^[0-9][0-9A-Za-z.]*(-[0-9]+)?$")
-_HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 #: the mailing lists the site describes: name suffix -> purpose
 LISTS: tuple[tuple[str, str], ...] = (
     (
@@ -95,15 +95,6 @@ def format_fingerprint(fpr: str) -> str:
 
 
 @dataclass(frozen=True)
-class MediaImage:
-    kind: str
-    name: str
-    size: int
-    sha256: str
-    url: str
-
-
-@dataclass(frozen=True)
 class MediaSet:
     """The live media of one release or respin (``releases/<label>/``)."""
 
@@ -112,6 +103,9 @@ class MediaSet:
     images: tuple[MediaImage, ...]
     checksums_url: str
     signature_url: str
+
+    def image_url(self, image: MediaImage) -> str:
+        return f"/releases/{self.label}/{image.name}"
 
 
 @dataclass(frozen=True)
@@ -172,43 +166,17 @@ def _json(data: bytes, where: str) -> Any:
 
 
 def parse_media(data: bytes, label: str, where: str) -> MediaSet:
-    """Pure: one media.json in, the download table's rows out."""
-    doc = _json(data, where)
-    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
-        raise PublishedFileError(
-            "media.json has no 'images' list", where=where, hint="rerun: repotool media build"
-        )
-    images: list[MediaImage] = []
-    for i, img in enumerate(doc["images"]):
-        ok = (
-            isinstance(img, dict)
-            and isinstance(img.get("name"), str)
-            and "/" not in img["name"]
-            and isinstance(img.get("size"), int)
-            and isinstance(img.get("sha256"), str)
-            and _HEX64_RE.match(img["sha256"])
-        )
-        if not ok:
-            raise PublishedFileError(
-                f"image #{i + 1} lacks a plain name, an integer size or a sha256",
-                where=where,
-                hint="rerun: repotool media build",
-            )
-        images.append(
-            MediaImage(
-                kind=str(img.get("kind", "")),
-                name=img["name"],
-                size=img["size"],
-                sha256=img["sha256"],
-                url=f"/releases/{label}/{img['name']}",
-            )
-        )
+    """Pure: one media.json in (the media stage's own reader), the download table out."""
+    try:
+        manifest = parse_manifest(data, where)
+    except ManifestError as e:
+        raise PublishedFileError(e.what, where=e.where, hint="rerun: repotool media build") from e
     return MediaSet(
         label=label,
-        date=str(doc.get("date", ""))[:10],
-        images=tuple(images),
-        checksums_url=f"/releases/{label}/{doc.get('checksums', 'SHA256SUMS')}",
-        signature_url=f"/releases/{label}/{doc.get('signature', 'SHA256SUMS.asc')}",
+        date=manifest.date[:10],
+        images=manifest.images,
+        checksums_url=f"/releases/{label}/{manifest.checksums}",
+        signature_url=f"/releases/{label}/{manifest.signature}",
     )
 
 

@@ -1,0 +1,117 @@
+"""Pure: ``public/releases/<label>/media.json`` read back, beside its writer.
+
+:func:`repotool.media.plan.manifest_json` writes the file; the site's download
+table and the release announcements read it through :func:`parse_manifest`,
+so both refuse the same things.  The parser knows nothing of its callers: it
+raises :class:`ManifestError` (a ``ValueError``, not a ``RepotoolError``) and
+each caller wraps it once into its own area's error with its own hint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+DEFAULT_CHECKSUMS = "SHA256SUMS"
+DEFAULT_SIGNATURE = "SHA256SUMS.asc"
+
+
+class ManifestError(ValueError):
+    """media.json is not what the media stage writes; ``what`` says how."""
+
+    def __init__(self, what: str, *, where: str) -> None:
+        super().__init__(f"{where}: {what}")
+        self.what = what
+        self.where = where
+
+
+@dataclass(frozen=True)
+class MediaImage:
+    """One image of a release: a plain file name beside media.json."""
+
+    kind: str
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class MediaManifest:
+    """What readers use of media.json (the writer also records kernel, base, packages)."""
+
+    version: str
+    images: tuple[MediaImage, ...]
+    checksums: str = DEFAULT_CHECKSUMS
+    signature: str = DEFAULT_SIGNATURE
+    #: ISO 8601 UTC (2014-04-10T12:00:00Z); "" when the file has none
+    date: str = ""
+
+
+def _plain_name(value: object) -> bool:
+    """A file name beside media.json: never a path, never '.' or '..'."""
+    return isinstance(value, str) and value not in ("", ".", "..") and "/" not in value
+
+
+def _image(n: int, img: Any, where: str) -> MediaImage:
+    if not isinstance(img, dict):
+        raise ManifestError(
+            f"image #{n} lacks a name, a size and a SHA-256: it is not a JSON object",
+            where=where,
+        )
+    name, size, sha256 = img.get("name"), img.get("size"), img.get("sha256")
+    if not _plain_name(name):
+        raise ManifestError(
+            f"image #{n} lacks a plain file name: {name!r} is not a name beside media.json",
+            where=where,
+        )
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise ManifestError(f"image #{n} lacks an integer size: {size!r}", where=where)
+    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+        raise ManifestError(
+            f"image #{n} lacks a 64-digit SHA-256 (lower-case hex): {sha256!r}", where=where
+        )
+    assert isinstance(name, str)  # checked by _plain_name; tells mypy
+    return MediaImage(kind=str(img.get("kind", "")), name=name, size=size, sha256=sha256)
+
+
+def _file_name(doc: dict[str, Any], key: str, default: str, where: str) -> str:
+    value = doc.get(key) or default
+    if not _plain_name(value):
+        raise ManifestError(
+            f"'{key}' is {value!r}, not a plain file name beside media.json", where=where
+        )
+    assert isinstance(value, str)
+    return value
+
+
+def parse_manifest(data: bytes | str, where: str) -> MediaManifest:
+    """media.json's bytes (or text) in, a :class:`MediaManifest` out.
+
+    Refuses an image without a plain file name, an integer size or a 64-digit
+    SHA-256 (so nobody is shown a checksum that was not computed, or a link
+    that leaves the release's folder), and a manifest that names no image.
+    ``where`` names the file in the error.
+    """
+    try:
+        doc = json.loads(data)
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise ManifestError(f"not valid JSON: {e}", where=where) from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
+        raise ManifestError("media.json has no 'images' list", where=where)
+    images = tuple(_image(n, img, where) for n, img in enumerate(doc["images"], 1))
+    if not images:
+        raise ManifestError("media.json names no images", where=where)
+    version = doc.get("version")
+    if not isinstance(version, str):
+        raise ManifestError(f"media.json has no 'version' string: {version!r}", where=where)
+    date = doc.get("date")
+    return MediaManifest(
+        version=version,
+        images=images,
+        checksums=_file_name(doc, "checksums", DEFAULT_CHECKSUMS, where),
+        signature=_file_name(doc, "signature", DEFAULT_SIGNATURE, where),
+        date=date if isinstance(date, str) else "",
+    )
