@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -142,11 +143,30 @@ def test_broken_published_files_name_the_file() -> None:
     assert e.value.hint == "rerun: repotool media build"
     with pytest.raises(PublishedFileError, match="not valid JSON"):
         parse_archive(b"{", "perfsonar-announce", "archive.json")
-    # a file name that is not plain is shown but never linked
-    (entry,) = parse_archive(
-        b'[{"message_id": "<m>", "subject": "s", "date": "2014", "file": "../../x"}]',
-        "perfsonar-announce", "archive.json")
-    assert entry.url == ""
+    # a file name that is not plain is refused (the announcements' reader), never linked
+    with pytest.raises(PublishedFileError) as e:
+        parse_archive(
+            b'[{"message_id": "<m>", "subject": "s", "date": "2014", "kind": "release",'
+            b' "ref": "3.3.2", "file": "../../x"}]',
+            "perfsonar-announce", "public/lists/perfsonar-announce/archive.json")
+    assert e.value.what == ("message #1 (<m>) names the file '../../x', which is not a plain "
+                            "file name beside archive.json")
+    assert e.value.where == "public/lists/perfsonar-announce/archive.json"
+    assert "repotool announce archive" in (e.value.hint or "")
+    with pytest.raises(PublishedFileError, match=r"message #1 lacks a 'kind' string"):
+        parse_archive(b'[{"message_id": "<m>", "subject": "s", "date": "2014", "file": "x"}]',
+                      "perfsonar-announce", "archive.json")
+
+
+def test_archive_entries_link_their_message_newest_first() -> None:
+    def msg(n: int, date: str) -> dict[str, str]:
+        return {"message_id": f"<{n}>", "subject": f"s{n}", "date": date, "kind": "advisory",
+                "ref": f"PSSA-2014-000{n}", "file": f"{n}.eml"}
+
+    data = json.dumps([msg(1, "2014-04-08T12:00:00Z"), msg(2, "2014-04-10T12:00:00Z")])
+    entries = parse_archive(data.encode(), "perfsonar-announce", "archive.json")
+    assert [(e.message_id, e.url) for e in entries] == [
+        ("<2>", "/lists/perfsonar-announce/2.eml"), ("<1>", "/lists/perfsonar-announce/1.eml")]
 
 
 def test_export_writes_every_page_atomically_and_skips_when_unchanged(tmp_path: Path) -> None:

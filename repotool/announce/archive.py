@@ -72,38 +72,65 @@ def mbox_bytes(messages: Sequence[tuple[ArchiveEntry, bytes]], sender: str) -> b
     return b"".join(out)
 
 
-#: a message file's name as the site accepts it (repotool/site/published.py): a plain
-#: name beside archive.json, never a path, never hidden
+#: a message file's name: a plain name beside archive.json, never a path, never
+#: hidden (the site links it as /lists/<list>/<file>)
 _FILE_NAME = re.compile(r"[\w@+-][\w.@+-]*")
+_REWRITE = "move it aside and rewrite it from the sent record with: repotool announce archive"
+
+
+def parse_index(data: bytes, where: str) -> list[ArchiveEntry]:
+    """Pure: archive.json's bytes in, its entries (oldest first, as written) out.
+
+    The one reader of the index, for the announcements and the site.  Every
+    entry needs all six fields as strings and a plain file name beside
+    archive.json; anything else is an :class:`AnnounceError` naming ``where``.
+    """
+    try:
+        doc = json.loads(data)
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        raise AnnounceError(
+            f"the list archive index is not valid JSON: {e}", where=where, hint=_REWRITE
+        ) from e
+    if not isinstance(doc, list):
+        raise AnnounceError(
+            "the list archive index is not a list of messages", where=where, hint=_REWRITE
+        )
+    entries: list[ArchiveEntry] = []
+    for i, item in enumerate(doc, 1):
+        if not isinstance(item, dict):
+            raise AnnounceError(f"message #{i} is not a JSON object", where=where, hint=_REWRITE)
+        for key in ArchiveEntry.__dataclass_fields__:
+            if not isinstance(item.get(key), str):
+                raise AnnounceError(
+                    f"message #{i} lacks a {key!r} string", where=where, hint=_REWRITE
+                )
+        entry = ArchiveEntry(**{k: item[k] for k in ArchiveEntry.__dataclass_fields__})
+        if not _FILE_NAME.fullmatch(entry.file):
+            raise AnnounceError(
+                f"message #{i} ({entry.message_id}) names the file {entry.file!r}, which is "
+                "not a plain file name beside archive.json",
+                where=where,
+                hint="remove that entry (or the whole archive.json) and rewrite the archive "
+                "from the sent record with: repotool announce archive",
+            )
+        entries.append(entry)
+    return entries
 
 
 def read_index(folder: Path) -> list[ArchiveEntry]:
     """The entries of an archive.json, or none when there is no archive yet."""
     path = folder / INDEX
-    if not path.exists():
-        return []
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        entries = [
-            ArchiveEntry(**{k: str(item[k]) for k in ArchiveEntry.__dataclass_fields__})
-            for item in data
-        ]
-    except (OSError, ValueError, TypeError, KeyError) as e:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as e:
         raise AnnounceError(
-            f"the list archive index cannot be read: {e}",
+            f"the list archive index cannot be read: {e.strerror}",
             where=str(path),
-            hint="rewrite it from the sent record with: repotool announce archive",
+            hint="check its permissions",
         ) from e
-    for i, entry in enumerate(entries, 1):
-        if not _FILE_NAME.fullmatch(entry.file):
-            raise AnnounceError(
-                f"message #{i} ({entry.message_id}) names the file {entry.file!r}, which is "
-                "not a plain file name beside archive.json",
-                where=str(path),
-                hint="remove that entry (or the whole archive.json) and rewrite the archive "
-                "from the sent record with: repotool announce archive",
-            )
-    return entries
+    return parse_index(data, str(path))
 
 
 def write_archive(

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from repotool.announce.archive import parse_index
 from repotool.config import Config
-from repotool.errors import PublishedFileError
+from repotool.errors import AnnounceError, PublishedFileError
 from repotool.media.manifest import ManifestError, MediaImage, parse_manifest
 from repotool.process import Runner
 
@@ -126,7 +127,9 @@ class YumSetup:
 
 
 @dataclass(frozen=True)
-class ArchiveEntry:
+class ListMessage:
+    """One archived announcement as the list page shows it (a link to its .eml)."""
+
     message_id: str
     subject: str
     date: str
@@ -141,7 +144,7 @@ class MailingList:
     address: str
     purpose: str
     subscribe_address: str
-    archive: tuple[ArchiveEntry, ...]
+    archive: tuple[ListMessage, ...]
     mbox_url: str
 
 
@@ -180,38 +183,28 @@ def parse_media(data: bytes, label: str, where: str) -> MediaSet:
     )
 
 
-def parse_archive(data: bytes, list_name: str, where: str) -> tuple[ArchiveEntry, ...]:
-    """Pure: archive.json (the announcements helper's) in, newest first out."""
-    doc = _json(data, where)
-    if not isinstance(doc, list):
-        raise PublishedFileError(
-            "archive.json is not a list of messages", where=where, hint="rerun: repotool announce"
+def parse_archive(data: bytes, list_name: str, where: str) -> tuple[ListMessage, ...]:
+    """Pure: archive.json in (the announcements' own reader), newest first out.
+
+    That reader refuses an entry whose file is not a plain name beside
+    archive.json, so every message shown has a link.
+    """
+    try:
+        entries = parse_index(data, where)
+    except AnnounceError as e:
+        raise PublishedFileError(e.what, where=e.where, hint=e.hint) from e
+    out = [
+        ListMessage(
+            message_id=e.message_id,
+            subject=e.subject,
+            date=e.date,
+            kind=e.kind,
+            ref=e.ref,
+            url=f"/lists/{list_name}/{e.file}",
         )
-    out: list[ArchiveEntry] = []
-    for i, m in enumerate(doc):
-        if not isinstance(m, dict) or not all(
-            isinstance(m.get(k), str) for k in ("message_id", "subject", "date", "file")
-        ):
-            raise PublishedFileError(
-                f"message #{i + 1} lacks message_id, subject, date or file",
-                where=where,
-                hint="rerun: repotool announce",
-            )
-        name = m["file"]
-        # the archive names files beside it; anything else is not ours to link
-        plain = re.fullmatch(r"[\w.@+-]+", name) and not name.startswith(".")
-        url = f"/lists/{list_name}/{name}" if plain else ""
-        out.append(
-            ArchiveEntry(
-                message_id=m["message_id"],
-                subject=m["subject"],
-                date=m["date"],
-                kind=str(m.get("kind", "")),
-                ref=str(m.get("ref", "")),
-                url=url,
-            )
-        )
-    return tuple(sorted(out, key=lambda e: e.date, reverse=True))
+        for e in entries
+    ]
+    return tuple(sorted(out, key=lambda m: m.date, reverse=True))
 
 
 def parse_mirror_status(data: bytes, where: str) -> tuple[Mapping[str, str], ...]:
