@@ -176,7 +176,7 @@ class RepoIndex:
             data = {"packages": {}, "generations": {}}
         index = cls(data["packages"], data["generations"])
         # a generation written just before a swap that a killed run did not finish
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
             index.generations.update(json.loads(path.with_suffix(".pending.json").read_text()))
         return index
 

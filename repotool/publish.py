@@ -8,6 +8,7 @@ was.  The release holds :func:`repotool.repo.publish_lock` around all three.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,14 @@ from repotool.repo import (
     StagedRepo,
     abort_repo,
     finish_repo,
+    flip,
+    intent_path,
     plan_repo,
+    prepare_swap,
+    roll_forward,
     stage_repo,
-    swap_repo,
     unswap_repo,
+    write_intent,
 )
 from repotool.report import Reporter
 from repotool.signing import Signer
@@ -91,6 +96,8 @@ def plan_all(
     Every new package, and every file found changed in Packages/, must pass
     ``rpmkeys --checksig`` against the published key.
     """
+    for repo_dir in roll_forward(cfg):
+        reporter.warn(f"finished the swap a killed run had begun: {repo_dir}")
     plans = []
     with reporter.step("Planning repositories", len(cfg.targets)) as step:
         for target in cfg.targets:
@@ -131,10 +138,44 @@ def abort_all(outcome: PublishOutcome) -> None:
         abort_repo(s)
 
 
-def commit_all(outcome: PublishOutcome, cfg: Config, signer: Signer) -> None:
-    """Swap every repository in; if one swap fails, the others are swapped back."""
-    swapped: list[StagedRepo] = []
+def commit_all(
+    outcome: PublishOutcome,
+    cfg: Config,
+    signer: Signer,
+    *,
+    then: Callable[[], None] | None = None,
+) -> None:
+    """Swap every repository in, all or none.
+
+    Everything that can fail (final names, journals, packages landing) is done
+    for every target first; then an intent file is written and the links flip
+    in a tight loop.  A run killed among the flips is rolled forward by the
+    next run (:func:`repotool.repo.roll_forward`).  ``then`` runs right after
+    the flips (e.g. moving the verified media into place).
+    """
     try:
+        for s in outcome.staged:
+            prepare_swap(s)
+        write_intent(cfg, outcome.staged)
+        for s in outcome.staged:
+            flip(s)
+    except BaseException as e:
+        for s in reversed(outcome.staged):
+            with contextlib.suppress(OSError):
+                unswap_repo(s)
+        abort_all(outcome)
+        intent_path(cfg).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise PublishError(
+                f"could not swap the new repositories in: {e.strerror or e}",
+                where=str(e.filename or cfg.public_dir),
+                hint="nothing was changed; free space or fix permissions, then run again",
+            ) from e
+        raise
+    try:
+        if then is not None:
+            then()
+        intent_path(cfg).unlink(missing_ok=True)
         key = signer.public_key_armored().encode()
         key_path = cfg.public_dir / "keys" / cfg.key.public_key_name
         if not key_path.exists() or key_path.read_bytes() != key:
@@ -144,16 +185,10 @@ def commit_all(outcome: PublishOutcome, cfg: Config, signer: Signer) -> None:
         if not repo_path.exists() or repo_path.read_bytes() != repo_file:
             write_atomic(repo_path, repo_file)
         for s in outcome.staged:
-            swap_repo(s)
-            swapped.append(s)
+            finish_repo(s)
     except OSError as e:
-        for s in reversed(swapped):
-            unswap_repo(s)
-        abort_all(outcome)
         raise PublishError(
-            f"could not swap the new repositories in: {e.strerror or e}",
+            f"the new repositories are live, but finishing failed: {e.strerror or e}",
             where=str(e.filename or cfg.public_dir),
-            hint="nothing was changed; free space or fix permissions, then run again",
+            hint="hosts get complete repositories; free space and run again to tidy up",
         ) from e
-    for s in outcome.staged:
-        finish_repo(s)

@@ -9,7 +9,9 @@ Every stage skips work whose inputs did not change.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -207,16 +209,26 @@ def _build_and_publish(
     plans = plan_all(cfg, per_target, signer, reporter)
     check_advisories(records.advisories, {p.target.name: p.nevras for p in plans})
     published = stage_all(plans, signer, _updateinfo_fn(cfg, records.advisories), reporter)
+    staged_media: Path | None = None
     try:
         if media:
-            result.extra["media"] = _media(
+            result.extra["media"], staged_media = _media(
                 cfg, published, signer, runner, reporter, label, source_date_epoch
             )
     except BaseException:
         abort_all(published)
         raise
-    commit_all(published, cfg, signer)
-    if published.changed and (cfg.public_dir / "mirrors" / "status.json").is_file():
+
+    def place_media() -> None:
+        # the verified media go public right after the repositories they came from
+        if staged_media is not None:
+            from repotool.media.publish import swap_into_place
+
+            swap_into_place(staged_media, cfg.public_dir / "releases" / label)
+            shutil.rmtree(staged_media.parent.parent, ignore_errors=True)
+
+    commit_all(published, cfg, signer, then=place_media)
+    if (cfg.public_dir / "mirrors" / "status.json").is_file() and _lists_stale(cfg):
         # the metalink names the current repomd.xml: it must follow every publish
         from repotool.mirror.lists import write_lists
 
@@ -224,6 +236,19 @@ def _build_and_publish(
     # the site shows what is now published: keys, .repo file, media, archive
     result.extra["site"] = build_site(cfg, reporter).to_json()
     return published
+
+
+def _lists_stale(cfg: Config) -> bool:
+    """A mirrorlist/metalink older than its repomd.xml (also after a killed run)."""
+    for target in cfg.targets:
+        for arch in target.arches:
+            repomd = cfg.public_dir / "repo" / target.name / arch / "repodata" / "repomd.xml"
+            metalink = cfg.public_dir / "mirrors" / target.name / arch / "metalink.xml"
+            if repomd.exists() and (
+                not metalink.exists() or metalink.stat().st_mtime < repomd.stat().st_mtime
+            ):
+                return True
+    return False
 
 
 def _media(
@@ -234,9 +259,11 @@ def _media(
     reporter: Reporter,
     label: str,
     source_date_epoch: int,
-) -> dict[str, Any]:
-    """Live media from the staged repository, before anything is swapped in.
+) -> tuple[dict[str, Any], Path | None]:
+    """Live media from the staged repository, verified in a staging folder.
 
+    They are moved into public/releases/ only after the repositories are swapped
+    in (see ``place_media``), so media never name packages hosts cannot get.
     Media of a published version are never rebuilt (hosts and mirrors hold
     their checksums); a security respin makes new media under a new label.
     """
@@ -244,7 +271,7 @@ def _media(
 
     manifest = cfg.public_dir / "releases" / label / "media.json"
     if manifest.is_file():
-        return {"version": label, "skipped": "already published"}
+        return {"version": label, "skipped": "already published"}, None
     staged = next(
         s
         for s in published.staged
@@ -253,14 +280,22 @@ def _media(
     key_file = cfg.state / "media-key" / cfg.key.public_key_name
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.write_text(signer.public_key_armored())
+    # build_media publishes into <public_dir>/releases/: give it a private one
+    shadow = cfg.state / "media-staging"
+    shutil.rmtree(shadow, ignore_errors=True)
+    shadow_cfg = dataclasses.replace(
+        cfg, publish=dataclasses.replace(cfg.publish, public_dir=shadow)
+    )
     done = build_media(
-        cfg,
+        shadow_cfg,
         signer,
         runner,
         reporter,
         version_label=label,
         source_date_epoch=source_date_epoch,
-        repo_dir=None if staged.unchanged else staged_view(staged),
+        repo_dir=staged.plan.repo_dir if staged.unchanged else staged_view(staged),
         key_file=key_file,
     )
-    return done.to_json()
+    info = done.to_json()
+    info["directory"] = str(cfg.public_dir / "releases" / label)
+    return info, shadow / "releases" / label

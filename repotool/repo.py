@@ -284,6 +284,8 @@ def _copy_in(src: Path, dest: Path) -> None:
     try:
         shutil.copyfile(src, tmp)
         os.chmod(tmp, 0o644)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -361,6 +363,9 @@ def stage_repo(
         signer.verify_detached(repomd, sig)
         (staging / "repomd.xml.asc").write_bytes(sig)
         (staging / "repomd.xml.key").write_text(signer.public_key_armored())
+        for f in staging.iterdir():  # durable before any link can name them
+            with f.open("rb") as fh:
+                os.fsync(fh.fileno())
         # files of older generations that are still live stay reachable
         for rev, gen in plan.index.generations.items():
             if _generation_live(gen, now, plan.keep_generations):
@@ -371,6 +376,8 @@ def stage_repo(
                         os.link(src, dst)
         plan.index.generations[staged.revision] = {
             "packages": [p.filename for p in plan.packages],
+            # the files this run brings; if it never becomes current, only these go
+            "incoming": sorted(plan.incoming),
             "files": names,
             "retired": None,
             "digest": digest,
@@ -396,7 +403,9 @@ def staged_view(staged: StagedRepo) -> Path:
                 if staged.incoming_dir is not None and p.filename in staged.plan.incoming
                 else staged.plan.repo_dir / "Packages" / p.filename
             )
-            os.link(src, view / "Packages" / p.filename)
+            # symlinks, not hard links: a link would change the file's ctime and
+            # make the next run read every package again
+            os.symlink(src.resolve(), view / "Packages" / p.filename)
         os.symlink(f"../{staged.staging.name}", view / "repodata")
         staged.view = view
     return staged.view
@@ -423,8 +432,9 @@ def abort_repo(staged: StagedRepo) -> None:
     staged.journal.unlink(missing_ok=True)
 
 
-def swap_repo(staged: StagedRepo) -> None:
-    """Make the new generation current: packages land, then one rename of the link."""
+def prepare_swap(staged: StagedRepo) -> None:
+    """Everything of a swap that can fail, for one repository, before any link moves:
+    the generation gets its final name, the journal is written, packages land."""
     plan = staged.plan
     if staged.unchanged:
         return
@@ -445,24 +455,45 @@ def swap_repo(staged: StagedRepo) -> None:
             staged.landed.append(dest)
             # the index records the file as it is in the repository
             plan.index.packages[filename] = restat(plan.index.packages[filename], dest)
-    link = plan.repo_dir / "repodata"
+    _fsync_dir(pkg_dir)
+    _fsync_dir(plan.repo_dir)
+
+
+def flip(staged: StagedRepo) -> None:
+    """Make the prepared generation current: one rename of the repodata link."""
+    if staged.unchanged:
+        return
+    link = staged.plan.repo_dir / "repodata"
     staged.previous_link = os.readlink(link) if link.is_symlink() else None
-    _point_link(link, final.name)
+    _point_link(link, staged.staging.name)
     staged.swapped = True
 
 
+def swap_repo(staged: StagedRepo) -> None:
+    """Prepare and flip one repository (several targets: prepare all, then flip all)."""
+    prepare_swap(staged)
+    flip(staged)
+
+
 def unswap_repo(staged: StagedRepo) -> None:
-    """Undo swap_repo (another target failed to swap): the previous generation is back."""
-    if not staged.swapped:
-        abort_repo(staged)
-        return
-    link = staged.plan.repo_dir / "repodata"
-    if staged.previous_link is not None:
-        _point_link(link, staged.previous_link)
-    else:
-        link.unlink(missing_ok=True)
-    staged.swapped = False
+    """Undo a prepared or flipped swap: the previous generation is back."""
+    if staged.swapped:
+        link = staged.plan.repo_dir / "repodata"
+        if staged.previous_link is not None:
+            _point_link(link, staged.previous_link)
+        else:
+            link.unlink(missing_ok=True)
+        staged.swapped = False
     abort_repo(staged)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make renames in ``path`` durable before a link names what they created."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _point_link(link: Path, target: str) -> None:
@@ -506,13 +537,47 @@ def prune(plan: RepoPlan, now: float) -> None:
         if rev == current or _generation_live(gen, now, keep):
             live_pkgs.update(gen.get("packages", []))
         else:
-            shutil.rmtree(plan.repo_dir / f".repodata-{rev}", ignore_errors=True)
-            del plan.index.generations[rev]
+            folder = plan.repo_dir / f".repodata-{rev}"
+            shutil.rmtree(folder, ignore_errors=True)
+            if folder.exists():  # could not be removed now (busy?): try again next time
+                live_pkgs.update(gen.get("packages", []))
+            else:
+                del plan.index.generations[rev]
     pkg_dir = plan.repo_dir / "Packages"
     for name in list(plan.index.packages):
         if name not in live_pkgs:
             (pkg_dir / name).unlink(missing_ok=True)
             del plan.index.packages[name]
+
+
+def intent_path(cfg: Config) -> Path:
+    """Written once every target is prepared, just before the links flip."""
+    return cfg.state / "publish-intent.json"
+
+
+def write_intent(cfg: Config, staged: Sequence[StagedRepo]) -> None:
+    flips = {str(s.plan.repo_dir): s.staging.name for s in staged if not s.unchanged}
+    write_atomic(intent_path(cfg), json.dumps(flips).encode())
+
+
+def roll_forward(cfg: Config) -> list[str]:
+    """Finish the link flips of a run killed among them: every target was prepared
+    (the intent is written only then), so the release completes rather than half-stays."""
+    path = intent_path(cfg)
+    try:
+        flips = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    done = []
+    if isinstance(flips, dict):
+        for repo_dir, generation in flips.items():
+            link = Path(repo_dir) / "repodata"
+            target = Path(repo_dir) / str(generation)
+            if target.is_dir() and (not link.is_symlink() or os.readlink(link) != generation):
+                _point_link(link, str(generation))
+                done.append(repo_dir)
+    path.unlink(missing_ok=True)
+    return done
 
 
 def reconcile(repo_dir: Path, index: RepoIndex, current: str | None, now: float) -> None:
@@ -542,7 +607,7 @@ def reconcile(repo_dir: Path, index: RepoIndex, current: str | None, now: float)
             gen = index.generations.pop(rev, None)
             shutil.rmtree(repo_dir / f".repodata-{rev}", ignore_errors=True)
             if gen is not None:
-                orphans.update(gen.get("packages", []))
+                orphans.update(gen.get("incoming", []))
         elif rev not in index.generations:
             index.generations[rev] = _adopt(repo_dir, rev, retired=now)
         elif index.generations[rev].get("retired") is None:
@@ -564,7 +629,7 @@ def _adopt(repo_dir: Path, rev: str, *, retired: float | None) -> dict[str, Any]
         repomd = cr.Repomd(str(folder / "repomd.xml"))
         primary = next(r for r in repomd.records if r.type == "primary")
         cr.xml_parse_primary(
-            str(repo_dir / primary.location_href),
+            str(folder / os.path.basename(primary.location_href)),
             pkgcb=lambda pkg: packages.append(os.path.basename(pkg.location_href)),
             do_files=False,
         )

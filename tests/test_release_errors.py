@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -302,3 +303,77 @@ def test_lost_index_keeps_older_generations_for_hosts_that_hold_them(
     for href in first | second:  # hosts holding either older repomd.xml find every file
         assert (repo / href).is_file(), href
     assert len(list(repo.glob(".repodata-*"))) == 3
+
+
+def test_a_run_killed_between_the_targets_flips_is_rolled_forward(
+    released: Released, tmp_path: Path
+) -> None:
+    """el6 flipped, el7 not yet, then the process died: the next run completes the release."""
+    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    release_json(project)
+    _bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
+    script = f"""
+import os
+from pathlib import Path
+from repotool.config import load_config
+from repotool.process import SubprocessRunner
+from repotool.publish import plan_all, stage_all
+from repotool.release import build_and_sign
+from repotool.release_key import open_signer
+from repotool.repo import flip, prepare_swap, publish_lock, write_intent
+from repotool.report import SilentReporter
+cfg = load_config(Path({str(project / "repotool.toml")!r}))
+r, rep = SubprocessRunner(), SilentReporter()
+signer = open_signer(cfg, r, rep)
+with publish_lock(cfg):
+    _, per_target, _ = build_and_sign(cfg, signer, r, rep)
+    out = stage_all(plan_all(cfg, per_target, signer, rep), signer, lambda t, p: None, rep)
+    for s in out.staged:
+        prepare_swap(s)
+    write_intent(cfg, out.staged)
+    flip(out.staged[0])
+    print(out.staged[0].plan.target.name, out.staged[1].staging.name)
+    os._exit(9)  # killed between the flips
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=project, timeout=300
+    )
+    assert done.returncode == 9, done.stderr
+    first, el7_generation = done.stdout.split()
+    assert first == "el6"
+    el7 = project / "public/repo/el7/x86_64"
+    assert os.readlink(el7 / "repodata") != el7_generation  # half-released right now
+    result = run_repotool(project, "release", "--json")
+    assert result.returncode == 0, result.stderr
+    # rolled forward, not back (this release then adds its errata on top)
+    assert f"finished the swap a killed run had begun: {el7}" in result.stderr
+    assert os.readlink(el7 / "repodata") >= el7_generation
+    for target in ("el6", "el7"):
+        repo = project / f"public/repo/{target}/x86_64"
+        _assert_repo_complete(repo)
+        assert (repo / f"Packages/perfsonar-toolkit-sysctl-3.3.2-2.{target}.noarch.rpm").exists()
+    assert not (project / ".repotool/publish-intent.json").exists()
+
+
+def test_a_failed_swap_publishes_neither_repositories_nor_media(
+    released: Released, tmp_path: Path
+) -> None:
+    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    release_json(project)
+    _bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
+    before = tree_digest(project / "public")
+    pkgs = project / "public/repo/el7/x86_64/Packages"
+    if subprocess.run(["chattr", "+i", str(pkgs)], capture_output=True).returncode != 0:
+        pytest.skip("this file system cannot make a folder immutable (chattr +i)")
+    try:
+        done = run_repotool(project, "release", "--respin", "2")
+    finally:
+        subprocess.run(["chattr", "-i", str(pkgs)], check=True)
+    assert done.returncode == 6, done.stderr
+    assert "could not swap the new repositories in" in done.stderr
+    after = tree_digest(project / "public")
+    assert after == before  # el6 rolled back too; no 3.3.2-2 media went public
+    assert not (project / "public/releases/3.3.2-2").exists()
+    ok = run_repotool(project, "release", "--respin", "2", "--json", "--quiet")
+    assert ok.returncode == 0, ok.stderr
+    assert (project / "public/releases/3.3.2-2/media.json").is_file()
