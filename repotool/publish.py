@@ -22,14 +22,12 @@ from repotool.repo import (
     abort_repo,
     finish_repo,
     flip,
-    intent_path,
     plan_repo,
     prepare_swap,
-    roll_forward,
     stage_repo,
     unswap_repo,
-    write_intent,
 )
+from repotool.repo_recovery import intent_path, roll_forward, write_intent
 from repotool.report import Reporter
 from repotool.signing import Signer
 
@@ -156,7 +154,9 @@ def commit_all(
     try:
         for s in outcome.staged:
             prepare_swap(s)
-        write_intent(cfg, outcome.staged)
+        write_intent(
+            cfg, {str(s.plan.repo_dir): s.staging.name for s in outcome.staged if not s.unchanged}
+        )
         for s in outcome.staged:
             flip(s)
     except BaseException as e:

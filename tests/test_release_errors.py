@@ -320,7 +320,8 @@ from repotool.process import SubprocessRunner
 from repotool.publish import plan_all, stage_all
 from repotool.release import build_and_sign
 from repotool.release_key import open_signer
-from repotool.repo import flip, prepare_swap, publish_lock, write_intent
+from repotool.repo import flip, prepare_swap, publish_lock
+from repotool.repo_recovery import write_intent
 from repotool.report import SilentReporter
 cfg = load_config(Path({str(project / "repotool.toml")!r}))
 r, rep = SubprocessRunner(), SilentReporter()
@@ -330,7 +331,7 @@ with publish_lock(cfg):
     out = stage_all(plan_all(cfg, per_target, signer, rep), signer, lambda t, p: None, rep)
     for s in out.staged:
         prepare_swap(s)
-    write_intent(cfg, out.staged)
+    write_intent(cfg, {{str(s.plan.repo_dir): s.staging.name for s in out.staged}})
     flip(out.staged[0])
     print(out.staged[0].plan.target.name, out.staged[1].staging.name)
     os._exit(9)  # killed between the flips
