@@ -59,9 +59,9 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
         raise AssertionError(f"{argv[0]} failed: {done.stderr.decode(errors='replace')}")
 
 
-def _gen_key(home: Path, uid: str) -> str:
+def _gen_key(home: Path, uid: str, algo: str = "rsa2048") -> str:
     _run(["gpg", "--homedir", str(home), "--batch", "--passphrase", "", "--quick-gen-key", uid,
-          "rsa2048", "sign", "never"])
+          algo, "sign", "never"])
     out = subprocess.run(["gpg", "--homedir", str(home), "--with-colons", "--list-keys", uid],
                          check=True, capture_output=True, text=True, env=GPG_ENV).stdout
     return next(ln.split(":")[9] for ln in out.splitlines() if ln.startswith("fpr:"))

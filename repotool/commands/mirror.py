@@ -1,8 +1,9 @@
-"""CLI for the 'mirror' area: sync, check, list."""
+"""CLI for the 'mirror' area: sync, media, check, list."""
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,39 @@ def _sync(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     return {"summary": summary, "dest": str(dest), **result.to_json()}
 
 
+def _media(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    import tempfile
+
+    from repotool.mirror.fetch import HttpFetcher
+    from repotool.mirror.media import sync_media
+    from repotool.mirror.signature import GpgvVerifier
+
+    cfg = ctx.config
+    fetcher = HttpFetcher(_limits(args, cfg))
+    dest: Path = args.dest.absolute()
+    try:
+        with tempfile.TemporaryDirectory(prefix="repotool-gpgv-") as tmp:
+            verifier = GpgvVerifier(args.key, ctx.runner, Path(tmp))
+            result = sync_media(
+                args.url, dest, labels=args.label or None, fetcher=fetcher, verifier=verifier,
+                reporter=ctx.reporter, jobs=args.jobs or cfg.mirror.jobs,
+            )
+    finally:
+        fetcher.close()
+    held = ", ".join(result.labels) or "no labels"
+    if result.changed:
+        summary = (
+            f"{dest}: now holds {held}; updated {', '.join(result.updated) or 'none'}"
+            + (f", removed {', '.join(result.removed)}" if result.removed else "")
+            + f": {result.fetched} image(s) fetched ({result.fetched_bytes} bytes, "
+            f"{result.resumed} resumed), {result.reused} reused; {result.requests} request(s)"
+        )
+    else:
+        summary = (f"{dest}: unchanged, holds {held} "
+                   f"({result.requests} request(s), {result.bytes} bytes)")
+    return {"summary": summary, "dest": str(dest), **result.to_json()}
+
+
 def _check(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.mirror.health import check_network
 
@@ -82,8 +116,8 @@ def _list(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    mirror = sub.add_parser("mirror", help="sync a mirror, check the mirror network, write "
-                            "mirrorlist/metalink")
+    mirror = sub.add_parser("mirror", help="sync a mirror (repositories, media), check the "
+                            "mirror network, write mirrorlist/metalink")
     msub = mirror.add_subparsers(dest="mirror_command", metavar="ACTION", required=True)
 
     net = argparse.ArgumentParser(add_help=False)
@@ -108,6 +142,34 @@ def register(
                    help="refuse metadata older than this (default: [mirror] max_age_seconds)")
     s.add_argument("--jobs", type=int, default=0, help="parallel downloads")
     s.set_defaults(handler=_sync)
+
+    m = msub.add_parser(
+        "media", parents=[common, net],
+        help="mirror the release media (releases/<label>/) into DEST, verified and atomically",
+        description=textwrap.fill(
+            "Mirror the live media of each release label from "
+        "BASE_URL/releases/<label>/ into DEST/<label>/.  Each label's SHA256SUMS must be "
+        "signed by KEYFILE (checked before anything else of the label is fetched); media.json "
+        "must agree with it; every image is checked against its size and sha256.  DEST changes "
+        "in one atomic step or not at all; run again after a failure: it resumes.  Without "
+        "--label, the labels come from BASE_URL/api/releases and DEST holds exactly those; "
+        "with --label, only the named labels are synced and other held labels stay.  An "
+        "unchanged label costs one request.", width=78),
+        epilog="example (from cron; serve /srv/mirror/perfsonar/releases):\n"
+        "  repotool mirror media https://master.example/ /srv/mirror/perfsonar/releases \\\n"
+        "      --key RPM-GPG-KEY-perfsonar --label 3.3.2 --label 3.3.2-2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m.add_argument("url", metavar="BASE_URL",
+                   help="the base of the published tree (the folder holding releases/)")
+    m.add_argument("dest", metavar="DEST", type=Path)
+    m.add_argument("--key", required=True, type=Path, metavar="KEYFILE",
+                   help="the pinned release key (e.g. RPM-GPG-KEY-perfsonar)")
+    m.add_argument("--label", action="append", metavar="LABEL",
+                   help="a release label, e.g. 3.3.2-2 (repeat for more; default: every "
+                   "label BASE_URL/api/releases lists)")
+    m.add_argument("--jobs", type=int, default=0, help="parallel downloads")
+    m.set_defaults(handler=_media)
 
     c = msub.add_parser(
         "check", parents=[common, net],

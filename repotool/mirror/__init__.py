@@ -9,6 +9,8 @@ The seams:
   rate, Range resume) behind the :class:`~repotool.mirror.fetch.Fetcher` seam.
 * :mod:`repotool.mirror.signature`: ``gpgv`` against the pinned key.
 * :mod:`repotool.mirror.sync`: the shell: staging, parallel download, atomic swap.
+* :mod:`repotool.mirror.media_plan` (pure) and :mod:`repotool.mirror.media`
+  (shell, reusing sync's staging and swap): the release media, SHA256SUMS signed.
 * :mod:`repotool.mirror.network`: ``mirror/mirrors.toml`` as typed data.
 * :mod:`repotool.mirror.health`: fresh/stale/down/bad-signature per mirror.
 * :mod:`repotool.mirror.metalink` (pure) and :mod:`repotool.mirror.lists`

@@ -1,4 +1,5 @@
-"""repomd.xml signatures checked with ``gpgv`` against one pinned key.
+"""Detached signatures (repomd.xml.asc, the media's SHA256SUMS.asc) checked with
+``gpgv`` against one pinned key.
 
 The key file (armored or binary) is turned into a keyring once with
 ``gpg --dearmor``; every check is ``gpgv --keyring KEYRING SIG DATA``, the tool
@@ -43,7 +44,10 @@ class GpgvVerifier:
         self.keyring.write_bytes(key)
         self._home = workdir
 
-    def verify(self, data: bytes, signature: bytes, where: str) -> None:
+    def verify(self, data: bytes, signature: bytes, where: str, *,
+               name: str = "repomd.xml.asc") -> None:
+        """Raise :class:`MirrorIntegrityError` unless ``signature`` (the file ``name``)
+        is a valid signature of ``data`` by the pinned key."""
         with tempfile.TemporaryDirectory(dir=self._home) as tmp:
             data_path = Path(tmp) / "data"
             sig_path = Path(tmp) / "data.asc"
@@ -58,7 +62,7 @@ class GpgvVerifier:
             detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
             last = detail[-1] if detail else f"gpgv exited with status {done.returncode}"
             raise MirrorIntegrityError(
-                f"bad signature: repomd.xml.asc does not verify against the pinned key "
+                f"bad signature: {name} does not verify against the pinned key "
                 f"{self.key_file.name} (gpgv: {last})",
                 where=where,
                 hint="the upstream metadata is tampered with or signed by another key; "

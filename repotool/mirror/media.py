@@ -1,0 +1,227 @@
+"""The shell of ``repotool mirror media``: the release media, verified and atomic.
+
+Same layout and guarantees as the repository sync (:mod:`repotool.mirror.sync`),
+whose staging, download and swap code it reuses::
+
+    DEST -> .DEST.repotool/gen-<n>/         what hosts see: <label>/ folders, always whole
+    .DEST.repotool/staging/                 the next generation being assembled
+    .DEST.repotool/partial/sha256-<digest>  interrupted downloads, resumed with Range
+    .DEST.repotool/media-state.json         ETag/Last-Modified of each label's SHA256SUMS
+
+For each label, SHA256SUMS and SHA256SUMS.asc are fetched and checked with gpgv
+against the pinned key before anything else of the label is fetched; media.json
+then gives the sizes that bound the downloads and must agree with SHA256SUMS on
+every name and checksum; images already held with the right checksum are hard
+links, the rest are downloaded and checked.  Only when every label is complete
+does DEST move to the new generation, in one rename: a failure changes nothing
+a host sees, and the next run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from repotool.atomic import write_atomic
+from repotool.errors import MirrorError
+from repotool.mirror.fetch import Fetcher
+from repotool.mirror.media_plan import (
+    CHECKSUMS,
+    MANIFEST,
+    SIGNATURE,
+    check_label,
+    label_images,
+    parse_media_manifest,
+    parse_release_labels,
+    parse_sha256sums,
+    unique_downloads,
+)
+from repotool.mirror.signature import GpgvVerifier
+from repotool.mirror.sync import (
+    _current_generation,
+    _load_state,
+    _locked,
+    _Syncer,
+    _tree_paths,
+    workdir_for,
+)
+from repotool.mirror.sync_plan import FileSpec
+from repotool.report import Reporter
+
+SUMS_LIMIT = 64 * 1024
+MANIFEST_LIMIT = 1024 * 1024
+API_LIMIT = 16 * 1024 * 1024
+STATE = "media-state.json"
+
+
+@dataclass(frozen=True)
+class MediaSyncResult:
+    changed: bool
+    #: the labels DEST holds after the run
+    labels: tuple[str, ...]
+    #: the labels whose folder was (re)assembled
+    updated: tuple[str, ...] = ()
+    #: held labels no longer listed by the master's /api/releases
+    removed: tuple[str, ...] = ()
+    fetched: int = 0
+    fetched_bytes: int = 0
+    resumed: int = 0
+    reused: int = 0
+    requests: int = 0
+    bytes: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {**asdict(self), "labels": list(self.labels), "updated": list(self.updated),
+                "removed": list(self.removed)}
+
+
+@dataclass(frozen=True)
+class _NewLabel:
+    sums: bytes
+    signature: bytes
+    manifest: bytes
+    images: list[FileSpec]
+
+
+def _labels_held(current: Path | None) -> set[str]:
+    if current is None:
+        return set()
+    return {p.name for p in current.iterdir() if p.is_dir()}
+
+
+def sync_media(
+    base_url: str,
+    dest: Path,
+    *,
+    labels: Sequence[str] | None,
+    fetcher: Fetcher,
+    verifier: GpgvVerifier,
+    reporter: Reporter,
+    jobs: int = 4,
+) -> MediaSyncResult:
+    """Mirror ``<base_url>/releases/<label>/`` for each label into ``dest/<label>/``.
+
+    ``labels`` None: the labels the master's ``/api/releases`` lists, and DEST holds
+    exactly those.  Otherwise only the named labels are synced; other held labels stay.
+    """
+    if not base_url.startswith(("http://", "https://")):
+        raise MirrorError(f"not an http(s) URL: {base_url}", where=base_url,
+                          hint="pass the base URL of the published tree, e.g. https://host/")
+    base = base_url if base_url.endswith("/") else base_url + "/"
+    for label in labels or ():
+        check_label(label, "--label")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    syncer = _Syncer(base + "releases/", dest, fetcher, verifier, reporter, jobs, 0)
+    with _locked(syncer.workdir, dest):
+        result = _run(base, dest, labels, syncer, fetcher, verifier)
+    counts = getattr(fetcher, "requests", 0), getattr(fetcher, "bytes", 0)
+    return MediaSyncResult(**{**asdict(result), "requests": counts[0], "bytes": counts[1]})
+
+
+def _run(base: str, dest: Path, wanted: Sequence[str] | None, syncer: _Syncer,
+         fetcher: Fetcher, verifier: GpgvVerifier) -> MediaSyncResult:
+    workdir = workdir_for(dest)
+    if (workdir / "state.json").exists():
+        raise MirrorError(
+            "DEST is a repository mirror (made by repotool mirror sync)", where=str(dest),
+            hint="mirror the media into a DEST of their own",
+        )
+    current = _current_generation(dest, workdir)
+    held = _labels_held(current)
+    state_file = workdir / STATE
+    state = _load_state(state_file)
+    old_state = state.get("labels") if isinstance(state.get("labels"), dict) else {}
+    assert isinstance(old_state, dict)
+    if wanted is None:
+        api = base + "api/releases"
+        labels = parse_release_labels(fetcher.get_small(api, max_bytes=API_LIMIT).body, api)
+        keep_others: set[str] = set()
+    else:
+        labels = list(dict.fromkeys(wanted))
+        keep_others = held - set(labels)
+    new_state: dict[str, Any] = {k: v for k, v in old_state.items() if k in keep_others}
+    new: dict[str, _NewLabel] = {}
+    for label in labels:
+        url = syncer.url + label + "/"
+        sums_url = url + CHECKSUMS
+        headers: dict[str, str] = {}
+        was = old_state.get(label)
+        if label in held and isinstance(was, dict) and was.get("url") == url:
+            if was.get("etag"):
+                headers["If-None-Match"] = str(was["etag"])
+            if was.get("last_modified"):
+                headers["If-Modified-Since"] = str(was["last_modified"])
+        got = fetcher.get_small(sums_url, max_bytes=SUMS_LIMIT, headers=headers,
+                                allow=(200, 304) if headers else (200,))
+        if got.status == 304:
+            new_state[label] = was
+            continue
+        sig = fetcher.get_small(url + SIGNATURE, max_bytes=SUMS_LIMIT)
+        verifier.verify(got.body, sig.body, sums_url, name=SIGNATURE)
+        new_state[label] = {"url": url, "etag": got.etag or "",
+                            "last_modified": got.last_modified or ""}
+        assert current is not None or label not in held
+        if label in held and current is not None and _same_bytes(current / label / CHECKSUMS,
+                                                                  got.body):
+            continue
+        sums = parse_sha256sums(got.body, sums_url)
+        manifest_url = url + MANIFEST
+        manifest = fetcher.get_small(manifest_url, max_bytes=MANIFEST_LIMIT).body
+        images = label_images(label, sums, parse_media_manifest(manifest, manifest_url),
+                              manifest_url)
+        new[label] = _NewLabel(got.body, sig.body, manifest, images)
+
+    final = set(labels) | keep_others
+    removed = tuple(sorted(held - final))
+    if current is not None and not new and not removed:
+        write_atomic(state_file, json.dumps({**state, "labels": new_state}).encode())
+        return MediaSyncResult(changed=False, labels=tuple(sorted(final)))
+
+    held_files = _tree_paths(current) if current is not None else set()
+    specs = [s for n in new.values() for s in n.images]
+    fetch, copies = unique_downloads(specs)
+    reused, fetched, fetched_bytes = syncer._ensure(fetch, current, held_files)
+    staging = syncer.staging
+    staging.mkdir(parents=True, exist_ok=True)
+    for path, source in copies.items():
+        (staging / path).unlink(missing_ok=True)
+        os.link(staging / source.path, staging / path)
+    for label, n in new.items():
+        write_atomic(staging / label / CHECKSUMS, n.sums)
+        write_atomic(staging / label / SIGNATURE, n.signature)
+        write_atomic(staging / label / MANIFEST, n.manifest)
+    kept = final - set(new)
+    carried = [p for p in held_files if p.split("/", 1)[0] in kept]
+    if current is not None:
+        syncer._carry(current, carried)
+    keep = {*carried, *(s.path for s in specs),
+            *(f"{label}/{name}" for label in new for name in (CHECKSUMS, SIGNATURE, MANIFEST))}
+    for entry in staging.iterdir():  # left by an earlier failed run
+        if entry.name in final:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    for stray in _tree_paths(staging) - keep:
+        (staging / stray).unlink()
+    gen = syncer._swap()
+    syncer._remove_replaced(gen)
+    write_atomic(state_file, json.dumps({"generation": gen.name, "labels": new_state}).encode())
+    return MediaSyncResult(
+        changed=True, labels=tuple(sorted(final)), updated=tuple(sorted(new)), removed=removed,
+        fetched=fetched, fetched_bytes=fetched_bytes, resumed=syncer.resumed, reused=reused,
+    )
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
