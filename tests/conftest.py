@@ -253,3 +253,30 @@ def use_production_key(
             f'mode = "production"\nfingerprint = "{fingerprint}"\ngnupghome = "{home}"{extra}',
         )
     )
+
+
+def gpgv_check(public_key: Path, signature: Path, data: Path, scratch: Path) -> str:
+    """What a reader does: gpgv against a keyring of the published key only.
+    Returns gpgv's report; fails the test when the signature does not verify."""
+    keyring = scratch / "published.gpg"
+    subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            str(scratch),
+            "--batch",
+            "--dearmor",
+            "--output",
+            str(keyring),
+            str(public_key),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        ["gpgv", "--keyring", str(keyring), str(signature), str(data)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stderr

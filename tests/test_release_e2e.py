@@ -14,6 +14,7 @@ from tests.conftest import (
     DnfHost,
     Released,
     free_port,
+    gpgv_check,
     make_gpg_key,
     make_project,
     release_json,
@@ -68,33 +69,14 @@ def test_el6_and_el7_repositories_carry_their_own_builds(released: Released) -> 
 def test_repomd_signature_verifies_with_gpgv_against_published_key(
     released: Released, tmp_path: Path
 ) -> None:
-    keyring = tmp_path / "k.gpg"
-    subprocess.run(
-        [
-            "gpg",
-            "--homedir",
-            str(tmp_path),
-            "--batch",
-            "--dearmor",
-            "--output",
-            str(keyring),
-            str(released.public / "keys/RPM-GPG-KEY-perfsonar"),
-        ],
-        check=True,
-    )
     repodata = released.public / "repo/el7/x86_64/repodata"
-    done = subprocess.run(
-        [
-            "gpgv",
-            "--keyring",
-            str(keyring),
-            str(repodata / "repomd.xml.asc"),
-            str(repodata / "repomd.xml"),
-        ],
-        capture_output=True,
-        text=True,
+    report = gpgv_check(
+        released.public / "keys/RPM-GPG-KEY-perfsonar",
+        repodata / "repomd.xml.asc",
+        repodata / "repomd.xml",
+        tmp_path,
     )
-    assert done.returncode == 0, done.stderr
+    assert "Good signature" in report
 
 
 def test_noop_release_rebuilds_nothing_and_leaves_public_identical(released: Released) -> None:

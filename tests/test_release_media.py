@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import Released, make_project, release_json, run_repotool, tree_digest
+from tests.conftest import (
+    Released,
+    gpgv_check,
+    make_project,
+    release_json,
+    run_repotool,
+    tree_digest,
+)
 from tests.test_media_support import SerialBoot, qemu_available
 
 LIVECD = "pS-Performance_Toolkit-3.3.2-LiveCD-x86_64.iso"
@@ -24,32 +31,13 @@ def test_release_publishes_verified_media(released: Released, tmp_path: Path) ->
         ["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True
     )
     assert sums.returncode == 0, sums.stdout + sums.stderr
-    keyring = tmp_path / "k.gpg"
-    subprocess.run(
-        [
-            "gpg",
-            "--homedir",
-            str(tmp_path),
-            "--batch",
-            "--dearmor",
-            "--output",
-            str(keyring),
-            str(released.public / "keys/RPM-GPG-KEY-perfsonar"),
-        ],
-        check=True,
+    report = gpgv_check(
+        released.public / "keys/RPM-GPG-KEY-perfsonar",
+        folder / "SHA256SUMS.asc",
+        folder / "SHA256SUMS",
+        tmp_path,
     )
-    gpgv = subprocess.run(
-        [
-            "gpgv",
-            "--keyring",
-            str(keyring),
-            str(folder / "SHA256SUMS.asc"),
-            str(folder / "SHA256SUMS"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert gpgv.returncode == 0, gpgv.stderr
+    assert "Good signature" in report
     check = subprocess.run(["checkisomd5", str(folder / LIVECD)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
     # the toolkit on the image is the one in the repository, with the Heartbleed fix
