@@ -32,12 +32,8 @@ import createrepo_c as cr
 from repotool.advisory_terms import ADVISORY_TYPES, SEVERITIES
 from repotool.errors import AdvisoryError, AdvisoryMismatchError, RecordProblem
 from repotool.evr import EVR, evr_cmp
-from repotool.records import (
-    ADVISORY_ID_RE,
-    NEVRA,
-    Advisory,
-    duplicate_advisory_problems,
-)
+from repotool.record_loading import duplicate_advisory_problems
+from repotool.records import ADVISORY_ID_RE, NEVRA, Advisory
 
 #: (name, epoch, version, release, arch); the epoch as createrepo_c gives it
 #: ("0") or as a number (0): both mean the same

@@ -13,8 +13,8 @@ and the line of each top-level key), and :func:`validate_model` checks it
 against a pydantic model, translating every pydantic error into a
 :class:`~repotool.errors.RecordProblem` that names the file, the line, the
 field and the fix.  :func:`markdown_sections` splits a body at its ``## ``
-headings.  The models themselves, and the loading of folders, live in
-:mod:`repotool.records`.
+headings.  The models themselves live in :mod:`repotool.records`, the loading of
+folders in :mod:`repotool.record_loading`.
 
 All pure: text in, values (or one :class:`~repotool.errors.RecordInvalidError`
 listing every problem) out.

@@ -155,7 +155,7 @@ def run_release(
     respin: int | None = None,
     media: bool = True,
 ) -> ReleaseResult:
-    from repotool.records import load_records
+    from repotool.record_loading import load_records
 
     started = time.monotonic()
     result = ReleaseResult()

@@ -19,7 +19,8 @@ from repotool.advisories import (
 )
 from repotool.cli import main
 from repotool.errors import AdvisoryError, AdvisoryMismatchError
-from repotool.records import Advisory, load_advisories, parse_advisory
+from repotool.record_loading import load_advisories
+from repotool.records import Advisory, parse_advisory
 
 PROJECT = Path(__file__).resolve().parent.parent
 CONTENT = PROJECT / "web" / "content"

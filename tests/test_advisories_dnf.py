@@ -20,7 +20,7 @@ import pytest
 
 from repotool.advisories import check_advisories, render_updateinfo
 from repotool.cli import main
-from repotool.records import load_advisories
+from repotool.record_loading import load_advisories
 
 PROJECT = Path(__file__).resolve().parent.parent
 SPECS = PROJECT / "specs"

@@ -22,7 +22,8 @@ from repotool.announce.render import (
 from repotool.errors import AnnounceError, MediaListMissingError, NothingToAnnounceError
 from repotool.media.manifest import MediaManifest
 from repotool.media.plan import ImageRecord, manifest_json, media_names
-from repotool.records import Records, load_records
+from repotool.record_loading import load_records
+from repotool.records import Records
 
 CONTENT = Path(__file__).resolve().parent.parent / "web" / "content"
 FPR = "0123456789ABCDEF0123456789ABCDEF01234567"

@@ -10,8 +10,8 @@ import sys
 #: imported only by the handlers that need them
 HEAVY = ("pydantic", "createrepo_c", "requests", "urllib3", "yaml", "jinja2", "fastapi",
          "starlette", "uvicorn", "gnupg", "markdown", "repotool.records",
-         "repotool.advisories", "repotool.announce", "repotool.mirror", "repotool.media",
-         "repotool.site", "repotool.signing")
+         "repotool.record_loading", "repotool.advisories", "repotool.announce",
+         "repotool.mirror", "repotool.media", "repotool.site", "repotool.signing")
 
 
 def test_building_the_parser_imports_no_heavy_module() -> None:

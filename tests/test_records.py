@@ -8,15 +8,8 @@ from pathlib import Path
 import pytest
 
 from repotool.errors import AdvisoryError, RecordInvalidError
-from repotool.records import (
-    NEVRA,
-    load_advisories,
-    load_news,
-    load_records,
-    load_releases,
-    parse_advisory,
-    parse_release,
-)
+from repotool.record_loading import load_advisories, load_news, load_records, load_releases
+from repotool.records import NEVRA, parse_advisory, parse_release
 
 REPO_CONTENT = Path(__file__).resolve().parent.parent / "web" / "content"
 
@@ -218,7 +211,7 @@ def test_duplicate_id_across_files_and_every_file_reported(tmp_path: Path) -> No
     assert f"{content}/advisories/PSSA-2014-0009.md:4: severity: 'High' is not allowed" in text
     assert f"{content}/advisories/copy.md:2: id: the file is named copy.md" in text
     # and the duplicate itself, when the file name does not give it away
-    from repotool.records import duplicate_advisory_problems
+    from repotool.record_loading import duplicate_advisory_problems
 
     a = parse_advisory(GOOD, "x/PSSA-2014-0007.md")
     b = parse_advisory(GOOD, "y/PSSA-2014-0007.md")

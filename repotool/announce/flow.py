@@ -33,7 +33,7 @@ from repotool.announce.render import (
 from repotool.config import Config
 from repotool.errors import AlreadySentError, DeliveryError, MediaListMissingError
 from repotool.media.manifest import MediaManifest
-from repotool.records import load_records
+from repotool.record_loading import load_records
 
 
 class ReleaseKey(Protocol):

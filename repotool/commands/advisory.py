@@ -88,7 +88,7 @@ def published_packages(cfg: Config) -> tuple[dict[str, set[NevraTuple]], list[st
 
 def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.advisories import advisory_problems
-    from repotool.records import load_records
+    from repotool.record_loading import load_records
 
     cfg = ctx.config
     records = load_records(_content_dir(cfg))
@@ -166,7 +166,7 @@ def _write_new(path: Path, text: str) -> None:
 
 def list_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.advisories import advisory_rows, format_table
-    from repotool.records import load_advisories
+    from repotool.record_loading import load_advisories
 
     rows = advisory_rows(load_advisories(_content_dir(ctx.config)))
     return {"summary": format_table(rows), "advisories": rows}
