@@ -8,9 +8,12 @@ The seams:
 * :mod:`repotool.mirror.fetch`: bounded HTTP (length limit, timeouts, minimum
   rate, Range resume) behind the :class:`~repotool.mirror.fetch.Fetcher` seam.
 * :mod:`repotool.mirror.signature`: ``gpgv`` against the pinned key.
-* :mod:`repotool.mirror.sync`: the shell: staging, parallel download, atomic swap.
+* :mod:`repotool.mirror.generations`: the generation folders behind DEST: the
+  lock, the held generation, hard links into staging, the atomic swap.
+* :mod:`repotool.mirror.sync`: the shell: verified parallel downloads into
+  staging (``StagingDownloader``), then the swap.
 * :mod:`repotool.mirror.media_plan` (pure) and :mod:`repotool.mirror.media`
-  (shell, reusing sync's staging and swap): the release media, SHA256SUMS signed.
+  (shell, with the same downloads and generations): the release media, SHA256SUMS signed.
 * :mod:`repotool.mirror.network`: ``mirror/mirrors.toml`` as typed data.
 * :mod:`repotool.mirror.health`: fresh/stale/down/bad-signature per mirror.
 * :mod:`repotool.mirror.metalink` (pure) and :mod:`repotool.mirror.lists`

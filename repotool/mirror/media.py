@@ -1,7 +1,8 @@
 """The shell of ``repotool mirror media``: the release media, verified and atomic.
 
-Same layout and guarantees as the repository sync (:mod:`repotool.mirror.sync`),
-whose staging, download and swap code it reuses::
+Same layout and guarantees as the repository sync (:mod:`repotool.mirror.sync`):
+the same lock, generation folders and swap (:mod:`repotool.mirror.generations`)
+and the same verified downloads into staging (``StagingDownloader``)::
 
     DEST -> .DEST.repotool/gen-<n>/         what hosts see: <label>/ folders, always whole
     .DEST.repotool/staging/                 the next generation being assembled
@@ -30,6 +31,16 @@ from typing import Any
 from repotool.atomic import write_atomic
 from repotool.errors import MirrorError
 from repotool.mirror.fetch import Fetcher
+from repotool.mirror.generations import (
+    files_under,
+    link_held_files,
+    published_generation,
+    read_state,
+    remove_replaced_generations,
+    swap_in_staging,
+    sync_lock,
+    workdir_for,
+)
 from repotool.mirror.media_plan import (
     CHECKSUMS,
     MANIFEST,
@@ -42,14 +53,7 @@ from repotool.mirror.media_plan import (
     unique_downloads,
 )
 from repotool.mirror.signature import GpgvVerifier
-from repotool.mirror.sync import (
-    _current_generation,
-    _load_state,
-    _locked,
-    _Syncer,
-    _tree_paths,
-    workdir_for,
-)
+from repotool.mirror.sync import StagingDownloader
 from repotool.mirror.sync_plan import FileSpec
 from repotool.report import Reporter
 
@@ -116,25 +120,26 @@ def sync_media(
     for label in labels or ():
         check_label(label, "--label")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    syncer = _Syncer(base + "releases/", dest, fetcher, verifier, reporter, jobs, 0)
-    with _locked(syncer.workdir, dest):
-        result = _run(base, dest, labels, syncer, fetcher, verifier)
+    workdir = workdir_for(dest)
+    downloads = StagingDownloader(base + "releases/", workdir, fetcher, reporter, jobs)
+    with sync_lock(workdir, dest):
+        result = _run(base, dest, labels, downloads, fetcher, verifier, reporter)
     counts = getattr(fetcher, "requests", 0), getattr(fetcher, "bytes", 0)
     return MediaSyncResult(**{**asdict(result), "requests": counts[0], "bytes": counts[1]})
 
 
-def _run(base: str, dest: Path, wanted: Sequence[str] | None, syncer: _Syncer,
-         fetcher: Fetcher, verifier: GpgvVerifier) -> MediaSyncResult:
+def _run(base: str, dest: Path, wanted: Sequence[str] | None, downloads: StagingDownloader,
+         fetcher: Fetcher, verifier: GpgvVerifier, reporter: Reporter) -> MediaSyncResult:
     workdir = workdir_for(dest)
     if (workdir / "state.json").exists():
         raise MirrorError(
             "DEST is a repository mirror (made by repotool mirror sync)", where=str(dest),
             hint="mirror the media into a DEST of their own",
         )
-    current = _current_generation(dest, workdir)
+    current = published_generation(dest, workdir)
     held = _labels_held(current)
     state_file = workdir / STATE
-    state = _load_state(state_file)
+    state = read_state(state_file)
     old_state = state.get("labels") if isinstance(state.get("labels"), dict) else {}
     assert isinstance(old_state, dict)
     if wanted is None:
@@ -147,7 +152,7 @@ def _run(base: str, dest: Path, wanted: Sequence[str] | None, syncer: _Syncer,
     new_state: dict[str, Any] = {k: v for k, v in old_state.items() if k in keep_others}
     new: dict[str, _NewLabel] = {}
     for label in labels:
-        url = syncer.url + label + "/"
+        url = downloads.url + label + "/"
         sums_url = url + CHECKSUMS
         headers: dict[str, str] = {}
         was = old_state.get(label)
@@ -182,11 +187,11 @@ def _run(base: str, dest: Path, wanted: Sequence[str] | None, syncer: _Syncer,
         write_atomic(state_file, json.dumps({**state, "labels": new_state}).encode())
         return MediaSyncResult(changed=False, labels=tuple(sorted(final)))
 
-    held_files = _tree_paths(current) if current is not None else set()
+    held_files = files_under(current) if current is not None else set()
     specs = [s for n in new.values() for s in n.images]
     fetch, copies = unique_downloads(specs)
-    reused, fetched, fetched_bytes = syncer._ensure(fetch, current, held_files)
-    staging = syncer.staging
+    reused, fetched, fetched_bytes = downloads.stage_verified(fetch, current, held_files)
+    staging = downloads.staging
     staging.mkdir(parents=True, exist_ok=True)
     for path, source in copies.items():
         (staging / path).unlink(missing_ok=True)
@@ -198,7 +203,7 @@ def _run(base: str, dest: Path, wanted: Sequence[str] | None, syncer: _Syncer,
     kept = final - set(new)
     carried = [p for p in held_files if p.split("/", 1)[0] in kept]
     if current is not None:
-        syncer._carry(current, carried)
+        link_held_files(current, carried, staging)
     keep = {*carried, *(s.path for s in specs),
             *(f"{label}/{name}" for label in new for name in (CHECKSUMS, SIGNATURE, MANIFEST))}
     for entry in staging.iterdir():  # left by an earlier failed run
@@ -208,14 +213,14 @@ def _run(base: str, dest: Path, wanted: Sequence[str] | None, syncer: _Syncer,
             shutil.rmtree(entry)
         else:
             entry.unlink()
-    for stray in _tree_paths(staging) - keep:
+    for stray in files_under(staging) - keep:
         (staging / stray).unlink()
-    gen = syncer._swap()
-    syncer._remove_replaced(gen)
+    gen = swap_in_staging(workdir, staging, dest)
+    remove_replaced_generations(workdir, gen, reporter)
     write_atomic(state_file, json.dumps({"generation": gen.name, "labels": new_state}).encode())
     return MediaSyncResult(
         changed=True, labels=tuple(sorted(final)), updated=tuple(sorted(new)), removed=removed,
-        fetched=fetched, fetched_bytes=fetched_bytes, resumed=syncer.resumed, reused=reused,
+        fetched=fetched, fetched_bytes=fetched_bytes, resumed=downloads.resumed, reused=reused,
     )
 
 

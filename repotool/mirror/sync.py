@@ -19,20 +19,21 @@ A host that fetched the old repomd.xml just before the swap still asks for the
 primary and packages it names, so the new generation also carries (hard links)
 the files of every generation replaced less than ``keep_seconds`` ago; a later
 sync drops them once they are older.
+
+The lock, the generation folders and the swap are :mod:`repotool.mirror.generations`;
+:class:`StagingDownloader` (verified, bounded, resumed downloads into staging) is
+shared with the media sync (:mod:`repotool.mirror.media`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import posixpath
-import shutil
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,16 @@ from repotool.atomic import write_atomic
 from repotool.digests import file_digest
 from repotool.errors import MirrorError, MirrorIntegrityError
 from repotool.mirror.fetch import Fetcher
+from repotool.mirror.generations import (
+    files_under,
+    link_held_files,
+    published_generation,
+    read_state,
+    remove_replaced_generations,
+    swap_in_staging,
+    sync_lock,
+    workdir_for,
+)
 from repotool.mirror.signature import GpgvVerifier
 from repotool.mirror.sync_plan import (
     REPOMD_FILES,
@@ -82,10 +93,6 @@ class SyncResult:
         return asdict(self)
 
 
-def workdir_for(dest: Path) -> Path:
-    return dest.parent / f".{dest.name}.repotool"
-
-
 def _matches(path: Path, spec: FileSpec) -> bool:
     try:
         if path.stat().st_size != spec.size:
@@ -93,46 +100,6 @@ def _matches(path: Path, spec: FileSpec) -> bool:
         return file_digest(path, spec.algo) == spec.digest
     except OSError:
         return False
-
-
-@contextmanager
-def _locked(workdir: Path, dest: Path) -> Iterator[None]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    with open(workdir / "lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MirrorError(
-                "another sync of this mirror is running", where=str(dest),
-                hint="wait for it to finish",
-            ) from None
-        yield
-
-
-def _current_generation(dest: Path, workdir: Path) -> Path | None:
-    if not dest.exists() and not dest.is_symlink():
-        return None
-    if not dest.is_symlink():
-        raise MirrorError(
-            "DEST exists and was not made by repotool mirror sync", where=str(dest),
-            hint="choose a new DEST, or move this folder away (the first sync creates DEST "
-            "as a symlink to a verified generation)",
-        )
-    target = (dest.parent / os.readlink(dest)).resolve()
-    if target.parent != workdir.resolve() or not target.is_dir():
-        raise MirrorError(
-            f"DEST points to {target}, not to a generation under {workdir}", where=str(dest),
-            hint="move DEST away and sync again",
-        )
-    return target
-
-
-def _load_state(state_file: Path) -> dict[str, Any]:
-    try:
-        state = json.loads(state_file.read_text())
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
 
 
 def _replaced_in(state: dict[str, Any]) -> list[ReplacedGeneration]:
@@ -159,36 +126,21 @@ def _held_names(state: dict[str, Any], current: Path, held_files: set[str]) -> f
     return frozenset(held_files - REPOMD_FILES)
 
 
-def _tree_paths(root: Path) -> set[str]:
-    """Relative paths of the files under ``root``: one directory walk, no stat per file
-    (a symlink to a file counts, a symlinked folder is not entered, as with ``rglob``)."""
-    found: set[str] = set()
-    folders = [""]
-    while folders:
-        rel = folders.pop()
-        with os.scandir(root / rel) as entries:
-            for entry in entries:
-                path = rel + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    folders.append(path + "/")
-                elif entry.is_file():
-                    found.add(path)
-    return found
+class StagingDownloader:
+    """Files of a signed listing, each verified, into ``workdir/staging``.
 
+    Paths are relative to ``url`` (which ends in ``/``); interrupted downloads wait
+    in ``workdir/partial`` and are resumed.  ``resumed`` counts the resumed ones.
+    """
 
-class _Syncer:
-    def __init__(self, url: str, dest: Path, fetcher: Fetcher, verifier: GpgvVerifier,
-                 reporter: Reporter, jobs: int, keep_seconds: float) -> None:
-        self.url = url if url.endswith("/") else url + "/"
-        self.dest = dest
+    def __init__(self, url: str, workdir: Path, fetcher: Fetcher, reporter: Reporter,
+                 jobs: int) -> None:
+        self.url = url
         self.fetcher = fetcher
-        self.verifier = verifier
         self.reporter = reporter
         self.jobs = max(1, jobs)
-        self.keep_seconds = keep_seconds
-        self.workdir = workdir_for(dest)
-        self.staging = self.workdir / "staging"
-        self.partial = self.workdir / "partial"
+        self.staging = workdir / "staging"
+        self.partial = workdir / "partial"
         self.resumed = 0
         self._count_lock = threading.Lock()
 
@@ -217,10 +169,10 @@ class _Syncer:
                 hint="the upstream file is corrupt or tampered with; DEST was left unchanged; "
                 "run again later or sync from another upstream",
             )
-        os.replace(part, f"{self.staging}/{spec.path}")  # its folder was made by _ensure
+        os.replace(part, f"{self.staging}/{spec.path}")  # its folder was made by stage_verified
 
-    def _ensure(self, specs: Sequence[FileSpec], current: Path | None,
-                held: Collection[str]) -> tuple[int, int, int]:
+    def stage_verified(self, specs: Sequence[FileSpec], current: Path | None,
+                       held: Collection[str]) -> tuple[int, int, int]:
         """Make every spec present and verified in staging; returns (reused, fetched, bytes).
 
         ``held`` lists the files of ``current``.  Only specs that exist in staging or
@@ -230,7 +182,7 @@ class _Syncer:
         self.partial.mkdir(parents=True, exist_ok=True)
         for folder in sorted({posixpath.dirname(s.path) for s in specs} - {""}):
             (self.staging / folder).mkdir(parents=True, exist_ok=True)
-        in_staging = _tree_paths(self.staging)
+        in_staging = files_under(self.staging)
 
         def verified(spec: FileSpec) -> FileSpec | None:
             staged = self.staging / spec.path
@@ -310,18 +262,32 @@ class _Syncer:
                 first.what += f" (and {len(errors) - 1} more file(s) failed)"
             raise first
 
+
+class _Syncer:
+    def __init__(self, url: str, dest: Path, fetcher: Fetcher, verifier: GpgvVerifier,
+                 reporter: Reporter, jobs: int, keep_seconds: float) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        self.dest = dest
+        self.fetcher = fetcher
+        self.verifier = verifier
+        self.reporter = reporter
+        self.keep_seconds = keep_seconds
+        self.workdir = workdir_for(dest)
+        self.downloads = StagingDownloader(self.url, self.workdir, fetcher, reporter, jobs)
+        self.staging = self.downloads.staging
+
     def run(self, max_age_seconds: int, now: Callable[[], float]) -> SyncResult:
-        with _locked(self.workdir, self.dest):
+        with sync_lock(self.workdir, self.dest):
             return self._run(max_age_seconds, now)
 
     def _run(self, max_age_seconds: int, now: Callable[[], float]) -> SyncResult:
-        current = _current_generation(self.dest, self.workdir)
+        current = published_generation(self.dest, self.workdir)
         held_bytes = (current / REPOMD).read_bytes() if current and (current / REPOMD).exists() \
             else None
         held: Repomd | None = parse_repomd(held_bytes, str(self.dest / REPOMD)) \
             if held_bytes else None
         state_file = self.workdir / "state.json"
-        state = _load_state(state_file)
+        state = read_state(state_file)
         headers: dict[str, str] = {}
         if held is not None and state.get("url") == self.url:
             if state.get("etag"):
@@ -345,13 +311,13 @@ class _Syncer:
 
         primary = new.entry("primary")
         assert primary is not None  # parse_repomd guarantees it
-        held_files = _tree_paths(current) if current is not None else set()
-        _, f1, b1 = self._ensure([primary.file], current, held_files)
+        held_files = files_under(current) if current is not None else set()
+        _, f1, b1 = self.downloads.stage_verified([primary.file], current, held_files)
         xml = decompress((self.staging / primary.file.path).read_bytes(), primary.file.path,
                          primary.open_size or PRIMARY_OPEN_LIMIT)
         packages = parse_primary(xml, self.url + primary.file.path)
         wanted = wanted_files(new, packages, repomd_url)
-        _, f2, b2 = self._ensure(wanted, current, held_files)
+        _, f2, b2 = self.downloads.stage_verified(wanted, current, held_files)
         fetched, fetched_bytes = f1 + f2, b1 + b2
         repodata = self.staging / "repodata"
         write_atomic(repodata / "repomd.xml", got.body)
@@ -366,12 +332,12 @@ class _Syncer:
         replaced = live_replaced(replaced, now=moment, keep_seconds=self.keep_seconds)
         carried = carried_files(replaced, names) & held_files
         if current is not None:
-            self._carry(current, carried)
+            link_held_files(current, carried, self.staging)
         keep = names | REPOMD_FILES | carried
-        for stray in _tree_paths(self.staging) - keep:
+        for stray in files_under(self.staging) - keep:
             (self.staging / stray).unlink()
-        gen = self._swap()
-        self._remove_replaced(gen)
+        gen = swap_in_staging(self.workdir, self.staging, self.dest)
+        remove_replaced_generations(self.workdir, gen, self.reporter)
         write_atomic(state_file, json.dumps({
             **new_state, "generation": gen.name, "files": sorted(names),
             "replaced": [{"revision": g.revision, "replaced_at": g.replaced_at,
@@ -379,44 +345,9 @@ class _Syncer:
         }).encode())
         return SyncResult(
             changed=True, revision=new.revision, fetched=fetched, fetched_bytes=fetched_bytes,
-            resumed=self.resumed, reused=len(wanted) - fetched,
+            resumed=self.downloads.resumed, reused=len(wanted) - fetched,
             deleted=len(held_files - keep), kept=len(carried),
         )
-
-    def _carry(self, current: Path, paths: Collection[str]) -> None:
-        """Hard-link ``paths`` of the held generation into staging (they were verified
-        when they arrived, and the held tree is only ever written by a sync)."""
-        for folder in sorted({posixpath.dirname(p) for p in paths} - {""}):
-            (self.staging / folder).mkdir(parents=True, exist_ok=True)
-        for path in paths:
-            staged = self.staging / path
-            staged.unlink(missing_ok=True)
-            os.link(current / path, staged)
-
-    def _remove_replaced(self, gen: Path) -> None:
-        """Delete every generation folder but ``gen``; a failure only warns, since the
-        new tree is already in place (the next sync tries again)."""
-        for old in self.workdir.glob("gen-*"):
-            if old.name == gen.name:
-                continue
-            shutil.rmtree(old, ignore_errors=True)
-            if old.exists():
-                self.reporter.warn(f"could not delete the replaced generation {old}; "
-                                   "the next sync tries again")
-
-    def _swap(self) -> Path:
-        gen = self.workdir / f"gen-{time.time_ns()}"
-        os.rename(self.staging, gen)
-        link = self.dest.parent / f".{self.dest.name}.swap"
-        link.unlink(missing_ok=True)
-        os.symlink(os.path.relpath(gen, self.dest.parent), link)
-        os.replace(link, self.dest)
-        fd = os.open(self.dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return gen
 
 
 def sync_repository(
