@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from repotool.cli import Context
     from repotool.config import Config
+    from repotool.mirror.fetch import HttpFetcher
+    from repotool.mirror.signature import GpgvVerifier
 
 
 def _limits(args: argparse.Namespace, cfg: Config) -> Any:
@@ -22,29 +26,43 @@ def _limits(args: argparse.Namespace, cfg: Config) -> Any:
     )
 
 
-def _sync(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+@contextmanager
+def _fetch_verified(
+    args: argparse.Namespace, ctx: Context
+) -> Iterator[tuple[HttpFetcher, GpgvVerifier]]:
+    """The bounded HTTP fetcher and a gpgv verifier holding only the pinned key."""
     import tempfile
 
     from repotool.mirror.fetch import HttpFetcher
     from repotool.mirror.signature import GpgvVerifier
+
+    fetcher = HttpFetcher(_limits(args, ctx.config))
+    try:
+        with tempfile.TemporaryDirectory(prefix="repotool-gpgv-") as tmp:
+            yield fetcher, GpgvVerifier(args.key, ctx.runner, Path(tmp))
+    finally:
+        fetcher.close()
+
+
+def _sync(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.mirror.sync import sync_repository
 
     cfg = ctx.config
-    fetcher = HttpFetcher(_limits(args, cfg))
     dest: Path = args.dest.absolute()
-    try:
-        with tempfile.TemporaryDirectory(prefix="repotool-gpgv-") as tmp:
-            verifier = GpgvVerifier(args.key, ctx.runner, Path(tmp))
-            result = sync_repository(
-                args.url, dest, fetcher=fetcher, verifier=verifier, reporter=ctx.reporter,
-                max_age_seconds=args.max_age if args.max_age is not None
-                else cfg.mirror.max_age_seconds,
-                # as long as the master keeps a replaced generation's files
-                keep_seconds=cfg.mirror.keep_previous_seconds,
-                jobs=args.jobs or cfg.mirror.jobs,
-            )
-    finally:
-        fetcher.close()
+    with _fetch_verified(args, ctx) as (fetcher, verifier):
+        result = sync_repository(
+            args.url,
+            dest,
+            fetcher=fetcher,
+            verifier=verifier,
+            reporter=ctx.reporter,
+            max_age_seconds=args.max_age
+            if args.max_age is not None
+            else cfg.mirror.max_age_seconds,
+            # as long as the master keeps a replaced generation's files
+            keep_seconds=cfg.mirror.keep_previous_seconds,
+            jobs=args.jobs or cfg.mirror.jobs,
+        )
     if result.changed:
         summary = (
             f"{dest}: now at revision {result.revision}: {result.fetched} file(s) fetched "
@@ -53,30 +71,28 @@ def _sync(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             f"repomd.xml; {result.requests} request(s)"
         )
     else:
-        summary = (f"{dest}: unchanged at revision {result.revision} "
-                   f"({result.requests} request(s), {result.bytes} bytes)")
+        summary = (
+            f"{dest}: unchanged at revision {result.revision} "
+            f"({result.requests} request(s), {result.bytes} bytes)"
+        )
     return {"summary": summary, "dest": str(dest), **result.to_json()}
 
 
 def _media(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    import tempfile
-
-    from repotool.mirror.fetch import HttpFetcher
     from repotool.mirror.media import sync_media
-    from repotool.mirror.signature import GpgvVerifier
 
     cfg = ctx.config
-    fetcher = HttpFetcher(_limits(args, cfg))
     dest: Path = args.dest.absolute()
-    try:
-        with tempfile.TemporaryDirectory(prefix="repotool-gpgv-") as tmp:
-            verifier = GpgvVerifier(args.key, ctx.runner, Path(tmp))
-            result = sync_media(
-                args.url, dest, labels=args.label or None, fetcher=fetcher, verifier=verifier,
-                reporter=ctx.reporter, jobs=args.jobs or cfg.mirror.jobs,
-            )
-    finally:
-        fetcher.close()
+    with _fetch_verified(args, ctx) as (fetcher, verifier):
+        result = sync_media(
+            args.url,
+            dest,
+            labels=args.label or None,
+            fetcher=fetcher,
+            verifier=verifier,
+            reporter=ctx.reporter,
+            jobs=args.jobs or cfg.mirror.jobs,
+        )
     held = ", ".join(result.labels) or "no labels"
     if result.changed:
         summary = (
@@ -86,8 +102,9 @@ def _media(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             f"{result.resumed} resumed), {result.reused} reused; {result.requests} request(s)"
         )
     else:
-        summary = (f"{dest}: unchanged, holds {held} "
-                   f"({result.requests} request(s), {result.bytes} bytes)")
+        summary = (
+            f"{dest}: unchanged, holds {held} ({result.requests} request(s), {result.bytes} bytes)"
+        )
     return {"summary": summary, "dest": str(dest), **result.to_json()}
 
 
@@ -96,14 +113,19 @@ def _check(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
     cfg = ctx.config
     status = check_network(
-        cfg, runner=ctx.runner, limits=_limits(args, cfg), mirrors_file=args.mirrors,
+        cfg,
+        runner=ctx.runner,
+        limits=_limits(args, cfg),
+        mirrors_file=args.mirrors,
     )
     counts: dict[str, int] = {}
     for m in status["mirrors"]:
         counts[m["status"]] = counts.get(m["status"], 0) + 1
     text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no mirrors"
-    return {"summary": f"{len(status['mirrors'])} mirror(s): {text}; "
-                       f"wrote {status['written']}", **status}
+    return {
+        "summary": f"{len(status['mirrors'])} mirror(s): {text}; wrote {status['written']}",
+        **status,
+    }
 
 
 def _list(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
@@ -116,18 +138,29 @@ def _list(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    mirror = sub.add_parser("mirror", help="sync a mirror (repositories, media), check the "
-                            "mirror network, write mirrorlist/metalink")
+    mirror = sub.add_parser(
+        "mirror",
+        help="sync a mirror (repositories, media), check the "
+        "mirror network, write mirrorlist/metalink",
+    )
     msub = mirror.add_subparsers(dest="mirror_command", metavar="ACTION", required=True)
 
     net = argparse.ArgumentParser(add_help=False)
-    net.add_argument("--timeout", type=float, help="seconds to connect and the longest "
-                     "silence while reading (default: [mirror] timeout_seconds)")
-    net.add_argument("--min-rate", type=int, help="minimum bytes/second of a download "
-                     "(default: [mirror] min_rate_bytes)")
+    net.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds to connect and the longest "
+        "silence while reading (default: [mirror] timeout_seconds)",
+    )
+    net.add_argument(
+        "--min-rate",
+        type=int,
+        help="minimum bytes/second of a download (default: [mirror] min_rate_bytes)",
+    )
 
     s = msub.add_parser(
-        "sync", parents=[common, net],
+        "sync",
+        parents=[common, net],
         help="mirror one published repository into DEST, verified and atomically",
         description="Mirror the repository at URL (the base of one repository, e.g. "
         "https://host/repo/el7/x86_64/) into DEST.  repomd.xml must be signed by KEYFILE; "
@@ -136,50 +169,76 @@ def register(
     )
     s.add_argument("url", metavar="URL")
     s.add_argument("dest", metavar="DEST", type=Path)
-    s.add_argument("--key", required=True, type=Path, metavar="KEYFILE",
-                   help="the pinned public key (e.g. RPM-GPG-KEY-perfsonar)")
-    s.add_argument("--max-age", type=int, metavar="SECONDS",
-                   help="refuse metadata older than this (default: [mirror] max_age_seconds)")
+    s.add_argument(
+        "--key",
+        required=True,
+        type=Path,
+        metavar="KEYFILE",
+        help="the pinned public key (e.g. RPM-GPG-KEY-perfsonar)",
+    )
+    s.add_argument(
+        "--max-age",
+        type=int,
+        metavar="SECONDS",
+        help="refuse metadata older than this (default: [mirror] max_age_seconds)",
+    )
     s.add_argument("--jobs", type=int, default=0, help="parallel downloads")
     s.set_defaults(handler=_sync)
 
     m = msub.add_parser(
-        "media", parents=[common, net],
+        "media",
+        parents=[common, net],
         help="mirror the release media (releases/<label>/) into DEST, verified and atomically",
         description=textwrap.fill(
             "Mirror the live media of each release label from "
-        "BASE_URL/releases/<label>/ into DEST/<label>/.  Each label's SHA256SUMS must be "
-        "signed by KEYFILE (checked before anything else of the label is fetched); media.json "
-        "must agree with it; every image is checked against its size and sha256.  DEST changes "
-        "in one atomic step or not at all; run again after a failure: it resumes.  Without "
-        "--label, the labels come from BASE_URL/api/releases and DEST holds exactly those; "
-        "with --label, only the named labels are synced and other held labels stay.  An "
-        "unchanged label costs one request.", width=78),
+            "BASE_URL/releases/<label>/ into DEST/<label>/.  Each label's SHA256SUMS must be "
+            "signed by KEYFILE (checked before anything else of the label is fetched); media.json "
+            "must agree with it; every image is checked against its size and sha256.  DEST changes "
+            "in one atomic step or not at all; run again after a failure: it resumes.  Without "
+            "--label, the labels come from BASE_URL/api/releases and DEST holds exactly those; "
+            "with --label, only the named labels are synced and other held labels stay.  An "
+            "unchanged label costs one request.",
+            width=78,
+        ),
         epilog="example (from cron; serve /srv/mirror/perfsonar/releases):\n"
         "  repotool mirror media https://master.example/ /srv/mirror/perfsonar/releases \\\n"
         "      --key RPM-GPG-KEY-perfsonar --label 3.3.2 --label 3.3.2-2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    m.add_argument("url", metavar="BASE_URL",
-                   help="the base of the published tree (the folder holding releases/)")
+    m.add_argument(
+        "url",
+        metavar="BASE_URL",
+        help="the base of the published tree (the folder holding releases/)",
+    )
     m.add_argument("dest", metavar="DEST", type=Path)
-    m.add_argument("--key", required=True, type=Path, metavar="KEYFILE",
-                   help="the pinned release key (e.g. RPM-GPG-KEY-perfsonar)")
-    m.add_argument("--label", action="append", metavar="LABEL",
-                   help="a release label, e.g. 3.3.2-2 (repeat for more; default: every "
-                   "label BASE_URL/api/releases lists)")
+    m.add_argument(
+        "--key",
+        required=True,
+        type=Path,
+        metavar="KEYFILE",
+        help="the pinned release key (e.g. RPM-GPG-KEY-perfsonar)",
+    )
+    m.add_argument(
+        "--label",
+        action="append",
+        metavar="LABEL",
+        help="a release label, e.g. 3.3.2-2 (repeat for more; default: every "
+        "label BASE_URL/api/releases lists)",
+    )
     m.add_argument("--jobs", type=int, default=0, help="parallel downloads")
     m.set_defaults(handler=_media)
 
     c = msub.add_parser(
-        "check", parents=[common, net],
+        "check",
+        parents=[common, net],
         help="check every mirror against the master; write public/mirrors/status.json",
     )
     c.add_argument("--mirrors", type=Path, help="mirrors.toml (default: [mirror] mirrors_file)")
     c.set_defaults(handler=_check)
 
     ls = msub.add_parser(
-        "list", parents=[common],
+        "list",
+        parents=[common],
         help="write the yum mirrorlist and metalink (fresh mirrors only) into public/mirrors/",
     )
     ls.set_defaults(handler=_list)
