@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from repotool.config import Config, PublishConfig, TargetConfig  # noqa: E402
 from repotool.process import SubprocessRunner  # noqa: E402
-from repotool.release_key import open_signer  # noqa: E402
-from repotool.repo import commit_repo, plan_repo, publish_lock, stage_repo  # noqa: E402
+from repotool.repo.repository import commit_repo, plan_repo, publish_lock, stage_repo  # noqa: E402
 from repotool.report import SilentReporter  # noqa: E402
-from repotool.signing import Signer  # noqa: E402
+from repotool.signing.release_key import open_signer  # noqa: E402
+from repotool.signing.signer import Signer  # noqa: E402
 
 
 def timed(fn: Callable[[], object], setup: Callable[[], object], repeat: int) -> float:

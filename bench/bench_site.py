@@ -24,9 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.test_site_support import free_port, make_site_project  # noqa: E402
+
 from repotool.report import SilentReporter  # noqa: E402
 from repotool.site.export import build_site  # noqa: E402
-from tests.test_site_support import free_port, make_site_project  # noqa: E402
 
 PAGE = "/advisories/PSSA-2014-0002/"
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repotool.build import BuildOutcome, build
+from repotool.build.rpmbuild import BuildOutcome, build
 from repotool.config import Config
 from repotool.errors import AdvisoryError
 from repotool.process import Runner
-from repotool.publish import (
+from repotool.repo.publish import (
     PublishOutcome,
     abort_all,
     commit_all,
@@ -30,13 +30,13 @@ from repotool.publish import (
     plan_all,
     stage_all,
 )
-from repotool.release_key import open_signer
-from repotool.repo import RepoPlan, publish_lock, staged_view
+from repotool.repo.repository import RepoPlan, publish_lock, staged_view
 from repotool.report import Reporter
-from repotool.signing import Signer, sign_cached
+from repotool.signing.release_key import open_signer
+from repotool.signing.signer import Signer, sign_cached
 
 if TYPE_CHECKING:
-    from repotool.records import Records
+    from repotool.records.models import Records
 
 
 @dataclass
@@ -102,7 +102,7 @@ def build_and_sign(
 
 
 def _updateinfo_fn(cfg: Config, advisories: Sequence[Any]) -> Any:
-    from repotool.advisories import render_updateinfo
+    from repotool.records.advisories import render_updateinfo
 
     def fn(target: str, plan: RepoPlan) -> bytes | None:
         if not advisories:
@@ -155,7 +155,7 @@ def run_release(
     respin: int | None = None,
     media: bool = True,
 ) -> ReleaseResult:
-    from repotool.record_loading import load_records
+    from repotool.records.loading import load_records
 
     started = time.monotonic()
     result = ReleaseResult()
@@ -199,7 +199,7 @@ def _build_and_publish(
     label: str,
     source_date_epoch: int,
 ) -> PublishOutcome:
-    from repotool.advisories import check_advisories
+    from repotool.records.advisories import check_advisories
     from repotool.site.export import build_site
 
     outcome, per_target, n_signed = build_and_sign(cfg, signer, runner, reporter)

@@ -9,9 +9,9 @@ import sys
 
 #: imported only by the handlers that need them
 HEAVY = ("pydantic", "createrepo_c", "requests", "urllib3", "yaml", "jinja2", "fastapi",
-         "starlette", "uvicorn", "gnupg", "markdown", "repotool.records",
-         "repotool.record_loading", "repotool.advisories", "repotool.announce",
-         "repotool.mirror", "repotool.media", "repotool.site", "repotool.signing")
+         "starlette", "uvicorn", "gnupg", "markdown", "repotool.records.models",
+         "repotool.records.loading", "repotool.records.advisories", "repotool.announce",
+         "repotool.mirror", "repotool.media", "repotool.site", "repotool.signing.signer")
 
 
 def test_building_the_parser_imports_no_heavy_module() -> None:

@@ -16,8 +16,8 @@ import createrepo_c as cr
 import pytest
 
 from repotool.config import load_config
-from repotool.packages import RepoIndex
-from repotool.repo import publish_lock
+from repotool.repo.packages import RepoIndex
+from repotool.repo.repository import publish_lock
 from tests.conftest import (
     REPOTOOL,
     Released,
@@ -317,11 +317,11 @@ import os
 from pathlib import Path
 from repotool.config import load_config
 from repotool.process import SubprocessRunner
-from repotool.publish import plan_all, stage_all
+from repotool.repo.publish import plan_all, stage_all
 from repotool.release import build_and_sign
-from repotool.release_key import open_signer
-from repotool.repo import flip, prepare_swap, publish_lock
-from repotool.repo_recovery import write_intent
+from repotool.signing.release_key import open_signer
+from repotool.repo.repository import flip, prepare_swap, publish_lock
+from repotool.repo.recovery import write_intent
 from repotool.report import SilentReporter
 cfg = load_config(Path({str(project / "repotool.toml")!r}))
 r, rep = SubprocessRunner(), SilentReporter()

@@ -18,7 +18,7 @@ from tests.conftest import (
     run_repotool,
     tree_digest,
 )
-from tests.test_media_support import SerialBoot, qemu_available
+from tests.media.media_support import SerialBoot, qemu_available
 
 LIVECD = "pS-Performance_Toolkit-3.3.2-LiveCD-x86_64.iso"
 
@@ -97,7 +97,7 @@ def test_release_announcement_is_sent_and_appears_in_the_site_archive(
     released: Released, tmp_path: Path
 ) -> None:
     """The whole night: release, announce the respin with its media, the site shows it."""
-    from tests.test_announce_send import ListServer, free_port, smtp_server
+    from tests.announce.test_announce_send import ListServer, free_port, smtp_server
 
     project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
     port = free_port()

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from repotool.build.specs import referenced_sources
 from repotool.config import Config, PublishConfig, parse_config
 from repotool.errors import ConfigError
 from repotool.evr import EVR, evr_cmp, parse_evr, vercmp
-from repotool.packages import RepoPackage, content_digest, select_retained
-from repotool.publish import render_repo_file
-from repotool.signing import _rpm_checksig_ok, _split_blocks
-from repotool.specs import referenced_sources
+from repotool.repo.packages import RepoPackage, content_digest, select_retained
+from repotool.repo.publish import render_repo_file
+from repotool.signing.signer import _rpm_checksig_ok, _split_blocks
 
 
 @pytest.mark.parametrize(

@@ -33,11 +33,11 @@ from repotool.announce.render import (
 from repotool.config import Config
 from repotool.errors import AlreadySentError, DeliveryError, MediaListMissingError
 from repotool.media.manifest import MediaManifest
-from repotool.record_loading import load_records
+from repotool.records.loading import load_records
 
 
 class ReleaseKey(Protocol):
-    """What the flow needs of ``repotool.signing.Signer``."""
+    """What the flow needs of ``repotool.signing.signer.Signer``."""
 
     @property
     def fingerprint(self) -> str: ...

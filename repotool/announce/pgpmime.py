@@ -8,7 +8,7 @@ mail system or mbox file changes it).  Its canonical CRLF bytes are what the
 release key signs; the detached signature follows as
 ``application/pgp-signature``.
 
-Building is pure given a :class:`DetachedSigner` (``repotool.signing.Signer``
+Building is pure given a :class:`DetachedSigner` (``repotool.signing.signer.Signer``
 is one); :func:`signed_parts` takes a message apart again, for checking.
 """
 

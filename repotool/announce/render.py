@@ -16,7 +16,7 @@ from typing import Literal
 from repotool.announce.plaintext import WIDTH, fill, markdown_to_text, underline
 from repotool.errors import MediaListMissingError, NothingToAnnounceError
 from repotool.media.manifest import ManifestError, MediaManifest, parse_manifest
-from repotool.records import RESPIN_VERSION_RE, Advisory, Records, Release, Respin
+from repotool.records.models import RESPIN_VERSION_RE, Advisory, Records, Release, Respin
 
 Kind = Literal["release", "advisory"]
 KINDS: tuple[Kind, ...] = ("release", "advisory")

@@ -8,13 +8,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repotool.advisory_terms import ADVISORY_TYPES, SEVERITIES
 from repotool.errors import AdvisoryError, AdvisoryMismatchError
+from repotool.records.terms import ADVISORY_TYPES, SEVERITIES
 
 if TYPE_CHECKING:
-    from repotool.advisories import NevraTuple
     from repotool.cli import Context
     from repotool.config import Config
+    from repotool.records.advisories import NevraTuple
 
 # The records (pydantic) and the repository reader (createrepo_c) are imported by
 # the handlers that use them, so that every other command starts without them.
@@ -67,7 +67,7 @@ def _content_dir(cfg: Config) -> Path:
 def published_packages(cfg: Config) -> tuple[dict[str, set[NevraTuple]], list[str]]:
     """Target -> NEVRAs of its published repository (all arches); and the targets
     not published yet."""
-    from repotool.advisories import read_repo_packages
+    from repotool.records.advisories import read_repo_packages
 
     found: dict[str, set[NevraTuple]] = {}
     missing: list[str] = []
@@ -87,8 +87,8 @@ def published_packages(cfg: Config) -> tuple[dict[str, set[NevraTuple]], list[st
 
 
 def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from repotool.advisories import advisory_problems
-    from repotool.record_loading import load_records
+    from repotool.records.advisories import advisory_problems
+    from repotool.records.loading import load_records
 
     cfg = ctx.config
     records = load_records(_content_dir(cfg))
@@ -117,7 +117,7 @@ def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
 
 def new_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from repotool.advisories import next_advisory_id, scaffold_advisory
+    from repotool.records.advisories import next_advisory_id, scaffold_advisory
 
     cfg = ctx.config
     folder = _content_dir(cfg) / "advisories"
@@ -165,8 +165,8 @@ def _write_new(path: Path, text: str) -> None:
 
 
 def list_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from repotool.advisories import advisory_rows, format_table
-    from repotool.record_loading import load_advisories
+    from repotool.records.advisories import advisory_rows, format_table
+    from repotool.records.loading import load_advisories
 
     rows = advisory_rows(load_advisories(_content_dir(ctx.config)))
     return {"summary": format_table(rows), "advisories": rows}

@@ -151,7 +151,7 @@ def _announce(args: argparse.Namespace, ctx: Context, kind: Kind, ref: str) -> d
         refuse_if_sent,
         sent_before,
     )
-    from repotool.release_key import open_signer
+    from repotool.signing.release_key import open_signer
 
     cfg = ctx.config
     outbox = outbox_for(cfg)

@@ -29,10 +29,10 @@ def register(
 
 
 def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from repotool.build import build
-    from repotool.publish import generated_sources
-    from repotool.release_key import open_signer
-    from repotool.repo import publish_lock
+    from repotool.build.rpmbuild import build
+    from repotool.repo.publish import generated_sources
+    from repotool.repo.repository import publish_lock
+    from repotool.signing.release_key import open_signer
 
     cfg = ctx.config
     signer = open_signer(cfg, ctx.runner, ctx.reporter)

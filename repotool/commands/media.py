@@ -30,7 +30,7 @@ def default_source_date_epoch(cfg: Config, environ: dict[str, str]) -> int:
 
 def _build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.media import build_media
-    from repotool.release_key import open_signer
+    from repotool.signing.release_key import open_signer
 
     cfg = ctx.config
     epoch = (args.source_date_epoch if args.source_date_epoch is not None

@@ -27,7 +27,7 @@ def register(
 def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     import uvicorn
 
-    from repotool.server import create_app
+    from repotool.site.app import create_app
 
     app = create_app(ctx.config)
     ctx.reporter.info(f"Serving {ctx.config.public_dir} on http://{args.host}:{args.port}/")

@@ -32,8 +32,8 @@ def register(
 def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.errors import BadSignatureError
     from repotool.release import build_and_sign
-    from repotool.release_key import open_signer
-    from repotool.repo import publish_lock
+    from repotool.repo.repository import publish_lock
+    from repotool.signing.release_key import open_signer
 
     cfg = ctx.config
     signer = open_signer(cfg, ctx.runner, ctx.reporter)

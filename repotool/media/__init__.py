@@ -50,7 +50,7 @@ from repotool.media.publish import (
 )
 from repotool.process import Runner, require_tools
 from repotool.report import Reporter
-from repotool.signing import Signer
+from repotool.signing.signer import Signer
 
 __all__ = ["MediaResult", "build_media"]
 

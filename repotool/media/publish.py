@@ -18,7 +18,7 @@ from repotool.errors import MediaVerifyError
 from repotool.media.iso import check_md5
 from repotool.media.plan import ImageRecord, MediaNames, sha256sums
 from repotool.process import Runner
-from repotool.signing import Signer
+from repotool.signing.signer import Signer
 
 
 def staging_dir(state: Path, releases: Path, version_label: str) -> Path:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
 
-from repotool.records import Advisory, Release
+from repotool.records.models import Advisory, Release
 from repotool.site.contexts import advisory_path, release_path, severity_slug, yum_update_command
 from repotool.site.deps import Snapshot
 from repotool.site.published import MediaSet, Published, media_for

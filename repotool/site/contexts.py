@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from repotool.advisory_terms import SEVERITIES
-from repotool.records import Advisory, NewsItem, Records, Release
+from repotool.records.models import Advisory, NewsItem, Records, Release
+from repotool.records.terms import SEVERITIES
 from repotool.site.published import MediaSet, Published, media_for
 from repotool.site.render import markdown_to_html
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import format_datetime
 
-from repotool.records import Advisory, NewsItem
+from repotool.records.models import Advisory, NewsItem
 from repotool.site.contexts import SiteInfo, advisory_path, news_path
 from repotool.site.render import first_paragraph, markdown_to_html
 

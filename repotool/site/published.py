@@ -249,8 +249,8 @@ def _read(path: Path) -> bytes | None:
 
 
 def _release_packages(cfg: Config, public: Path) -> tuple[ReleasePackage, ...]:
-    from repotool.advisories import read_repo_packages
     from repotool.errors import AdvisoryError
+    from repotool.records.advisories import read_repo_packages
 
     out: list[ReleasePackage] = []
     for target in cfg.targets:

@@ -18,8 +18,8 @@ from pathlib import Path
 import jinja2
 
 from repotool.config import Config
-from repotool.record_loading import load_records
-from repotool.records import Records
+from repotool.records.loading import load_records
+from repotool.records.models import Records
 from repotool.site.contexts import NOT_FOUND_PATH, Page, SiteInfo, page_context, plan_pages
 from repotool.site.feeds import plan_feeds
 from repotool.site.http import Document

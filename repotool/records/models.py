@@ -1,0 +1,433 @@
+"""The reviewed records under ``web/content/``: advisories, releases and news.
+
+One set of files feeds the repository's errata (``updateinfo.xml``), the site
+and the announce list, so the three can never disagree.  Each record is a
+Markdown file with YAML front matter::
+
+    ---
+    id: PSSA-2014-0001
+    ...
+    ---
+    Markdown body.
+
+Public API (pure: text in, values out)::
+
+    parse_advisory(text, source) -> Advisory
+    parse_release(text, source)  -> Release
+    parse_news(text, source)     -> NewsItem
+    NEVRA, Reference, FixedPackage, Advisory, Respin, Release, NewsItem, Records
+
+``source`` names the file in errors.  A file's problems are raised together as
+one :class:`~repotool.errors.RecordInvalidError` (an ``AdvisoryError``) whose
+``problems`` name the file, the line, the field and the fix.
+
+This module holds the models (the fields and their checks) and the parsing of
+one file's text.  Reading the content folder (``load_records``,
+``load_advisories``, ``load_releases``, ``load_news``) and the checks that span
+files (ids used twice, releases naming unknown advisories) are
+:mod:`repotool.records.loading`.  Reading a file's front matter and turning YAML
+and pydantic errors into those problems is :mod:`repotool.records.frontmatter`.  Checks
+against the repository (every fixed package present with that NEVRA) live in
+:mod:`repotool.records.advisories`; this module only knows the text of the files.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from repotool.errors import RecordInvalidError, RecordProblem
+from repotool.records.frontmatter import (
+    markdown_sections as markdown_sections,  # re-exported: part of this module's API
+)
+from repotool.records.frontmatter import parse_front_matter, strip_fix, validate_model
+from repotool.records.terms import ADVISORY_TYPES, SEVERITIES
+
+ADVISORY_ID_RE = re.compile(r"^PSSA-(\d{4})-(\d{4,})$")
+CVE_RE = re.compile(r"^CVE-\d{4}-\d{4,}$")
+#: name part of a release version: 3.3.2, or a respin 3.3.2-2
+RELEASE_VERSION_RE = re.compile(r"^\d+(\.\d+)*$")
+RESPIN_VERSION_RE = re.compile(r"^(\d+(?:\.\d+)*)-(\d+)$")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+AdvisoryType = Literal["security", "bugfix", "enhancement"]
+#: the severities dnf knows (``dnf updateinfo --sec-severity``)
+Severity = Literal["Critical", "Important", "Moderate", "Low"]
+
+#: sections an advisory body must carry, as ``## <name>`` headings
+ADVISORY_SECTIONS: tuple[str, ...] = ("Description", "Impact", "Remediation")
+
+#: the fix shown when a field with a fixed set of values has another
+_CHOICE_FIXES: dict[str, str] = {
+    "severity": f"use one of {', '.join(SEVERITIES)} (as dnf knows them)",
+    "type": f"use one of {', '.join(ADVISORY_TYPES)}",
+}
+
+
+class NEVRA(NamedTuple):
+    """A package's identity as a repository holds it.
+
+    It compares equal to a plain tuple, so callers may pass
+    ``(name, epoch, version, release, arch)`` tuples; ``epoch`` is a string
+    ("0" when the package has none), as createrepo_c reports it.
+    """
+
+    name: str
+    epoch: str
+    version: str
+    release: str
+    arch: str
+
+    @property
+    def evr(self) -> str:
+        core = f"{self.version}-{self.release}"
+        return core if self.epoch in ("", "0") else f"{self.epoch}:{core}"
+
+    @property
+    def filename(self) -> str:
+        """The package file name as it sits under ``Packages/``."""
+        return f"{self.name}-{self.version}-{self.release}.{self.arch}.rpm"
+
+    def __str__(self) -> str:
+        return f"{self.name}-{self.evr}.{self.arch}"
+
+
+# --- models ----------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Reference(_Strict):
+    """A link an advisory cites (upstream advisory, bug, mailing list post)."""
+
+    url: str
+    title: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^\s/]+\.[^\s]*$", v):
+            raise ValueError(f"'{v}' is not an http(s) URL; write the full https://... address")
+        return v
+
+
+class FixedPackage(_Strict):
+    """A package that carries the fix, for one target: name, EVR and arch.
+
+    In the front matter: ``{name: perfsonar-toolkit-ntp, evr: 3.3.2-1.el7}``
+    (``arch`` defaults to noarch; ``evr`` is ``[epoch:]version-release``).
+    """
+
+    name: str = Field(min_length=1)
+    evr: str
+    arch: str = "noarch"
+
+    @field_validator("evr")
+    @classmethod
+    def _evr(cls, v: str) -> str:
+        if not re.match(r"^(\d+:)?[^\s:-]+-[^\s:-]+$", v):
+            raise ValueError(
+                f"'{v}' is not an EVR; write [epoch:]version-release, e.g. 3.3.2-1.el7"
+            )
+        return v
+
+    @property
+    def nevra(self) -> NEVRA:
+        epoch, _, vr = self.evr.rpartition(":")
+        version, _, release = vr.partition("-")
+        return NEVRA(self.name, epoch or "0", version, release, self.arch)
+
+
+class Advisory(_Strict):
+    """A security advisory (or bugfix/enhancement erratum): ``advisories/<id>.md``.
+
+    Front matter fields: ``id``, ``type``, ``severity`` (required for
+    security), ``title``, ``summary`` (one line, optional), ``issued``,
+    ``updated`` (defaults to issued), ``cves``, ``references``, ``packages``
+    (target -> list of FixedPackage), ``affected_releases`` and ``fixed_in``
+    (the release or respin version that ships the fix).  The body is Markdown
+    with ``## Description``, ``## Impact`` and ``## Remediation`` sections.
+    """
+
+    id: str
+    type: AdvisoryType
+    severity: Severity | None = None
+    title: str = Field(min_length=1)
+    summary: str = ""
+    issued: date
+    updated: date | None = None
+    cves: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = ()
+    packages: dict[str, tuple[FixedPackage, ...]]
+    affected_releases: tuple[str, ...] = Field(min_length=1)
+    fixed_in: str = ""
+    # filled from the file, not the front matter
+    body: str = ""
+    source: str = ""
+    #: line of each front matter field in the file, for error messages
+    lines: dict[str, int] = Field(default_factory=dict, repr=False)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not ADVISORY_ID_RE.match(v):
+            raise ValueError(f"'{v}' is not an advisory id; write PSSA-<year>-<4 digits>")
+        return v
+
+    @field_validator("cves")
+    @classmethod
+    def _cves(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for cve in v:
+            if not CVE_RE.match(cve):
+                raise ValueError(f"'{cve}' is not a CVE id; write CVE-<year>-<4 or more digits>")
+        if len(set(v)) != len(v):
+            raise ValueError("a CVE is listed twice; list each once")
+        return v
+
+    @field_validator("packages")
+    @classmethod
+    def _packages(
+        cls, v: dict[str, tuple[FixedPackage, ...]]
+    ) -> dict[str, tuple[FixedPackage, ...]]:
+        if not v or not any(v.values()):
+            raise ValueError("no fixed packages; list them per target, e.g. el7: [{name, evr}]")
+        return v
+
+    @field_validator("affected_releases")
+    @classmethod
+    def _affected(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for rel in v:
+            if not (RELEASE_VERSION_RE.match(rel) or RESPIN_VERSION_RE.match(rel)):
+                raise ValueError(f"'{rel}' is not a release version; write it as e.g. 3.3.1")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Advisory:
+        if self.type == "security" and self.severity is None:
+            raise ValueError(
+                "severity: a security advisory needs a severity; "
+                f"use one of {', '.join(SEVERITIES)}"
+            )
+        if self.updated is not None and self.updated < self.issued:
+            raise ValueError(
+                f"updated: {self.updated} is before issued {self.issued}; "
+                "an advisory cannot be updated before it is issued"
+            )
+        if self.type != "security" and self.cves:
+            raise ValueError("cves: only a security advisory lists CVEs; set type: security")
+        return self
+
+    @property
+    def last_updated(self) -> date:
+        return self.updated or self.issued
+
+    @property
+    def year(self) -> int:
+        m = ADVISORY_ID_RE.match(self.id)
+        return int(m.group(1)) if m else 0
+
+    @property
+    def sections(self) -> dict[str, str]:
+        """The body's ``## Heading`` sections, heading -> Markdown text."""
+        return markdown_sections(self.body)
+
+    def nevras(self, target: str) -> tuple[NEVRA, ...]:
+        return tuple(p.nevra for p in self.packages.get(target, ()))
+
+
+class Respin(_Strict):
+    """A regeneration of a release's media, e.g. 3.3.2-2 after Heartbleed."""
+
+    version: str
+    date: date
+    advisories: tuple[str, ...] = ()
+    notes: str = ""
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not RESPIN_VERSION_RE.match(v):
+            raise ValueError(f"'{v}' is not a respin version; write <release>-<n>, e.g. 3.3.2-2")
+        return v
+
+
+class Release(_Strict):
+    """A release of the toolkit: ``releases/<version>.md``.
+
+    Front matter: ``version``, ``date``, ``title``, ``summary``,
+    ``advisories`` (ids this release includes), ``respins``.  The body is
+    the release notes in Markdown.
+    """
+
+    version: str
+    date: date
+    title: str = ""
+    summary: str = ""
+    advisories: tuple[str, ...] = ()
+    respins: tuple[Respin, ...] = ()
+    body: str = ""
+    source: str = ""
+    #: line of each front matter field in the file, for error messages
+    lines: dict[str, int] = Field(default_factory=dict, repr=False)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not RELEASE_VERSION_RE.match(v):
+            raise ValueError(f"'{v}' is not a release version; write e.g. 3.3.2")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Release:
+        seen: set[str] = set()
+        for r in self.respins:
+            m = RESPIN_VERSION_RE.match(r.version)
+            if m and m.group(1) != self.version:
+                raise ValueError(
+                    f"respins: {r.version} is not a respin of {self.version}; "
+                    f"write {self.version}-<n>"
+                )
+            if r.date < self.date:
+                raise ValueError(
+                    f"respins: {r.version} is dated {r.date}, before the release "
+                    f"itself ({self.date}); fix the date"
+                )
+            if r.version in seen:
+                raise ValueError(f"respins: {r.version} is listed twice")
+            seen.add(r.version)
+        return self
+
+    @property
+    def latest_version(self) -> str:
+        """The newest respin's version, else the release's own."""
+        return self.respins[-1].version if self.respins else self.version
+
+    @property
+    def all_advisories(self) -> tuple[str, ...]:
+        """Advisory ids in the release and in its respins, each once."""
+        out: list[str] = list(self.advisories)
+        for r in self.respins:
+            out.extend(a for a in r.advisories if a not in out)
+        return tuple(out)
+
+
+class NewsItem(_Strict):
+    """A news post: ``news/<slug>.md`` with ``title``, ``date``, ``summary``."""
+
+    title: str = Field(min_length=1)
+    date: date
+    summary: str = ""
+    slug: str = ""
+    body: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Records:
+    """Everything under ``web/content/``, loaded and cross-checked."""
+
+    advisories: tuple[Advisory, ...]
+    releases: tuple[Release, ...]
+    news: tuple[NewsItem, ...]
+
+    def advisory(self, advisory_id: str) -> Advisory | None:
+        return next((a for a in self.advisories if a.id == advisory_id), None)
+
+    def release(self, version: str) -> Release | None:
+        return next((r for r in self.releases if r.version == version), None)
+
+
+# --- parsing (front matter: repotool.records.frontmatter) -----------------------------
+
+
+def parse_advisory(text: str, source: str) -> Advisory:
+    """Pure: the text of one advisory file in, an Advisory out.
+
+    ``source`` names the file in errors.  Raises RecordInvalidError.
+    """
+    parsed = parse_front_matter(text, source)
+    try:
+        extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
+        adv = validate_model(Advisory, parsed, source, extra, choice_fixes=_CHOICE_FIXES)
+    except RecordInvalidError as e:
+        raise RecordInvalidError(strip_fix(e.problems)) from None
+    missing = [s for s in ADVISORY_SECTIONS if not adv.sections.get(s)]
+    if missing:
+        body_line = text.count("\n", 0, text.find("\n---", 3) + 1) + 2
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                body_line,
+                "body",
+                f"the body lacks the section(s) {', '.join(missing)}",
+                "add '## " + "', '## ".join(missing) + "' headings with their text",
+            )
+        )
+    stem = Path(source).stem
+    if stem != adv.id:
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                parsed.key_lines.get("id", 1),
+                "id",
+                f"the file is named {stem}.md but its id is {adv.id}",
+                f"rename the file to {adv.id}.md or correct the id",
+            )
+        )
+    return adv
+
+
+def parse_release(text: str, source: str) -> Release:
+    """Pure: the text of one release file in, a Release out."""
+    parsed = parse_front_matter(text, source)
+    try:
+        extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
+        rel = validate_model(Release, parsed, source, extra, choice_fixes=_CHOICE_FIXES)
+    except RecordInvalidError as e:
+        raise RecordInvalidError(strip_fix(e.problems)) from None
+    stem = Path(source).stem
+    if stem != rel.version:
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                parsed.key_lines.get("version", 1),
+                "version",
+                f"the file is named {stem}.md but its version is {rel.version}",
+                f"rename the file to {rel.version}.md or correct the version",
+            )
+        )
+    return rel
+
+
+def parse_news(text: str, source: str) -> NewsItem:
+    """Pure: the text of one news file in, a NewsItem out (slug = file name)."""
+    parsed = parse_front_matter(text, source)
+    slug = Path(source).stem
+    if not SLUG_RE.match(slug):
+        raise RecordInvalidError.one(
+            RecordProblem(
+                source,
+                1,
+                "",
+                f"'{slug}' cannot be used in a URL",
+                "name the file with lower-case letters, digits, '-', '.' or '_'",
+            )
+        )
+    extra = {"body": parsed.body, "source": source, "slug": slug}
+    try:
+        return validate_model(NewsItem, parsed, source, extra, choice_fixes=_CHOICE_FIXES)
+    except RecordInvalidError as e:
+        raise RecordInvalidError(strip_fix(e.problems)) from None

@@ -1,0 +1,194 @@
+"""Publishing every target's repository together, plus the stable files hosts fetch.
+
+``stage_all`` plans and stages every (target, arch) repository; ``commit_all``
+swaps them in one after the other (each swap is a single rename) and writes the
+public key and the ``.repo`` file; ``abort_all`` leaves the published tree as it
+was.  The release holds :func:`repotool.repo.repository.publish_lock` around all three.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from repotool.atomic import write_atomic
+from repotool.config import Config
+from repotool.errors import PublishError
+from repotool.repo.recovery import intent_path, roll_forward, write_intent
+from repotool.repo.repository import (
+    RepoPlan,
+    StagedRepo,
+    abort_repo,
+    finish_repo,
+    flip,
+    plan_repo,
+    prepare_swap,
+    stage_repo,
+    unswap_repo,
+)
+from repotool.report import Reporter
+from repotool.signing.signer import Signer
+
+#: (target name, plan) → updateinfo.xml bytes or None
+UpdateinfoFn = Callable[[str, RepoPlan], bytes | None]
+
+
+def render_repo_file(cfg: Config, *, gpgkey: str) -> str:
+    """The yum .repo file hosts use; ``gpgkey`` is a URL (published) or file:// (package)."""
+    base = cfg.publish.base_url.rstrip("/")
+    metalink = (
+        f"metalink={base}/mirrors/el$releasever/$basearch/metalink.xml\n"
+        if cfg.publish.metalink
+        else ""
+    )
+    return (
+        f"# {cfg.product} yum repository. Packages and repository metadata are\n"
+        f"# signed; yum checks both against the key below.\n"
+        f"[{cfg.publish.repo_id}]\n"
+        f"name={cfg.publish.repo_name}\n"
+        f"baseurl={base}/repo/el$releasever/$basearch/\n"
+        f"{metalink}"
+        "enabled=1\n"
+        "gpgcheck=1\n"
+        "repo_gpgcheck=1\n"
+        f"gpgkey={gpgkey}\n"
+    )
+
+
+def published_key_url(cfg: Config) -> str:
+    return f"{cfg.publish.base_url.rstrip('/')}/keys/{cfg.key.public_key_name}"
+
+
+def generated_sources(cfg: Config, signer: Signer) -> dict[str, bytes]:
+    """Files the release package is built from that come from the config and the key."""
+    return {
+        "perfsonar.repo": render_repo_file(
+            cfg, gpgkey=f"file:///etc/pki/rpm-gpg/{cfg.key.public_key_name}"
+        ).encode(),
+        cfg.key.public_key_name: signer.public_key_armored().encode(),
+    }
+
+
+@dataclass
+class PublishOutcome:
+    staged: list[StagedRepo]
+
+    @property
+    def changed(self) -> list[str]:
+        return [f"{s.plan.target.name}/{s.plan.arch}" for s in self.staged if not s.unchanged]
+
+    def repo_packages(self) -> dict[str, set[tuple[str, int, str, str, str]]]:
+        out: dict[str, set[tuple[str, int, str, str, str]]] = {}
+        for s in self.staged:
+            out.setdefault(s.plan.target.name, set()).update(s.plan.nevras)
+        return out
+
+
+def plan_all(
+    cfg: Config, incoming: Mapping[str, Sequence[Path]], signer: Signer, reporter: Reporter
+) -> list[RepoPlan]:
+    """Plans for every target and arch; ``incoming`` maps a target to its new packages.
+
+    Every new package, and every file found changed in Packages/, must pass
+    ``rpmkeys --checksig`` against the published key.
+    """
+    for repo_dir in roll_forward(cfg):
+        reporter.warn(f"finished the swap a killed run had begun: {repo_dir}")
+    plans = []
+    with reporter.step("Planning repositories", len(cfg.targets)) as step:
+        for target in cfg.targets:
+            for arch in target.arches:
+                plans.append(
+                    plan_repo(
+                        cfg,
+                        target,
+                        arch,
+                        incoming.get(target.name, ()),
+                        verify=signer.require_signed,
+                    )
+                )
+            step.advance(note=target.name)
+    return plans
+
+
+def stage_all(
+    plans: Sequence[RepoPlan],
+    signer: Signer,
+    updateinfo: UpdateinfoFn,
+    reporter: Reporter,
+) -> PublishOutcome:
+    staged: list[StagedRepo] = []
+    try:
+        with reporter.step("Writing and signing repository metadata", len(plans)) as step:
+            for plan in plans:
+                staged.append(stage_repo(plan, signer, updateinfo(plan.target.name, plan)))
+                step.advance(note=f"{plan.target.name}/{plan.arch}")
+    except BaseException:
+        abort_all(PublishOutcome(staged))
+        raise
+    return PublishOutcome(staged)
+
+
+def abort_all(outcome: PublishOutcome) -> None:
+    for s in reversed(outcome.staged):
+        abort_repo(s)
+
+
+def commit_all(
+    outcome: PublishOutcome,
+    cfg: Config,
+    signer: Signer,
+    *,
+    then: Callable[[], None] | None = None,
+) -> None:
+    """Swap every repository in, all or none.
+
+    Everything that can fail (final names, journals, packages landing) is done
+    for every target first; then an intent file is written and the links flip
+    in a tight loop.  A run killed among the flips is rolled forward by the
+    next run (:func:`repotool.repo.repository.roll_forward`).  ``then`` runs right after
+    the flips (e.g. moving the verified media into place).
+    """
+    try:
+        for s in outcome.staged:
+            prepare_swap(s)
+        write_intent(
+            cfg, {str(s.plan.repo_dir): s.staging.name for s in outcome.staged if not s.unchanged}
+        )
+        for s in outcome.staged:
+            flip(s)
+    except BaseException as e:
+        for s in reversed(outcome.staged):
+            with contextlib.suppress(OSError):
+                unswap_repo(s)
+        abort_all(outcome)
+        intent_path(cfg).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise PublishError(
+                f"could not swap the new repositories in: {e.strerror or e}",
+                where=str(e.filename or cfg.public_dir),
+                hint="nothing was changed; free space or fix permissions, then run again",
+            ) from e
+        raise
+    try:
+        if then is not None:
+            then()
+        intent_path(cfg).unlink(missing_ok=True)
+        key = signer.public_key_armored().encode()
+        key_path = cfg.public_dir / "keys" / cfg.key.public_key_name
+        if not key_path.exists() or key_path.read_bytes() != key:
+            write_atomic(key_path, key)
+        repo_file = render_repo_file(cfg, gpgkey=published_key_url(cfg)).encode()
+        repo_path = cfg.public_dir / "repo" / f"{cfg.publish.repo_id}.repo"
+        if not repo_path.exists() or repo_path.read_bytes() != repo_file:
+            write_atomic(repo_path, repo_file)
+        for s in outcome.staged:
+            finish_repo(s)
+    except OSError as e:
+        raise PublishError(
+            f"the new repositories are live, but finishing failed: {e.strerror or e}",
+            where=str(e.filename or cfg.public_dir),
+            hint="hosts get complete repositories; free space and run again to tidy up",
+        ) from e

@@ -1,0 +1,426 @@
+"""The release key at work: GnuPG through python-gnupg, rpmsign for packages.
+
+Every signature is checked with the tool hosts use (``rpmkeys --checksig``,
+``gpgv``) against the exact public key that is published.  Which key, and
+whether it may be used at all, is decided in :mod:`repotool.signing.release_key`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import gnupg
+
+from repotool.config import Config
+from repotool.digests import file_digest
+from repotool.errors import BadSignatureError, KeyUnavailableError, SigningError, ToolFailedError
+from repotool.process import Runner, require_tools
+from repotool.report import Reporter
+
+GPG = "/usr/bin/gpg"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    path: Path
+    ok: bool
+    detail: str
+
+
+def _rpm_checksig_ok(output: str, short_id: str) -> tuple[bool, str]:
+    """Pure: read ``rpmkeys --checksig -v`` output for one package.
+
+    A package passes only when every digest is OK and a signature made by the
+    expected key verified; an unsigned package fails.
+    """
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    nokey = [ln for ln in lines if ln.endswith("NOKEY")]
+    if nokey:
+        m = re.search(r"key ID ([0-9a-fA-F]+)", nokey[0])
+        other = f" (key ID {m.group(1)})" if m else ""
+        return False, f"the package is signed by another key{other}, not the release key"
+    bad = [ln for ln in lines if "NOT OK" in ln or "BAD" in ln]
+    if bad:
+        return False, bad[0]
+    sig_ok = [
+        ln
+        for ln in lines
+        if "Signature, key ID" in ln and ln.endswith(": OK") and short_id.lower() in ln.lower()
+    ]
+    if not sig_ok:
+        if not any("Signature" in ln for ln in lines):
+            return False, "the package is not signed"
+        return False, "the package is signed by another key"
+    if not any("digest: OK" in ln for ln in lines):
+        return False, "no digest was checked"
+    return True, sig_ok[0]
+
+
+def _split_blocks(stdout: str, stderr: str, paths: Sequence[Path]) -> list[str]:
+    """Pure: cut ``rpmkeys --checksig -v a b c`` output into one block per file.
+
+    A file rpm cannot open at all appears only on stderr; its block is that error.
+    """
+    heads = {f"{p}:": i for i, p in enumerate(paths)}
+    blocks = [""] * len(paths)
+    current: int | None = None
+    for line in stdout.splitlines():
+        if line in heads:
+            current = heads[line]
+        elif current is not None:
+            blocks[current] += line + "\n"
+    for line in stderr.splitlines():
+        for i, p in enumerate(paths):
+            if str(p) in line:
+                blocks[i] += line.strip() + "  (NOT OK)\n"
+    return blocks
+
+
+class Signer:
+    """Signs with one key and verifies against its published public half."""
+
+    def __init__(
+        self,
+        *,
+        gnupghome: Path,
+        fingerprint: str,
+        runner: Runner,
+        passphrase_file: Path | None = None,
+        development: bool = False,
+        ledger: Path | None = None,
+    ) -> None:
+        self.gnupghome = gnupghome
+        #: SHA-256 of every file this key's signature was verified on (one per line)
+        self.ledger = ledger
+        self._verified: set[str] | None = None
+        self.fingerprint = fingerprint.upper()
+        self.runner = runner
+        self.passphrase_file = passphrase_file
+        self.development = development
+        self._gpg = gnupg.GPG(gpgbinary=GPG, gnupghome=str(gnupghome))
+        self._gpg.encoding = "utf-8"
+        self._public: str | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._keyring: Path | None = None
+        self._rpmdb: Path | None = None
+
+    def _scratch_dir(self) -> Path:
+        """A private folder for the published key's keyring and rpm database."""
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="repotool-verify-")
+        return Path(self._scratch.name)
+
+    def published_keyring(self) -> Path:
+        """A gpgv keyring holding only the published public key."""
+        if self._keyring is None:
+            keyring = self._scratch_dir() / "published.gpg"
+            self.runner.run(
+                [
+                    GPG,
+                    "--homedir",
+                    str(self._scratch_dir()),
+                    "--batch",
+                    "--no-tty",
+                    "--dearmor",
+                    "--output",
+                    str(keyring),
+                ],
+                input=self.public_key_armored().encode(),
+            )
+            self._keyring = keyring
+        return self._keyring
+
+    def published_rpmdb(self) -> Path:
+        """An rpm database that trusts only the published public key."""
+        if self._rpmdb is None:
+            db = self._scratch_dir() / "rpmdb"
+            db.mkdir()
+            keyfile = self._scratch_dir() / "key.asc"
+            keyfile.write_text(self.public_key_armored())
+            self.runner.run(["rpmkeys", "--dbpath", str(db), "--import", str(keyfile)])
+            self._rpmdb = db
+        return self._rpmdb
+
+    @property
+    def short_id(self) -> str:
+        return self.fingerprint[-8:]
+
+    # --- the key ------------------------------------------------------------
+    def check_usable(self, *, now: float | None = None) -> None:
+        """Fail before any work when the key is missing, expired or lacks its secret."""
+        now = time.time() if now is None else now
+        where = f"GNUPGHOME {self.gnupghome}"
+        secret = [k for k in self._gpg.list_keys(True) if k["fingerprint"] == self.fingerprint]
+        if not secret:
+            raise KeyUnavailableError(
+                f"no secret key with fingerprint {self.fingerprint}",
+                where=where,
+                hint="import the release key there, or fix [key] fingerprint in repotool.toml",
+            )
+        public = [k for k in self._gpg.list_keys() if k["fingerprint"] == self.fingerprint]
+        key = public[0] if public else secret[0]
+        if key.get("trust") == "r":
+            raise KeyUnavailableError(
+                f"the signing key {self.fingerprint} is revoked",
+                where=where,
+                hint="name the current release key in [key] fingerprint",
+            )
+        expires = key.get("expires") or ""
+        if expires and float(expires) <= now:
+            day = time.strftime("%Y-%m-%d", time.gmtime(float(expires)))
+            raise KeyUnavailableError(
+                f"the signing key {self.fingerprint} expired on {day}",
+                where=where,
+                hint="extend it (gpg --quick-set-expire) or name a new key in repotool.toml",
+            )
+        if self.passphrase_file is not None and not self.passphrase_file.is_file():
+            raise KeyUnavailableError(
+                "the passphrase file does not exist",
+                where=str(self.passphrase_file),
+                hint="create it (mode 0600) or leave passphrase_file empty to use gpg-agent",
+            )
+
+    def public_key_armored(self) -> str:
+        if self._public is None:
+            text = self._gpg.export_keys(self.fingerprint, armor=True, minimal=True)
+            if not text.strip():
+                raise KeyUnavailableError(
+                    f"cannot export the public key {self.fingerprint}",
+                    where=f"GNUPGHOME {self.gnupghome}",
+                )
+            self._public = text if text.endswith("\n") else text + "\n"
+        return self._public
+
+    def _passphrase_args(self) -> list[str]:
+        if self.passphrase_file is None:
+            return []
+        return ["--pinentry-mode", "loopback", "--passphrase-file", str(self.passphrase_file)]
+
+    def _gpg_argv(self) -> list[str]:
+        return [
+            GPG,
+            "--homedir",
+            str(self.gnupghome),
+            "--batch",
+            "--no-tty",
+            *self._passphrase_args(),
+        ]
+
+    # --- detached and clear signatures --------------------------------------
+    def detach_sign(self, data: bytes) -> bytes:
+        """An armored detached signature of ``data`` (for repomd.xml, SHA256SUMS)."""
+        done = self.runner.run(
+            [
+                *self._gpg_argv(),
+                "--local-user",
+                self.fingerprint,
+                "--digest-algo",
+                "SHA256",
+                "--armor",
+                "--detach-sign",
+                "--output",
+                "-",
+            ],
+            input=data,
+            where=f"gpg key {self.fingerprint}",
+            hint="check that gpg-agent can use the key (passphrase file or agent)",
+        )
+        return done.stdout
+
+    def clearsign(self, text: str) -> str:
+        done = self.runner.run(
+            [
+                *self._gpg_argv(),
+                "--local-user",
+                self.fingerprint,
+                "--digest-algo",
+                "SHA256",
+                "--armor",
+                "--clearsign",
+                "--output",
+                "-",
+            ],
+            input=text.encode("utf-8"),
+            where=f"gpg key {self.fingerprint}",
+        )
+        return done.stdout.decode("utf-8")
+
+    def verify_detached(self, data: bytes, signature: bytes) -> None:
+        """Check with gpgv against the published key only."""
+        with tempfile.TemporaryDirectory(prefix="repotool-gpgv-") as tmp:
+            sig = Path(tmp) / "data.asc"
+            payload = Path(tmp) / "data"
+            sig.write_bytes(signature)
+            payload.write_bytes(data)
+            done = self.runner.run(
+                ["gpgv", "--keyring", str(self.published_keyring()), str(sig), str(payload)],
+                check=False,
+            )
+            if done.returncode != 0:
+                raise BadSignatureError(
+                    "the detached signature does not verify against the published key",
+                    where=f"key {self.fingerprint}",
+                    hint=done.stderr.decode("utf-8", "replace").strip(),
+                )
+
+    # --- packages -----------------------------------------------------------
+    def _rpmsign_argv(self) -> list[str]:
+        argv = [
+            "rpmsign",
+            "--addsign",
+            "--define",
+            f"_gpg_name {self.fingerprint}",
+            "--define",
+            f"__gpg {GPG}",
+            "--define",
+            f"_gpg_path {self.gnupghome}",
+            "--define",
+            "_gpg_digest_algo sha256",
+        ]
+        extra = self._passphrase_args()
+        if extra:
+            argv += ["--define", "_gpg_sign_cmd_extra_args " + " ".join(extra)]
+        return argv
+
+    def sign_rpms(self, paths: Sequence[Path], *, jobs: int = 0) -> None:
+        """Sign packages in place, in a few parallel rpmsign runs."""
+        if not paths:
+            return
+        require_tools(["rpmsign"])
+        jobs = jobs or os.cpu_count() or 1
+        chunks = [list(paths[i::jobs]) for i in range(min(jobs, len(paths)))]
+
+        def sign_chunk(chunk: list[Path]) -> None:
+            try:
+                self.runner.run(
+                    [*self._rpmsign_argv(), *map(str, chunk)],
+                    env={"GNUPGHOME": str(self.gnupghome)},
+                    where=", ".join(p.name for p in chunk[:3]) + (" ..." if len(chunk) > 3 else ""),
+                    hint="check that the key signs without a prompt (gpg-agent or passphrase_file)",
+                )
+            except ToolFailedError as e:
+                raise SigningError(e.what, where=e.where, hint=e.hint) from e
+
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            list(pool.map(sign_chunk, chunks))
+
+    def check_rpms(self, paths: Sequence[Path], *, jobs: int = 0) -> list[CheckResult]:
+        """``rpmkeys --checksig`` each package against the published key alone.
+
+        Packages are checked in batches (one rpmkeys run per batch) since a
+        large repository has thousands of them.
+        """
+        if not paths:
+            return []
+        require_tools(["rpmkeys"])
+        db = str(self.published_rpmdb())
+        batches = [list(paths[i : i + 256]) for i in range(0, len(paths), 256)]
+
+        def check(batch: list[Path]) -> list[CheckResult]:
+            done = self.runner.run(
+                ["rpmkeys", "--dbpath", db, "--checksig", "-v", *map(str, batch)],
+                check=False,
+            )
+            text = done.stdout.decode("utf-8", "replace")
+            errors = done.stderr.decode("utf-8", "replace")
+            return [
+                CheckResult(path, *_rpm_checksig_ok(block, self.short_id))
+                for path, block in zip(batch, _split_blocks(text, errors, batch), strict=True)
+            ]
+
+        workers = max(1, min(len(batches), jobs or os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return [r for rs in pool.map(check, batches) for r in rs]
+
+    def _known_good(self) -> set[str]:
+        if self._verified is None:
+            try:
+                self._verified = set(self.ledger.read_text().split()) if self.ledger else set()
+            except OSError:
+                self._verified = set()
+        return self._verified
+
+    def _remember(self, digests: Sequence[str]) -> None:
+        """Record files verified against this key (append-only; a lost line costs a re-check)."""
+        known = self._known_good()
+        new = [d for d in digests if d not in known]
+        if not new or self.ledger is None:
+            return
+        self.ledger.parent.mkdir(parents=True, exist_ok=True)
+        with self.ledger.open("a") as f:
+            f.write("".join(d + "\n" for d in new))
+        known.update(new)
+
+    def require_signed(self, paths: Sequence[Path], sha256s: Sequence[str] | None = None) -> None:
+        """Refuse unless every package is signed by this key with good digests.
+
+        With ``sha256s`` (the files' SHA-256, as the repository metadata has
+        them anyway), a file whose exact bytes were verified before against
+        this key is not checked again.
+        """
+        todo = list(paths)
+        digests: list[str] = []
+        if sha256s is not None:
+            known = self._known_good()
+            pairs = [(p, d) for p, d in zip(paths, sha256s, strict=True) if d not in known]
+            todo = [p for p, _ in pairs]
+            digests = [d for _, d in pairs]
+        bad = [r for r in self.check_rpms(todo) if not r.ok]
+        if bad:
+            first = bad[0]
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise BadSignatureError(
+                f"{first.detail}{more}",
+                where=str(first.path),
+                hint=f"only packages signed by the release key {self.fingerprint} are published; "
+                "remove the file or sign it with 'repotool sign'",
+            )
+        self._remember(digests)
+
+
+# --- the sign stage -------------------------------------------------------------
+
+
+def sign_cached(
+    cfg: Config, signer: Signer, unsigned: Sequence[Path], reporter: Reporter
+) -> tuple[dict[Path, Path], int]:
+    """Signed copies of built packages, kept per key so nothing is signed twice.
+
+    Returns (unsigned path → signed path, number newly signed).  New signatures
+    are checked with rpmkeys against the published key before they are kept.
+    """
+    import shutil
+
+    root = cfg.state / "signed" / signer.fingerprint
+    out: dict[Path, Path] = {}
+    todo: list[tuple[Path, Path, Path]] = []  # unsigned, work copy, final
+    work = root / ".work"
+    for src in unsigned:
+        final = root / file_digest(src) / src.name
+        if final.is_file():
+            out[src] = final
+        else:
+            todo.append((src, work / final.parent.name / src.name, final))
+    if todo:
+        shutil.rmtree(work, ignore_errors=True)
+        for src, tmp, _ in todo:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp)
+        with reporter.step("Signing packages", len(todo)) as step:
+            signer.sign_rpms([t for _, t, _ in todo], jobs=cfg.build.jobs)
+            step.advance(len(todo))
+        fresh = [t for _, t, _ in todo]
+        signer.require_signed(fresh, [file_digest(t) for t in fresh])
+        for src, tmp, final in todo:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+            out[src] = final
+        shutil.rmtree(work, ignore_errors=True)
+    return out, len(todo)

@@ -1,0 +1,252 @@
+"""Shared set-up for the mirror tests: signed repositories built with the real
+tools, and a fault-injecting HTTP server on 127.0.0.1.
+
+Built once per test session (cached under pytest's base temp folder) and
+imported by the ``test_mirror_*`` modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+GPG_ENV = {**os.environ, "LC_ALL": "C.UTF-8"}
+
+SPEC = """\
+Name: {name}
+Version: {version}
+Release: 1
+Summary: mirror test package {name}
+License: MIT
+BuildArch: noarch
+
+%description
+A package for the mirror tests.
+
+%install
+mkdir -p %{{buildroot}}/usr/share/{name}
+head -c {size} /dev/urandom > %{{buildroot}}/usr/share/{name}/data
+
+%files
+/usr/share/{name}/data
+"""
+
+
+@dataclass(frozen=True)
+class Repos:
+    root: Path
+    gen0: Path  #: mt-alpha only, metadata 30 days old (freeze)
+    gen1: Path  #: mt-alpha, mt-gamma (revision = now-3600)
+    gen2: Path  #: mt-alpha, mt-delta (big, ~300 KB), revision = now-60
+    key: Path  #: armored public key that signed every repomd.xml
+    other_key: Path
+    gnupghome: Path
+
+
+def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
+    done = subprocess.run(argv, capture_output=True, env=env or GPG_ENV, timeout=300)
+    if done.returncode != 0:
+        raise AssertionError(f"{argv[0]} failed: {done.stderr.decode(errors='replace')}")
+
+
+def _gen_key(home: Path, uid: str, algo: str = "rsa2048") -> str:
+    _run(["gpg", "--homedir", str(home), "--batch", "--passphrase", "", "--quick-gen-key", uid,
+          algo, "sign", "never"])
+    out = subprocess.run(["gpg", "--homedir", str(home), "--with-colons", "--list-keys", uid],
+                         check=True, capture_output=True, text=True, env=GPG_ENV).stdout
+    return next(ln.split(":")[9] for ln in out.splitlines() if ln.startswith("fpr:"))
+
+
+def _build(top: Path, name: str, size: int, home: Path, fpr: str) -> Path:
+    spec = top / f"{name}.spec"
+    top.mkdir(parents=True, exist_ok=True)
+    spec.write_text(SPEC.format(name=name, version="1.0", size=size))
+    _run(["rpmbuild", "-bb", "--define", f"_topdir {top}", str(spec)])
+    rpm = next((top / "RPMS" / "noarch").glob(f"{name}-1.0-1.noarch.rpm"))
+    _run(["rpmsign", "--addsign", "--define", "__gpg /usr/bin/gpg", "--define", f"_gpg_name {fpr}",
+          str(rpm)], env={**GPG_ENV, "GNUPGHOME": str(home)})
+    return rpm
+
+
+def _repo(dest: Path, rpms: list[Path], revision: int, home: Path, fpr: str, other: str) -> Path:
+    (dest / "Packages").mkdir(parents=True)
+    for rpm in rpms:
+        shutil.copy2(rpm, dest / "Packages" / rpm.name)
+    _run(["createrepo_c", "--quiet", "--revision", str(revision), "--set-timestamp-to-revision",
+          str(dest)])
+    repomd = dest / "repodata" / "repomd.xml"
+    for who, suffix in ((fpr, ".asc"), (other, ".other-asc")):
+        _run(["gpg", "--homedir", str(home), "--batch", "--yes", "--local-user", who,
+              "--armor", "--output", str(repomd) + suffix, "--detach-sign", str(repomd)])
+    return dest
+
+
+def build_repos(base: Path) -> Repos:
+    root = base / "mirror-repos"
+    home = root / "gnupg"
+    done = root / "done"
+    if not done.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        home.mkdir(parents=True, mode=0o700)
+        fpr = _gen_key(home, "Mirror Test Release <release@localhost>")
+        other = _gen_key(home, "Someone Else <else@localhost>")
+        for who, name in ((fpr, "key.asc"), (other, "other.asc")):
+            (root / name).write_bytes(subprocess.run(
+                ["gpg", "--homedir", str(home), "--armor", "--export", who],
+                check=True, capture_output=True, env=GPG_ENV).stdout)
+        top = root / "rpmbuild"
+        alpha = _build(top, "mt-alpha", 2000, home, fpr)
+        gamma = _build(top, "mt-gamma", 2000, home, fpr)
+        delta = _build(top, "mt-delta", 300_000, home, fpr)
+        now = int(time.time())
+        _repo(root / "gen0", [alpha], now - 30 * 86400, home, fpr, other)
+        _repo(root / "gen1", [alpha, gamma], now - 3600, home, fpr, other)
+        _repo(root / "gen2", [alpha, delta], now - 60, home, fpr, other)
+        done.write_text("ok")
+    return Repos(root=root, gen0=root / "gen0", gen1=root / "gen1", gen2=root / "gen2",
+                 key=root / "key.asc", other_key=root / "other.asc", gnupghome=home)
+
+
+# --- the fault-injecting server ------------------------------------------------
+
+@dataclass
+class LoggedRequest:
+    path: str
+    range: str | None
+    status: int
+
+
+@dataclass
+class ServerState:
+    root: Path
+    #: file name (last path component) → fault kind
+    faults: dict[str, str] = field(default_factory=dict)
+    log: list[LoggedRequest] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def requests_for(self, name: str) -> list[LoggedRequest]:
+        return [r for r in self.log if r.path.endswith(name)]
+
+
+class FaultHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FaultServer
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        st = self.server.state
+        rel = self.path.split("?")[0].lstrip("/")
+        name = rel.rsplit("/", 1)[-1]
+        fault = st.faults.get(name)
+        file = st.root / rel
+        if name == "repomd.xml.asc" and fault == "badsig":
+            file = file.with_name("repomd.xml.other-asc")
+        rng = self.headers.get("Range")
+        if not file.is_file() or ".." in rel:
+            self._status(404, rng)
+            return
+        body = file.read_bytes()
+        etag = '"' + hashlib.sha1(body).hexdigest() + '"'
+        if self.headers.get("If-None-Match") == etag:
+            st.log.append(LoggedRequest(rel, rng, 304))
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        start = 0
+        if rng and rng.startswith("bytes=") and rng.endswith("-"):
+            start = int(rng[6:-1])
+        status = 206 if start else 200
+        st.log.append(LoggedRequest(rel, rng, status))
+        part = body[start:]
+        half = len(body) // 2
+        if fault == "corrupt":
+            part = bytes(b ^ 0xFF for b in part)
+        if fault == "endless":
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                for _ in range(1000):  # at most 64 MB, the client must stop long before
+                    self.wfile.write(b"\0" * 65536)
+            except OSError:
+                pass
+            return
+        self.send_response(status)
+        self.send_header("ETag", etag)
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+        if fault == "truncate":
+            part = part[: max(0, half - start)]
+        self.send_header("Content-Length", str(len(part)))
+        self.end_headers()
+        try:
+            if fault in ("drop", "stall"):
+                self.wfile.write(part[: max(0, half - start)])
+                self.wfile.flush()
+                if fault == "stall":
+                    st.release.wait(20)
+                self.close_connection = True
+                return
+            if fault == "drip":
+                for i in range(0, min(len(part), 200 * 1000), 1000):
+                    self.wfile.write(part[i: i + 1000])
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                self.close_connection = True
+                return
+            self.wfile.write(part)
+        except OSError:
+            self.close_connection = True
+
+    def _status(self, code: int, rng: str | None) -> None:
+        self.server.state.log.append(LoggedRequest(self.path, rng, code))
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class FaultServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__(("127.0.0.1", 0), FaultHandler)
+        self.state = state
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+
+def serve(root: Path) -> Iterator[FaultServer]:
+    server = FaultServer(ServerState(root=root))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.state.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def tree_snapshot(dest: Path) -> dict[str, str]:
+    """What a host sees under DEST: relative path → sha256."""
+    return {
+        p.relative_to(dest).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(dest.rglob("*")) if p.is_file()
+    }

@@ -1,0 +1,162 @@
+"""Shared set-up of the site tests: a small but real published tree and a live server.
+
+The tree holds what the pages read, made with the real tools: a release key
+from a throwaway GNUPGHOME, a .repo file, repository metadata from createrepo_c
+behind the in-tree ``repodata -> .repodata-<rev>`` symlink, a media.json with
+SHA256SUMS signed by that key, and a mailing list archive.  The records are the
+repository's own ``web/content/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from repotool.config import Config, load_config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MEDIA_LABEL = "3.3.2-2"
+IMAGE_NAME = "pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso"
+
+
+@dataclass(frozen=True)
+class SiteProject:
+    root: Path
+    cfg: Config
+    public: Path
+    gnupghome: Path
+    fingerprint: str
+    image_sha256: str
+    outside_file: Path
+
+
+def _gpg(home: Path, *args: str, input: bytes | None = None) -> bytes:
+    done = subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback",
+         "--passphrase", "", *args],
+        input=input, capture_output=True, check=True, timeout=60,
+    )
+    return done.stdout
+
+
+def make_site_project(base: Path, *, content: Path | None = None) -> SiteProject:
+    """A project folder (repotool.toml, web/) with a published tree in public/."""
+    root = base / "project"
+    root.mkdir(parents=True)
+    shutil.copytree(REPO_ROOT / "web", root / "web")
+    if content is not None:
+        shutil.rmtree(root / "web" / "content")
+        shutil.copytree(content, root / "web" / "content")
+    (root / "repotool.toml").write_text(
+        '[site]\nbase_url = "http://mirror.example.test"\n'
+        '[publish]\nbase_url = "http://mirror.example.test"\n'
+        '[[targets]]\nname = "el7"\nreleasever = "7"\ndist = ".el7"\n',
+        encoding="utf-8",
+    )
+    cfg = load_config(root / "repotool.toml")
+    public = cfg.public_dir
+
+    home = base / "gnupg"
+    home.mkdir(mode=0o700)
+    _gpg(home, "--quick-gen-key", "Site Test Release Key <release@example.test>",
+         "rsa2048", "sign", "never")
+    colons = _gpg(home, "--with-colons", "--list-keys").decode()
+    fingerprint = next(ln.split(":")[9] for ln in colons.splitlines() if ln.startswith("fpr:"))
+    (public / "keys").mkdir(parents=True)
+    (public / "keys" / "RPM-GPG-KEY-perfsonar").write_bytes(_gpg(home, "--armor", "--export"))
+
+    repo = public / "repo"
+    (repo / "perfsonar.repo").parent.mkdir(parents=True, exist_ok=True)
+    (repo / "perfsonar.repo").write_text(
+        "[perfsonar]\nname=pS-Performance Toolkit $releasever - $basearch\n"
+        "baseurl=http://mirror.example.test/repo/el$releasever/$basearch/\n"
+        "gpgcheck=1\nrepo_gpgcheck=1\n"
+        "gpgkey=http://mirror.example.test/keys/RPM-GPG-KEY-perfsonar\n",
+        encoding="utf-8",
+    )
+    arch_dir = repo / "el7" / "x86_64"
+    (arch_dir / "Packages").mkdir(parents=True)
+    subprocess.run(["createrepo_c", "--quiet", str(arch_dir)], check=True, timeout=120)
+    (arch_dir / "repodata").rename(arch_dir / ".repodata-1")
+    os.symlink(".repodata-1", arch_dir / "repodata")
+
+    media = public / "releases" / MEDIA_LABEL
+    media.mkdir(parents=True)
+    image = b"live image bytes for the site tests\n" * 1000
+    (media / IMAGE_NAME).write_bytes(image)
+    sha = hashlib.sha256(image).hexdigest()
+    (media / "SHA256SUMS").write_text(f"{sha}  {IMAGE_NAME}\n", encoding="utf-8")
+    (media / "SHA256SUMS.asc").write_bytes(
+        _gpg(home, "--armor", "--detach-sign", "--output", "-", str(media / "SHA256SUMS"))
+    )
+    (media / "media.json").write_text(
+        json.dumps({
+            "version": MEDIA_LABEL, "release": "3.3.2", "date": "2014-04-10T00:00:00Z",
+            "images": [{"kind": "livecd", "name": IMAGE_NAME, "size": len(image),
+                        "sha256": sha}],
+            "checksums": "SHA256SUMS", "signature": "SHA256SUMS.asc",
+        }),
+        encoding="utf-8",
+    )
+
+    lists = public / "lists" / "perfsonar-announce"
+    lists.mkdir(parents=True)
+    (lists / "PSSA-2014-0002.eml").write_text(
+        "Subject: [PSSA-2014-0002] Heartbleed\n\nUpdate now.\n", encoding="utf-8"
+    )
+    (lists / "archive.json").write_text(
+        json.dumps([{
+            "message_id": "<pssa-2014-0002@example.test>",
+            "subject": "[PSSA-2014-0002] OpenSSL Heartbleed: regenerate the host key",
+            "date": "2014-04-10T12:00:00+00:00", "kind": "advisory",
+            "ref": "PSSA-2014-0002", "file": "PSSA-2014-0002.eml",
+        }]),
+        encoding="utf-8",
+    )
+    (lists / "archive.mbox").write_text("From x\nSubject: s\n\nb\n", encoding="utf-8")
+
+    outside = base / "outside-secret.txt"
+    outside.write_text("TOP SECRET outside public\n", encoding="utf-8")
+    os.symlink(outside, public / "leak.txt")
+    os.symlink(base, public / "leakdir")
+    return SiteProject(root, cfg, public, home, fingerprint, sha, outside)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def live_server(app: object) -> Iterator[str]:
+    """Run the app under uvicorn on a free loopback port; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")  # type: ignore[arg-type]
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start within 15 s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,29 @@
+"""Property-based tests of the JSON API against its own OpenAPI schema (schemathesis)."""
+
+from __future__ import annotations
+
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.core.result import Ok
+
+
+def test_api_conforms_to_its_schema_and_never_fails(site_url: str) -> None:
+    schema = schemathesis.openapi.from_url(site_url + "/api/openapi.json")
+    operations = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), f"the schema is invalid: {result.err()}"
+        operations.append(result.ok())
+    assert {op.label for op in operations} == {
+        "GET /api/releases", "GET /api/releases/{version}",
+        "GET /api/advisories", "GET /api/advisories/{advisory_id}",
+    }
+    for op in operations:
+
+        @given(case=op.as_strategy())
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None)
+        def check(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
+            # every check: no 5xx, documented status codes, content types and bodies
+            case.call_and_validate(base_url=site_url, timeout=10)
+
+        check()
