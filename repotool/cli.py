@@ -44,7 +44,6 @@ class Context:
     """What every command gets: the config, the process runner, the reporter."""
 
     config_path: Path | None
-    json_output: bool
     runner: Runner = field(default_factory=SubprocessRunner)
     reporter: Reporter = field(default_factory=ConsoleReporter)
     _config: Config | None = None
@@ -109,7 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     ctx = Context(
         config_path=args.config,
-        json_output=args.json,
         reporter=ConsoleReporter(quiet=args.quiet or False),
     )
     try:

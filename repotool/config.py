@@ -40,7 +40,6 @@ EL6_RPMLIB = (
     "FileCaps",
 )
 EL7_RPMLIB = (*EL6_RPMLIB, "ScriptletExpansion", "TildeInVersions")
-EL8_RPMLIB = (*EL7_RPMLIB, "RichDependencies", "LargeFiles", "CaretInVersions", "PayloadIsZstd")
 
 
 @dataclass(frozen=True)

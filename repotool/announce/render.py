@@ -19,7 +19,6 @@ from repotool.media.manifest import ManifestError, MediaManifest, parse_manifest
 from repotool.records.models import RESPIN_VERSION_RE, Advisory, Records, Release, Respin
 
 Kind = Literal["release", "advisory"]
-KINDS: tuple[Kind, ...] = ("release", "advisory")
 
 
 @dataclass(frozen=True)

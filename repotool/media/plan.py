@@ -5,7 +5,6 @@ Values in, values out; nothing here touches the disk or runs a program.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -360,10 +359,6 @@ def parse_sha256sums(text: str) -> dict[str, str]:
             raise MediaError(f"line {n} is not a sha256sum line", where="SHA256SUMS")
         out[m.group(2)] = m.group(1)
     return out
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)

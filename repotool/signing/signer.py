@@ -234,24 +234,6 @@ class Signer:
         )
         return done.stdout
 
-    def clearsign(self, text: str) -> str:
-        done = self.runner.run(
-            [
-                *self._gpg_argv(),
-                "--local-user",
-                self.fingerprint,
-                "--digest-algo",
-                "SHA256",
-                "--armor",
-                "--clearsign",
-                "--output",
-                "-",
-            ],
-            input=text.encode("utf-8"),
-            where=f"gpg key {self.fingerprint}",
-        )
-        return done.stdout.decode("utf-8")
-
     def verify_detached(self, data: bytes, signature: bytes) -> None:
         """Check with gpgv against the published key only."""
         with tempfile.TemporaryDirectory(prefix="repotool-gpgv-") as tmp:
