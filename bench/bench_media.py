@@ -49,12 +49,16 @@ def main() -> int:
         signer = open_signer(cfg, runner, SilentReporter())
         publish_signed_repo(cfg, signer, runner)
         # warm-up: fetches and unpacks the base .debs into the state cache
-        result = build_media(cfg, signer, runner, SilentReporter(),
-                             version_label="3.3.2", source_date_epoch=EPOCH)
+        result = build_media(
+            cfg, signer, runner, SilentReporter(), version_label="3.3.2", source_date_epoch=EPOCH
+        )
         iso = result.directory / result.images[0].name
         tree = root / "tree"
-        subprocess.run(["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", "/",
-                        str(tree)], check=True, capture_output=True)
+        subprocess.run(
+            ["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", "/", str(tree)],
+            check=True,
+            capture_output=True,
+        )
         subprocess.run(["chmod", "-R", "u+w", str(tree)], check=True)
         (tree / "isolinux" / "boot.cat").unlink(missing_ok=True)
         label = json.loads((result.directory / "media.json").read_text())["volume_label"]
@@ -63,14 +67,23 @@ def main() -> int:
         plain: list[float] = []
         for _ in range(args.runs):
             t = time.perf_counter()
-            build_media(cfg, signer, runner, SilentReporter(),
-                        version_label="3.3.2", source_date_epoch=EPOCH)
+            build_media(
+                cfg,
+                signer,
+                runner,
+                SilentReporter(),
+                version_label="3.3.2",
+                source_date_epoch=EPOCH,
+            )
             ours.append(time.perf_counter() - t)
             out = root / "plain.iso"
             t = time.perf_counter()
-            subprocess.run(xorriso_argv(tree, out, volume_label=label), check=True,
-                           capture_output=True, env={"SOURCE_DATE_EPOCH": str(EPOCH),
-                                                     "PATH": "/usr/bin:/bin"})
+            subprocess.run(
+                xorriso_argv(tree, out, volume_label=label),
+                check=True,
+                capture_output=True,
+                env={"SOURCE_DATE_EPOCH": str(EPOCH), "PATH": "/usr/bin:/bin"},
+            )
             plain.append(time.perf_counter() - t)
             out.unlink()
         size = result.images[0].size
@@ -79,8 +92,18 @@ def main() -> int:
     print(f"repotool media build  median {a:.2f} s  runs {[round(x, 2) for x in ours]}")
     print(f"plain xorriso master  median {b:.2f} s  runs {[round(x, 2) for x in plain]}")
     print(f"ratio                 {a / b:.1f}x")
-    print(json.dumps({"media_build_s": a, "xorriso_s": b, "ratio": a / b, "size": size,
-                      "compression": args.compression, "runs": args.runs}))
+    print(
+        json.dumps(
+            {
+                "media_build_s": a,
+                "xorriso_s": b,
+                "ratio": a / b,
+                "size": size,
+                "compression": args.compression,
+                "runs": args.runs,
+            }
+        )
+    )
     return 0
 
 

@@ -32,8 +32,7 @@ ENV = {**os.environ, "LC_ALL": "C.UTF-8"}
 
 
 def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=1800,
-                          **kw)  # type: ignore[call-overload]
+    done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=1800, **kw)  # type: ignore[call-overload]
     if done.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return done  # type: ignore[no-any-return]
@@ -49,8 +48,21 @@ def build_repo(n: int) -> tuple[Path, Path]:
     home = root / "gnupg"
     home.mkdir(parents=True, mode=0o700)
     uid = "Bench Mirror <bench@localhost>"
-    run(["gpg", "--homedir", str(home), "--batch", "--passphrase", "", "--quick-gen-key", uid,
-         "rsa2048", "sign", "never"])
+    run(
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            uid,
+            "rsa2048",
+            "sign",
+            "never",
+        ]
+    )
     key.write_text(run(["gpg", "--homedir", str(home), "--armor", "--export", uid]).stdout)
     subs = "".join(
         f"%package -n bench-{i:04d}\nSummary: bench package {i}\n"
@@ -72,8 +84,22 @@ def build_repo(n: int) -> tuple[Path, Path]:
     shutil.move(str(root / "rpmbuild" / "RPMS" / "noarch"), str(repo / "Packages"))
     run(["createrepo_c", "--quiet", str(repo)])
     repomd = repo / "repodata" / "repomd.xml"
-    run(["gpg", "--homedir", str(home), "--batch", "--yes", "--local-user", uid, "--armor",
-         "--output", str(repomd) + ".asc", "--detach-sign", str(repomd)])
+    run(
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--yes",
+            "--local-user",
+            uid,
+            "--armor",
+            "--output",
+            str(repomd) + ".asc",
+            "--detach-sign",
+            str(repomd),
+        ]
+    )
     shutil.rmtree(root / "rpmbuild")
     (root / "done").write_text("ok")
     return repo, key
@@ -101,8 +127,11 @@ http {{
   server {{ listen 127.0.0.1:{port}; root {docroot}; }}
 }}
 """)
-    proc = subprocess.Popen(["nginx", "-p", str(work), "-c", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["nginx", "-p", str(work), "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -133,17 +162,43 @@ def timed(argv: list[str]) -> tuple[float, float]:
 
 
 def ours(url: str, dest: Path, key: Path) -> tuple[float, float]:
-    return timed([*REPOTOOL, "mirror", "sync", url, str(dest), "--key", str(key), "--json",
-                  "-q", "--max-age", str(10 * 365 * 86400)])
+    return timed(
+        [
+            *REPOTOOL,
+            "mirror",
+            "sync",
+            url,
+            str(dest),
+            "--key",
+            str(key),
+            "--json",
+            "-q",
+            "--max-age",
+            str(10 * 365 * 86400),
+        ]
+    )
 
 
 def reposync(url: str, dest: Path, cache: Path) -> tuple[float, float]:
     shutil.rmtree(cache, ignore_errors=True)
     empty = cache / "repos.d"
     empty.mkdir(parents=True)
-    return timed(["dnf", "-q", f"--setopt=reposdir={empty}", f"--setopt=cachedir={cache}",
-                  "--nogpgcheck", f"--repofrompath=bench,{url}", "--repo=bench", "reposync",
-                  "--download-metadata", "--norepopath", "-p", str(dest)])
+    return timed(
+        [
+            "dnf",
+            "-q",
+            f"--setopt=reposdir={empty}",
+            f"--setopt=cachedir={cache}",
+            "--nogpgcheck",
+            f"--repofrompath=bench,{url}",
+            "--repo=bench",
+            "reposync",
+            "--download-metadata",
+            "--norepopath",
+            "-p",
+            str(dest),
+        ]
+    )
 
 
 def main() -> int:
@@ -166,18 +221,32 @@ def main() -> int:
                 ):
                     times[tool].append(wall)
                     cpu[tool].append(used)
-                print(f"run {i + 1}: repotool {times['repotool'][-1]:.2f} s "
-                      f"(CPU {cpu['repotool'][-1]:.2f} s), dnf reposync "
-                      f"{times['reposync'][-1]:.2f} s (CPU {cpu['reposync'][-1]:.2f} s)",
-                      file=sys.stderr)
+                print(
+                    f"run {i + 1}: repotool {times['repotool'][-1]:.2f} s "
+                    f"(CPU {cpu['repotool'][-1]:.2f} s), dnf reposync "
+                    f"{times['reposync'][-1]:.2f} s (CPU {cpu['reposync'][-1]:.2f} s)",
+                    file=sys.stderr,
+                )
             _, _, off = log_since(log, 0)
             ours(url, work / "ours-0" / "el7", key)
             noop_req, noop_bytes, off = log_since(log, off)
             reposync_again = time.monotonic()
-            run(["dnf", "-q", f"--setopt=reposdir={work / 'dnf-cache' / 'repos.d'}",
-                 f"--setopt=cachedir={work / 'dnf-cache'}", "--nogpgcheck",
-                 f"--repofrompath=bench,{url}", "--repo=bench", "reposync",
-                 "--download-metadata", "--norepopath", "-p", str(work / "dnf-0")])
+            run(
+                [
+                    "dnf",
+                    "-q",
+                    f"--setopt=reposdir={work / 'dnf-cache' / 'repos.d'}",
+                    f"--setopt=cachedir={work / 'dnf-cache'}",
+                    "--nogpgcheck",
+                    f"--repofrompath=bench,{url}",
+                    "--repo=bench",
+                    "reposync",
+                    "--download-metadata",
+                    "--norepopath",
+                    "-p",
+                    str(work / "dnf-0"),
+                ]
+            )
             reposync_again = time.monotonic() - reposync_again
             dnf_req, dnf_bytes, off = log_since(log, off)
         finally:
@@ -190,9 +259,14 @@ def main() -> int:
         "cold_seconds_median": med,
         "cold_cpu_seconds_median": {k: round(statistics.median(v), 2) for k, v in cpu.items()},
         "ratio_reposync_over_repotool": round(med["reposync"] / med["repotool"], 2),
-        "noop_resync": {"repotool": {"requests": noop_req, "bytes": noop_bytes},
-                        "reposync": {"requests": dnf_req, "bytes": dnf_bytes,
-                                     "seconds": round(reposync_again, 2)}},
+        "noop_resync": {
+            "repotool": {"requests": noop_req, "bytes": noop_bytes},
+            "reposync": {
+                "requests": dnf_req,
+                "bytes": dnf_bytes,
+                "seconds": round(reposync_again, 2),
+            },
+        },
     }
     (RESULTS / "mirror.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

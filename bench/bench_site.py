@@ -80,9 +80,20 @@ def _ms(value: str, unit: str) -> float:
 
 def run_wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     done = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-         "-H", "Accept-Encoding: gzip", url],
-        capture_output=True, text=True, timeout=seconds + 30, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            "Accept-Encoding: gzip",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
     )
     out = done.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -113,10 +124,15 @@ def main() -> int:
         repotool = ROOT / ".venv" / "bin" / "repotool"
         app = subprocess.Popen(
             [str(repotool), "serve", "--quiet", "--port", str(app_port)],
-            cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=project.root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        nginx = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(conf)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nginx = subprocess.Popen(
+            ["nginx", "-p", str(prefix), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             app_url = f"http://127.0.0.1:{app_port}{PAGE}"
             nginx_url = f"http://127.0.0.1:{nginx_port}{PAGE}"
@@ -146,16 +162,21 @@ def main() -> int:
                     proc.wait(timeout=10)
     app_r, ngx_r = results["app"], results["nginx"]
     assert isinstance(app_r, dict) and isinstance(ngx_r, dict)
-    results["ratio_rps_app_over_nginx"] = app_r["requests_per_second"] / ngx_r[
-        "requests_per_second"]
+    results["ratio_rps_app_over_nginx"] = (
+        app_r["requests_per_second"] / ngx_r["requests_per_second"]
+    )
     results["ratio_p99_app_over_nginx"] = app_r["p99_ms"] / max(ngx_r["p99_ms"], 1e-9)
     print(f"advisory page {PAGE}, {args.seconds} s each, {args.connections} connections, gzip")
     print(f"  identical bytes from both: {results['same_bytes']}")
     for name, r in (("FastAPI app", app_r), ("nginx static", ngx_r)):
-        print(f"  {name:13s} {r['requests_per_second']:10.0f} req/s   p99 {r['p99_ms']:8.2f} ms"
-              f"   non-2xx {int(r['non_2xx'])}")
-    print(f"  app/nginx: {results['ratio_rps_app_over_nginx']:.3f} x throughput, "
-          f"{results['ratio_p99_app_over_nginx']:.1f} x p99 latency")
+        print(
+            f"  {name:13s} {r['requests_per_second']:10.0f} req/s   p99 {r['p99_ms']:8.2f} ms"
+            f"   non-2xx {int(r['non_2xx'])}"
+        )
+    print(
+        f"  app/nginx: {results['ratio_rps_app_over_nginx']:.3f} x throughput, "
+        f"{results['ratio_p99_app_over_nginx']:.1f} x p99 latency"
+    )
     out = ROOT / "bench" / "results" / "site.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

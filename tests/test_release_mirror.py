@@ -14,12 +14,14 @@ def test_mirror_of_the_release_serves_hosts_with_signatures_checked(
     dest = tmp_path / "mirror" / "el7"
     key = released.public / "keys/RPM-GPG-KEY-perfsonar"
     url = f"{served_url}/repo/el7/x86_64/"
-    done = run_repotool(released.project, "mirror", "sync", url, str(dest), "--key", str(key),
-                        "--json", "--quiet")
+    done = run_repotool(
+        released.project, "mirror", "sync", url, str(dest), "--key", str(key), "--json", "--quiet"
+    )
     assert done.returncode == 0, done.stderr
     first = json.loads(done.stdout)
-    again = run_repotool(released.project, "mirror", "sync", url, str(dest), "--key", str(key),
-                         "--json", "--quiet")
+    again = run_repotool(
+        released.project, "mirror", "sync", url, str(dest), "--key", str(key), "--json", "--quiet"
+    )
     assert again.returncode == 0, again.stderr
     second = json.loads(again.stdout)
     assert second["requests"] == 1 and second["revision"] == first["revision"]

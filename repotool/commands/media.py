@@ -21,7 +21,8 @@ def default_source_date_epoch(cfg: Config, environ: dict[str, str]) -> int:
         if not value.isdigit():
             raise ConfigError(
                 f"SOURCE_DATE_EPOCH='{value}' is not a whole number of seconds",
-                where="environment", hint="unset it or give seconds since 1970",
+                where="environment",
+                hint="unset it or give seconds since 1970",
             )
         return int(value)
     repomd = cfg.public_dir / "repo" / cfg.media.target / cfg.media.arch / "repodata" / "repomd.xml"
@@ -33,11 +34,20 @@ def _build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.signing.release_key import open_signer
 
     cfg = ctx.config
-    epoch = (args.source_date_epoch if args.source_date_epoch is not None
-             else default_source_date_epoch(cfg, dict(os.environ)))
+    epoch = (
+        args.source_date_epoch
+        if args.source_date_epoch is not None
+        else default_source_date_epoch(cfg, dict(os.environ))
+    )
     signer = open_signer(cfg, ctx.runner, ctx.reporter)
-    result = build_media(cfg, signer, ctx.runner, ctx.reporter,
-                         version_label=args.version or cfg.version, source_date_epoch=epoch)
+    result = build_media(
+        cfg,
+        signer,
+        ctx.runner,
+        ctx.reporter,
+        version_label=args.version or cfg.version,
+        source_date_epoch=epoch,
+    )
     lines = [f"Live media {result.version_label} in {result.directory}:"]
     lines += [f"  {i.name}  {i.size} bytes  sha256 {i.sha256}" for i in result.images]
     return {"summary": "\n".join(lines), **result.to_json()}
@@ -49,17 +59,25 @@ def register(
     media = sub.add_parser("media", help="build the LiveCD/LiveUSB images of a release")
     msub = media.add_subparsers(dest="media_command", metavar="ACTION", required=True)
     build = msub.add_parser(
-        "build", parents=[common],
+        "build",
+        parents=[common],
         help="build, check and publish the live media into public/releases/VERSION/",
         description="Install the toolkit from the published signed repository on top of the "
         "[media] base, squash it, master an isohybrid ISO (LiveCD, and the same image as "
         "LiveUSB), implant its checksum, write SHA256SUMS and its signature and media.json. "
         "Nothing appears in public/releases/ unless it is complete and verified.",
     )
-    build.add_argument("version", nargs="?", default=None,
-                       help="release label, e.g. 3.3.2 or 3.3.2-2 for a respin (default: "
-                       "the config's version)")
-    build.add_argument("--source-date-epoch", type=int, default=None,
-                       help="time stamp of every file in the image (default: "
-                       "$SOURCE_DATE_EPOCH, else the time of the published repomd.xml)")
+    build.add_argument(
+        "version",
+        nargs="?",
+        default=None,
+        help="release label, e.g. 3.3.2 or 3.3.2-2 for a respin (default: the config's version)",
+    )
+    build.add_argument(
+        "--source-date-epoch",
+        type=int,
+        default=None,
+        help="time stamp of every file in the image (default: "
+        "$SOURCE_DATE_EPOCH, else the time of the published repomd.xml)",
+    )
     build.set_defaults(handler=_build)

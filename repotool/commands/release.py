@@ -26,7 +26,9 @@ def register(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--respin", type=int, metavar="N",
+        "--respin",
+        type=int,
+        metavar="N",
         help="make new live media VERSION-N with the current packages (list the respin "
         "in web/content/releases/VERSION.md first)",
     )

@@ -54,8 +54,20 @@ from repotool.signing.signer import Signer
 
 __all__ = ["MediaResult", "build_media"]
 
-TOOLS = ("dnf", "rpm", "mksquashfs", "xorriso", "implantisomd5", "checkisomd5", "cpio",
-         "gpgv", "sha256sum", "grub-mkimage", "mmd", "mcopy")
+TOOLS = (
+    "dnf",
+    "rpm",
+    "mksquashfs",
+    "xorriso",
+    "implantisomd5",
+    "checkisomd5",
+    "cpio",
+    "gpgv",
+    "sha256sum",
+    "grub-mkimage",
+    "mmd",
+    "mcopy",
+)
 
 
 @dataclass(frozen=True)
@@ -86,8 +98,9 @@ class MediaResult:
         }
 
 
-def toolkit_repo(cfg: Config, repo_dir: Path | None = None, key_file: Path | None = None
-                 ) -> RepoSource:
+def toolkit_repo(
+    cfg: Config, repo_dir: Path | None = None, key_file: Path | None = None
+) -> RepoSource:
     """The just-published (or staged) repository of the media target, and the published key."""
     repo = repo_dir or cfg.public_dir / "repo" / cfg.media.target / cfg.media.arch
     key = key_file or cfg.public_dir / "keys" / cfg.key.public_key_name
@@ -99,11 +112,11 @@ def toolkit_repo(cfg: Config, repo_dir: Path | None = None, key_file: Path | Non
         )
     if not key.is_file():
         raise LiveRootError(
-            "the release public key is not published", where=str(key),
+            "the release public key is not published",
+            where=str(key),
             hint="run 'repotool publish' first",
         )
-    return RepoSource(cfg.publish.repo_id, repo.resolve().as_uri() + "/",
-                      (key.resolve().as_uri(),))
+    return RepoSource(cfg.publish.repo_id, repo.resolve().as_uri() + "/", (key.resolve().as_uri(),))
 
 
 def build_media(
@@ -125,8 +138,9 @@ def build_media(
     published public/keys/ key).
     """
     m = cfg.media
-    names = media_names(prefix=m.name_prefix, version_label=version_label, arch=m.arch,
-                        volume_label=m.volume_label)
+    names = media_names(
+        prefix=m.name_prefix, version_label=version_label, arch=m.arch, volume_label=m.volume_label
+    )
     require_tools(TOOLS)
     mkfs_fat()
     check_efi_loader_files()
@@ -139,8 +153,9 @@ def build_media(
     stage: Path | None = None
     try:
         with reporter.step(f"Live media {version_label}", total=7) as step:
-            installer = DnfInstaller(runner, work=work, releasever=releasever,
-                                     epoch=source_date_epoch)
+            installer = DnfInstaller(
+                runner, work=work, releasever=releasever, epoch=source_date_epoch
+            )
             root = work / "root"
             root.mkdir()
             base = open_base(cfg, runner, reporter, installer)
@@ -158,20 +173,29 @@ def build_media(
                     hint="publish the release's packages first, or build media for the "
                     "version the repository holds",
                 )
-            write_toolkit_banner(root, release_file=m.release_file,
-                                 toolkit_files=installer.files_of(root, toolkit))
+            write_toolkit_banner(
+                root, release_file=m.release_file, toolkit_files=installer.files_of(root, toolkit)
+            )
             normalise_root(root)
             step.advance(note="toolkit installed")
 
             squashfs = work / "squashfs.img"
-            squash_root(runner, root, squashfs, epoch=source_date_epoch,
-                        compression=m.squashfs_compression)
+            squash_root(
+                runner, root, squashfs, epoch=source_date_epoch, compression=m.squashfs_compression
+            )
             shutil.rmtree(root)
             step.advance(note="root squashed")
 
             initrd = work / "initrd.img"
-            make_initramfs(kit, m.kernel_modules, work=work, out=initrd,
-                           epoch=source_date_epoch, runner=runner, reporter=reporter)
+            make_initramfs(
+                kit,
+                m.kernel_modules,
+                work=work,
+                out=initrd,
+                epoch=source_date_epoch,
+                runner=runner,
+                reporter=reporter,
+            )
             step.advance(note="initramfs")
 
             efi_loader = work / "BOOTX64.EFI"
@@ -181,30 +205,47 @@ def build_media(
 
             tree = work / "iso"
             layout_iso_tree(
-                tree, kernel=kit.kernel, initrd=initrd, squashfs=squashfs,
-                isolinux_cfg=isolinux_cfg(product=cfg.product, version_label=version_label,
-                                          volume_label=names.volume_label,
-                                          timeout=m.menu_timeout),
-                grub_cfg=grub_cfg(product=cfg.product, version_label=version_label,
-                                  volume_label=names.volume_label, timeout=m.menu_timeout),
-                efi_image=efi_image, efi_loader=efi_loader,
+                tree,
+                kernel=kit.kernel,
+                initrd=initrd,
+                squashfs=squashfs,
+                isolinux_cfg=isolinux_cfg(
+                    product=cfg.product,
+                    version_label=version_label,
+                    volume_label=names.volume_label,
+                    timeout=m.menu_timeout,
+                ),
+                grub_cfg=grub_cfg(
+                    product=cfg.product,
+                    version_label=version_label,
+                    volume_label=names.volume_label,
+                    timeout=m.menu_timeout,
+                ),
+                efi_image=efi_image,
+                efi_loader=efi_loader,
                 extra_files={cfg.key.public_key_name: signer.public_key_armored().encode()},
             )
             # xorriso takes the files' own times; SOURCE_DATE_EPOCH covers the volume.
             set_tree_times(tree, source_date_epoch)
             iso = work / names.livecd
-            master_iso(runner, tree, iso, volume_label=names.volume_label,
-                       epoch=source_date_epoch)
+            master_iso(runner, tree, iso, volume_label=names.volume_label, epoch=source_date_epoch)
             implant_md5(runner, iso)
             step.advance(note="ISO mastered")
 
             stage = staging_dir(cfg.state, releases, version_label)
             images = place_images(iso, stage, names)
             write_sums(stage, names, images, signer)
-            (stage / names.manifest).write_text(manifest_json(
-                names=names, product=cfg.product, source_date_epoch=source_date_epoch,
-                images=images, kernel=kit.description, base=base.name, packages=toolkit,
-            ))
+            (stage / names.manifest).write_text(
+                manifest_json(
+                    names=names,
+                    product=cfg.product,
+                    source_date_epoch=source_date_epoch,
+                    images=images,
+                    kernel=kit.description,
+                    base=base.name,
+                    packages=toolkit,
+                )
+            )
             verify_stage(stage, names, runner, signer)
             step.advance(note="verified")
 

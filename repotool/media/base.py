@@ -91,13 +91,15 @@ class DebianPackages:
             self.reporter.info(f"Fetching {real} with apt-get download ...")
             try:
                 self.runner.run(
-                    ["apt-get", "download", real], cwd=self.cache, timeout=600,
+                    ["apt-get", "download", real],
+                    cwd=self.cache,
+                    timeout=600,
                     where=f"Debian package {real}",
                 )
             except ToolError as e:
                 raise BaseSystemError(
                     f"the base package {real} could not be fetched: {e.what}",
-                    where=f"repotool.toml [media] (base = \"busybox\"), cache {self.cache}",
+                    where=f'repotool.toml [media] (base = "busybox"), cache {self.cache}',
                     hint="run apt-get update, check the package name, or put the .deb "
                     f"into {self.cache} by hand",
                 ) from e
@@ -196,13 +198,30 @@ class BusyboxBase:
         mods = ensure_modules_dep(self.runner, k_tree, kver)
         self._populate(root, busybox)
         return BootKit(
-            kernel=kernel, kernel_version=kver, modules_dir=mods, busybox=busybox,
+            kernel=kernel,
+            kernel_version=kver,
+            modules_dir=mods,
+            busybox=busybox,
             description=f"{k_desc}; {bb_desc}",
         )
 
     def _populate(self, root: Path, busybox: Path) -> None:
-        for d in ("bin", "sbin", "etc/init.d", "proc", "sys", "dev", "run", "tmp", "root",
-                  "var/log", "var/lib/rpm", "usr/bin", "usr/sbin", "mnt"):
+        for d in (
+            "bin",
+            "sbin",
+            "etc/init.d",
+            "proc",
+            "sys",
+            "dev",
+            "run",
+            "tmp",
+            "root",
+            "var/log",
+            "var/lib/rpm",
+            "usr/bin",
+            "usr/sbin",
+            "mnt",
+        ):
             (root / d).mkdir(parents=True, exist_ok=True)
         os.chmod(root / "tmp", 0o1777)
         shutil.copy2(busybox, root / "bin" / "busybox")
@@ -240,26 +259,31 @@ class ReposBase:
         where = "repotool.toml [media] base_repos / base_packages"
         if not m.base_repos or not m.base_packages:
             raise BaseSystemError(
-                "base = \"repos\" needs base_repos and base_packages",
+                'base = "repos" needs base_repos and base_packages',
                 where=where,
                 hint="list the distribution's base repository URLs and a kernel, busybox "
-                "and the host's packages; or use base = \"busybox\" for a small test base",
+                'and the host\'s packages; or use base = "busybox" for a small test base',
             )
-        repos = [
-            RepoSource(f"base{i}", url, m.base_gpgkeys) for i, url in enumerate(m.base_repos)
-        ]
+        repos = [RepoSource(f"base{i}", url, m.base_gpgkeys) for i, url in enumerate(m.base_repos)]
         self.installer.install(root, repos, m.base_packages, what="base system")
         kernel, kver = find_kernel(root, where)
         mods = ensure_modules_dep(self.installer.runner, root, kver)
-        busybox = _first_file(root, ("bin/busybox", "sbin/busybox", "usr/sbin/busybox",
-                                     "usr/bin/busybox"))
+        busybox = _first_file(
+            root, ("bin/busybox", "sbin/busybox", "usr/sbin/busybox", "usr/bin/busybox")
+        )
         if busybox is None:
             raise BaseSystemError(
-                "the base has no busybox for the initramfs", where=where,
+                "the base has no busybox for the initramfs",
+                where=where,
                 hint="add a static busybox package to base_packages",
             )
-        return BootKit(kernel=kernel, kernel_version=kver, modules_dir=mods, busybox=busybox,
-                       description=f"{kver} from {', '.join(m.base_repos)}")
+        return BootKit(
+            kernel=kernel,
+            kernel_version=kver,
+            modules_dir=mods,
+            busybox=busybox,
+            description=f"{kver} from {', '.join(m.base_repos)}",
+        )
 
 
 def _first_file(root: Path, candidates: Sequence[str]) -> Path | None:

@@ -50,9 +50,22 @@ def make_efi_loader(runner: Runner, out: Path, *, early_cfg: str) -> None:
     cfg = out.with_name(out.name + ".cfg")
     cfg.write_text(early_cfg)
     runner.run(
-        ["grub-mkimage", "-O", "x86_64-efi", "-d", str(GRUB_EFI_DIR), "-o", str(out),
-         "-c", str(cfg), "-p", f"/{GRUB_DIR}", *GRUB_EFI_MODULES],
-        timeout=300, where=str(out),
+        [
+            "grub-mkimage",
+            "-O",
+            "x86_64-efi",
+            "-d",
+            str(GRUB_EFI_DIR),
+            "-o",
+            str(out),
+            "-c",
+            str(cfg),
+            "-p",
+            f"/{GRUB_DIR}",
+            *GRUB_EFI_MODULES,
+        ],
+        timeout=300,
+        where=str(out),
     )
 
 
@@ -62,11 +75,26 @@ def make_esp_image(runner: Runner, loader: Path, out: Path, *, epoch: int) -> No
     os.utime(loader, (epoch, epoch))
     env = {"SOURCE_DATE_EPOCH": str(epoch), "TZ": "UTC", "MTOOLSRC": None}
     runner.run(
-        [fat, "-C", "--invariant", "-i", f"{epoch & 0xFFFFFFFF:08X}", "-n", "EFIBOOT",
-         str(out), str(esp_size_kib(loader.stat().st_size))],
-        timeout=300, where=str(out),
+        [
+            fat,
+            "-C",
+            "--invariant",
+            "-i",
+            f"{epoch & 0xFFFFFFFF:08X}",
+            "-n",
+            "EFIBOOT",
+            str(out),
+            str(esp_size_kib(loader.stat().st_size)),
+        ],
+        timeout=300,
+        where=str(out),
     )
-    runner.run(["mmd", "-i", str(out), "::/EFI", "::/EFI/BOOT"], env=env, timeout=300,
-               where=str(out))
-    runner.run(["mcopy", "-m", "-i", str(out), str(loader), "::/EFI/BOOT/BOOTX64.EFI"],
-               env=env, timeout=300, where=str(out))
+    runner.run(
+        ["mmd", "-i", str(out), "::/EFI", "::/EFI/BOOT"], env=env, timeout=300, where=str(out)
+    )
+    runner.run(
+        ["mcopy", "-m", "-i", str(out), str(loader), "::/EFI/BOOT/BOOTX64.EFI"],
+        env=env,
+        timeout=300,
+        where=str(out),
+    )

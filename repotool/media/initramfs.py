@@ -52,9 +52,7 @@ def make_initramfs(
     builtin = builtin_modules(builtin_file.read_text()) if builtin_file.exists() else set()
     absent = [m for m in missing if m.replace("-", "_") not in builtin]
     if absent:
-        reporter.info(
-            f"kernel {kit.kernel_version} has no module(s) {', '.join(absent)} (skipped)"
-        )
+        reporter.info(f"kernel {kit.kernel_version} has no module(s) {', '.join(absent)} (skipped)")
     for rel in order:
         dst = tree / "lib" / "modules" / kit.kernel_version / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -67,13 +65,13 @@ def make_initramfs(
         (tree / d).mkdir()
     set_tree_times(tree, epoch)
 
-    names = sorted(
-        os.path.relpath(p, tree) for p in tree.rglob("*")
-    )
+    names = sorted(os.path.relpath(p, tree) for p in tree.rglob("*"))
     listing = "".join(f"{n}\n" for n in names).encode()
     done = runner.run(
         ["cpio", "--quiet", "-o", "-H", "newc", "--reproducible", "-R", "0:0"],
-        cwd=tree, input=listing, where=f"initramfs for kernel {kit.kernel_version}",
+        cwd=tree,
+        input=listing,
+        where=f"initramfs for kernel {kit.kernel_version}",
     )
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_bytes(gzip.compress(done.stdout, compresslevel=9, mtime=0))

@@ -40,7 +40,8 @@ def check_boot_loader_files() -> None:
     ]:
         if not p.is_file():
             raise BaseSystemError(
-                "a boot loader file is missing", where=str(p),
+                "a boot loader file is missing",
+                where=str(p),
                 hint=f"install it with: apt-get install {pkg}",
             )
 
@@ -49,15 +50,23 @@ def mksquashfs_argv(root: Path, out: Path, *, compression: str) -> list[str]:
     # The time stamps come from SOURCE_DATE_EPOCH in the environment (mksquashfs
     # refuses -all-time/-mkfs-time beside it, and a maintainer may have it set).
     return [
-        "mksquashfs", str(root), str(out), "-noappend", "-no-progress", "-quiet",
-        "-comp", compression,
+        "mksquashfs",
+        str(root),
+        str(out),
+        "-noappend",
+        "-no-progress",
+        "-quiet",
+        "-comp",
+        compression,
     ]
 
 
 def squash_root(runner: Runner, root: Path, out: Path, *, epoch: int, compression: str) -> None:
     runner.run(
         mksquashfs_argv(root, out, compression=compression),
-        env={"SOURCE_DATE_EPOCH": str(epoch)}, timeout=3600, where=str(root),
+        env={"SOURCE_DATE_EPOCH": str(epoch)},
+        timeout=3600,
+        where=str(root),
     )
 
 
@@ -101,17 +110,33 @@ def xorriso_argv(tree: Path, out: Path, *, volume_label: str) -> list[str]:
     """Master with El Torito (isolinux for BIOS, the EFI image for UEFI), an
     isohybrid MBR and GPT, Rock Ridge and Joliet."""
     return [
-        "xorriso", "-as", "mkisofs",
-        "-o", str(out),
-        "-V", volume_label,
-        "-iso-level", "3",
-        "-R", "-J", "-joliet-long",
-        "-b", f"{ISOLINUX_DIR}/isolinux.bin",
-        "-c", f"{ISOLINUX_DIR}/boot.cat",
-        "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
-        "-isohybrid-mbr", str(ISOHYBRID_MBR),
+        "xorriso",
+        "-as",
+        "mkisofs",
+        "-o",
+        str(out),
+        "-V",
+        volume_label,
+        "-iso-level",
+        "3",
+        "-R",
+        "-J",
+        "-joliet-long",
+        "-b",
+        f"{ISOLINUX_DIR}/isolinux.bin",
+        "-c",
+        f"{ISOLINUX_DIR}/boot.cat",
+        "-no-emul-boot",
+        "-boot-load-size",
+        "4",
+        "-boot-info-table",
+        "-isohybrid-mbr",
+        str(ISOHYBRID_MBR),
         "-eltorito-alt-boot",
-        "-e", EFI_IMAGE_PATH, "-no-emul-boot", "-isohybrid-gpt-basdat",
+        "-e",
+        EFI_IMAGE_PATH,
+        "-no-emul-boot",
+        "-isohybrid-gpt-basdat",
         str(tree),
     ]
 
@@ -119,7 +144,9 @@ def xorriso_argv(tree: Path, out: Path, *, volume_label: str) -> list[str]:
 def master_iso(runner: Runner, tree: Path, out: Path, *, volume_label: str, epoch: int) -> None:
     runner.run(
         xorriso_argv(tree, out, volume_label=volume_label),
-        env={"SOURCE_DATE_EPOCH": str(epoch)}, timeout=3600, where=str(out),
+        env={"SOURCE_DATE_EPOCH": str(epoch)},
+        timeout=3600,
+        where=str(out),
     )
 
 

@@ -58,7 +58,8 @@ def dnf_conf(*, reposdir: Path) -> str:
 _NO_MATCH = re.compile(r"(?:No match for argument|Unable to find a match): (.+)$", re.M)
 _BAD_SIGNATURE = re.compile(
     r"GPG check FAILED|signature verification error|Signature verification|"
-    r"is not signed|Public key for .* is not installed|BAD signature|NOKEY", re.I
+    r"is not signed|Public key for .* is not installed|BAD signature|NOKEY",
+    re.I,
 )
 
 
@@ -112,9 +113,17 @@ class DnfInstaller:
         conf.write_text(dnf_conf(reposdir=reposdir))
         where = ", ".join(r.baseurl for r in repos)
         done = self.runner.run(
-            ["dnf", "-y", f"--config={conf}", "--noplugins", f"--installroot={root}",
-             f"--releasever={self.releasever}", "--setopt=install_weak_deps=False",
-             "install", *packages],
+            [
+                "dnf",
+                "-y",
+                f"--config={conf}",
+                "--noplugins",
+                f"--installroot={root}",
+                f"--releasever={self.releasever}",
+                "--setopt=install_weak_deps=False",
+                "install",
+                *packages,
+            ],
             env=self._env(),
             timeout=1800,
             where=where,
@@ -142,8 +151,14 @@ class DnfInstaller:
         if not packages:
             return []
         done = self.runner.run(
-            ["rpm", f"--root={root}", "-q", "--qf", "[%{FILENAMES}\t%{FILEMODES:perms}\n]",
-             *packages],
+            [
+                "rpm",
+                f"--root={root}",
+                "-q",
+                "--qf",
+                "[%{FILENAMES}\t%{FILEMODES:perms}\n]",
+                *packages,
+            ],
             env=self._env(),
         )
         files = []
@@ -156,9 +171,16 @@ class DnfInstaller:
 
 #: what dnf leaves behind that differs from run to run and is no use on a live system
 _VOLATILE = (
-    "var/log/dnf.log", "var/log/dnf.rpm.log", "var/log/dnf.librepo.log", "var/log/hawkey.log",
-    "var/lib/dnf", "var/cache/dnf", "var/lib/rpm/.rpm.lock", "var/lib/rpm/rpmdb.sqlite-shm",
-    "var/tmp", "tmp",
+    "var/log/dnf.log",
+    "var/log/dnf.rpm.log",
+    "var/log/dnf.librepo.log",
+    "var/log/hawkey.log",
+    "var/lib/dnf",
+    "var/cache/dnf",
+    "var/lib/rpm/.rpm.lock",
+    "var/lib/rpm/rpmdb.sqlite-shm",
+    "var/tmp",
+    "tmp",
 )
 
 

@@ -34,9 +34,23 @@ EFI_LOADER_PATH = "EFI/BOOT/BOOTX64.EFI"
 #: built into the EFI loader (grub-mkimage), so it needs nothing from the medium
 #: but its grub.cfg
 GRUB_EFI_MODULES = (
-    "part_gpt", "part_msdos", "fat", "iso9660", "search", "search_label", "normal",
-    "configfile", "linux", "echo", "test", "serial", "terminal", "efi_gop", "all_video",
-    "gzio", "sleep",
+    "part_gpt",
+    "part_msdos",
+    "fat",
+    "iso9660",
+    "search",
+    "search_label",
+    "normal",
+    "configfile",
+    "linux",
+    "echo",
+    "test",
+    "serial",
+    "terminal",
+    "efi_gop",
+    "all_video",
+    "gzio",
+    "sleep",
 )
 #: in the live root: the toolkit banner and the list of toolkit files it checks
 BANNER_PATH = "usr/libexec/pslive/banner"
@@ -56,9 +70,7 @@ class MediaNames:
     manifest: str = "media.json"
 
 
-def media_names(
-    *, prefix: str, version_label: str, arch: str, volume_label: str
-) -> MediaNames:
+def media_names(*, prefix: str, version_label: str, arch: str, volume_label: str) -> MediaNames:
     """Names like ``pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso``.
 
     The LiveUSB image is the same isohybrid image under its own name (``.img``,
@@ -96,8 +108,7 @@ def kernel_cmdline(volume_label: str, mode: str) -> str:
     # ttyS0 last: it becomes /dev/console, so the live system talks on the
     # serial line (headless servers, virtual machines) as well as the screen.
     return (
-        f"{LABEL_ARG}={volume_label} {MODE_ARG}={mode} "
-        "console=tty0 console=ttyS0,115200 loglevel=4"
+        f"{LABEL_ARG}={volume_label} {MODE_ARG}={mode} console=tty0 console=ttyS0,115200 loglevel=4"
     )
 
 
@@ -177,10 +188,7 @@ def grub_early_cfg(volume_label: str) -> str:
     By label, as the initramfs does, so the loader finds the ISO whether the
     firmware started it from the CD's El Torito image or the stick's partition.
     """
-    return (
-        f"search --no-floppy --set=root --label {volume_label}\n"
-        f"set prefix=($root)/{GRUB_DIR}\n"
-    )
+    return f"search --no-floppy --set=root --label {volume_label}\nset prefix=($root)/{GRUB_DIR}\n"
 
 
 def esp_size_kib(loader_size: int) -> int:

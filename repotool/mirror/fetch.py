@@ -71,12 +71,15 @@ class Fetcher(Protocol):
     """The HTTP seam of the mirror area."""
 
     def get_small(
-        self, url: str, *, max_bytes: int, headers: Mapping[str, str] | None = None,
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        headers: Mapping[str, str] | None = None,
         allow: tuple[int, ...] = (200,),
     ) -> SmallResponse: ...
 
-    def download(self, url: str, dest: Path, *, size: int, algo: str | None = None
-                 ) -> Download: ...
+    def download(self, url: str, dest: Path, *, size: int, algo: str | None = None) -> Download: ...
 
 
 @dataclass(frozen=True)
@@ -143,17 +146,23 @@ class HttpFetcher:
             and "Authorization" not in req.headers
             and "Cookie" not in req.headers
         )
-        route = _Route(
-            pool=adapter.get_connection_with_tls_context(req, settings["verify"],
-                                                         cert=settings["cert"]),
-            headers={**session.headers, "Accept-Encoding": "identity"},
-            retries=adapter.max_retries,
-        ) if fast and isinstance(adapter, HTTPAdapter) else None
+        route = (
+            _Route(
+                pool=adapter.get_connection_with_tls_context(
+                    req, settings["verify"], cert=settings["cert"]
+                ),
+                headers={**session.headers, "Accept-Encoding": "identity"},
+                retries=adapter.max_retries,
+            )
+            if fast and isinstance(adapter, HTTPAdapter)
+            else None
+        )
         routes[origin] = route
         return route
 
-    def _open(self, url: str, headers: Mapping[str, str], *, pooled: bool = False
-              ) -> urllib3.BaseHTTPResponse:
+    def _open(
+        self, url: str, headers: Mapping[str, str], *, pooled: bool = False
+    ) -> urllib3.BaseHTTPResponse:
         with self._lock:
             self.requests += 1
         if pooled:
@@ -166,49 +175,83 @@ class HttpFetcher:
             if route is not None:
                 try:
                     resp = route.pool.urlopen(
-                        "GET", requote_uri("/" + path), headers={**route.headers, **headers},
-                        redirect=False, assert_same_host=False, preload_content=False,
-                        decode_content=False, retries=route.retries, timeout=self._timeout,
+                        "GET",
+                        requote_uri("/" + path),
+                        headers={**route.headers, **headers},
+                        redirect=False,
+                        assert_same_host=False,
+                        preload_content=False,
+                        decode_content=False,
+                        retries=route.retries,
+                        timeout=self._timeout,
                     )
-                except (requests.RequestException, urllib3.exceptions.HTTPError, OSError,
-                        ValueError) as e:
+                except (
+                    requests.RequestException,
+                    urllib3.exceptions.HTTPError,
+                    OSError,
+                    ValueError,
+                ) as e:
                     raise self._open_error(e, url) from e
                 if not resp.get_redirect_location():
                     return resp
                 _finish(resp)  # let requests follow (and check) the redirect
         try:
-            raw: urllib3.BaseHTTPResponse = self._session().get(
-                url, headers={"Accept-Encoding": "identity", **headers}, stream=True,
-                timeout=self.limits.timeout, allow_redirects=True,
-            ).raw
+            raw: urllib3.BaseHTTPResponse = (
+                self._session()
+                .get(
+                    url,
+                    headers={"Accept-Encoding": "identity", **headers},
+                    stream=True,
+                    timeout=self.limits.timeout,
+                    allow_redirects=True,
+                )
+                .raw
+            )
         except (requests.RequestException, ValueError) as e:
             raise self._open_error(e, url) from e
         return raw
 
     def _open_error(self, e: BaseException, url: str) -> MirrorTransportError:
-        if isinstance(e, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
-                      | requests.exceptions.InvalidSchema
-                      | urllib3.exceptions.LocationValueError):
+        if isinstance(
+            e,
+            requests.exceptions.InvalidURL
+            | requests.exceptions.MissingSchema
+            | requests.exceptions.InvalidSchema
+            | urllib3.exceptions.LocationValueError,
+        ):
             return MirrorTransportError(
-                f"not a valid http(s) URL: {_reason(e)}", where=url,
+                f"not a valid http(s) URL: {_reason(e)}",
+                where=url,
                 hint="fix the URL (in mirrors.toml or on the command line)",
             )
         reason = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) else e
-        if isinstance(e, requests.Timeout) or isinstance(
-            reason, urllib3.exceptions.ReadTimeoutError
-        ) or (isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
-              and not isinstance(reason, urllib3.exceptions.NewConnectionError)):
+        if (
+            isinstance(e, requests.Timeout)
+            or isinstance(reason, urllib3.exceptions.ReadTimeoutError)
+            or (
+                isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
+                and not isinstance(reason, urllib3.exceptions.NewConnectionError)
+            )
+        ):
             return MirrorTransportError(
-                f"no answer within {self.limits.timeout:g} seconds", where=url,
+                f"no answer within {self.limits.timeout:g} seconds",
+                where=url,
                 hint="the server is down or overloaded; run again later",
             )
         return MirrorTransportError(
-            f"cannot connect: {_reason(e)}", where=url,
+            f"cannot connect: {_reason(e)}",
+            where=url,
             hint="check the URL and that the server is up; run again later",
         )
 
-    def _read(self, resp: urllib3.BaseHTTPResponse, url: str, limit: int,
-              write: Callable[[bytes], object], expected: int | None) -> int:
+    def _read(
+        self,
+        resp: urllib3.BaseHTTPResponse,
+        url: str,
+        limit: int,
+        write: Callable[[bytes], object],
+        expected: int | None,
+    ) -> int:
         """Pass the body to ``write``; at most ``limit`` bytes, bounded in time."""
         start = time.monotonic()
         got = 0
@@ -221,7 +264,8 @@ class HttpFetcher:
                 if got > limit:
                     raise MirrorIntegrityError(
                         f"the server sent more than the {limit} bytes the metadata declares "
-                        "(endless data)", where=url,
+                        "(endless data)",
+                        where=url,
                         hint="the upstream is broken or hostile; nothing was kept",
                     )
                 write(chunk)
@@ -229,19 +273,23 @@ class HttpFetcher:
                 if elapsed > self.limits.grace and got / elapsed < self.limits.min_rate:
                     raise MirrorTransportError(
                         f"too slow: {got} bytes in {elapsed:.1f} seconds, below the minimum "
-                        f"of {self.limits.min_rate} bytes/second", where=url,
+                        f"of {self.limits.min_rate} bytes/second",
+                        where=url,
                         hint="the server is overloaded or throttled; run again to resume",
                     )
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
             if _is_timeout(e):
                 raise MirrorTransportError(
                     f"stalled: no data for {self.limits.timeout:g} seconds after {got} bytes",
-                    where=url, hint="the connection stalled; run again to resume",
+                    where=url,
+                    hint="the connection stalled; run again to resume",
                 ) from e
             raise MirrorTransportError(
                 f"the connection dropped after {got}"
                 + (f" of {expected}" if expected is not None else "")
-                + f" bytes: {_reason(e)}", where=url, hint="run again to resume",
+                + f" bytes: {_reason(e)}",
+                where=url,
+                hint="run again to resume",
             ) from e
         finally:
             with self._lock:
@@ -250,7 +298,11 @@ class HttpFetcher:
         return got
 
     def get_small(
-        self, url: str, *, max_bytes: int, headers: Mapping[str, str] | None = None,
+        self,
+        url: str,
+        *,
+        max_bytes: int,
+        headers: Mapping[str, str] | None = None,
         allow: tuple[int, ...] = (200,),
     ) -> SmallResponse:
         resp = self._open(url, headers or {})
@@ -263,12 +315,13 @@ class HttpFetcher:
         else:
             _finish(resp)
         return SmallResponse(
-            status=resp.status, body=buf.getvalue(),
-            etag=resp.headers.get("ETag"), last_modified=resp.headers.get("Last-Modified"),
+            status=resp.status,
+            body=buf.getvalue(),
+            etag=resp.headers.get("ETag"),
+            last_modified=resp.headers.get("Last-Modified"),
         )
 
-    def download(self, url: str, dest: Path, *, size: int, algo: str | None = None
-                 ) -> Download:
+    def download(self, url: str, dest: Path, *, size: int, algo: str | None = None) -> Download:
         try:
             have = os.stat(dest).st_size
         except FileNotFoundError:
@@ -286,7 +339,8 @@ class HttpFetcher:
                 _finish(resp)
                 raise MirrorTransportError(
                     f"the server answered a resume request with the wrong range {crange!r}",
-                    where=url, hint="run again; the partial file was discarded",
+                    where=url,
+                    hint="run again; the partial file was discarded",
                 )
         elif resp.status == 200:
             have = 0
@@ -299,22 +353,25 @@ class HttpFetcher:
             _finish(resp)
             raise MirrorIntegrityError(
                 f"the server declares {declared} bytes, the signed metadata {remaining}",
-                where=url, hint="the upstream file differs from its metadata; run again later",
+                where=url,
+                hint="the upstream file differs from its metadata; run again later",
             )
         try:
-            hasher = None if algo is None else _head_hasher(dest, algo) if have else \
-                hashlib.new(algo)
+            hasher = (
+                None if algo is None else _head_hasher(dest, algo) if have else hashlib.new(algo)
+            )
             fd = _open_partial(dest, append=bool(have))
         except BaseException:
             _finish(resp)
             raise
         try:
+
             def write(chunk: bytes) -> None:
                 if hasher is not None:
                     hasher.update(chunk)
                 view = memoryview(chunk)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
 
             got = self._read(resp, url, remaining, write, remaining)
         finally:
@@ -322,10 +379,14 @@ class HttpFetcher:
         if got < remaining:
             raise MirrorTransportError(
                 f"the file is truncated: the server sent {have + got} of {size} bytes",
-                where=url, hint="run again to resume",
+                where=url,
+                hint="run again to resume",
             )
-        return Download(resumed_from=have, received=got,
-                        digest=hasher.hexdigest() if hasher is not None else None)
+        return Download(
+            resumed_from=have,
+            received=got,
+            digest=hasher.hexdigest() if hasher is not None else None,
+        )
 
 
 def _finish(resp: urllib3.BaseHTTPResponse) -> None:
@@ -352,7 +413,8 @@ def _head_hasher(dest: Path, algo: str) -> hashlib._Hash:
 def _status_error(status: int, url: str) -> MirrorTransportError:
     if status == 404:
         return MirrorTransportError(
-            "not found (HTTP 404)", where=url,
+            "not found (HTTP 404)",
+            where=url,
             hint="the upstream is incomplete or mid-update; run again later",
         )
     return MirrorTransportError(f"HTTP status {status}", where=url, hint="run again later")
@@ -365,9 +427,11 @@ def _is_timeout(e: BaseException) -> bool:
             return False
         if isinstance(seen, TimeoutError | requests.Timeout | urllib3.exceptions.TimeoutError):
             return True
-        seen = seen.__cause__ or seen.__context__ or (seen.args[0] if seen.args and
-                                                      isinstance(seen.args[0], BaseException)
-                                                      else None)
+        seen = (
+            seen.__cause__
+            or seen.__context__
+            or (seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None)
+        )
     return False
 
 

@@ -44,7 +44,8 @@ def sync_lock(workdir: Path, dest: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise MirrorError(
-                "another sync of this mirror is running", where=str(dest),
+                "another sync of this mirror is running",
+                where=str(dest),
                 hint="wait for it to finish",
             ) from None
         yield
@@ -56,14 +57,16 @@ def published_generation(dest: Path, workdir: Path) -> Path | None:
         return None
     if not dest.is_symlink():
         raise MirrorError(
-            "DEST exists and was not made by repotool mirror sync", where=str(dest),
+            "DEST exists and was not made by repotool mirror sync",
+            where=str(dest),
             hint="choose a new DEST, or move this folder away (the first sync creates DEST "
             "as a symlink to a verified generation)",
         )
     target = (dest.parent / os.readlink(dest)).resolve()
     if target.parent != workdir.resolve() or not target.is_dir():
         raise MirrorError(
-            f"DEST points to {target}, not to a generation under {workdir}", where=str(dest),
+            f"DEST points to {target}, not to a generation under {workdir}",
+            where=str(dest),
             hint="move DEST away and sync again",
         )
     return target
@@ -131,5 +134,6 @@ def remove_replaced_generations(workdir: Path, gen: Path, reporter: Reporter) ->
             continue
         shutil.rmtree(old, ignore_errors=True)
         if old.exists():
-            reporter.warn(f"could not delete the replaced generation {old}; "
-                          "the next sync tries again")
+            reporter.warn(
+                f"could not delete the replaced generation {old}; the next sync tries again"
+            )

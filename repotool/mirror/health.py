@@ -60,20 +60,28 @@ def classify(master: Repomd, master_bytes: bytes, seen: Observation, where: str)
     if seen.down is not None:
         return RepoHealth("down", None, None, None, None, seen.down)
     if seen.bad_signature is not None or seen.repomd is None:
-        return RepoHealth("bad-signature", None, None, None, None,
-                          seen.bad_signature or "no signature")
+        return RepoHealth(
+            "bad-signature", None, None, None, None, seen.bad_signature or "no signature"
+        )
     sha = hashlib.sha256(seen.repomd).hexdigest()
     if seen.repomd == master_bytes:
-        return RepoHealth("fresh", master.revision, master.newest_timestamp, sha, 0,
-                          "same repomd.xml as the master")
+        return RepoHealth(
+            "fresh",
+            master.revision,
+            master.newest_timestamp,
+            sha,
+            0,
+            "same repomd.xml as the master",
+        )
     try:
         mine = parse_repomd(seen.repomd, where)
     except MirrorError as e:
         return RepoHealth("stale", None, None, sha, None, f"unreadable repomd.xml: {e.what}")
     behind = master.newest_timestamp - mine.newest_timestamp
     if behind > 0:
-        detail = f"{_human(behind)} behind the master (revision {mine.revision} vs " \
-                 f"{master.revision})"
+        detail = (
+            f"{_human(behind)} behind the master (revision {mine.revision} vs {master.revision})"
+        )
     else:
         detail = f"differs from the master (revision {mine.revision} vs {master.revision})"
     return RepoHealth("stale", mine.revision, mine.newest_timestamp, sha, max(behind, 0), detail)
@@ -119,7 +127,8 @@ def master_repomd(cfg: Config, target: str, arch: str) -> bytes:
         return path.read_bytes()
     except OSError as e:
         raise MirrorError(
-            f"the master repository is not published: {e.strerror}", where=str(path),
+            f"the master repository is not published: {e.strerror}",
+            where=str(path),
             hint="run 'repotool release' (or publish) first",
         ) from e
 
@@ -150,8 +159,9 @@ def check_network(
     return {**status, "written": str(out)}
 
 
-def _check(cfg: Config, mirrors: Sequence[Mirror], fetcher: Fetcher, verifier: GpgvVerifier,
-           now: float) -> dict[str, Any]:
+def _check(
+    cfg: Config, mirrors: Sequence[Mirror], fetcher: Fetcher, verifier: GpgvVerifier, now: float
+) -> dict[str, Any]:
     masters: dict[str, tuple[Repomd, bytes]] = {}
     for target, arch in repo_keys(cfg):
         data = master_repomd(cfg, target, arch)
@@ -177,13 +187,19 @@ def _check(cfg: Config, mirrors: Sequence[Mirror], fetcher: Fetcher, verifier: G
         "generated": stamp,
         "generated_timestamp": int(now),
         "master": {
-            k: {"revision": r.revision, "timestamp": r.newest_timestamp,
-                "sha256": hashlib.sha256(b).hexdigest()}
+            k: {
+                "revision": r.revision,
+                "timestamp": r.newest_timestamp,
+                "sha256": hashlib.sha256(b).hexdigest(),
+            }
             for k, (r, b) in masters.items()
         },
         "mirrors": [
             {
-                "name": m.name, "url": m.url, "region": m.region, "contact": m.contact,
+                "name": m.name,
+                "url": m.url,
+                "region": m.region,
+                "contact": m.contact,
                 "status": overall([results[(m, k)].status for k in masters]),
                 "repos": {k: asdict(results[(m, k)]) for k in masters},
             }

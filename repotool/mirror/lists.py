@@ -41,11 +41,15 @@ def _status(cfg: Config) -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise MirrorError("no mirror status yet", where=str(path),
-                          hint="run 'repotool mirror check' first") from None
+        raise MirrorError(
+            "no mirror status yet", where=str(path), hint="run 'repotool mirror check' first"
+        ) from None
     except (OSError, ValueError) as e:
-        raise MirrorError(f"cannot read the mirror status: {e}", where=str(path),
-                          hint="run 'repotool mirror check' again") from e
+        raise MirrorError(
+            f"cannot read the mirror status: {e}",
+            where=str(path),
+            hint="run 'repotool mirror check' again",
+        ) from e
     return data
 
 
@@ -55,8 +59,11 @@ def _history(path: Path) -> list[RepomdDigest]:
     try:
         return [RepomdDigest.from_json(d) for d in json.loads(path.read_text())]
     except (ValueError, KeyError, AssertionError) as e:
-        raise MirrorError(f"the repomd.xml history is damaged: {e}", where=str(path),
-                          hint="delete the file; alternates start again from now") from e
+        raise MirrorError(
+            f"the repomd.xml history is damaged: {e}",
+            where=str(path),
+            hint="delete the file; alternates start again from now",
+        ) from e
 
 
 def write_lists(cfg: Config, *, now: Callable[[], float] = time.time) -> list[str]:
@@ -76,7 +83,8 @@ def write_lists(cfg: Config, *, now: Callable[[], float] = time.time) -> list[st
         write_atomic(hist_path, json.dumps([d.to_json() for d in history], indent=1).encode())
         accepted = {current.sha256} | {a.sha256 for a in alternates}
         listed = [
-            m for m in status.get("mirrors", [])
+            m
+            for m in status.get("mirrors", [])
             if m.get("repos", {}).get(key, {}).get("sha256") in accepted
         ]
         # fresh (current metadata) first, then those on an alternate; keep file order within
@@ -84,15 +92,22 @@ def write_lists(cfg: Config, *, now: Callable[[], float] = time.time) -> list[st
         mirror_bases = [f"{m['url']}repo/{target}/{arch}/" for m in listed]
         master_base = f"{base}/repo/{target}/{arch}/"
         resources = [
-            Resource(url=u + "repodata/repomd.xml", location=m["region"],
-                     preference=max(MASTER_PREFERENCE + 1, 100 - i))
+            Resource(
+                url=u + "repodata/repomd.xml",
+                location=m["region"],
+                preference=max(MASTER_PREFERENCE + 1, 100 - i),
+            )
             for i, (u, m) in enumerate(zip(mirror_bases, listed, strict=True))
-        ] + [Resource(url=master_base + "repodata/repomd.xml", location="",
-                      preference=MASTER_PREFERENCE)]
+        ] + [
+            Resource(
+                url=master_base + "repodata/repomd.xml", location="", preference=MASTER_PREFERENCE
+            )
+        ]
         out = cfg.public_dir / "mirrors" / target / arch
-        write_atomic(out / "mirrorlist",
-                     render_mirrorlist([*mirror_bases, master_base]).encode())
-        write_atomic(out / "metalink.xml",
-                     render_metalink(current, alternates, resources, generated=stamp).encode())
+        write_atomic(out / "mirrorlist", render_mirrorlist([*mirror_bases, master_base]).encode())
+        write_atomic(
+            out / "metalink.xml",
+            render_metalink(current, alternates, resources, generated=stamp).encode(),
+        )
         written += [str(out / "mirrorlist"), str(out / "metalink.xml")]
     return written

@@ -80,8 +80,12 @@ class MediaSyncResult:
     bytes: int = 0
 
     def to_json(self) -> dict[str, object]:
-        return {**asdict(self), "labels": list(self.labels), "updated": list(self.updated),
-                "removed": list(self.removed)}
+        return {
+            **asdict(self),
+            "labels": list(self.labels),
+            "updated": list(self.updated),
+            "removed": list(self.removed),
+        }
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,11 @@ def sync_media(
     exactly those.  Otherwise only the named labels are synced; other held labels stay.
     """
     if not base_url.startswith(("http://", "https://")):
-        raise MirrorError(f"not an http(s) URL: {base_url}", where=base_url,
-                          hint="pass the base URL of the published tree, e.g. https://host/")
+        raise MirrorError(
+            f"not an http(s) URL: {base_url}",
+            where=base_url,
+            hint="pass the base URL of the published tree, e.g. https://host/",
+        )
     base = base_url if base_url.endswith("/") else base_url + "/"
     for label in labels or ():
         check_label(label, "--label")
@@ -128,12 +135,20 @@ def sync_media(
     return MediaSyncResult(**{**asdict(result), "requests": counts[0], "bytes": counts[1]})
 
 
-def _run(base: str, dest: Path, wanted: Sequence[str] | None, downloads: StagingDownloader,
-         fetcher: Fetcher, verifier: GpgvVerifier, reporter: Reporter) -> MediaSyncResult:
+def _run(
+    base: str,
+    dest: Path,
+    wanted: Sequence[str] | None,
+    downloads: StagingDownloader,
+    fetcher: Fetcher,
+    verifier: GpgvVerifier,
+    reporter: Reporter,
+) -> MediaSyncResult:
     workdir = workdir_for(dest)
     if (workdir / "state.json").exists():
         raise MirrorError(
-            "DEST is a repository mirror (made by repotool mirror sync)", where=str(dest),
+            "DEST is a repository mirror (made by repotool mirror sync)",
+            where=str(dest),
             hint="mirror the media into a DEST of their own",
         )
     current = published_generation(dest, workdir)
@@ -161,24 +176,32 @@ def _run(base: str, dest: Path, wanted: Sequence[str] | None, downloads: Staging
                 headers["If-None-Match"] = str(was["etag"])
             if was.get("last_modified"):
                 headers["If-Modified-Since"] = str(was["last_modified"])
-        got = fetcher.get_small(sums_url, max_bytes=SUMS_LIMIT, headers=headers,
-                                allow=(200, 304) if headers else (200,))
+        got = fetcher.get_small(
+            sums_url, max_bytes=SUMS_LIMIT, headers=headers, allow=(200, 304) if headers else (200,)
+        )
         if got.status == 304:
             new_state[label] = was
             continue
         sig = fetcher.get_small(url + SIGNATURE, max_bytes=SUMS_LIMIT)
         verifier.verify(got.body, sig.body, sums_url, name=SIGNATURE)
-        new_state[label] = {"url": url, "etag": got.etag or "",
-                            "last_modified": got.last_modified or ""}
+        new_state[label] = {
+            "url": url,
+            "etag": got.etag or "",
+            "last_modified": got.last_modified or "",
+        }
         assert current is not None or label not in held
-        if label in held and current is not None and _same_bytes(current / label / CHECKSUMS,
-                                                                  got.body):
+        if (
+            label in held
+            and current is not None
+            and _same_bytes(current / label / CHECKSUMS, got.body)
+        ):
             continue
         sums = parse_sha256sums(got.body, sums_url)
         manifest_url = url + MANIFEST
         manifest = fetcher.get_small(manifest_url, max_bytes=MANIFEST_LIMIT).body
-        images = label_images(label, sums, parse_media_manifest(manifest, manifest_url),
-                              manifest_url)
+        images = label_images(
+            label, sums, parse_media_manifest(manifest, manifest_url), manifest_url
+        )
         new[label] = _NewLabel(got.body, sig.body, manifest, images)
 
     final = set(labels) | keep_others
@@ -204,8 +227,11 @@ def _run(base: str, dest: Path, wanted: Sequence[str] | None, downloads: Staging
     carried = [p for p in held_files if p.split("/", 1)[0] in kept]
     if current is not None:
         link_held_files(current, carried, staging)
-    keep = {*carried, *(s.path for s in specs),
-            *(f"{label}/{name}" for label in new for name in (CHECKSUMS, SIGNATURE, MANIFEST))}
+    keep = {
+        *carried,
+        *(s.path for s in specs),
+        *(f"{label}/{name}" for label in new for name in (CHECKSUMS, SIGNATURE, MANIFEST)),
+    }
     for entry in staging.iterdir():  # left by an earlier failed run
         if entry.name in final:
             continue
@@ -219,8 +245,14 @@ def _run(base: str, dest: Path, wanted: Sequence[str] | None, downloads: Staging
     remove_replaced_generations(workdir, gen, reporter)
     write_atomic(state_file, json.dumps({"generation": gen.name, "labels": new_state}).encode())
     return MediaSyncResult(
-        changed=True, labels=tuple(sorted(final)), updated=tuple(sorted(new)), removed=removed,
-        fetched=fetched, fetched_bytes=fetched_bytes, resumed=downloads.resumed, reused=reused,
+        changed=True,
+        labels=tuple(sorted(final)),
+        updated=tuple(sorted(new)),
+        removed=removed,
+        fetched=fetched,
+        fetched_bytes=fetched_bytes,
+        resumed=downloads.resumed,
+        reused=reused,
     )
 
 
@@ -229,4 +261,3 @@ def _same_bytes(path: Path, data: bytes) -> bool:
         return path.read_bytes() == data
     except OSError:
         return False
-

@@ -30,7 +30,8 @@ def check_label(label: str, where: str) -> str:
     """A release label used as a folder name: never a path, never hidden."""
     if not _LABEL.match(label) or ".." in label:
         raise MirrorIntegrityError(
-            f"not a release label: {label!r}", where=where,
+            f"not a release label: {label!r}",
+            where=where,
             hint="a label is a version such as 3.3.2 or 3.3.2-2",
         )
     return label
@@ -42,22 +43,28 @@ def parse_release_labels(data: bytes, where: str) -> list[str]:
     try:
         doc = json.loads(data)
     except ValueError as e:
-        raise MirrorIntegrityError(f"not valid JSON: {e}", where=where,
-                                   hint="pass the labels with --label") from e
+        raise MirrorIntegrityError(
+            f"not valid JSON: {e}", where=where, hint="pass the labels with --label"
+        ) from e
     if not isinstance(doc, list):
-        raise MirrorIntegrityError("not a list of releases", where=where,
-                                   hint="pass the labels with --label")
+        raise MirrorIntegrityError(
+            "not a list of releases", where=where, hint="pass the labels with --label"
+        )
     labels: list[str] = []
     for release in doc:
         media = release.get("media") if isinstance(release, dict) else None
         if not isinstance(media, list):
-            raise MirrorIntegrityError("a release has no 'media' list", where=where,
-                                       hint="pass the labels with --label")
+            raise MirrorIntegrityError(
+                "a release has no 'media' list", where=where, hint="pass the labels with --label"
+            )
         for m in media:
             label = m.get("label") if isinstance(m, dict) else None
             if not isinstance(label, str):
-                raise MirrorIntegrityError(f"a media entry has no label: {m!r:.80}",
-                                           where=where, hint="pass the labels with --label")
+                raise MirrorIntegrityError(
+                    f"a media entry has no label: {m!r:.80}",
+                    where=where,
+                    hint="pass the labels with --label",
+                )
             if check_label(label, where) not in labels:
                 labels.append(label)
     return labels
@@ -75,12 +82,14 @@ def parse_sha256sums(data: bytes, where: str) -> dict[str, str]:
     for n, line in enumerate(text.splitlines(), 1):
         m = _SUM_LINE.match(line)
         if not m:
-            raise MirrorIntegrityError(f"line {n} of {CHECKSUMS} is not a sha256sum line",
-                                       where=where)
+            raise MirrorIntegrityError(
+                f"line {n} of {CHECKSUMS} is not a sha256sum line", where=where
+            )
         digest, name = m.groups()
         if "/" in name or name in (".", "..") or name in LABEL_FILES:
             raise MirrorIntegrityError(
-                f"{CHECKSUMS} names {name!r}, not an image file beside it", where=where,
+                f"{CHECKSUMS} names {name!r}, not an image file beside it",
+                where=where,
                 hint="the upstream release folder is malformed or hostile; do not mirror it",
             )
         if sums.get(name, digest) != digest:
@@ -96,44 +105,53 @@ def parse_media_manifest(data: bytes, where: str) -> MediaManifest:
         return parse_manifest(data, where)
     except ManifestError as e:
         raise MirrorIntegrityError(
-            e.what, where=where,
-            hint="the upstream media.json is malformed; run again later or mirror another "
-            "upstream",
+            e.what,
+            where=where,
+            hint="the upstream media.json is malformed; run again later or mirror another upstream",
         ) from e
 
 
-def label_images(label: str, sums: dict[str, str], manifest: MediaManifest,
-                 where: str) -> list[FileSpec]:
+def label_images(
+    label: str, sums: dict[str, str], manifest: MediaManifest, where: str
+) -> list[FileSpec]:
     """The images of ``label`` (paths ``<label>/<name>``), each with the size media.json
     gives and the sha256 the signed SHA256SUMS gives; any disagreement is refused."""
-    hint = ("the release's media.json and its signed SHA256SUMS disagree; the upstream is "
-            "mid-update or tampered with; DEST was left unchanged; run again later")
+    hint = (
+        "the release's media.json and its signed SHA256SUMS disagree; the upstream is "
+        "mid-update or tampered with; DEST was left unchanged; run again later"
+    )
     if manifest.version != label:
         raise MirrorIntegrityError(
-            f"media.json is for release {manifest.version!r}, not {label!r}", where=where,
+            f"media.json is for release {manifest.version!r}, not {label!r}",
+            where=where,
             hint=hint,
         )
     if (manifest.checksums, manifest.signature) != (CHECKSUMS, SIGNATURE):
         raise MirrorIntegrityError(
             f"media.json names its checksums {manifest.checksums!r} and signature "
-            f"{manifest.signature!r}, not {CHECKSUMS} and {SIGNATURE}", where=where, hint=hint,
+            f"{manifest.signature!r}, not {CHECKSUMS} and {SIGNATURE}",
+            where=where,
+            hint=hint,
         )
     specs: list[FileSpec] = []
     for image in manifest.images:
         signed = sums.get(image.name)
         if signed is None:
-            raise MirrorIntegrityError(f"{image.name} is in media.json but not in {CHECKSUMS}",
-                                       where=where, hint=hint)
+            raise MirrorIntegrityError(
+                f"{image.name} is in media.json but not in {CHECKSUMS}", where=where, hint=hint
+            )
         if signed != image.sha256:
             raise MirrorIntegrityError(
                 f"the sha256 of {image.name} is {image.sha256} in media.json but {signed} in "
-                f"the signed {CHECKSUMS}", where=where, hint=hint,
+                f"the signed {CHECKSUMS}",
+                where=where,
+                hint=hint,
             )
         if image.size < 0:
-            raise MirrorIntegrityError(f"media.json gives {image.name} a negative size",
-                                       where=where, hint=hint)
-        spec = FileSpec(path=f"{label}/{image.name}", size=image.size, algo="sha256",
-                        digest=signed)
+            raise MirrorIntegrityError(
+                f"media.json gives {image.name} a negative size", where=where, hint=hint
+            )
+        spec = FileSpec(path=f"{label}/{image.name}", size=image.size, algo="sha256", digest=signed)
         if spec not in specs:
             specs.append(spec)
     named = {i.name for i in manifest.images}
@@ -141,7 +159,9 @@ def label_images(label: str, sums: dict[str, str], manifest: MediaManifest,
     if unsized:
         raise MirrorIntegrityError(
             f"{', '.join(unsized)} in the signed {CHECKSUMS} but not in media.json (no size "
-            "to bound the download)", where=where, hint=hint,
+            "to bound the download)",
+            where=where,
+            hint=hint,
         )
     if len(named) != len(manifest.images):
         raise MirrorIntegrityError("media.json lists an image twice", where=where, hint=hint)

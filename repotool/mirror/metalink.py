@@ -33,17 +33,24 @@ class RepomdDigest:
         return dict(self.hashes)["sha256"]
 
     def to_json(self) -> dict[str, object]:
-        return {"timestamp": self.timestamp, "size": self.size, "hashes": dict(self.hashes),
-                "superseded_at": self.superseded_at}
+        return {
+            "timestamp": self.timestamp,
+            "size": self.size,
+            "hashes": dict(self.hashes),
+            "superseded_at": self.superseded_at,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> RepomdDigest:
         hashes = data["hashes"]
         assert isinstance(hashes, dict)
         sup = data.get("superseded_at")
-        return cls(timestamp=int(str(data["timestamp"])), size=int(str(data["size"])),
-                   hashes=tuple((h, str(hashes[h])) for h in HASHES),
-                   superseded_at=int(str(sup)) if sup is not None else None)
+        return cls(
+            timestamp=int(str(data["timestamp"])),
+            size=int(str(data["size"])),
+            hashes=tuple((h, str(hashes[h])) for h in HASHES),
+            superseded_at=int(str(sup)) if sup is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,8 @@ class Resource:
 
 def digest_repomd(data: bytes, timestamp: int) -> RepomdDigest:
     return RepomdDigest(
-        timestamp=timestamp, size=len(data),
+        timestamp=timestamp,
+        size=len(data),
         hashes=tuple((h, hashlib.new(h, data).hexdigest()) for h in HASHES),
     )
 
@@ -83,9 +91,11 @@ def render_mirrorlist(base_urls: Sequence[str]) -> str:
 
 def _file_block(d: RepomdDigest, indent: str) -> str:
     hashes = "".join(f'{indent}  <hash type="{h}">{v}</hash>\n' for h, v in d.hashes)
-    return (f"{indent}<mm0:timestamp>{d.timestamp}</mm0:timestamp>\n"
-            f"{indent}<size>{d.size}</size>\n"
-            f"{indent}<verification>\n{hashes}{indent}</verification>\n")
+    return (
+        f"{indent}<mm0:timestamp>{d.timestamp}</mm0:timestamp>\n"
+        f"{indent}<size>{d.size}</size>\n"
+        f"{indent}<verification>\n{hashes}{indent}</verification>\n"
+    )
 
 
 def render_metalink(
@@ -98,10 +108,14 @@ def render_metalink(
     pubdate = format_datetime(datetime.fromtimestamp(generated, UTC), usegmt=True)
     alt = ""
     if alternates:
-        alt = "    <mm0:alternates>\n" + "".join(
-            "      <mm0:alternate>\n" + _file_block(a, "        ") + "      </mm0:alternate>\n"
-            for a in alternates
-        ) + "    </mm0:alternates>\n"
+        alt = (
+            "    <mm0:alternates>\n"
+            + "".join(
+                "      <mm0:alternate>\n" + _file_block(a, "        ") + "      </mm0:alternate>\n"
+                for a in alternates
+            )
+            + "    </mm0:alternates>\n"
+        )
     urls = "".join(
         f'      <url protocol="{r.url.split(":", 1)[0]}" type="{r.url.split(":", 1)[0]}" '
         + (f'location="{escape(r.location)}" ' if r.location else "")

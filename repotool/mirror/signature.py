@@ -25,27 +25,33 @@ class GpgvVerifier:
             key = key_file.read_bytes()
         except OSError as e:
             raise MirrorError(
-                f"cannot read the pinned key: {e.strerror}", where=str(key_file),
+                f"cannot read the pinned key: {e.strerror}",
+                where=str(key_file),
                 hint="pass --key with the repository's public key (RPM-GPG-KEY-perfsonar)",
             ) from e
         workdir.mkdir(parents=True, exist_ok=True)
         self.keyring = workdir / "pinned-keyring.gpg"
         if key.lstrip().startswith(b"-----BEGIN PGP PUBLIC KEY BLOCK-----"):
             done = self.runner.run(
-                ["gpg", "--batch", "--homedir", str(workdir), "--dearmor"], input=key,
-                check=False, timeout=60, where=str(key_file),
+                ["gpg", "--batch", "--homedir", str(workdir), "--dearmor"],
+                input=key,
+                check=False,
+                timeout=60,
+                where=str(key_file),
             )
             if done.returncode != 0 or not done.stdout:
                 raise MirrorError(
-                    "the pinned key is not a readable OpenPGP public key", where=str(key_file),
+                    "the pinned key is not a readable OpenPGP public key",
+                    where=str(key_file),
                     hint="pass the armored public key the project publishes under keys/",
                 )
             key = done.stdout
         self.keyring.write_bytes(key)
         self._home = workdir
 
-    def verify(self, data: bytes, signature: bytes, where: str, *,
-               name: str = "repomd.xml.asc") -> None:
+    def verify(
+        self, data: bytes, signature: bytes, where: str, *, name: str = "repomd.xml.asc"
+    ) -> None:
         """Raise :class:`MirrorIntegrityError` unless ``signature`` (the file ``name``)
         is a valid signature of ``data`` by the pinned key."""
         with tempfile.TemporaryDirectory(dir=self._home) as tmp:
@@ -54,9 +60,18 @@ class GpgvVerifier:
             data_path.write_bytes(data)
             sig_path.write_bytes(signature)
             done = self.runner.run(
-                ["gpgv", "--homedir", tmp, "--keyring", str(self.keyring), str(sig_path),
-                 str(data_path)],
-                check=False, timeout=60, where=where,
+                [
+                    "gpgv",
+                    "--homedir",
+                    tmp,
+                    "--keyring",
+                    str(self.keyring),
+                    str(sig_path),
+                    str(data_path),
+                ],
+                check=False,
+                timeout=60,
+                where=where,
             )
         if done.returncode != 0:
             detail = done.stderr.decode("utf-8", "replace").strip().splitlines()

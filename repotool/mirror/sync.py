@@ -108,10 +108,13 @@ def _replaced_in(state: dict[str, Any]) -> list[ReplacedGeneration]:
     entries = state.get("replaced")
     for e in entries if isinstance(entries, list) else ():
         try:
-            found.append(ReplacedGeneration(
-                revision=str(e["revision"]), replaced_at=float(e["replaced_at"]),
-                files=frozenset(str(p) for p in e["files"]),
-            ))
+            found.append(
+                ReplacedGeneration(
+                    revision=str(e["revision"]),
+                    replaced_at=float(e["replaced_at"]),
+                    files=frozenset(str(p) for p in e["files"]),
+                )
+            )
         except (KeyError, TypeError, ValueError):
             continue
     return found
@@ -133,8 +136,9 @@ class StagingDownloader:
     in ``workdir/partial`` and are resumed.  ``resumed`` counts the resumed ones.
     """
 
-    def __init__(self, url: str, workdir: Path, fetcher: Fetcher, reporter: Reporter,
-                 jobs: int) -> None:
+    def __init__(
+        self, url: str, workdir: Path, fetcher: Fetcher, reporter: Reporter, jobs: int
+    ) -> None:
         self.url = url
         self.fetcher = fetcher
         self.reporter = reporter
@@ -165,14 +169,16 @@ class StagingDownloader:
                 continue  # the kept head may be what was wrong: once more from the start
             raise MirrorIntegrityError(
                 f"checksum mismatch: {spec.algo} of the download is {actual}, the signed "
-                f"metadata says {spec.digest}", where=url,
+                f"metadata says {spec.digest}",
+                where=url,
                 hint="the upstream file is corrupt or tampered with; DEST was left unchanged; "
                 "run again later or sync from another upstream",
             )
         os.replace(part, f"{self.staging}/{spec.path}")  # its folder was made by stage_verified
 
-    def stage_verified(self, specs: Sequence[FileSpec], current: Path | None,
-                       held: Collection[str]) -> tuple[int, int, int]:
+    def stage_verified(
+        self, specs: Sequence[FileSpec], current: Path | None, held: Collection[str]
+    ) -> tuple[int, int, int]:
         """Make every spec present and verified in staging; returns (reused, fetched, bytes).
 
         ``held`` lists the files of ``current``.  Only specs that exist in staging or
@@ -239,8 +245,10 @@ class StagingDownloader:
                 finished = True
 
         workers = min(self.jobs, len(specs))
-        with self.reporter.step("downloading", len(specs)) as step, \
-                ThreadPoolExecutor(workers) as pool:
+        with (
+            self.reporter.step("downloading", len(specs)) as step,
+            ThreadPoolExecutor(workers) as pool,
+        ):
             futures = [pool.submit(work) for _ in range(workers)]
             running = set(futures)
             shown = 0
@@ -264,8 +272,16 @@ class StagingDownloader:
 
 
 class _Syncer:
-    def __init__(self, url: str, dest: Path, fetcher: Fetcher, verifier: GpgvVerifier,
-                 reporter: Reporter, jobs: int, keep_seconds: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        dest: Path,
+        fetcher: Fetcher,
+        verifier: GpgvVerifier,
+        reporter: Reporter,
+        jobs: int,
+        keep_seconds: float,
+    ) -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.dest = dest
         self.fetcher = fetcher
@@ -282,10 +298,12 @@ class _Syncer:
 
     def _run(self, max_age_seconds: int, now: Callable[[], float]) -> SyncResult:
         current = published_generation(self.dest, self.workdir)
-        held_bytes = (current / REPOMD).read_bytes() if current and (current / REPOMD).exists() \
-            else None
-        held: Repomd | None = parse_repomd(held_bytes, str(self.dest / REPOMD)) \
-            if held_bytes else None
+        held_bytes = (
+            (current / REPOMD).read_bytes() if current and (current / REPOMD).exists() else None
+        )
+        held: Repomd | None = (
+            parse_repomd(held_bytes, str(self.dest / REPOMD)) if held_bytes else None
+        )
         state_file = self.workdir / "state.json"
         state = read_state(state_file)
         headers: dict[str, str] = {}
@@ -295,14 +313,21 @@ class _Syncer:
             if state.get("last_modified"):
                 headers["If-Modified-Since"] = state["last_modified"]
         repomd_url = self.url + REPOMD
-        got = self.fetcher.get_small(repomd_url, max_bytes=REPOMD_LIMIT, headers=headers,
-                                     allow=(200, 304) if headers else (200,))
+        got = self.fetcher.get_small(
+            repomd_url,
+            max_bytes=REPOMD_LIMIT,
+            headers=headers,
+            allow=(200, 304) if headers else (200,),
+        )
         if got.status == 304 and held is not None:
             return SyncResult(changed=False, revision=held.revision)
         sig = self.fetcher.get_small(repomd_url + ".asc", max_bytes=SIGNATURE_LIMIT)
         self.verifier.verify(got.body, sig.body, repomd_url)
-        new_state: dict[str, Any] = {"url": self.url, "etag": got.etag or "",
-                                     "last_modified": got.last_modified or ""}
+        new_state: dict[str, Any] = {
+            "url": self.url,
+            "etag": got.etag or "",
+            "last_modified": got.last_modified or "",
+        }
         if held is not None and got.body == held_bytes:
             write_atomic(state_file, json.dumps({**state, **new_state}).encode())
             return SyncResult(changed=False, revision=held.revision)
@@ -313,8 +338,11 @@ class _Syncer:
         assert primary is not None  # parse_repomd guarantees it
         held_files = files_under(current) if current is not None else set()
         _, f1, b1 = self.downloads.stage_verified([primary.file], current, held_files)
-        xml = decompress((self.staging / primary.file.path).read_bytes(), primary.file.path,
-                         primary.open_size or PRIMARY_OPEN_LIMIT)
+        xml = decompress(
+            (self.staging / primary.file.path).read_bytes(),
+            primary.file.path,
+            primary.open_size or PRIMARY_OPEN_LIMIT,
+        )
         packages = parse_primary(xml, self.url + primary.file.path)
         wanted = wanted_files(new, packages, repomd_url)
         _, f2, b2 = self.downloads.stage_verified(wanted, current, held_files)
@@ -327,8 +355,9 @@ class _Syncer:
         moment = now()
         replaced = _replaced_in(state)
         if current is not None and held is not None:
-            replaced.append(ReplacedGeneration(held.revision, moment,
-                                               _held_names(state, current, held_files)))
+            replaced.append(
+                ReplacedGeneration(held.revision, moment, _held_names(state, current, held_files))
+            )
         replaced = live_replaced(replaced, now=moment, keep_seconds=self.keep_seconds)
         carried = carried_files(replaced, names) & held_files
         if current is not None:
@@ -338,15 +367,33 @@ class _Syncer:
             (self.staging / stray).unlink()
         gen = swap_in_staging(self.workdir, self.staging, self.dest)
         remove_replaced_generations(self.workdir, gen, self.reporter)
-        write_atomic(state_file, json.dumps({
-            **new_state, "generation": gen.name, "files": sorted(names),
-            "replaced": [{"revision": g.revision, "replaced_at": g.replaced_at,
-                          "files": sorted(g.files)} for g in replaced],
-        }).encode())
+        write_atomic(
+            state_file,
+            json.dumps(
+                {
+                    **new_state,
+                    "generation": gen.name,
+                    "files": sorted(names),
+                    "replaced": [
+                        {
+                            "revision": g.revision,
+                            "replaced_at": g.replaced_at,
+                            "files": sorted(g.files),
+                        }
+                        for g in replaced
+                    ],
+                }
+            ).encode(),
+        )
         return SyncResult(
-            changed=True, revision=new.revision, fetched=fetched, fetched_bytes=fetched_bytes,
-            resumed=self.downloads.resumed, reused=len(wanted) - fetched,
-            deleted=len(held_files - keep), kept=len(carried),
+            changed=True,
+            revision=new.revision,
+            fetched=fetched,
+            fetched_bytes=fetched_bytes,
+            resumed=self.downloads.resumed,
+            reused=len(wanted) - fetched,
+            deleted=len(held_files - keep),
+            kept=len(carried),
         )
 
 
@@ -368,8 +415,11 @@ def sync_repository(
     the tree, for hosts that still hold it.
     """
     if not url.startswith(("http://", "https://")):
-        raise MirrorError(f"not an http(s) URL: {url}", where=url,
-                          hint="pass the base URL of one repository, e.g. …/repo/el7/x86_64/")
+        raise MirrorError(
+            f"not an http(s) URL: {url}",
+            where=url,
+            hint="pass the base URL of one repository, e.g. …/repo/el7/x86_64/",
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     syncer = _Syncer(url, dest, fetcher, verifier, reporter, jobs, keep_seconds)
     result = syncer.run(max_age_seconds, now)

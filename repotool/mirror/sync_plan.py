@@ -23,11 +23,18 @@ REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 COMMON_NS = "{http://linux.duke.edu/metadata/common}"
 
 #: checksum types we accept from metadata (hashlib names)
-KNOWN_ALGOS = {"sha256": "sha256", "sha512": "sha512", "sha384": "sha384", "sha224": "sha224",
-               "sha1": "sha1", "sha": "sha1"}
+KNOWN_ALGOS = {
+    "sha256": "sha256",
+    "sha512": "sha512",
+    "sha384": "sha384",
+    "sha224": "sha224",
+    "sha1": "sha1",
+    "sha": "sha1",
+}
 #: the files a sync writes itself rather than taking from the metadata
-REPOMD_FILES = frozenset({"repodata/repomd.xml", "repodata/repomd.xml.asc",
-                          "repodata/repomd.xml.key"})
+REPOMD_FILES = frozenset(
+    {"repodata/repomd.xml", "repodata/repomd.xml.asc", "repodata/repomd.xml.key"}
+)
 #: hex digits of a digest of each accepted algorithm
 DIGEST_LENGTHS = {"sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
 _HEX = frozenset("0123456789abcdef")
@@ -117,7 +124,8 @@ def _algo(name: str | None, where: str) -> str:
     algo = KNOWN_ALGOS.get((name or "").lower())
     if algo is None:
         raise MirrorIntegrityError(
-            f"unsupported checksum type {name!r}", where=where,
+            f"unsupported checksum type {name!r}",
+            where=where,
             hint="the repository must use sha1 or a sha2 checksum",
         )
     return algo
@@ -131,8 +139,8 @@ def _digest(text: str | None, algo: str, where: str) -> str:
     digest = (text or "").strip().lower()
     if len(digest) != DIGEST_LENGTHS[algo] or not set(digest) <= _HEX:
         raise MirrorIntegrityError(
-            f"the {algo} checksum is not {DIGEST_LENGTHS[algo]} hex digits: "
-            f"{digest[:140]!r}", where=where,
+            f"the {algo} checksum is not {DIGEST_LENGTHS[algo]} hex digits: {digest[:140]!r}",
+            where=where,
             hint="the upstream metadata is malformed or hostile; do not mirror it",
         )
     return digest
@@ -164,7 +172,8 @@ def parse_repomd(data: bytes, where: str) -> Repomd:
             raise MirrorIntegrityError("a data entry lacks its location or checksum", where=here)
         if loc.get("{http://www.w3.org/XML/1998/namespace}base"):
             raise MirrorIntegrityError(
-                "a data entry points to another server (xml:base)", where=here,
+                "a data entry points to another server (xml:base)",
+                where=here,
                 hint="only self-contained repositories can be mirrored",
             )
         open_size_text = data_el.findtext(f"{REPO_NS}open-size")
@@ -200,14 +209,16 @@ def decompress(data: bytes, path: str, limit: int) -> bytes:
         out = bz2.BZ2Decompressor().decompress(data, max_length=limit + 1)
     elif path.endswith(".zst"):
         raise MirrorIntegrityError(
-            "zstd-compressed primary metadata is not supported", where=path,
+            "zstd-compressed primary metadata is not supported",
+            where=path,
             hint="publish gzip or xz metadata for this target (metadata_compression)",
         )
     else:
         out = data
     if len(out) > limit:
         raise MirrorIntegrityError(
-            f"the metadata unpacks to more than its declared {limit} bytes", where=path,
+            f"the metadata unpacks to more than its declared {limit} bytes",
+            where=path,
         )
     return out
 
@@ -231,7 +242,8 @@ def parse_primary(xml: bytes, where: str) -> list[FileSpec]:
             raise MirrorIntegrityError("a package lacks its location, checksum or size", where=here)
         if loc.get("{http://www.w3.org/XML/1998/namespace}base"):
             raise MirrorIntegrityError(
-                "a package points to another server (xml:base)", where=here,
+                "a package points to another server (xml:base)",
+                where=here,
                 hint="only self-contained repositories can be mirrored",
             )
         packages.append(

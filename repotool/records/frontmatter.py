@@ -171,10 +171,7 @@ def validate_model(
         return model.model_validate({**parsed.data, **extra})
     except ValidationError as e:
         raise RecordInvalidError(
-            [
-                _problem_from_pydantic(err, parsed, source, choice_fixes or {})
-                for err in e.errors()
-            ]
+            [_problem_from_pydantic(err, parsed, source, choice_fixes or {}) for err in e.errors()]
         ) from e
 
 
@@ -246,5 +243,3 @@ def markdown_sections(body: str) -> dict[str, str]:
     if current is not None:
         sections[current] = "\n".join(buf).strip()
     return sections
-
-

@@ -179,9 +179,7 @@ def api_router() -> APIRouter:
         return [release_out(r, snapshot.published, base) for r in snapshot.records.releases]
 
     @router.get("/releases/{version}", summary="One release", responses=NOT_FOUND)
-    def get_release(
-        snapshot: Snapshot, version: Annotated[str, Path(max_length=64)]
-    ) -> ReleaseOut:
+    def get_release(snapshot: Snapshot, version: Annotated[str, Path(max_length=64)]) -> ReleaseOut:
         rel = snapshot.records.release(version)
         if rel is None:
             raise HTTPException(

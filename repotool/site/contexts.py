@@ -206,8 +206,9 @@ def plan_pages(site: SiteInfo, records: Records, published: Published) -> dict[s
         columns: list[str] = []
         for row in published.mirrors:
             columns += [k for k in row if k not in columns]
-        add("/mirrors/", "mirrors.html", "Mirror status", mirrors=published.mirrors,
-            columns=columns)
+        add(
+            "/mirrors/", "mirrors.html", "Mirror status", mirrors=published.mirrors, columns=columns
+        )
     add(NOT_FOUND_PATH, "404.html", "Page not found")
     return pages
 

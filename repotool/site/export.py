@@ -198,6 +198,4 @@ def build_site(
         f"site exported into {public}: {len(written)} file(s) written, "
         f"{len(files) - len(written)} unchanged, {len(removed)} removed"
     )
-    return SiteResult(
-        public, False, files, tuple(written), tuple(removed), fingerprint=fingerprint
-    )
+    return SiteResult(public, False, files, tuple(written), tuple(removed), fingerprint=fingerprint)

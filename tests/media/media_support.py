@@ -82,7 +82,11 @@ def write_config(root: Path, *, media_extra: str = "") -> Path:
 
 
 def publish_signed_repo(
-    cfg: Config, signer: Signer, runner: Runner, *, version: str = "3.3.2",
+    cfg: Config,
+    signer: Signer,
+    runner: Runner,
+    *,
+    version: str = "3.3.2",
     packages: tuple[str, ...] = tuple(SPECS),
 ) -> Path:
     """rpmbuild the tiny specs, rpmsign them, createrepo_c, sign repomd.xml."""
@@ -93,8 +97,10 @@ def publish_signed_repo(
         for name in packages:
             spec = Path(top) / f"{name}.spec"
             spec.write_text(SPECS[name].format(version=version, hello=HELLO_FILE))
-            runner.run(["rpmbuild", "-bb", "--define", f"_topdir {top}", str(spec)],
-                       env={"SOURCE_DATE_EPOCH": "1390000000"})
+            runner.run(
+                ["rpmbuild", "-bb", "--define", f"_topdir {top}", str(spec)],
+                env={"SOURCE_DATE_EPOCH": "1390000000"},
+            )
         rpms = sorted(Path(top).glob("RPMS/noarch/*.rpm"))
         signer.sign_rpms(rpms)
         for rpm in rpms:
@@ -116,9 +122,22 @@ class SerialBoot:
     def __init__(self, drive_args: list[str]) -> None:
         self.lines: list[str] = []
         self._proc = subprocess.Popen(
-            ["qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic",
-             "-no-reboot", "-nodefaults", "-serial", "stdio", *drive_args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [
+                "qemu-system-x86_64",
+                "-accel",
+                "tcg",
+                "-m",
+                "512",
+                "-nographic",
+                "-no-reboot",
+                "-nodefaults",
+                "-serial",
+                "stdio",
+                *drive_args,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -166,6 +185,8 @@ def uefi_firmware_args(work: Path) -> list[str]:
     variables = work / "OVMF_VARS.fd"
     shutil.copyfile(OVMF_VARS, variables)
     return [
-        "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-        "-drive", f"if=pflash,format=raw,file={variables}",
+        "-drive",
+        f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+        "-drive",
+        f"if=pflash,format=raw,file={variables}",
     ]

@@ -58,8 +58,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Signer]:
 
 def build(cfg: Config, signer: Signer, label: str, runner: object = None) -> MediaResult:
     return build_media(
-        cfg, signer, runner or SubprocessRunner(), SilentReporter(),  # type: ignore[arg-type]
-        version_label=label, source_date_epoch=EPOCH,
+        cfg,
+        signer,
+        runner or SubprocessRunner(),
+        SilentReporter(),  # type: ignore[arg-type]
+        version_label=label,
+        source_date_epoch=EPOCH,
     )
 
 
@@ -136,11 +140,16 @@ def test_sha256sums_verify_with_gpg_and_sha256sum(
     subprocess.run([*gpg, "--import", str(key)], check=True, capture_output=True, timeout=60)
     good = subprocess.run(
         [*gpg, "--verify", str(built.signature), str(built.checksums)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert good.returncode == 0 and "Good signature" in good.stderr
     sums = subprocess.run(
-        ["sha256sum", "-c", "SHA256SUMS"], cwd=built.directory, capture_output=True, text=True,
+        ["sha256sum", "-c", "SHA256SUMS"],
+        cwd=built.directory,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert sums.returncode == 0
@@ -163,7 +172,7 @@ def test_efi_system_partition_holds_the_loader(built: MediaResult, tmp_path: Pat
     with image.open("rb") as f:
         mbr = f.read(512)
         assert mbr[510:512] == b"\x55\xaa"
-        entries = [mbr[446 + 16 * i:446 + 16 * (i + 1)] for i in range(4)]
+        entries = [mbr[446 + 16 * i : 446 + 16 * (i + 1)] for i in range(4)]
         assert 0xEE not in [e[4] for e in entries]
         esp = [e for e in entries if e[4] == 0xEF]
         assert len(esp) == 1, "no EFI System Partition (0xEF) in the MBR"
@@ -172,8 +181,9 @@ def test_efi_system_partition_holds_the_loader(built: MediaResult, tmp_path: Pat
         f.seek(first * 512)
         part = tmp_path / "esp.img"
         part.write_bytes(f.read(count * 512))
-    listing = subprocess.run(["mdir", "-b", "-i", str(part), "::/EFI/BOOT"],
-                             capture_output=True, text=True, timeout=60)
+    listing = subprocess.run(
+        ["mdir", "-b", "-i", str(part), "::/EFI/BOOT"], capture_output=True, text=True, timeout=60
+    )
     assert listing.returncode == 0, listing.stderr
     assert "::/EFI/BOOT/BOOTX64.EFI" in listing.stdout
 
@@ -214,9 +224,7 @@ def test_image_boots_into_the_live_toolkit(built: MediaResult, how: str, device:
     ("how", "device"),
     [("cdrom", "/dev/sr0"), ("usb-disk", "/dev/sda")],
 )
-def test_image_boots_on_uefi(
-    built: MediaResult, tmp_path: Path, how: str, device: str
-) -> None:
+def test_image_boots_on_uefi(built: MediaResult, tmp_path: Path, how: str, device: str) -> None:
     """OVMF starts GRUB from the El Torito EFI entry (CD) or the GPT's EFI System
     Partition (disk); GRUB's menu starts the same kernel line as isolinux."""
     if how == "cdrom":
@@ -262,8 +270,19 @@ def test_command_line_builds_and_prints_json(
     project: tuple[Config, Signer], capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg, _ = project
-    code = main(["media", "build", "3.3.2-3", "--config", str(cfg.root / "repotool.toml"),
-                 "--json", "--quiet", "--source-date-epoch", str(EPOCH)])
+    code = main(
+        [
+            "media",
+            "build",
+            "3.3.2-3",
+            "--config",
+            str(cfg.root / "repotool.toml"),
+            "--json",
+            "--quiet",
+            "--source-date-epoch",
+            str(EPOCH),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     doc = json.loads(out)
@@ -313,9 +332,7 @@ def with_media(cfg: Config, **changes: object) -> Config:
     return dataclasses.replace(cfg, media=dataclasses.replace(cfg.media, **changes))  # type: ignore[arg-type]
 
 
-def test_package_missing_from_repository(
-    project: tuple[Config, Signer], untouched: Config
-) -> None:
+def test_package_missing_from_repository(project: tuple[Config, Signer], untouched: Config) -> None:
     cfg, signer = project
     bad = with_media(cfg, packages=("perfsonar-toolkit", "perfsonar-nosuch"))
     with pytest.raises(LiveRootError) as e:
@@ -327,14 +344,18 @@ def test_package_missing_from_repository(
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({"kernel_package": "linux-image-nosuch-cloud-amd64"},
-         "the base package linux-image-nosuch-cloud-amd64 could not be fetched"),
+        (
+            {"kernel_package": "linux-image-nosuch-cloud-amd64"},
+            "the base package linux-image-nosuch-cloud-amd64 could not be fetched",
+        ),
         ({"base": "repos"}, 'base = "repos" needs base_repos and base_packages'),
         ({"base": "floppy"}, "unknown live base 'floppy'"),
     ],
 )
 def test_missing_base(
-    project: tuple[Config, Signer], untouched: Config, changes: Mapping[str, object],
+    project: tuple[Config, Signer],
+    untouched: Config,
+    changes: Mapping[str, object],
     expected: str,
 ) -> None:
     cfg, signer = project
@@ -351,7 +372,9 @@ def test_failing_step_leaves_nothing(project: tuple[Config, Signer], untouched: 
 
 
 def test_missing_uefi_tool_names_its_package(
-    project: tuple[Config, Signer], untouched: Config, tmp_path: Path,
+    project: tuple[Config, Signer],
+    untouched: Config,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A machine without mtools: refused before any work, with the package to install."""
@@ -388,9 +411,7 @@ def test_repository_of_another_release_is_refused(
     )
 
 
-def test_unpublished_repository_is_refused(
-    project: tuple[Config, Signer], tmp_path: Path
-) -> None:
+def test_unpublished_repository_is_refused(project: tuple[Config, Signer], tmp_path: Path) -> None:
     _, signer = project
     empty = load_config(write_config(tmp_path))
     with pytest.raises(LiveRootError) as e:

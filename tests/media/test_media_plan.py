@@ -26,18 +26,30 @@ from repotool.media.plan import (
 
 
 def names(label: str = "3.3.2") -> object:
-    return media_names(prefix="pS-Performance_Toolkit", version_label=label, arch="x86_64",
-                       volume_label="pS-Toolkit")
+    return media_names(
+        prefix="pS-Performance_Toolkit",
+        version_label=label,
+        arch="x86_64",
+        volume_label="pS-Toolkit",
+    )
 
 
 def test_names_of_a_release_and_a_respin() -> None:
-    n = media_names(prefix="pS-Performance_Toolkit", version_label="3.3.2", arch="x86_64",
-                    volume_label="pS-Toolkit")
+    n = media_names(
+        prefix="pS-Performance_Toolkit",
+        version_label="3.3.2",
+        arch="x86_64",
+        volume_label="pS-Toolkit",
+    )
     assert n.livecd == "pS-Performance_Toolkit-3.3.2-LiveCD-x86_64.iso"
     assert n.liveusb == "pS-Performance_Toolkit-3.3.2-LiveUSB-x86_64.img"
     assert n.volume_label == "pS-Toolkit-3.3.2"
-    r = media_names(prefix="pS-Performance_Toolkit", version_label="3.3.2-2", arch="x86_64",
-                    volume_label="pS-Toolkit")
+    r = media_names(
+        prefix="pS-Performance_Toolkit",
+        version_label="3.3.2-2",
+        arch="x86_64",
+        volume_label="pS-Toolkit",
+    )
     assert r.livecd == "pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso"
     assert release_of("3.3.2-2") == "3.3.2"
 
@@ -52,15 +64,23 @@ def test_bad_version_labels_are_refused(label: str) -> None:
 
 def test_volume_label_too_long_for_iso9660() -> None:
     with pytest.raises(MediaError) as e:
-        media_names(prefix="p", version_label="3.3.2", arch="x86_64",
-                    volume_label="pS-Performance-Toolkit-LiveCD-x")
+        media_names(
+            prefix="p",
+            version_label="3.3.2",
+            arch="x86_64",
+            volume_label="pS-Performance-Toolkit-LiveCD-x",
+        )
     assert "[media] volume_label" in str(e.value)
     assert "at most 32" in str(e.value)
 
 
 def test_boot_menu_has_live_install_and_local_entries() -> None:
-    cfg = isolinux_cfg(product="pS-Performance Toolkit", version_label="3.3.2-2",
-                       volume_label="pS-Toolkit-3.3.2-2", timeout=50)
+    cfg = isolinux_cfg(
+        product="pS-Performance Toolkit",
+        version_label="3.3.2-2",
+        volume_label="pS-Toolkit-3.3.2-2",
+        timeout=50,
+    )
     assert "UI menu.c32" in cfg and "DEFAULT live" in cfg and "TIMEOUT 50" in cfg
     entries = [ln.split()[1] for ln in cfg.splitlines() if ln.startswith("LABEL ")]
     assert entries == ["live", "install", "local"]
@@ -71,21 +91,30 @@ def test_boot_menu_has_live_install_and_local_entries() -> None:
 
 
 def test_uefi_menu_has_the_same_entries_and_kernel_lines_as_the_bios_menu() -> None:
-    args = dict(product="pS-Performance Toolkit", version_label="3.3.2-2",
-                volume_label="pS-Toolkit-3.3.2-2", timeout=50)
+    args = dict(
+        product="pS-Performance Toolkit",
+        version_label="3.3.2-2",
+        volume_label="pS-Toolkit-3.3.2-2",
+        timeout=50,
+    )
     grub = grub_cfg(**args)  # type: ignore[arg-type]
     bios = isolinux_cfg(**args)  # type: ignore[arg-type]
-    assert [ln.split("--id ")[1].rstrip(" {") for ln in grub.splitlines()
-            if ln.startswith("menuentry ")] == ["live", "install", "local"]
+    assert [
+        ln.split("--id ")[1].rstrip(" {") for ln in grub.splitlines() if ln.startswith("menuentry ")
+    ] == ["live", "install", "local"]
     assert "set default=live" in grub and "set timeout=5" in grub
-    bios_lines = [ln.split("APPEND initrd=initrd.img ")[1] for ln in bios.splitlines()
-                  if "APPEND" in ln]
-    grub_lines = [ln.split("/isolinux/vmlinuz ")[1] for ln in grub.splitlines()
-                  if ln.strip().startswith("linux ")]
+    bios_lines = [
+        ln.split("APPEND initrd=initrd.img ")[1] for ln in bios.splitlines() if "APPEND" in ln
+    ]
+    grub_lines = [
+        ln.split("/isolinux/vmlinuz ")[1]
+        for ln in grub.splitlines()
+        if ln.strip().startswith("linux ")
+    ]
     assert grub_lines == bios_lines
     assert grub.count("initrd /isolinux/initrd.img") == 2
     assert "terminal_output serial console" in grub
-    assert "menuentry \"Boot from the local drive\" --id local {\n  exit\n}" in grub
+    assert 'menuentry "Boot from the local drive" --id local {\n  exit\n}' in grub
 
 
 @pytest.mark.parametrize(("tenths", "seconds"), [(5, 1), (50, 5), (51, 6), (0, -1)])
@@ -96,8 +125,9 @@ def test_uefi_menu_timeout_in_whole_seconds(tenths: int, seconds: int) -> None:
 
 def test_efi_loader_finds_the_medium_by_its_label() -> None:
     early = grub_early_cfg("pS-Toolkit-3.3.2-2")
-    assert early == ("search --no-floppy --set=root --label pS-Toolkit-3.3.2-2\n"
-                     "set prefix=($root)/boot/grub\n")
+    assert early == (
+        "search --no-floppy --set=root --label pS-Toolkit-3.3.2-2\nset prefix=($root)/boot/grub\n"
+    )
 
 
 def test_esp_image_size_leaves_room_for_the_loader() -> None:
@@ -136,23 +166,38 @@ def test_sha256sums_round_trip_in_sha256sum_format() -> None:
 
 
 def test_manifest_is_stable_json() -> None:
-    n = media_names(prefix="pS-Performance_Toolkit", version_label="3.3.2-2", arch="x86_64",
-                    volume_label="pS-Toolkit")
+    n = media_names(
+        prefix="pS-Performance_Toolkit",
+        version_label="3.3.2-2",
+        arch="x86_64",
+        volume_label="pS-Toolkit",
+    )
     img = ImageRecord("LiveCD", n.livecd, 10, "c" * 64)
-    args = dict(names=n, product="pS-Performance Toolkit", source_date_epoch=1390000000,
-                images=[img], kernel="k", base="busybox", packages=["b", "a"])
+    args = dict(
+        names=n,
+        product="pS-Performance Toolkit",
+        source_date_epoch=1390000000,
+        images=[img],
+        kernel="k",
+        base="busybox",
+        packages=["b", "a"],
+    )
     text = manifest_json(**args)  # type: ignore[arg-type]
     assert text == manifest_json(**args)  # type: ignore[arg-type]
     doc = json.loads(text)
     assert doc["release"] == "3.3.2" and doc["version"] == "3.3.2-2"
     assert doc["packages"] == ["a", "b"]
-    assert doc["images"][0] == {"kind": "LiveCD", "name": n.livecd, "size": 10,
-                                "sha256": "c" * 64}
+    assert doc["images"][0] == {"kind": "LiveCD", "name": n.livecd, "size": 10, "sha256": "c" * 64}
 
 
 def test_repo_file_turns_every_check_on() -> None:
-    text = repo_file([RepoSource("perfsonar", "file:///p/repo/el7/x86_64/",
-                                 ("file:///p/keys/RPM-GPG-KEY-perfsonar",))])
+    text = repo_file(
+        [
+            RepoSource(
+                "perfsonar", "file:///p/repo/el7/x86_64/", ("file:///p/keys/RPM-GPG-KEY-perfsonar",)
+            )
+        ]
+    )
     assert "gpgcheck=1\n" in text and "repo_gpgcheck=1\n" in text
     assert "gpgkey=file:///p/keys/RPM-GPG-KEY-perfsonar\n" in text
 
@@ -166,8 +211,9 @@ def test_dnf_failures_are_explained() -> None:
     assert "repotool publish" in hint
     what, _ = explain_dnf_failure("Error: GPG check FAILED\n")
     assert "signature check failed" in what
-    what, _ = explain_dnf_failure("Errors during downloading metadata for repository\n"
-                                  "Cannot download repomd.xml: x\n")
+    what, _ = explain_dnf_failure(
+        "Errors during downloading metadata for repository\nCannot download repomd.xml: x\n"
+    )
     assert "metadata could not be read" in what
 
 

@@ -35,10 +35,13 @@ def test_swap_replaces_the_release_folder_and_keeps_the_sites_files(
     tmp_path: Path, atomic: bool
 ) -> None:
     releases = tmp_path / "public" / "releases"
-    final = _folder(releases / "3.3.2", {"live.iso": "old", "SHA256SUMS": "old sums",
-                                         "index.html": "site page", ".hidden": "x"})
-    stage = _folder(tmp_path / "state" / "media-staging" / "3.3.2",
-                    {"live.iso": "new", "SHA256SUMS": "sums"})
+    final = _folder(
+        releases / "3.3.2",
+        {"live.iso": "old", "SHA256SUMS": "old sums", "index.html": "site page", ".hidden": "x"},
+    )
+    stage = _folder(
+        tmp_path / "state" / "media-staging" / "3.3.2", {"live.iso": "new", "SHA256SUMS": "sums"}
+    )
     used: list[tuple[Path, Path]] = []
 
     def exchange(a: Path, b: Path) -> bool:

@@ -58,10 +58,28 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
 
 
 def _gen_key(home: Path, uid: str, algo: str = "rsa2048") -> str:
-    _run(["gpg", "--homedir", str(home), "--batch", "--passphrase", "", "--quick-gen-key", uid,
-          algo, "sign", "never"])
-    out = subprocess.run(["gpg", "--homedir", str(home), "--with-colons", "--list-keys", uid],
-                         check=True, capture_output=True, text=True, env=GPG_ENV).stdout
+    _run(
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            uid,
+            algo,
+            "sign",
+            "never",
+        ]
+    )
+    out = subprocess.run(
+        ["gpg", "--homedir", str(home), "--with-colons", "--list-keys", uid],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=GPG_ENV,
+    ).stdout
     return next(ln.split(":")[9] for ln in out.splitlines() if ln.startswith("fpr:"))
 
 
@@ -71,8 +89,18 @@ def _build(top: Path, name: str, size: int, home: Path, fpr: str) -> Path:
     spec.write_text(SPEC.format(name=name, version="1.0", size=size))
     _run(["rpmbuild", "-bb", "--define", f"_topdir {top}", str(spec)])
     rpm = next((top / "RPMS" / "noarch").glob(f"{name}-1.0-1.noarch.rpm"))
-    _run(["rpmsign", "--addsign", "--define", "__gpg /usr/bin/gpg", "--define", f"_gpg_name {fpr}",
-          str(rpm)], env={**GPG_ENV, "GNUPGHOME": str(home)})
+    _run(
+        [
+            "rpmsign",
+            "--addsign",
+            "--define",
+            "__gpg /usr/bin/gpg",
+            "--define",
+            f"_gpg_name {fpr}",
+            str(rpm),
+        ],
+        env={**GPG_ENV, "GNUPGHOME": str(home)},
+    )
     return rpm
 
 
@@ -80,12 +108,34 @@ def _repo(dest: Path, rpms: list[Path], revision: int, home: Path, fpr: str, oth
     (dest / "Packages").mkdir(parents=True)
     for rpm in rpms:
         shutil.copy2(rpm, dest / "Packages" / rpm.name)
-    _run(["createrepo_c", "--quiet", "--revision", str(revision), "--set-timestamp-to-revision",
-          str(dest)])
+    _run(
+        [
+            "createrepo_c",
+            "--quiet",
+            "--revision",
+            str(revision),
+            "--set-timestamp-to-revision",
+            str(dest),
+        ]
+    )
     repomd = dest / "repodata" / "repomd.xml"
     for who, suffix in ((fpr, ".asc"), (other, ".other-asc")):
-        _run(["gpg", "--homedir", str(home), "--batch", "--yes", "--local-user", who,
-              "--armor", "--output", str(repomd) + suffix, "--detach-sign", str(repomd)])
+        _run(
+            [
+                "gpg",
+                "--homedir",
+                str(home),
+                "--batch",
+                "--yes",
+                "--local-user",
+                who,
+                "--armor",
+                "--output",
+                str(repomd) + suffix,
+                "--detach-sign",
+                str(repomd),
+            ]
+        )
     return dest
 
 
@@ -99,9 +149,14 @@ def build_repos(base: Path) -> Repos:
         fpr = _gen_key(home, "Mirror Test Release <release@localhost>")
         other = _gen_key(home, "Someone Else <else@localhost>")
         for who, name in ((fpr, "key.asc"), (other, "other.asc")):
-            (root / name).write_bytes(subprocess.run(
-                ["gpg", "--homedir", str(home), "--armor", "--export", who],
-                check=True, capture_output=True, env=GPG_ENV).stdout)
+            (root / name).write_bytes(
+                subprocess.run(
+                    ["gpg", "--homedir", str(home), "--armor", "--export", who],
+                    check=True,
+                    capture_output=True,
+                    env=GPG_ENV,
+                ).stdout
+            )
         top = root / "rpmbuild"
         alpha = _build(top, "mt-alpha", 2000, home, fpr)
         gamma = _build(top, "mt-gamma", 2000, home, fpr)
@@ -111,11 +166,19 @@ def build_repos(base: Path) -> Repos:
         _repo(root / "gen1", [alpha, gamma], now - 3600, home, fpr, other)
         _repo(root / "gen2", [alpha, delta], now - 60, home, fpr, other)
         done.write_text("ok")
-    return Repos(root=root, gen0=root / "gen0", gen1=root / "gen1", gen2=root / "gen2",
-                 key=root / "key.asc", other_key=root / "other.asc", gnupghome=home)
+    return Repos(
+        root=root,
+        gen0=root / "gen0",
+        gen1=root / "gen1",
+        gen2=root / "gen2",
+        key=root / "key.asc",
+        other_key=root / "other.asc",
+        gnupghome=home,
+    )
 
 
 # --- the fault-injecting server ------------------------------------------------
+
 
 @dataclass
 class LoggedRequest:
@@ -202,7 +265,7 @@ class FaultHandler(BaseHTTPRequestHandler):
                 return
             if fault == "drip":
                 for i in range(0, min(len(part), 200 * 1000), 1000):
-                    self.wfile.write(part[i: i + 1000])
+                    self.wfile.write(part[i : i + 1000])
                     self.wfile.flush()
                     time.sleep(0.1)
                 self.close_connection = True
@@ -232,8 +295,9 @@ class FaultServer(ThreadingHTTPServer):
 
 def serve(root: Path) -> Iterator[FaultServer]:
     server = FaultServer(ServerState(root=root))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    )
     thread.start()
     try:
         yield server
@@ -248,5 +312,6 @@ def tree_snapshot(dest: Path) -> dict[str, str]:
     """What a host sees under DEST: relative path → sha256."""
     return {
         p.relative_to(dest).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(dest.rglob("*")) if p.is_file()
+        for p in sorted(dest.rglob("*"))
+        if p.is_file()
     }

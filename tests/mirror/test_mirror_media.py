@@ -45,17 +45,37 @@ def media_keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     release = _gen_key(home, "Media Test Release <release@localhost>", algo="ed25519")
     other = _gen_key(home, "Someone Else <else@localhost>", algo="ed25519")
     key = root / "key.asc"
-    key.write_bytes(subprocess.run(["gpg", "--homedir", str(home), "--armor", "--export",
-                                    release], check=True, capture_output=True,
-                                   env=GPG_ENV).stdout)
+    key.write_bytes(
+        subprocess.run(
+            ["gpg", "--homedir", str(home), "--armor", "--export", release],
+            check=True,
+            capture_output=True,
+            env=GPG_ENV,
+        ).stdout
+    )
     return Keys(home=home, release=release, other=other, key=key)
 
 
 def sign(keys: Keys, folder: Path, *, who: str | None = None) -> None:
-    subprocess.run(["gpg", "--homedir", str(keys.home), "--batch", "--yes", "--local-user",
-                    who or keys.release, "--armor", "--output", str(folder / "SHA256SUMS.asc"),
-                    "--detach-sign", str(folder / "SHA256SUMS")],
-                   check=True, capture_output=True, env=GPG_ENV)
+    subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            str(keys.home),
+            "--batch",
+            "--yes",
+            "--local-user",
+            who or keys.release,
+            "--armor",
+            "--output",
+            str(folder / "SHA256SUMS.asc"),
+            "--detach-sign",
+            str(folder / "SHA256SUMS"),
+        ],
+        check=True,
+        capture_output=True,
+        env=GPG_ENV,
+    )
 
 
 def publish_label(site: Path, label: str, keys: Keys, *, size: int = 200_000) -> Path:
@@ -70,20 +90,33 @@ def publish_label(site: Path, label: str, keys: Keys, *, size: int = 200_000) ->
     digest = hashlib.sha256(body).hexdigest()
     (folder / "SHA256SUMS").write_text(f"{digest}  {iso}\n{digest}  {img}\n")
     sign(keys, folder)
-    (folder / "media.json").write_text(json.dumps({
-        "version": label, "date": "2026-11-27T08:00:00Z", "kernel": "x",
-        "images": [{"kind": "LiveCD", "name": iso, "size": len(body), "sha256": digest},
-                   {"kind": "LiveUSB", "name": img, "size": len(body), "sha256": digest}],
-        "checksums": "SHA256SUMS", "signature": "SHA256SUMS.asc",
-    }, indent=2))
+    (folder / "media.json").write_text(
+        json.dumps(
+            {
+                "version": label,
+                "date": "2026-11-27T08:00:00Z",
+                "kernel": "x",
+                "images": [
+                    {"kind": "LiveCD", "name": iso, "size": len(body), "sha256": digest},
+                    {"kind": "LiveUSB", "name": img, "size": len(body), "sha256": digest},
+                ],
+                "checksums": "SHA256SUMS",
+                "signature": "SHA256SUMS.asc",
+            },
+            indent=2,
+        )
+    )
     (folder / "index.html").write_text("<html>download page</html>")
     return folder
 
 
 def write_api(site: Path, labels: list[str]) -> None:
     (site / "api").mkdir(exist_ok=True)
-    (site / "api" / "releases").write_text(json.dumps(
-        [{"version": label, "media": [{"label": label, "images": []}]} for label in labels]))
+    (site / "api" / "releases").write_text(
+        json.dumps(
+            [{"version": label, "media": [{"label": label, "images": []}]} for label in labels]
+        )
+    )
 
 
 @pytest.fixture
@@ -100,13 +133,21 @@ def server(site: Path) -> Iterator[FaultServer]:
     yield from serve(site)
 
 
-def do_media(server: FaultServer, dest: Path, keys: Keys, tmp: Path,
-             labels: list[str] | None = None) -> MediaSyncResult:
+def do_media(
+    server: FaultServer, dest: Path, keys: Keys, tmp: Path, labels: list[str] | None = None
+) -> MediaSyncResult:
     fetcher = HttpFetcher(FetchLimits())
     try:
         verifier = GpgvVerifier(keys.key, SubprocessRunner(), tmp / "gpgv")
-        return sync_media(server.url, dest, labels=labels, fetcher=fetcher, verifier=verifier,
-                          reporter=SilentReporter(), jobs=2)
+        return sync_media(
+            server.url,
+            dest,
+            labels=labels,
+            fetcher=fetcher,
+            verifier=verifier,
+            reporter=SilentReporter(),
+            jobs=2,
+        )
     finally:
         fetcher.close()
 
@@ -126,8 +167,9 @@ def test_mirrors_every_label_and_a_rerun_is_one_request_per_label(
     assert result.fetched == 2  # one download per label: the LiveUSB image is a hard link
     for label in ("3.3.2", "3.3.2-2"):
         assert tree_snapshot(dest / label) == published(site, label)
-        done = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=dest / label,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["sha256sum", "-c", "SHA256SUMS"], cwd=dest / label, capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert done.stdout.count(": OK") == 2
         iso, img = sorted(p for p in (dest / label).iterdir() if p.suffix in (".iso", ".img"))
@@ -163,7 +205,8 @@ def test_a_new_respin_reuses_held_images_and_a_dropped_label_goes(
     assert sorted(p.name for p in dest.iterdir()) == ["3.3.2", "3.3.2-3"]
     # the held label costs one 304; the respin's images are fetched once
     assert [(r.path, r.status) for r in server.state.log if "3.3.2/" in r.path] == [
-        ("releases/3.3.2/SHA256SUMS", 304)]
+        ("releases/3.3.2/SHA256SUMS", 304)
+    ]
     assert tree_snapshot(dest / "3.3.2-3") == published(site, "3.3.2-3")
 
 
@@ -176,12 +219,12 @@ def test_a_changed_release_folder_downloads_only_what_changed(
     # the master re-signs (a new signature, so a new SHA256SUMS.asc) and adds a README
     (folder / "README.txt").write_text("burn the iso\n")
     digest = hashlib.sha256(b"burn the iso\n").hexdigest()
-    (folder / "SHA256SUMS").write_text((folder / "SHA256SUMS").read_text()
-                                       + f"{digest}  README.txt\n")
+    (folder / "SHA256SUMS").write_text(
+        (folder / "SHA256SUMS").read_text() + f"{digest}  README.txt\n"
+    )
     sign(media_keys, folder)
     manifest = json.loads((folder / "media.json").read_text())
-    manifest["images"].append({"kind": "note", "name": "README.txt", "size": 13,
-                               "sha256": digest})
+    manifest["images"].append({"kind": "note", "name": "README.txt", "size": 13, "sha256": digest})
     (folder / "media.json").write_text(json.dumps(manifest))
     server.state.log.clear()
     result = do_media(server, dest, media_keys, tmp_path, labels=["3.3.2"])
@@ -190,8 +233,15 @@ def test_a_changed_release_folder_downloads_only_what_changed(
     assert tree_snapshot(dest / "3.3.2") == published(site, "3.3.2")
 
 
-def refused(server: FaultServer, dest: Path, keys: Keys, tmp: Path,
-            error: type[Exception], match: str, labels: list[str] | None = None) -> None:
+def refused(
+    server: FaultServer,
+    dest: Path,
+    keys: Keys,
+    tmp: Path,
+    error: type[Exception],
+    match: str,
+    labels: list[str] | None = None,
+) -> None:
     before = tree_snapshot(dest) if dest.exists() else None
     link = os.readlink(dest) if dest.exists() else None
     with pytest.raises(error, match=match):
@@ -210,23 +260,46 @@ def test_a_bad_signature_is_refused_before_anything_else_is_fetched(
     folder = site / "releases" / "3.3.2-2"
     sign(media_keys, folder, who=media_keys.other)
     server.state.log.clear()
-    refused(server, dest, media_keys, tmp_path, MirrorIntegrityError,
-            r"bad signature: SHA256SUMS\.asc does not verify against the pinned key key\.asc")
-    assert not any("3.3.2-2/" in r.path and not r.path.endswith(("SHA256SUMS",
-                                                                  "SHA256SUMS.asc"))
-                   for r in server.state.log)
+    refused(
+        server,
+        dest,
+        media_keys,
+        tmp_path,
+        MirrorIntegrityError,
+        r"bad signature: SHA256SUMS\.asc does not verify against the pinned key key\.asc",
+    )
+    assert not any(
+        "3.3.2-2/" in r.path and not r.path.endswith(("SHA256SUMS", "SHA256SUMS.asc"))
+        for r in server.state.log
+    )
     # a first sync refused leaves no DEST at all
-    refused(server, tmp_path / "fresh", media_keys, tmp_path, MirrorIntegrityError,
-            "bad signature", labels=["3.3.2-2"])
+    refused(
+        server,
+        tmp_path / "fresh",
+        media_keys,
+        tmp_path,
+        MirrorIntegrityError,
+        "bad signature",
+        labels=["3.3.2-2"],
+    )
 
 
-@pytest.mark.parametrize(("change", "match"), [
-    ("sha256", r"the sha256 of pS-Performance_Toolkit-3\.3\.2-2-LiveCD-x86_64\.iso is 0{64} "
-               r"in media\.json but [0-9a-f]{64} in the signed SHA256SUMS"),
-    ("missing", r"pS-Performance_Toolkit-3\.3\.2-2-LiveUSB-x86_64\.img in the signed "
-                r"SHA256SUMS but not in media\.json"),
-    ("version", r"media\.json is for release '3\.3\.1', not '3\.3\.2-2'"),
-])
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (
+            "sha256",
+            r"the sha256 of pS-Performance_Toolkit-3\.3\.2-2-LiveCD-x86_64\.iso is 0{64} "
+            r"in media\.json but [0-9a-f]{64} in the signed SHA256SUMS",
+        ),
+        (
+            "missing",
+            r"pS-Performance_Toolkit-3\.3\.2-2-LiveUSB-x86_64\.img in the signed "
+            r"SHA256SUMS but not in media\.json",
+        ),
+        ("version", r"media\.json is for release '3\.3\.1', not '3\.3\.2-2'"),
+    ],
+)
 def test_media_json_that_disagrees_with_sha256sums_is_refused(
     server: FaultServer, site: Path, media_keys: Keys, tmp_path: Path, change: str, match: str
 ) -> None:
@@ -244,14 +317,26 @@ def test_media_json_that_disagrees_with_sha256sums_is_refused(
     refused(server, dest, media_keys, tmp_path, MirrorIntegrityError, match)
 
 
-@pytest.mark.parametrize(("fault", "error", "match"), [
-    ("truncate", MirrorTransportError, r"the file is truncated: the server sent 100000 of "
-                                       r"200000 bytes"),
-    ("corrupt", MirrorIntegrityError, r"checksum mismatch: sha256 of the download is"),
-])
+@pytest.mark.parametrize(
+    ("fault", "error", "match"),
+    [
+        (
+            "truncate",
+            MirrorTransportError,
+            r"the file is truncated: the server sent 100000 of "
+            r"200000 bytes",
+        ),
+        ("corrupt", MirrorIntegrityError, r"checksum mismatch: sha256 of the download is"),
+    ],
+)
 def test_a_truncated_or_wrong_image_is_refused_and_dest_is_unchanged(
-    server: FaultServer, site: Path, media_keys: Keys, tmp_path: Path, fault: str,
-    error: type[Exception], match: str,
+    server: FaultServer,
+    site: Path,
+    media_keys: Keys,
+    tmp_path: Path,
+    fault: str,
+    error: type[Exception],
+    match: str,
 ) -> None:
     dest = tmp_path / "releases"
     do_media(server, dest, media_keys, tmp_path, labels=["3.3.2"])
@@ -270,31 +355,64 @@ def test_a_dropped_connection_resumes_with_range(
     dest = tmp_path / "releases"
     iso = f"{PRODUCT}-3.3.2-LiveCD-x86_64.iso"
     server.state.faults[iso] = "drop"
-    refused(server, dest, media_keys, tmp_path, MirrorTransportError,
-            r"the connection dropped after 100000 of 200000 bytes", labels=["3.3.2"])
+    refused(
+        server,
+        dest,
+        media_keys,
+        tmp_path,
+        MirrorTransportError,
+        r"the connection dropped after 100000 of 200000 bytes",
+        labels=["3.3.2"],
+    )
     server.state.faults.clear()
     server.state.log.clear()
     result = do_media(server, dest, media_keys, tmp_path, labels=["3.3.2"])
     assert result.resumed == 1 and result.fetched == 1
-    assert [(r.range, r.status) for r in server.state.requests_for(iso)] == [
-        ("bytes=100000-", 206)]
+    assert [(r.range, r.status) for r in server.state.requests_for(iso)] == [("bytes=100000-", 206)]
     assert tree_snapshot(dest / "3.3.2") == published(site, "3.3.2")
 
 
 def test_the_cli_mirrors_media_and_reports(
-    server: FaultServer, site: Path, media_keys: Keys, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    server: FaultServer,
+    site: Path,
+    media_keys: Keys,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     dest = tmp_path / "releases"
-    code = main(["mirror", "media", server.url, str(dest), "--key", str(media_keys.key),
-                 "--label", "3.3.2-2", "--json", "--quiet"])
+    code = main(
+        [
+            "mirror",
+            "media",
+            server.url,
+            str(dest),
+            "--key",
+            str(media_keys.key),
+            "--label",
+            "3.3.2-2",
+            "--json",
+            "--quiet",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["labels"] == ["3.3.2-2"] and out["fetched"] == 1
     assert tree_snapshot(dest / "3.3.2-2") == published(site, "3.3.2-2")
-    code = main(["mirror", "media", server.url, str(dest), "--key", str(media_keys.key),
-                 "--label", "../etc", "--quiet"])
+    code = main(
+        [
+            "mirror",
+            "media",
+            server.url,
+            str(dest),
+            "--key",
+            str(media_keys.key),
+            "--label",
+            "../etc",
+            "--quiet",
+        ]
+    )
     assert code == 11
     assert "not a release label: '../etc'" in capsys.readouterr().err
 

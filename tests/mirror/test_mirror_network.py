@@ -39,8 +39,12 @@ def network(mirror_repos: Repos, tmp_path: Path) -> Iterator[dict[str, object]]:
     shutil.copy(mirror_repos.key, public / "keys" / "RPM-GPG-KEY-perfsonar")
     with ExitStack() as stack:
         servers: dict[str, FaultServer] = {}
-        for name, gen in (("fresh-1", mirror_repos.gen2), ("fresh-2", mirror_repos.gen2),
-                          ("stale", mirror_repos.gen1), ("forged", mirror_repos.gen2)):
+        for name, gen in (
+            ("fresh-1", mirror_repos.gen2),
+            ("fresh-2", mirror_repos.gen2),
+            ("stale", mirror_repos.gen1),
+            ("forged", mirror_repos.gen2),
+        ):
             root = _tree(gen, tmp_path / name)
             servers[name] = stack.enter_context(_serving(root))
         servers["forged"].state.faults["repomd.xml.asc"] = "badsig"
@@ -66,7 +70,9 @@ def _serving(root: Path) -> Iterator[FaultServer]:
 
 
 def test_check_classifies_mirrors_and_list_steers_dnf_to_a_fresh_one(
-    network: dict[str, object], mirror_repos: Repos, tmp_path: Path,
+    network: dict[str, object],
+    mirror_repos: Repos,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     project = network["project"]
@@ -82,20 +88,24 @@ def test_check_classifies_mirrors_and_list_steers_dnf_to_a_fresh_one(
     status = json.loads((project / "public" / "mirrors" / "status.json").read_text())
     by_name = {m["name"]: m for m in status["mirrors"]}
     assert {n: m["status"] for n, m in by_name.items()} == {
-        "fresh-1": "fresh", "fresh-2": "fresh", "stale": "stale", "forged": "bad-signature",
+        "fresh-1": "fresh",
+        "fresh-2": "fresh",
+        "stale": "stale",
+        "forged": "bad-signature",
         "down": "down",
     }
     stale = by_name["stale"]["repos"]["el7/x86_64"]
-    assert 3500 <= stale["behind_seconds"] <= 3600 and "59 min behind the master" in \
-        stale["detail"]
+    assert 3500 <= stale["behind_seconds"] <= 3600 and "59 min behind the master" in stale["detail"]
     assert "cannot connect" in by_name["down"]["repos"]["el7/x86_64"]["detail"]
     assert "bad signature" in by_name["forged"]["repos"]["el7/x86_64"]["detail"]
 
     assert main(["mirror", "list", "--config", config, "-q"]) == 0
     out_dir = project / "public" / "mirrors" / "el7" / "x86_64"
     mirrorlist = (out_dir / "mirrorlist").read_text().splitlines()
-    assert mirrorlist[:2] == [f"{urls['fresh-1']}repo/el7/x86_64/",
-                              f"{urls['fresh-2']}repo/el7/x86_64/"]
+    assert mirrorlist[:2] == [
+        f"{urls['fresh-1']}repo/el7/x86_64/",
+        f"{urls['fresh-2']}repo/el7/x86_64/",
+    ]
     assert len(mirrorlist) == 3 and mirrorlist[2].endswith("/repo/el7/x86_64/")
     metalink = (out_dir / "metalink.xml").read_text()
     for absent in ("stale", "down", "forged"):
@@ -115,15 +125,28 @@ def test_check_classifies_mirrors_and_list_steers_dnf_to_a_fresh_one(
         f"gpgkey=file://{project / 'public' / 'keys' / 'RPM-GPG-KEY-perfsonar'}\n"
     )
     done = subprocess.run(
-        ["dnf", "-y", "-q", f"--installroot={root}", f"--setopt=reposdir={reposd}",
-         f"--setopt=cachedir={tmp_path / 'dnf-cache'}", "--releasever=7",
-         "--setopt=install_weak_deps=False", "--disablerepo=*", "--enablerepo=perfsonar",
-         "install", "mt-delta"],
-        capture_output=True, text=True, timeout=240,
+        [
+            "dnf",
+            "-y",
+            "-q",
+            f"--installroot={root}",
+            f"--setopt=reposdir={reposd}",
+            f"--setopt=cachedir={tmp_path / 'dnf-cache'}",
+            "--releasever=7",
+            "--setopt=install_weak_deps=False",
+            "--disablerepo=*",
+            "--enablerepo=perfsonar",
+            "install",
+            "mt-delta",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert done.returncode == 0, done.stderr + done.stdout
-    installed = subprocess.run(["rpm", "--root", str(root), "-q", "mt-delta"],
-                               capture_output=True, text=True)
+    installed = subprocess.run(
+        ["rpm", "--root", str(root), "-q", "mt-delta"], capture_output=True, text=True
+    )
     assert installed.stdout.strip() == "mt-delta-1.0-1.noarch"
     rpm = "Packages/mt-delta-1.0-1.noarch.rpm"
     assert [r.status for r in servers["fresh-2"].state.requests_for(rpm)] == [200]

@@ -35,8 +35,12 @@ from repotool.mirror.sync_plan import (
 DIGEST = "a" * 64
 
 
-def repomd(revision: str, ts: int, href: str = "repodata/x-primary.xml.gz",
-           checksum: tuple[str, str] = ("sha256", DIGEST)) -> bytes:
+def repomd(
+    revision: str,
+    ts: int,
+    href: str = "repodata/x-primary.xml.gz",
+    checksum: tuple[str, str] = ("sha256", DIGEST),
+) -> bytes:
     return f"""<?xml version="1.0"?>
 <repomd xmlns="http://linux.duke.edu/metadata/repo">
   <revision>{revision}</revision>
@@ -83,13 +87,17 @@ def test_parse_primary_and_duplicates() -> None:
         wanted_files(r, pkgs, "u")
 
 
-@pytest.mark.parametrize(("algo", "length"), [("sha", 40), ("sha1", 40), ("sha224", 56),
-                                               ("sha256", 64), ("sha384", 96), ("sha512", 128)])
+@pytest.mark.parametrize(
+    ("algo", "length"),
+    [("sha", 40), ("sha1", 40), ("sha224", 56), ("sha256", 64), ("sha384", 96), ("sha512", 128)],
+)
 def test_checksums_of_each_algorithm_are_accepted(algo: str, length: int) -> None:
     name = "sha1" if algo == "sha" else algo
     assert parse_primary(primary(algo, "0f" * (length // 2)), "p")[0].algo == name
-    assert parse_repomd(repomd("1", 1, checksum=(algo, "9" * length)), "u").entries[0].file \
-        .digest == "9" * length
+    assert (
+        parse_repomd(repomd("1", 1, checksum=(algo, "9" * length)), "u").entries[0].file.digest
+        == "9" * length
+    )
 
 
 BAD_DIGESTS = [
@@ -103,8 +111,11 @@ BAD_DIGESTS = [
 ]
 
 
-@pytest.mark.parametrize(("algo", "digest", "message"), BAD_DIGESTS,
-                         ids=[f"{a}-{i}" for i, (a, _, _) in enumerate(BAD_DIGESTS)])
+@pytest.mark.parametrize(
+    ("algo", "digest", "message"),
+    BAD_DIGESTS,
+    ids=[f"{a}-{i}" for i, (a, _, _) in enumerate(BAD_DIGESTS)],
+)
 def test_checksums_must_be_hex_of_their_length(algo: str, digest: str, message: str) -> None:
     with pytest.raises(MirrorIntegrityError, match=message) as info:
         parse_primary(primary(algo, digest), "http://up/repodata/p-primary.xml.gz")
@@ -131,8 +142,9 @@ def test_rollback_and_freeze_decisions() -> None:
             check_update(bad, held, now=6000, max_age_seconds=100, where="u")
     check_update(newer, held, now=6050, max_age_seconds=100, where="u")
     check_update(held, held, now=5000, max_age_seconds=100, where="u")
-    with pytest.raises(MirrorIntegrityError, match="freeze refused: the upstream metadata is "
-                       "101 seconds old"):
+    with pytest.raises(
+        MirrorIntegrityError, match="freeze refused: the upstream metadata is 101 seconds old"
+    ):
         check_update(newer, held, now=6101, max_age_seconds=100, where="u")
 
 
@@ -144,16 +156,23 @@ def test_plan_reuses_verified_and_deletes_unreferenced() -> None:
 
 
 def test_replaced_generations_are_carried_for_the_keep_window() -> None:
-    old = ReplacedGeneration("1", 1000.0, frozenset({"repodata/1-primary.xml.gz",
-                                                     "Packages/a.rpm", "Packages/gone.rpm"}))
-    newer = ReplacedGeneration("2", 5000.0, frozenset({"repodata/2-primary.xml.gz",
-                                                       "Packages/a.rpm", "repodata/repomd.xml"}))
+    old = ReplacedGeneration(
+        "1", 1000.0, frozenset({"repodata/1-primary.xml.gz", "Packages/a.rpm", "Packages/gone.rpm"})
+    )
+    newer = ReplacedGeneration(
+        "2",
+        5000.0,
+        frozenset({"repodata/2-primary.xml.gz", "Packages/a.rpm", "repodata/repomd.xml"}),
+    )
     assert live_replaced([old, newer], now=5000.0, keep_seconds=4001) == [old, newer]
     assert live_replaced([old, newer], now=5000.0, keep_seconds=4000) == [newer]
     assert live_replaced([old, newer], now=5000.0, keep_seconds=0) == []
     # a path the new metadata names again is the new file; repomd.xml is always the new one
     assert carried_files([old, newer], {"Packages/a.rpm", "repodata/3-primary.xml.gz"}) == {
-        "repodata/1-primary.xml.gz", "Packages/gone.rpm", "repodata/2-primary.xml.gz"}
+        "repodata/1-primary.xml.gz",
+        "Packages/gone.rpm",
+        "repodata/2-primary.xml.gz",
+    }
 
 
 def test_mirrors_toml_is_validated() -> None:
@@ -163,26 +182,30 @@ def test_mirrors_toml_is_validated() -> None:
     with pytest.raises(MirrorError, match="missing: contact; unknown: mail"):
         parse_mirrors('[[mirror]]\nname="A"\nurl="http://a/"\nregion="DE"\nmail="c"\n', "f")
     with pytest.raises(MirrorError, match="not a two-letter country code"):
-        parse_mirrors('[[mirror]]\nname="A"\nurl="http://a/"\nregion="Europe"\ncontact="c"\n',
-                      "f")
+        parse_mirrors('[[mirror]]\nname="A"\nurl="http://a/"\nregion="Europe"\ncontact="c"\n', "f")
     with pytest.raises(MirrorError, match="used twice"):
-        parse_mirrors('[[mirror]]\nname="A"\nurl="http://a/"\nregion="DE"\ncontact="c"\n' * 2,
-                      "f")
+        parse_mirrors('[[mirror]]\nname="A"\nurl="http://a/"\nregion="DE"\ncontact="c"\n' * 2, "f")
 
 
-@pytest.mark.parametrize(("url", "problem"), [
-    ("http://[::1/", r"is not a valid URL \(Invalid IPv6 URL\)"),
-    ("http://mirror.example:99999/", r"is not a valid URL \(Port out of range"),
-    ("ftp://mirror.example/", r"is not http\(s\)"),
-    ("mirror.example/perfsonar/", r"is not http\(s\)"),
-    ("http:///perfsonar/", r"names no host"),
-    ("http://mirror example/", r"contains a space or control character"),
-    ("https://mirror.example/p/?x=1", r"has a query or fragment"),
-])
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://[::1/", r"is not a valid URL \(Invalid IPv6 URL\)"),
+        ("http://mirror.example:99999/", r"is not a valid URL \(Port out of range"),
+        ("ftp://mirror.example/", r"is not http\(s\)"),
+        ("mirror.example/perfsonar/", r"is not http\(s\)"),
+        ("http:///perfsonar/", r"names no host"),
+        ("http://mirror example/", r"contains a space or control character"),
+        ("https://mirror.example/p/?x=1", r"has a query or fragment"),
+    ],
+)
 def test_mirror_urls_are_checked(url: str, problem: str) -> None:
     text = f'[[mirror]]\nname="A"\nurl="{url}"\nregion="DE"\ncontact="c"\n'
-    with pytest.raises(MirrorError, match=r"^mirror/mirrors\.toml \[\[mirror\]\] #1: the url "
-                       r"of 'A' " + problem) as info:
+    with pytest.raises(
+        MirrorError,
+        match=r"^mirror/mirrors\.toml \[\[mirror\]\] #1: the url "
+        r"of 'A' " + problem,
+    ) as info:
         parse_mirrors(text, "mirror/mirrors.toml")
     assert "hint: give the base URL" in str(info.value)
     ok = parse_mirrors(text.replace(url, "http://[::1]:8080/perfsonar"), "f")
@@ -205,8 +228,10 @@ def test_classify() -> None:
     assert (stale.status, stale.behind_seconds, stale.revision) == ("stale", 3600, "200")
     assert stale.detail == "1 h behind the master (revision 200 vs 300)"
     assert classify(master, master_bytes, Observation(down="x"), "u").status == "down"
-    assert classify(master, master_bytes, Observation(bad_signature="y"), "u").status == \
-        "bad-signature"
+    assert (
+        classify(master, master_bytes, Observation(bad_signature="y"), "u").status
+        == "bad-signature"
+    )
     assert overall(["fresh", "stale", "down"]) == "down"
 
 
@@ -217,8 +242,9 @@ def test_metalink_lists_hashes_alternates_and_urls() -> None:
     assert alternates == [history[1]] and history[1].superseded_at == 1000
     _, later = update_history(history, cur, now=1051, keep_seconds=50)
     assert later == []
-    text = render_metalink(cur, alternates, [Resource("http://m/r/repodata/repomd.xml", "DE", 100)],
-                           generated=1000)
+    text = render_metalink(
+        cur, alternates, [Resource("http://m/r/repodata/repomd.xml", "DE", 100)], generated=1000
+    )
     root = ET.fromstring(text)
     ns = {"m": "http://www.metalinker.org/", "mm0": "http://fedorahosted.org/mirrormanager"}
     f = root.find("m:files/m:file", ns)
@@ -226,8 +252,9 @@ def test_metalink_lists_hashes_alternates_and_urls() -> None:
     assert f.findtext("m:size", namespaces=ns) == "3"
     assert f.findtext("m:verification/m:hash[@type='sha256']", namespaces=ns) == cur.sha256
     alt = f.findall("mm0:alternates/mm0:alternate", ns)
-    assert [a.findtext("m:verification/m:hash[@type='sha256']", namespaces=ns) for a in alt] == \
-        [old.sha256]
+    assert [a.findtext("m:verification/m:hash[@type='sha256']", namespaces=ns) for a in alt] == [
+        old.sha256
+    ]
     url = f.find("m:resources/m:url", ns)
     assert url is not None and url.text == "http://m/r/repodata/repomd.xml"
     assert url.get("location") == "DE" and url.get("preference") == "100"

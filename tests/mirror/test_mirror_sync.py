@@ -31,15 +31,31 @@ STRICT = FetchLimits(timeout=1.5, min_rate=50_000, grace=0.5)
 DAY = 86400
 
 
-def do_sync(url: str, dest: Path, key: Path, tmp: Path, *, max_age: int = 7 * DAY,
-            limits: FetchLimits | None = None, now: Callable[[], float] = time.time,
-            reporter: SilentReporter | None = None) -> SyncResult:
+def do_sync(
+    url: str,
+    dest: Path,
+    key: Path,
+    tmp: Path,
+    *,
+    max_age: int = 7 * DAY,
+    limits: FetchLimits | None = None,
+    now: Callable[[], float] = time.time,
+    reporter: SilentReporter | None = None,
+) -> SyncResult:
     fetcher = HttpFetcher(limits or FetchLimits())
     try:
         verifier = GpgvVerifier(key, SubprocessRunner(), tmp / "gpgv")
-        return sync_repository(url, dest, fetcher=fetcher, verifier=verifier,
-                               reporter=reporter or SilentReporter(), max_age_seconds=max_age,
-                               keep_seconds=7 * DAY, jobs=3, now=now)
+        return sync_repository(
+            url,
+            dest,
+            fetcher=fetcher,
+            verifier=verifier,
+            reporter=reporter or SilentReporter(),
+            max_age_seconds=max_age,
+            keep_seconds=7 * DAY,
+            jobs=3,
+            now=now,
+        )
     finally:
         fetcher.close()
 
@@ -71,8 +87,15 @@ def assert_serves(dest: Path, tree: Path, *, besides: tuple[Path, ...] = ()) -> 
     assert snap == want
 
 
-@pytest.mark.parametrize("url", ["http://[::1/x.rpm", "http://mirror.example:99999/x.rpm",
-                                 "http:///x.rpm", "ftp://mirror.example/x.rpm"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1/x.rpm",
+        "http://mirror.example:99999/x.rpm",
+        "http:///x.rpm",
+        "ftp://mirror.example/x.rpm",
+    ],
+)
 def test_a_url_requests_cannot_parse_is_a_transport_error(url: str, tmp_path: Path) -> None:
     fetcher = HttpFetcher(FetchLimits())
     try:
@@ -98,8 +121,9 @@ def test_first_sync_mirrors_the_tree_and_noop_costs_one_request(
     assert key == tree_snapshot(mirror_repos.root)["key.asc"]
     # dnf-facing check: rpm itself accepts the mirrored package
     rpm = dest / "Packages" / "mt-alpha-1.0-1.noarch.rpm"
-    out = subprocess.run(["rpm", "-qp", "--qf", "%{NAME}", str(rpm)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["rpm", "-qp", "--qf", "%{NAME}", str(rpm)], capture_output=True, text=True, check=True
+    ).stdout
     assert out == "mt-alpha"
 
     fault_server.state.log.clear()
@@ -131,13 +155,20 @@ def test_update_keeps_the_replaced_generations_files_for_the_keep_window(
     # 8 days later (past the 7-day window) gen0's files go; gen1's, replaced only now,
     # stay, among them mt-gamma, which gen2 no longer lists
     fault_server.state.root = mirror_repos.gen2
-    result = do_sync(fault_server.url, dest, mirror_repos.key, tmp_path, max_age=60 * DAY,
-                     now=lambda: start + 8 * DAY)
+    result = do_sync(
+        fault_server.url,
+        dest,
+        mirror_repos.key,
+        tmp_path,
+        max_age=60 * DAY,
+        now=lambda: start + 8 * DAY,
+    )
     assert_serves(dest, mirror_repos.gen2, besides=(mirror_repos.gen1,))
     assert (dest / "Packages" / "mt-gamma-1.0-1.noarch.rpm").exists()
     assert result.deleted == 6 and result.kept == 7
-    assert [p.name for p in dest.parent.glob(".el7.repotool/gen-*")] == \
-        [os.path.basename(os.readlink(dest))]
+    assert [p.name for p in dest.parent.glob(".el7.repotool/gen-*")] == [
+        os.path.basename(os.readlink(dest))
+    ]
 
 
 def test_a_replaced_generation_that_cannot_be_deleted_only_warns(
@@ -162,8 +193,10 @@ def test_a_replaced_generation_that_cannot_be_deleted_only_warns(
         result = do_sync(fault_server.url, dest, mirror_repos.key, tmp_path, reporter=reporter)
         assert result.changed
         assert old.exists() and (dest.parent / os.readlink(dest)) != old
-        assert f"WARNING: could not delete the replaced generation {old}; the next sync " \
+        assert (
+            f"WARNING: could not delete the replaced generation {old}; the next sync "
             "tries again" in reporter.messages
+        )
         # state.json was still written: the next run is a conditional request
         fault_server.state.log.clear()
         assert not do_sync(fault_server.url, dest, mirror_repos.key, tmp_path).changed
@@ -173,26 +206,50 @@ def test_a_replaced_generation_that_cannot_be_deleted_only_warns(
 
 
 FAULTS = [
-    ("truncate", MirrorTransportError, r"the file is truncated: the server sent \d+ of \d+ bytes",
-     True),
-    ("corrupt", MirrorIntegrityError, r"checksum mismatch: sha256 of the download is [0-9a-f]{64}",
-     False),
-    ("endless", MirrorIntegrityError, r"sent more than the \d+ bytes the metadata declares "
-     r"\(endless data\)", False),
+    (
+        "truncate",
+        MirrorTransportError,
+        r"the file is truncated: the server sent \d+ of \d+ bytes",
+        True,
+    ),
+    (
+        "corrupt",
+        MirrorIntegrityError,
+        r"checksum mismatch: sha256 of the download is [0-9a-f]{64}",
+        False,
+    ),
+    (
+        "endless",
+        MirrorIntegrityError,
+        r"sent more than the \d+ bytes the metadata declares "
+        r"\(endless data\)",
+        False,
+    ),
     ("stall", MirrorTransportError, r"stalled: no data for 1.5 seconds after \d+ bytes", True),
     ("drop", MirrorTransportError, r"the connection dropped after \d+ of \d+ bytes", True),
-    ("drip", MirrorTransportError, r"too slow: \d+ bytes in [\d.]+ seconds, below the minimum "
-     r"of 50000 bytes/second", True),
+    (
+        "drip",
+        MirrorTransportError,
+        r"too slow: \d+ bytes in [\d.]+ seconds, below the minimum "
+        r"of 50000 bytes/second",
+        True,
+    ),
 ]
 #: the faults that end only by a limit: a short timeout (stall) or a high minimum rate (drip)
 TIMED_FAULTS = {"stall", "drip"}
 
 
-@pytest.mark.parametrize(("fault", "error", "message", "resumes"), FAULTS,
-                         ids=[f[0] for f in FAULTS])
+@pytest.mark.parametrize(
+    ("fault", "error", "message", "resumes"), FAULTS, ids=[f[0] for f in FAULTS]
+)
 def test_faulty_package_leaves_dest_untouched_and_rerun_resumes(
-    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path,
-    fault: str, error: type[MirrorError], message: str, resumes: bool,
+    fault_server: FaultServer,
+    mirror_repos: Repos,
+    tmp_path: Path,
+    fault: str,
+    error: type[MirrorError],
+    message: str,
+    resumes: bool,
 ) -> None:
     dest = tmp_path / "el7"
     do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
@@ -201,8 +258,13 @@ def test_faulty_package_leaves_dest_untouched_and_rerun_resumes(
     fault_server.state.root = mirror_repos.gen2
     fault_server.state.faults[big] = fault
     with pytest.raises(error) as info:
-        do_sync(fault_server.url, dest, mirror_repos.key, tmp_path,
-                limits=STRICT if fault in TIMED_FAULTS else None)
+        do_sync(
+            fault_server.url,
+            dest,
+            mirror_repos.key,
+            tmp_path,
+            limits=STRICT if fault in TIMED_FAULTS else None,
+        )
     assert re.search(message, str(info.value)), str(info.value)
     assert big in str(info.value)  # where: the URL of the file
     assert tree_snapshot(dest) == before and os.readlink(dest) == target
@@ -231,11 +293,16 @@ def test_bad_signature_is_refused_before_anything_else_is_fetched(
     fault_server.state.root = mirror_repos.gen2
     fault_server.state.faults["repomd.xml.asc"] = "badsig"
     fault_server.state.log.clear()
-    with pytest.raises(MirrorIntegrityError, match=r"bad signature: repomd\.xml\.asc does not "
-                       r"verify against the pinned key key\.asc"):
+    with pytest.raises(
+        MirrorIntegrityError,
+        match=r"bad signature: repomd\.xml\.asc does not "
+        r"verify against the pinned key key\.asc",
+    ):
         do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
-    assert {r.path for r in fault_server.state.log} == {"repodata/repomd.xml",
-                                                        "repodata/repomd.xml.asc"}
+    assert {r.path for r in fault_server.state.log} == {
+        "repodata/repomd.xml",
+        "repodata/repomd.xml.asc",
+    }
     assert tree_snapshot(dest) == before
     fault_server.state.faults.clear()
     assert do_sync(fault_server.url, dest, mirror_repos.key, tmp_path).changed
@@ -258,8 +325,11 @@ def test_rollback_is_refused(
     do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
     before = tree_snapshot(dest)
     fault_server.state.root = mirror_repos.gen1
-    with pytest.raises(MirrorIntegrityError, match=r"rollback refused: the upstream repomd.xml "
-                       r"\(revision \d+, newest timestamp \d+\) is older than the one held"):
+    with pytest.raises(
+        MirrorIntegrityError,
+        match=r"rollback refused: the upstream repomd.xml "
+        r"\(revision \d+, newest timestamp \d+\) is older than the one held",
+    ):
         do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
     assert tree_snapshot(dest) == before
 
@@ -269,8 +339,11 @@ def test_freeze_is_refused_unless_the_age_is_allowed(
 ) -> None:
     dest = tmp_path / "el7"
     fault_server.state.root = mirror_repos.gen0
-    with pytest.raises(MirrorIntegrityError, match=r"freeze refused: the upstream metadata is "
-                       r"\d+ seconds old .*more than the allowed 604800") as info:
+    with pytest.raises(
+        MirrorIntegrityError,
+        match=r"freeze refused: the upstream metadata is "
+        r"\d+ seconds old .*more than the allowed 604800",
+    ) as info:
         do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
     assert "--max-age" in str(info.value)
     assert not dest.exists()
@@ -278,13 +351,24 @@ def test_freeze_is_refused_unless_the_age_is_allowed(
 
 
 def test_cli_sync_reports_errors_and_results(
-    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path,
+    fault_server: FaultServer,
+    mirror_repos: Repos,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     dest = tmp_path / "el7"
     fault_server.state.root = mirror_repos.gen0
-    argv = ["mirror", "sync", fault_server.url, str(dest), "--key", str(mirror_repos.key),
-            "--timeout", "2", "-q"]
+    argv = [
+        "mirror",
+        "sync",
+        fault_server.url,
+        str(dest),
+        "--key",
+        str(mirror_repos.key),
+        "--timeout",
+        "2",
+        "-q",
+    ]
     assert main(argv) == 11
     err = capsys.readouterr().err
     assert "repotool: error: " + fault_server.url + "repodata/repomd.xml: freeze refused" in err

@@ -94,7 +94,6 @@ def test_epoch_and_arch_must_match_exactly(shipped: list[Advisory]) -> None:
     ]
 
 
-
 def test_the_versions_a_repository_holds_are_listed_in_rpm_order(
     shipped: list[Advisory],
 ) -> None:
@@ -112,6 +111,7 @@ def test_the_versions_a_repository_holds_are_listed_in_rpm_order(
         "(it holds perfsonar-toolkit-ntp 3.3.a-1.el7, 3.3.1-1.el7, 3.3.2~rc1-1.el7, "
         "3.3.9-1.el7, 3.3.10-1.el7)"
     ]
+
 
 def _updates(xml: bytes, tmp_path: Path) -> dict[str, list[tuple[str, str | None]]]:
     path = tmp_path / "updateinfo.xml"

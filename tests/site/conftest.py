@@ -20,4 +20,3 @@ def site_url(site_project: SiteProject) -> Iterator[str]:
 
     with live_server(create_app(site_project.cfg)) as url:
         yield url
-

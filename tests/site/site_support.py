@@ -44,9 +44,21 @@ class SiteProject:
 
 def _gpg(home: Path, *args: str, input: bytes | None = None) -> bytes:
     done = subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback",
-         "--passphrase", "", *args],
-        input=input, capture_output=True, check=True, timeout=60,
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            *args,
+        ],
+        input=input,
+        capture_output=True,
+        check=True,
+        timeout=60,
     )
     return done.stdout
 
@@ -70,8 +82,14 @@ def make_site_project(base: Path, *, content: Path | None = None) -> SiteProject
 
     home = base / "gnupg"
     home.mkdir(mode=0o700)
-    _gpg(home, "--quick-gen-key", "Site Test Release Key <release@example.test>",
-         "rsa2048", "sign", "never")
+    _gpg(
+        home,
+        "--quick-gen-key",
+        "Site Test Release Key <release@example.test>",
+        "rsa2048",
+        "sign",
+        "never",
+    )
     colons = _gpg(home, "--with-colons", "--list-keys").decode()
     fingerprint = next(ln.split(":")[9] for ln in colons.splitlines() if ln.startswith("fpr:"))
     (public / "keys").mkdir(parents=True)
@@ -102,12 +120,18 @@ def make_site_project(base: Path, *, content: Path | None = None) -> SiteProject
         _gpg(home, "--armor", "--detach-sign", "--output", "-", str(media / "SHA256SUMS"))
     )
     (media / "media.json").write_text(
-        json.dumps({
-            "version": MEDIA_LABEL, "release": "3.3.2", "date": "2014-04-10T00:00:00Z",
-            "images": [{"kind": "livecd", "name": IMAGE_NAME, "size": len(image),
-                        "sha256": sha}],
-            "checksums": "SHA256SUMS", "signature": "SHA256SUMS.asc",
-        }),
+        json.dumps(
+            {
+                "version": MEDIA_LABEL,
+                "release": "3.3.2",
+                "date": "2014-04-10T00:00:00Z",
+                "images": [
+                    {"kind": "livecd", "name": IMAGE_NAME, "size": len(image), "sha256": sha}
+                ],
+                "checksums": "SHA256SUMS",
+                "signature": "SHA256SUMS.asc",
+            }
+        ),
         encoding="utf-8",
     )
 
@@ -117,12 +141,18 @@ def make_site_project(base: Path, *, content: Path | None = None) -> SiteProject
         "Subject: [PSSA-2014-0002] Heartbleed\n\nUpdate now.\n", encoding="utf-8"
     )
     (lists / "archive.json").write_text(
-        json.dumps([{
-            "message_id": "<pssa-2014-0002@example.test>",
-            "subject": "[PSSA-2014-0002] OpenSSL Heartbleed: regenerate the host key",
-            "date": "2014-04-10T12:00:00+00:00", "kind": "advisory",
-            "ref": "PSSA-2014-0002", "file": "PSSA-2014-0002.eml",
-        }]),
+        json.dumps(
+            [
+                {
+                    "message_id": "<pssa-2014-0002@example.test>",
+                    "subject": "[PSSA-2014-0002] OpenSSL Heartbleed: regenerate the host key",
+                    "date": "2014-04-10T12:00:00+00:00",
+                    "kind": "advisory",
+                    "ref": "PSSA-2014-0002",
+                    "file": "PSSA-2014-0002.eml",
+                }
+            ]
+        ),
         encoding="utf-8",
     )
     (lists / "archive.mbox").write_text("From x\nSubject: s\n\nb\n", encoding="utf-8")

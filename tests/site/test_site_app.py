@@ -28,8 +28,12 @@ PAGES: dict[str, list[str]] = {
     "/advisories/": ["PSSA-2014-0001", "PSSA-2014-0002"],
     "/advisories/2014/": ["PSSA-2014-0001", "PSSA-2014-0002"],
     "/advisories/PSSA-2014-0001/": [
-        "CVE-2013-5211", "Moderate", "3.3, 3.3.1", "yum update perfsonar-toolkit-ntp",
-        "Remediation", "3.3.2-1.el7",
+        "CVE-2013-5211",
+        "Moderate",
+        "3.3, 3.3.1",
+        "yum update perfsonar-toolkit-ntp",
+        "Remediation",
+        "3.3.2-1.el7",
     ],
     "/advisories/PSSA-2014-0002/": ["CVE-2014-0160", "Critical", "perfsonar-regenerate-host-cert"],
     "/lists/": ["perfsonar-announce", "perfsonar-user", "subscribe", "archive.mbox"],
@@ -48,13 +52,20 @@ def test_every_page_shows_its_content_with_feeds_and_csp(site_url: str, path: st
     assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     for text in PAGES[path]:
         assert text in r.text, f"{path} lacks {text!r}"
-    for href in ("/feeds/news.atom", "/feeds/news.rss", "/feeds/advisories.atom",
-                 "/feeds/advisories.rss"):
-        assert re.search(rf'<link rel="alternate" type="[^"]+" title="[^"]+" href="{href}">',
-                         r.text), f"{path} does not advertise {href}"
+    for href in (
+        "/feeds/news.atom",
+        "/feeds/news.rss",
+        "/feeds/advisories.atom",
+        "/feeds/advisories.rss",
+    ):
+        assert re.search(
+            rf'<link rel="alternate" type="[^"]+" title="[^"]+" href="{href}">', r.text
+        ), f"{path} does not advertise {href}"
     # no outside resource at all: the site must work on an offline mirror
-    assert not re.search(r'(src|href)="(https?:)?//(?!nvd\.nist\.gov|www\.|support\.|heartbleed)',
-                         r.text.split("</head>")[0])
+    assert not re.search(
+        r'(src|href)="(https?:)?//(?!nvd\.nist\.gov|www\.|support\.|heartbleed)',
+        r.text.split("</head>")[0],
+    )
 
 
 def test_release_page_shows_media_key_and_repo_setup(
@@ -64,8 +75,11 @@ def test_release_page_shows_media_key_and_repo_setup(
     assert site_project.image_sha256 in text
     assert f'href="/releases/{MEDIA_LABEL}/SHA256SUMS.asc"' in text
     fpr = site_project.fingerprint
-    spaced = " ".join(fpr[i:i + 4] for i in range(0, 20, 4)) + "  " + " ".join(
-        fpr[i:i + 4] for i in range(20, 40, 4))
+    spaced = (
+        " ".join(fpr[i : i + 4] for i in range(0, 20, 4))
+        + "  "
+        + " ".join(fpr[i : i + 4] for i in range(20, 40, 4))
+    )
     assert spaced in text
     assert "baseurl=http://mirror.example.test/repo/el$releasever/$basearch/" in text
     # the download links work
@@ -114,8 +128,11 @@ def test_feeds_parse_without_errors(site_url: str, name: str) -> None:
     if name.startswith("advisories"):
         assert links[0] == "http://mirror.example.test/advisories/PSSA-2014-0002/"
         assert "CVE-2014-0160" in parsed.entries[0].title
-        body = parsed.entries[0].content[0].value if kind == "atom" else (
-            parsed.entries[0].description)
+        body = (
+            parsed.entries[0].content[0].value
+            if kind == "atom"
+            else (parsed.entries[0].description)
+        )
         assert "perfsonar-regenerate-host-cert" in body
     else:
         assert "http://mirror.example.test/news/firewall-recommendations/" in links
@@ -134,8 +151,9 @@ def test_api_same_data_as_pages(site_url: str) -> None:
     assert [a["id"] for a in crit] == ["PSSA-2014-0002"]
     assert _get(site_url + "/api/advisories", params={"year": 2013}).json() == []
     a = _get(site_url + "/api/advisories/PSSA-2014-0001").json()
-    assert a["cves"] == [{"id": "CVE-2013-5211",
-                          "url": "https://nvd.nist.gov/vuln/detail/CVE-2013-5211"}]
+    assert a["cves"] == [
+        {"id": "CVE-2013-5211", "url": "https://nvd.nist.gov/vuln/detail/CVE-2013-5211"}
+    ]
     assert a["yum_update"] == "yum update perfsonar-toolkit-ntp"
     assert a["url"] == "http://mirror.example.test/advisories/PSSA-2014-0001/"
     missing = _get(site_url + "/api/advisories/PSSA-2099-0001")
@@ -146,7 +164,9 @@ def test_api_same_data_as_pages(site_url: str) -> None:
     assert _get(site_url + "/api/advisories", params={"severity": "Bad"}).status_code == 422
     schema = _get(site_url + "/api/openapi.json").json()
     assert set(schema["paths"]) == {
-        "/api/releases", "/api/releases/{version}", "/api/advisories",
+        "/api/releases",
+        "/api/releases/{version}",
+        "/api/advisories",
         "/api/advisories/{advisory_id}",
     }
 
@@ -217,8 +237,9 @@ def test_in_tree_repodata_symlink_is_served(site_url: str) -> None:
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
-@pytest.mark.parametrize("path", ["/", "/advisories/PSSA-2014-0001/", "/api/advisories",
-                                  "/repo/perfsonar.repo"])
+@pytest.mark.parametrize(
+    "path", ["/", "/advisories/PSSA-2014-0001/", "/api/advisories", "/repo/perfsonar.repo"]
+)
 def test_no_write_endpoint(site_url: str, method: str, path: str) -> None:
     r = httpx.request(method, site_url + path, content=b"x", timeout=10)
     assert r.status_code == 405

@@ -24,10 +24,23 @@ pytestmark = pytest.mark.slow
 def chromium(*args: str) -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory(prefix="site-chromium-") as profile:
         return subprocess.run(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--no-first-run", f"--user-data-dir={profile}", "--hide-scrollbars", *args],
-            capture_output=True, text=True, timeout=90, check=True,
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                "--hide-scrollbars",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=True,
         )
 
 
@@ -92,7 +105,7 @@ def test_reader_goes_from_home_to_an_advisory_and_a_release(
 
     advisory_href = next(h for h, t in links if re.fullmatch(r"/advisories/PSSA-2014-0002/", h))
     adv_text, adv_links = visible(dump_dom(site_url + advisory_href))
-    assert "OpenSSL \"Heartbleed\": regenerate the host key and certificate" in adv_text
+    assert 'OpenSSL "Heartbleed": regenerate the host key and certificate' in adv_text
     assert "Severity Critical" in adv_text
     assert "yum update perfsonar-toolkit-security" in adv_text
     assert ("https://nvd.nist.gov/vuln/detail/CVE-2014-0160", "CVE-2014-0160") in adv_links

@@ -22,7 +22,7 @@ from tests.site.site_support import REPO_ROOT, live_server, make_site_project
 
 XSS_PAYLOADS = (
     "<script>document.title='pwned'</script>",
-    '<img src=x onerror="document.title=\'pwned\'">',
+    "<img src=x onerror=\"document.title='pwned'\">",
     "[click](javascript:alert(1))",
     '<a href="JaVaScRiPt:alert(1)">x</a>',
     '<a href="&#106;avascript:alert(1)">entity</a>',
@@ -31,7 +31,7 @@ XSS_PAYLOADS = (
     '<p style="background:url(javascript:alert(1))" onmouseover="alert(1)">hover</p>',
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
     '<form action="https://evil.example/"><input name=q></form>',
-    "<object data=\"javascript:alert(1)\"></object>",
+    '<object data="javascript:alert(1)"></object>',
 )
 
 
@@ -51,10 +51,12 @@ def test_markdown_payload_is_inert(payload: str) -> None:
 
 
 def test_markdown_keeps_what_records_use() -> None:
-    html = str(markdown_to_html(
-        "## Fix\n\n1. Run:\n\n   ```\n   yum update\n   ```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
-        "See [NVD](https://nvd.nist.gov/vuln/detail/CVE-2014-0160) and `code`."
-    ))
+    html = str(
+        markdown_to_html(
+            "## Fix\n\n1. Run:\n\n   ```\n   yum update\n   ```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+            "See [NVD](https://nvd.nist.gov/vuln/detail/CVE-2014-0160) and `code`."
+        )
+    )
     assert "<h2>Fix</h2>" in html and "<pre><code>yum update" in html
     assert "<table>" in html and "<td>1</td>" in html
     nvd = "https://nvd.nist.gov/vuln/detail/CVE-2014-0160"
@@ -108,8 +110,15 @@ def test_not_modified_rules() -> None:
 
 @pytest.mark.parametrize(
     ("header", "ok"),
-    [("gzip", True), ("gzip, deflate, br", True), ("gzip;q=0", False), ("identity", False),
-     ("*", True), ("", False), ("br;q=1.0, gzip;q=0.5", True)],
+    [
+        ("gzip", True),
+        ("gzip, deflate, br", True),
+        ("gzip;q=0", False),
+        ("identity", False),
+        ("*", True),
+        ("", False),
+        ("br;q=1.0, gzip;q=0.5", True),
+    ],
 )
 def test_accepts_gzip(header: str, ok: bool) -> None:
     assert accepts_gzip(header) is ok
@@ -135,11 +144,15 @@ def test_fingerprint_from_gpg_colons() -> None:
 
 def test_broken_published_files_name_the_file() -> None:
     with pytest.raises(PublishedFileError, match="image #1 lacks") as e:
-        parse_media(b'{"images": [{"name": "../x", "size": 1, "sha256": "00"}]}', "3.3.2",
-                    "public/releases/3.3.2/media.json")
+        parse_media(
+            b'{"images": [{"name": "../x", "size": 1, "sha256": "00"}]}',
+            "3.3.2",
+            "public/releases/3.3.2/media.json",
+        )
     assert e.value.where == "public/releases/3.3.2/media.json"
-    assert e.value.what == ("image #1 lacks a plain file name: '../x' is not a name beside "
-                            "media.json")
+    assert e.value.what == (
+        "image #1 lacks a plain file name: '../x' is not a name beside media.json"
+    )
     assert e.value.hint == "rerun: repotool media build"
     with pytest.raises(PublishedFileError, match="not valid JSON"):
         parse_archive(b"{", "perfsonar-announce", "archive.json")
@@ -148,25 +161,40 @@ def test_broken_published_files_name_the_file() -> None:
         parse_archive(
             b'[{"message_id": "<m>", "subject": "s", "date": "2014", "kind": "release",'
             b' "ref": "3.3.2", "file": "../../x"}]',
-            "perfsonar-announce", "public/lists/perfsonar-announce/archive.json")
-    assert e.value.what == ("message #1 (<m>) names the file '../../x', which is not a plain "
-                            "file name beside archive.json")
+            "perfsonar-announce",
+            "public/lists/perfsonar-announce/archive.json",
+        )
+    assert e.value.what == (
+        "message #1 (<m>) names the file '../../x', which is not a plain "
+        "file name beside archive.json"
+    )
     assert e.value.where == "public/lists/perfsonar-announce/archive.json"
     assert "repotool announce archive" in (e.value.hint or "")
     with pytest.raises(PublishedFileError, match=r"message #1 lacks a 'kind' string"):
-        parse_archive(b'[{"message_id": "<m>", "subject": "s", "date": "2014", "file": "x"}]',
-                      "perfsonar-announce", "archive.json")
+        parse_archive(
+            b'[{"message_id": "<m>", "subject": "s", "date": "2014", "file": "x"}]',
+            "perfsonar-announce",
+            "archive.json",
+        )
 
 
 def test_archive_entries_link_their_message_newest_first() -> None:
     def msg(n: int, date: str) -> dict[str, str]:
-        return {"message_id": f"<{n}>", "subject": f"s{n}", "date": date, "kind": "advisory",
-                "ref": f"PSSA-2014-000{n}", "file": f"{n}.eml"}
+        return {
+            "message_id": f"<{n}>",
+            "subject": f"s{n}",
+            "date": date,
+            "kind": "advisory",
+            "ref": f"PSSA-2014-000{n}",
+            "file": f"{n}.eml",
+        }
 
     data = json.dumps([msg(1, "2014-04-08T12:00:00Z"), msg(2, "2014-04-10T12:00:00Z")])
     entries = parse_archive(data.encode(), "perfsonar-announce", "archive.json")
     assert [(e.message_id, e.url) for e in entries] == [
-        ("<2>", "/lists/perfsonar-announce/2.eml"), ("<1>", "/lists/perfsonar-announce/1.eml")]
+        ("<2>", "/lists/perfsonar-announce/2.eml"),
+        ("<1>", "/lists/perfsonar-announce/1.eml"),
+    ]
 
 
 def test_export_writes_every_page_atomically_and_skips_when_unchanged(tmp_path: Path) -> None:
@@ -175,9 +203,18 @@ def test_export_writes_every_page_atomically_and_skips_when_unchanged(tmp_path: 
     first = build_site(project.cfg, reporter)
     assert not first.skipped
     public = project.public
-    for rel in ("index.html", "advisories/PSSA-2014-0001/index.html", "releases/3.3.2/index.html",
-                "advisories/2014/critical/index.html", "lists/index.html", "news/about/index.html",
-                "feeds/news.atom", "feeds/advisories.rss", "static/site.css", "404.html"):
+    for rel in (
+        "index.html",
+        "advisories/PSSA-2014-0001/index.html",
+        "releases/3.3.2/index.html",
+        "advisories/2014/critical/index.html",
+        "lists/index.html",
+        "news/about/index.html",
+        "feeds/news.atom",
+        "feeds/advisories.rss",
+        "static/site.css",
+        "404.html",
+    ):
         assert (public / rel).is_file(), rel
     # other stages' files are untouched; no staging folder is left behind
     assert (public / "releases" / "3.3.2-2" / "media.json").is_file()
@@ -195,7 +232,8 @@ def test_export_writes_every_page_atomically_and_skips_when_unchanged(tmp_path: 
     # a new news item: only the pages that show it change; a removed one disappears
     news = project.root / "web" / "content" / "news"
     (news / "mirror-call.md").write_text(
-        "---\ntitle: Call for mirrors\ndate: 2014-05-01\n---\nHost a mirror.\n", encoding="utf-8")
+        "---\ntitle: Call for mirrors\ndate: 2014-05-01\n---\nHost a mirror.\n", encoding="utf-8"
+    )
     third = build_site(project.cfg, reporter)
     assert "news/mirror-call/index.html" in third.written
     assert "advisories/PSSA-2014-0001/index.html" not in third.written
@@ -208,17 +246,35 @@ def test_export_writes_every_page_atomically_and_skips_when_unchanged(tmp_path: 
 def test_site_build_command(tmp_path: Path) -> None:
     project = make_site_project(tmp_path)
     repotool = REPO_ROOT / ".venv" / "bin" / "repotool"
-    done = subprocess.run([str(repotool), "site", "build", "--json"], cwd=project.root,
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [str(repotool), "site", "build", "--json"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert '"skipped": false' in done.stdout
-    again = subprocess.run([str(repotool), "site", "build"], cwd=project.root,
-                           capture_output=True, text=True, timeout=120, check=False)
+    again = subprocess.run(
+        [str(repotool), "site", "build"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert again.stdout.startswith(f"site unchanged in {project.public}")
     # a broken record is exit status 7 with file and line
     bad = project.root / "web" / "content" / "news" / "bad.md"
     bad.write_text("---\ntitle: x\n---\nno date\n", encoding="utf-8")
-    broken = subprocess.run([str(repotool), "site", "build"], cwd=project.root,
-                            capture_output=True, text=True, timeout=120, check=False)
+    broken = subprocess.run(
+        [str(repotool), "site", "build"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert broken.returncode == 7
     assert f"{bad}:1: date: is required but missing" in broken.stderr

@@ -14,14 +14,17 @@ def test_api_conforms_to_its_schema_and_never_fails(site_url: str) -> None:
         assert isinstance(result, Ok), f"the schema is invalid: {result.err()}"
         operations.append(result.ok())
     assert {op.label for op in operations} == {
-        "GET /api/releases", "GET /api/releases/{version}",
-        "GET /api/advisories", "GET /api/advisories/{advisory_id}",
+        "GET /api/releases",
+        "GET /api/releases/{version}",
+        "GET /api/advisories",
+        "GET /api/advisories/{advisory_id}",
     }
     for op in operations:
 
         @given(case=op.as_strategy())
-        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None)
+        @settings(
+            max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def check(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
             # every check: no 5xx, documented status codes, content types and bodies
             case.call_and_validate(base_url=site_url, timeout=10)
