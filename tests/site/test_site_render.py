@@ -53,7 +53,8 @@ def test_markdown_payload_is_inert(payload: str) -> None:
 def test_markdown_keeps_what_records_use() -> None:
     html = str(
         markdown_to_html(
-            "## Fix\n\n1. Run:\n\n   ```\n   yum update\n   ```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+            "## Fix\n\n1. Run:\n\n   ```\n   yum update\n   ```\n\n"
+            "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
             "See [NVD](https://nvd.nist.gov/vuln/detail/CVE-2014-0160) and `code`."
         )
     )
