@@ -42,7 +42,10 @@ install_python() {
     python3 -m venv .venv
   fi
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[test]'
+  # every Python dependency, test tools included (pytest, ruff, mypy), pinned with
+  # hashes in requirements.lock; repotool itself on top, without resolving again
+  .venv/bin/python -m pip install -q --require-hashes -r requirements.lock
+  .venv/bin/python -m pip install -q --no-deps -e .
 }
 
 cmd=${1:-}
