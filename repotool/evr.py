@@ -7,7 +7,9 @@ letter runs as strings, '~' sorts before anything, '^' after the base.
 
 from __future__ import annotations
 
+import functools
 import re
+from dataclasses import dataclass
 from typing import NamedTuple
 
 _SEGMENT = re.compile(r"(\d+|[a-zA-Z]+|~|\^)")
@@ -73,6 +75,10 @@ def evr_cmp(a: EVR, b: EVR) -> int:
     return c if c else vercmp(a.release, b.release)
 
 
+#: sort key over EVRs: oldest first, as rpm orders versions
+evr_key = functools.cmp_to_key(evr_cmp)
+
+
 def parse_evr(text: str) -> EVR:
     """'1:3.3.2-1.el7' or '3.3.2-1.el7' → EVR."""
     epoch = 0
@@ -83,3 +89,35 @@ def parse_evr(text: str) -> EVR:
     if not version:
         raise ValueError(f"'{text}' is not VERSION-RELEASE")
     return EVR(epoch, version, release)
+
+
+@dataclass(frozen=True)
+class NEVRA:
+    """A package's identity as a repository holds it: the one shape of it.
+
+    ``epoch`` is a number (0 when the package has none); an epoch given as
+    text (as createrepo_c and front matter give it, "" or "0" for none) is
+    turned into one.
+    """
+
+    name: str
+    epoch: int
+    version: str
+    release: str
+    arch: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epoch, int):
+            object.__setattr__(self, "epoch", int(self.epoch or 0))
+
+    @property
+    def evr(self) -> EVR:
+        return EVR(self.epoch, self.version, self.release)
+
+    @property
+    def filename(self) -> str:
+        """The package file name as it sits under ``Packages/``."""
+        return f"{self.name}-{self.version}-{self.release}.{self.arch}.rpm"
+
+    def __str__(self) -> str:
+        return f"{self.name}-{self.evr}.{self.arch}"

@@ -14,7 +14,7 @@ from repotool.records.terms import ADVISORY_TYPES, SEVERITIES
 if TYPE_CHECKING:
     from repotool.cli import Context
     from repotool.config import Config
-    from repotool.records.advisories import NevraTuple
+    from repotool.evr import NEVRA
 
 # The records (pydantic) and the repository reader (createrepo_c) are imported by
 # the handlers that use them, so that every other command starts without them.
@@ -64,15 +64,15 @@ def _content_dir(cfg: Config) -> Path:
     return cfg.path(cfg.site.content_dir)
 
 
-def published_packages(cfg: Config) -> tuple[dict[str, set[NevraTuple]], list[str]]:
+def published_packages(cfg: Config) -> tuple[dict[str, set[NEVRA]], list[str]]:
     """Target -> NEVRAs of its published repository (all arches); and the targets
     not published yet."""
     from repotool.records.advisories import read_repo_packages
 
-    found: dict[str, set[NevraTuple]] = {}
+    found: dict[str, set[NEVRA]] = {}
     missing: list[str] = []
     for target in cfg.targets:
-        pkgs: set[NevraTuple] = set()
+        pkgs: set[NEVRA] = set()
         published = False
         for arch in target.arches:
             repo_dir = cfg.public_dir / "repo" / target.name / arch

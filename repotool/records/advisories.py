@@ -10,8 +10,7 @@ Pure functions (values in, values out)::
     advisory_rows(advisories) -> list[dict]          # for `advisory list`
 
 ``repo_packages`` maps a target name (``el6``) to the NEVRAs its repository
-holds, as ``(name, epoch, version, release, arch)`` tuples with the epoch as a
-string ("0" when none).  The records themselves come from
+holds, as :class:`repotool.evr.NEVRA` values.  The records themselves come from
 :mod:`repotool.records.models`.
 
 Thin shell: :func:`read_repo_packages` reads a published repository's primary
@@ -30,14 +29,11 @@ from typing import Any
 import createrepo_c as cr
 
 from repotool.errors import AdvisoryError, AdvisoryMismatchError, RecordProblem
-from repotool.evr import EVR, evr_cmp
+from repotool.evr import NEVRA, evr_cmp
 from repotool.records.loading import duplicate_advisory_problems
-from repotool.records.models import ADVISORY_ID_RE, NEVRA, Advisory
+from repotool.records.models import ADVISORY_ID_RE, Advisory
 from repotool.records.terms import ADVISORY_TYPES, SEVERITIES
 
-#: (name, epoch, version, release, arch); the epoch as createrepo_c gives it
-#: ("0") or as a number (0): both mean the same
-NevraTuple = tuple[str, str | int, str, str, str]
 ADVISORY_PREFIX = "PSSA"
 NVD_URL = "https://nvd.nist.gov/vuln/detail/{cve}"
 
@@ -45,14 +41,9 @@ NVD_URL = "https://nvd.nist.gov/vuln/detail/{cve}"
 # --- validation against the repository --------------------------------------------
 
 
-def _nevra(t: NevraTuple) -> NEVRA:
-    name, epoch, version, release, arch = t
-    return NEVRA(name, str(epoch or "0"), version, release, arch)
-
-
 def advisory_problems(
     advisories: Sequence[Advisory],
-    repo_packages: Mapping[str, Collection[NevraTuple]],
+    repo_packages: Mapping[str, Collection[NEVRA]],
     *,
     unchecked_targets: Collection[str] = (),
 ) -> list[RecordProblem]:
@@ -64,7 +55,7 @@ def advisory_problems(
     whose packages are then not checked); ids must be unique.
     """
     problems = duplicate_advisory_problems(advisories)
-    repos = {t: {_nevra(p) for p in pkgs} for t, pkgs in repo_packages.items()}
+    repos = {t: set(pkgs) for t, pkgs in repo_packages.items()}
     known = ", ".join(sorted({*repos, *unchecked_targets})) or "(none)"
     for adv in advisories:
         line = adv.lines.get("packages", 1)
@@ -105,7 +96,7 @@ def advisory_problems(
                         )
                     )
                 else:
-                    have = ", ".join(n.evr for n in same_name)
+                    have = ", ".join(str(n.evr) for n in same_name)
                     problems.append(
                         RecordProblem(
                             adv.source,
@@ -121,9 +112,7 @@ def advisory_problems(
 
 
 def _nevra_evr_cmp(a: NEVRA, b: NEVRA) -> int:
-    return evr_cmp(
-        EVR(int(a.epoch or 0), a.version, a.release), EVR(int(b.epoch or 0), b.version, b.release)
-    )
+    return evr_cmp(a.evr, b.evr)
 
 
 #: sort key: oldest first, as rpm orders versions (rpmvercmp)
@@ -131,7 +120,7 @@ _by_evr = functools.cmp_to_key(_nevra_evr_cmp)
 
 
 def check_advisories(
-    advisories: Sequence[Advisory], repo_packages: Mapping[str, Collection[NevraTuple]]
+    advisories: Sequence[Advisory], repo_packages: Mapping[str, Collection[NEVRA]]
 ) -> None:
     """Raise AdvisoryMismatchError listing every problem, or return quietly.
 
@@ -153,11 +142,9 @@ def _when(d: dt.date) -> dt.datetime:
 def render_updateinfo(
     advisories: Iterable[Advisory],
     target: str,
-    packages: Collection[NevraTuple],
+    packages: Collection[NEVRA],
     *,
-    sums: Mapping[tuple[str, str, str, str, str], str]
-    | Mapping[tuple[str, int, str, str, str], str]
-    | None = None,
+    sums: Mapping[NEVRA, str] | None = None,
     product: str = "pS-Performance Toolkit",
     issuer: str = "release@perfsonar.invalid",
     advisory_url: Callable[[Advisory], str] | None = None,
@@ -169,8 +156,8 @@ def render_updateinfo(
     ``sums`` maps a NEVRA to the SHA-256 of its package file.
     ``advisory_url`` gives the advisory's page on the site (a "self" reference).
     """
-    held = {_nevra(p) for p in packages}
-    digests = {_nevra(k): v for k, v in (sums or {}).items()}
+    held = set(packages)
+    digests = dict(sums or {})
     info = cr.UpdateInfo()
     for adv in sorted(advisories, key=lambda a: a.id):
         present = [n for n in adv.nevras(target) if n in held]
@@ -242,7 +229,7 @@ def _reference(kind: str, href: str, ref_id: str, title: str) -> Any:
 def _collection_package(n: NEVRA, sha256: str | None) -> Any:
     pkg = cr.UpdateCollectionPackage()
     pkg.name = n.name
-    pkg.epoch = n.epoch
+    pkg.epoch = str(n.epoch)
     pkg.version = n.version
     pkg.release = n.release
     pkg.arch = n.arch
@@ -390,7 +377,7 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
 # --- reading a published repository (thin shell) ----------------------------------
 
 
-def read_repo_packages(repo_dir: Path) -> dict[tuple[str, str, str, str, str], str]:
+def read_repo_packages(repo_dir: Path) -> dict[NEVRA, str]:
     """NEVRA -> package checksum of every package in a repository's primary metadata."""
     repomd_path = repo_dir / "repodata" / "repomd.xml"
     try:
@@ -408,10 +395,10 @@ def read_repo_packages(repo_dir: Path) -> dict[tuple[str, str, str, str, str], s
             where=str(repomd_path),
             hint="publish the repository again (repotool publish)",
         )
-    out: dict[tuple[str, str, str, str, str], str] = {}
+    out: dict[NEVRA, str] = {}
 
     def take(pkg: Any) -> None:
-        key = (pkg.name, str(pkg.epoch or "0"), pkg.version, pkg.release, pkg.arch)
+        key = NEVRA(pkg.name, int(pkg.epoch or 0), pkg.version, pkg.release, pkg.arch)
         out[key] = pkg.pkgId
 
     cr.xml_parse_primary(

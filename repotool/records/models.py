@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -48,6 +48,7 @@ from pydantic import (
 )
 
 from repotool.errors import RecordInvalidError, RecordProblem
+from repotool.evr import NEVRA as NEVRA  # re-exported: the one NEVRA type
 from repotool.records.frontmatter import (
     markdown_sections as markdown_sections,  # re-exported: part of this module's API
 )
@@ -73,34 +74,6 @@ _CHOICE_FIXES: dict[str, str] = {
     "severity": f"use one of {', '.join(SEVERITIES)} (as dnf knows them)",
     "type": f"use one of {', '.join(ADVISORY_TYPES)}",
 }
-
-
-class NEVRA(NamedTuple):
-    """A package's identity as a repository holds it.
-
-    It compares equal to a plain tuple, so callers may pass
-    ``(name, epoch, version, release, arch)`` tuples; ``epoch`` is a string
-    ("0" when the package has none), as createrepo_c reports it.
-    """
-
-    name: str
-    epoch: str
-    version: str
-    release: str
-    arch: str
-
-    @property
-    def evr(self) -> str:
-        core = f"{self.version}-{self.release}"
-        return core if self.epoch in ("", "0") else f"{self.epoch}:{core}"
-
-    @property
-    def filename(self) -> str:
-        """The package file name as it sits under ``Packages/``."""
-        return f"{self.name}-{self.version}-{self.release}.{self.arch}.rpm"
-
-    def __str__(self) -> str:
-        return f"{self.name}-{self.evr}.{self.arch}"
 
 
 # --- models ----------------------------------------------------------------------
@@ -148,7 +121,7 @@ class FixedPackage(_Strict):
     def nevra(self) -> NEVRA:
         epoch, _, vr = self.evr.rpartition(":")
         version, _, release = vr.partition("-")
-        return NEVRA(self.name, epoch or "0", version, release, self.arch)
+        return NEVRA(self.name, int(epoch or 0), version, release, self.arch)
 
 
 class Advisory(_Strict):

@@ -28,7 +28,7 @@ import rpmfile
 from repotool.atomic import write_atomic
 from repotool.config import TargetConfig
 from repotool.errors import CompatibilityError, PublishError
-from repotool.evr import EVR, evr_cmp
+from repotool.evr import EVR, NEVRA, evr_cmp
 
 INDEX_VERSION = 1
 
@@ -53,8 +53,8 @@ class RepoPackage:
         return EVR(self.epoch, self.version, self.release)
 
     @property
-    def nevra(self) -> tuple[str, int, str, str, str]:
-        return (self.name, self.epoch, self.version, self.release, self.arch)
+    def nevra(self) -> NEVRA:
+        return NEVRA(self.name, self.epoch, self.version, self.release, self.arch)
 
 
 def _stat_key(path: Path) -> tuple[int, int, int, int]:

@@ -79,12 +79,6 @@ class PublishOutcome:
     def changed(self) -> list[str]:
         return [f"{s.plan.target.name}/{s.plan.arch}" for s in self.staged if not s.unchanged]
 
-    def repo_packages(self) -> dict[str, set[tuple[str, int, str, str, str]]]:
-        out: dict[str, set[tuple[str, int, str, str, str]]] = {}
-        for s in self.staged:
-            out.setdefault(s.plan.target.name, set()).update(s.plan.nevras)
-        return out
-
 
 def plan_all(
     cfg: Config, incoming: Mapping[str, Sequence[Path]], signer: Signer, reporter: Reporter

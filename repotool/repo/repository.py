@@ -42,6 +42,7 @@ import createrepo_c as cr
 from repotool.atomic import write_atomic
 from repotool.config import Config, TargetConfig
 from repotool.errors import LockHeldError, PublishError
+from repotool.evr import NEVRA
 from repotool.repo.packages import (
     RepoIndex,
     RepoPackage,
@@ -108,7 +109,7 @@ class RepoPlan:
     reread: bool = False
 
     @property
-    def nevras(self) -> set[tuple[str, int, str, str, str]]:
+    def nevras(self) -> set[NEVRA]:
         return {p.nevra for p in self.packages}
 
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from repotool.announce.archive import parse_index
 from repotool.config import Config
 from repotool.errors import AnnounceError, PublishedFileError
+from repotool.evr import evr_key
 from repotool.media.manifest import ManifestError, MediaImage, parse_manifest
 from repotool.process import Runner
 
@@ -262,19 +263,15 @@ def _release_packages(cfg: Config, public: Path) -> tuple[ReleasePackage, ...]:
                 nevras = read_repo_packages(repo_dir)
             except AdvisoryError as e:
                 raise PublishedFileError(e.what, where=e.where, hint=e.hint) from e
-            found = sorted(n for n in nevras if n[0] == RELEASE_PACKAGE)
+            found = [n for n in nevras if n.name == RELEASE_PACKAGE]
             if found:
-                name, epoch, version, release, parch = found[-1]
-                evr = f"{version}-{release}"
-                if epoch not in ("", "0"):
-                    evr = f"{epoch}:{evr}"
+                newest = max(found, key=lambda n: evr_key(n.evr))
                 out.append(
                     ReleasePackage(
                         target=target.name,
                         arch=arch,
-                        nevra=f"{name}-{evr}.{parch}",
-                        url=f"/repo/{target.name}/{arch}/Packages/"
-                        f"{name}-{version}-{release}.{parch}.rpm",
+                        nevra=str(newest),
+                        url=f"/repo/{target.name}/{arch}/Packages/{newest.filename}",
                     )
                 )
     return tuple(out)

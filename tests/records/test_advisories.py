@@ -12,6 +12,7 @@ import pytest
 
 from repotool.cli import main
 from repotool.errors import AdvisoryError, AdvisoryMismatchError
+from repotool.evr import NEVRA
 from repotool.records.advisories import (
     advisory_problems,
     check_advisories,
@@ -26,12 +27,12 @@ PROJECT = Path(__file__).resolve().parents[2]
 CONTENT = PROJECT / "web" / "content"
 
 
-def nevra(name: str, evr: str, target: str) -> tuple[str, str, str, str, str]:
+def nevra(name: str, evr: str, target: str) -> NEVRA:
     version, release = evr.split("-")
-    return (name, "0", version, f"{release}.{target}", "noarch")
+    return NEVRA(name, 0, version, f"{release}.{target}", "noarch")
 
 
-def repo_for(target: str, *, security_fix: bool = True) -> set[tuple[str, str, str, str, str]]:
+def repo_for(target: str, *, security_fix: bool = True) -> set[NEVRA]:
     pkgs = {
         nevra("perfsonar-toolkit-ntp", "3.3.1-1", target),
         nevra("perfsonar-toolkit-ntp", "3.3.2-1", target),
@@ -85,8 +86,8 @@ def test_missing_fix_and_unknown_target_are_reported_together(shipped: list[Advi
 def test_epoch_and_arch_must_match_exactly(shipped: list[Advisory]) -> None:
     el7 = repo_for("el7")
     el7.discard(nevra("perfsonar-toolkit-ntp", "3.3.2-1", "el7"))
-    el7.add(("perfsonar-toolkit-ntp", "1", "3.3.2", "1.el7", "noarch"))
-    el7.add(("perfsonar-toolkit-ntp", "0", "3.3.2", "1.el7", "x86_64"))
+    el7.add(NEVRA("perfsonar-toolkit-ntp", 1, "3.3.2", "1.el7", "noarch"))
+    el7.add(NEVRA("perfsonar-toolkit-ntp", 0, "3.3.2", "1.el7", "x86_64"))
     problems = advisory_problems(shipped, {"el6": repo_for("el6"), "el7": el7})
     assert [p.what for p in problems] == [
         "perfsonar-toolkit-ntp-3.3.2-1.el7.noarch is not in the el7 repository "
@@ -101,10 +102,10 @@ def test_the_versions_a_repository_holds_are_listed_in_rpm_order(
     el7.discard(nevra("perfsonar-toolkit-ntp", "3.3.2-1", "el7"))
     # rpm: a pre-release (~) is older than its release, 10 is newer than 9, and a
     # digit run is newer than a letter run
-    el7.add(("perfsonar-toolkit-ntp", "0", "3.3.2~rc1", "1.el7", "noarch"))
-    el7.add(("perfsonar-toolkit-ntp", "0", "3.3.10", "1.el7", "noarch"))
-    el7.add(("perfsonar-toolkit-ntp", "0", "3.3.9", "1.el7", "noarch"))
-    el7.add(("perfsonar-toolkit-ntp", "0", "3.3.a", "1.el7", "noarch"))
+    el7.add(NEVRA("perfsonar-toolkit-ntp", 0, "3.3.2~rc1", "1.el7", "noarch"))
+    el7.add(NEVRA("perfsonar-toolkit-ntp", 0, "3.3.10", "1.el7", "noarch"))
+    el7.add(NEVRA("perfsonar-toolkit-ntp", 0, "3.3.9", "1.el7", "noarch"))
+    el7.add(NEVRA("perfsonar-toolkit-ntp", 0, "3.3.a", "1.el7", "noarch"))
     problems = advisory_problems(shipped, {"el6": repo_for("el6"), "el7": el7})
     assert [p.what for p in problems] == [
         "perfsonar-toolkit-ntp-3.3.2-1.el7.noarch is not in the el7 repository "

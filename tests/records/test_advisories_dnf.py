@@ -19,6 +19,7 @@ import createrepo_c as cr
 import pytest
 
 from repotool.cli import main
+from repotool.evr import NEVRA
 from repotool.records.advisories import check_advisories, render_updateinfo
 from repotool.records.loading import load_advisories
 
@@ -118,7 +119,7 @@ class Repos:
     root: Path
     #: target -> public/repo/<target>/x86_64 style folder
     dirs: dict[str, Path]
-    packages: dict[str, set[tuple[str, str, str, str, str]]]
+    packages: dict[str, set[NEVRA]]
 
 
 @pytest.fixture(scope="module")
@@ -137,16 +138,16 @@ def repos(tmp_path_factory: pytest.TempPathFactory) -> Repos:
         specs.append((spec, unrelated))
     advisories = load_advisories(CONTENT)
     dirs: dict[str, Path] = {}
-    packages: dict[str, set[tuple[str, str, str, str, str]]] = {}
+    packages: dict[str, set[NEVRA]] = {}
     for target in TARGETS:
         out = base / "rpms" / target
         for spec, sources in specs:
             rpmbuild(spec, sources, out, base / "work" / target, f".{target}")
         rpms = sorted(out.rglob("*.rpm"))
-        sums: dict[tuple[str, str, str, str, str], str] = {}
+        sums: dict[NEVRA, str] = {}
         for r in rpms:
             h = cr.package_from_rpm(str(r), cr.SHA256, r.name, None, 5)
-            sums[(h.name, h.epoch or "0", h.version, h.release, h.arch)] = h.pkgId
+            sums[NEVRA(h.name, int(h.epoch or 0), h.version, h.release, h.arch)] = h.pkgId
         packages[target] = set(sums)
         repo = base / "public" / "repo" / target / "x86_64"
         make_repo(repo, rpms, render_updateinfo(advisories, target, set(sums), sums=sums))
