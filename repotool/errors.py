@@ -8,15 +8,19 @@ the web app turns them into HTTP status codes.
 
     RepotoolError
      ├── ConfigError              repotool.toml is missing, unreadable or invalid
+     │    └── ProjectNotFoundError  no repotool.toml in the working folder or above it
      ├── ToolError                an outside program could not do its job
      │    ├── ToolMissingError     the program is not installed (names the Debian package)
      │    └── ToolFailedError      the program ran and exited non-zero
      ├── BuildError               a component could not be built
      │    ├── SpecError            a .spec or its sources are wrong
-     │    └── UnknownComponentError
+     │    ├── UnknownComponentError
+     │    └── BuildCacheError      a build-cache entry in the state folder is damaged
      ├── SigningError             keys, signatures, verification
      │    ├── KeyUnavailableError  missing, expired or unusable signing key
-     │    └── BadSignatureError    a package or file fails signature/digest checks
+     │    │    └── WeakKeyError     weaker than RSA-3072/Ed25519 (unless [key] allow_weak_key)
+     │    ├── BadSignatureError    a package or file fails signature/digest checks
+     │    └── SigningStateError    a signing file in the state folder is damaged
      ├── PublishError             the repository could not be published
      │    ├── LockHeldError        another publish is running
      │    └── CompatibilityError   a package needs rpm features a target lacks
@@ -85,6 +89,10 @@ class ConfigError(RepotoolError):
     exit_code = 2
 
 
+class ProjectNotFoundError(ConfigError):
+    pass
+
+
 # --- outside programs ------------------------------------------------------
 class ToolError(RepotoolError):
     exit_code = 3
@@ -135,6 +143,10 @@ class UnknownComponentError(BuildError):
     pass
 
 
+class BuildCacheError(BuildError):
+    pass
+
+
 # --- signing ---------------------------------------------------------------
 class SigningError(RepotoolError):
     exit_code = 5
@@ -145,6 +157,14 @@ class KeyUnavailableError(SigningError):
 
 
 class BadSignatureError(SigningError):
+    pass
+
+
+class WeakKeyError(KeyUnavailableError):
+    pass
+
+
+class SigningStateError(SigningError):
     pass
 
 
