@@ -4,6 +4,7 @@
 
     plaintext.py  pure: the records' Markdown as plain text, filled to 72 columns
     render.py     pure: an advisory or a release (+ media.json) → subject and text
+    headers.py    pure: header lines as 7-bit bytes (RFC 2047 encoded words, folding)
     pgpmime.py    pure: the PGP/MIME (RFC 3156) message bytes around a detached signature
     outbox.py     <state>/outbox/: each message (.eml) and whether it was sent (the sent record)
     delivery.py   the SMTP transport seam and its smtplib implementation

@@ -14,12 +14,12 @@ is one); :func:`signed_parts` takes a message apart again, for checking.
 
 from __future__ import annotations
 
-import email.policy
 import quopri
 import re
 from collections.abc import Sequence
 from typing import Protocol
 
+from repotool.announce.headers import header_lines
 from repotool.errors import AnnounceError
 
 CRLF = b"\r\n"
@@ -47,11 +47,6 @@ def signed_part(text: str) -> bytes:
         b"Content-Disposition: inline",
     ]
     return CRLF.join(headers) + CRLF + CRLF + CRLF.join(lines) + CRLF
-
-
-def header_lines(headers: Sequence[tuple[str, str]]) -> bytes:
-    """Pure: headers folded (and RFC 2047-encoded where not ASCII) with CRLF."""
-    return b"".join(email.policy.SMTP.fold_binary(name, value) for name, value in headers)
 
 
 def assemble(

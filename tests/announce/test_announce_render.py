@@ -197,3 +197,27 @@ def test_mbox_escapes_from_lines_and_reads_back(tmp_path: Path) -> None:
         assert [m["Message-ID"] for m in box] == ["<1@x>", "<2@x>"]
     finally:
         box.close()
+
+
+def test_headers_are_7bit_encoded_words_that_read_back_and_refuse_line_breaks() -> None:
+    import email
+    import email.policy
+
+    from repotool.announce.headers import header_lines
+
+    headers = [
+        ("From", "Café Toolkit <release@example.org>"),
+        ("Subject", "Café"),
+        ("List-Id", "pS-Performance Toolkit announcements <announce.example.org>"),
+        ("Content-Type", 'multipart/signed; protocol="application/pgp-signature"; ' + "x" * 60),
+    ]
+    raw = header_lines(headers)
+    assert raw.startswith(b"From: =?utf-8?q?Caf=C3=A9_Toolkit?=\r\n <release@example.org>\r\n")
+    assert b"Subject: =?utf-8?q?Caf=C3=A9?=\r\n" in raw
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
+    msg = email.message_from_bytes(raw + b"\r\n", policy=email.policy.default)
+    for name, value in headers:
+        assert msg[name] == value
+    for bad in ("a\r\nBcc: x@y", "a\nb", "a\x00", "a\u202eb", "a\u2028b"):
+        with pytest.raises(AnnounceError, match="control character"):
+            header_lines([("Subject", bad)])

@@ -618,3 +618,44 @@ def test_the_site_reads_the_archive(project: Project, capsys: pytest.CaptureFixt
     (entry,) = parse_archive(path.read_bytes(), "perfsonar-announce", str(path))
     assert entry.message_id == sent["message_id"]
     assert entry.url == f"/lists/perfsonar-announce/{sent['file']}"
+
+
+def _title_of_length(n: int) -> str:
+    """A title of exactly ``n`` characters mixing ASCII, Latin-1, quotes, Cyrillic,
+    CJK and an emoji (4 UTF-8 bytes), so every way of cutting an encoded word occurs."""
+    words = ["OpenSSL", "“Heartbleed”", "Café", "Ж", "漢字", "😀", "naïve", "x=?y", "(a_b)"]
+    text = ""
+    i = 0
+    while len(text) < n:
+        text += ("" if not text else " ") + words[(i * 7 + n) % len(words)]
+        i += 1
+    text = text[:n].rstrip()
+    return text + "é" * (n - len(text))
+
+
+def test_titles_of_every_length_reach_the_list_intact(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12.5: a short non-ASCII title ("Café") crashed the header code; the
+    subject must arrive as rendered, RFC 2047-encoded, in 7-bit lines of at most 78."""
+    adv = project.root / "content" / "advisories" / "PSSA-2014-0002.md"
+    original = adv.read_text(encoding="utf-8")
+    old_title = next(ln for ln in original.splitlines() if ln.startswith("title:"))
+    titles = ["Café", "OpenSSL “Heartbleed”"] + [_title_of_length(n) for n in range(1, 201)]
+    assert {len(t) for t in titles} >= set(range(1, 201))
+    with smtp_server(project.port, ListServer()) as server:
+        for title in titles:
+            adv.write_text(
+                original.replace(old_title, f"title: {json.dumps(title, ensure_ascii=False)}"),
+                encoding="utf-8",
+            )
+            code, _, err = project.run(capsys, "advisory", "PSSA-2014-0002", "--send", "--force")
+            assert code == 0, (title, err)
+    assert len(server.received) == len(titles)
+    for title, (_, _, raw) in zip(titles, server.received, strict=True):
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        head.decode("ascii")  # 7-bit headers: no raw UTF-8 on the wire
+        assert max(len(line) for line in head.split(b"\r\n")) <= 78, head
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert msg["Subject"] == f"[perfsonar-announce] PSSA-2014-0002 (Critical): {title}"
+        assert b"=?utf-8?q?" in head or title.isascii()
