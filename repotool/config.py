@@ -1,25 +1,41 @@
 """repotool.toml, read once into frozen, typed objects.
 
-Every field has its default beside it.  Relative paths are taken from the
-folder that holds repotool.toml.  Unknown keys are errors, so that a typo does
-not silently fall back to a default.
+Every field has its default beside it and its rule in its type: ``Literal``
+choices, ``Ge``/``MinLen`` bounds and a few named rules (:class:`_Rule`).
+Rules that tie fields together are the ``__post_init__`` of the class holding
+them.  pydantic, the validator of the records too, enforces all of it when the
+file is read; the classes stay plain frozen dataclasses so that building the
+command line never imports pydantic.  Unknown keys are errors, so that a typo
+does not silently fall back to a default.
+
+Relative paths are taken from the project root: the folder holding
+repotool.toml, found like git finds its repository, by walking up from the
+working folder (:func:`find_project_root`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import re
 import tomllib
-import types
-import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from repotool.errors import ConfigError
+from annotated_types import Ge, MinLen
+
+from repotool.errors import ConfigError, ProjectNotFoundError
+
+if TYPE_CHECKING:
+    from pydantic import GetCoreSchemaHandler, ValidationError
+    from pydantic_core import CoreSchema, ErrorDetails
 
 CONFIG_NAME = "repotool.toml"
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+_FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{40}$")
 
 #: rpmlib() features that rpm on each EL release understands.  A package that
 #: requires anything else cannot be installed there.
@@ -42,42 +58,128 @@ EL6_RPMLIB = (
 EL7_RPMLIB = (*EL6_RPMLIB, "ScriptletExpansion", "TildeInVersions")
 
 
+# --- rules ------------------------------------------------------------------
+
+
+class SettingProblem(ValueError):
+    """A value the rules refuse: what is wrong, the key (within its table), the fix."""
+
+    def __init__(self, what: str, *, key: str, hint: str) -> None:
+        super().__init__(what)
+        self.what = what
+        self.key = key
+        self.hint = hint
+
+
+class _Rule:
+    """Type metadata: ``check(value)`` raises :class:`SettingProblem` for a bad value.
+
+    ``before`` runs it on the raw value first (to normalise it); otherwise it
+    runs after the type check.  pydantic is imported only when a schema is built.
+    """
+
+    def __init__(self, check: Callable[[Any], Any], *, before: bool = False) -> None:
+        self.check = check
+        self.before = before
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        from pydantic_core import core_schema
+
+        if self.before:
+            return core_schema.no_info_before_validator_function(self.check, handler(source))
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+
+def _empty_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _plain_name(value: str) -> str:
+    if not _PLAIN_NAME.match(value):
+        raise SettingProblem(
+            f"'{value}' must be a plain file name (letters, digits, '.', '_', '-')",
+            key="",
+            hint="it names a published file; it cannot hold '/' or start with '.' or '-'",
+        )
+    return value
+
+
+#: a path; an empty string means "not set"
+OptionalPath = Annotated[Path | None, _Rule(_empty_is_none, before=True)]
+PlainName = Annotated[str, _Rule(_plain_name)]
+NonNegative = Annotated[int, Ge(0)]
+Seconds = Annotated[int, Ge(0)]
+Duration = Annotated[float, Ge(0)]
+
+# pydantic reads this from each class: refuse unknown keys, never coerce types
+_STRICT: dict[str, Any] = {"extra": "forbid", "strict": True}
+
+
+# --- the settings -----------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class TargetConfig:
     """One repository target: a family of hosts (e.g. el7) and its arches."""
 
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+
     name: str = "el7"
     releasever: str = "7"
     dist: str = ".el7"
-    arches: tuple[str, ...] = ("x86_64",)
+    arches: Annotated[tuple[str, ...], MinLen(1)] = ("x86_64",)
     #: rpmlib(...) features the target's rpm understands.
     rpmlib_features: tuple[str, ...] = EL7_RPMLIB
     #: payload compression for packages built for this target (rpm's w<level>.<io>)
     payload: str = "w9.gzdio"
     #: repodata compression: "gz" (EL6/EL7 safe), "xz" or "zstd" (EL8+ only)
-    metadata_compression: str = "gz"
+    metadata_compression: Literal["gz", "xz", "zstd"] = "gz"
 
 
 @dataclass(frozen=True)
 class KeyConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+
     #: "development": a local key is created on first use (never for production)
     #: "production": the key named by fingerprint in gnupghome
-    mode: str = "development"
+    mode: Literal["development", "production"] = "development"
     fingerprint: str = ""
-    gnupghome: Path | None = None
+    gnupghome: OptionalPath = None
     #: file holding the passphrase (never the command line); empty: gpg-agent
-    passphrase_file: Path | None = None
+    passphrase_file: OptionalPath = None
     #: identity of the development key
     dev_uid: str = "pS-Performance Toolkit DEVELOPMENT key (not for production) <dev@localhost>"
     #: published name of the public key file
-    public_key_name: str = "RPM-GPG-KEY-perfsonar"
+    public_key_name: PlainName = "RPM-GPG-KEY-perfsonar"
+    #: sign with a key weaker than RSA-3072 or Ed25519 (warned about on every run)
+    allow_weak_key: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode != "production":
+            return
+        if not self.fingerprint:
+            raise SettingProblem(
+                "production mode needs the signing key's fingerprint",
+                key="fingerprint",
+                hint='set fingerprint = "<40 hex digits>" and gnupghome',
+            )
+        if not _FINGERPRINT.match(self.fingerprint.replace(" ", "")):
+            raise SettingProblem(
+                f"'{self.fingerprint}' is not a 40-digit key fingerprint",
+                key="fingerprint",
+                hint="gpg --list-keys --with-colons shows it on the 'fpr' line",
+            )
 
 
 @dataclass(frozen=True)
 class BuildConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+
     specs_dir: Path = Path("specs")
     #: parallel rpmbuild processes; 0 means the number of cores
-    jobs: int = 0
+    jobs: NonNegative = 0
     #: recorded as the build host in every package, for reproducible output
     buildhost: str = "build.perfsonar.invalid"
     packager: str = "pS-Performance Toolkit release team <release@perfsonar.invalid>"
@@ -86,12 +188,14 @@ class BuildConfig:
 
 @dataclass(frozen=True)
 class PublishConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+
     public_dir: Path = Path("public")
     #: versions of each package name kept in the repository (older are pruned)
-    keep_versions: int = 3
+    keep_versions: Annotated[int, Ge(1)] = 3
     #: seconds an older metadata generation stays after a newer one is published
-    keep_generations_seconds: int = 7 * 24 * 3600
-    repo_id: str = "perfsonar"
+    keep_generations_seconds: Seconds = 7 * 24 * 3600
+    repo_id: PlainName = "perfsonar"
     repo_name: str = "pS-Performance Toolkit $releasever - $basearch"
     #: the URL hosts use to reach public/ (baseurl in the .repo file)
     base_url: str = "http://127.0.0.1:8080"
@@ -100,11 +204,13 @@ class PublishConfig:
     metalink: bool = False
     #: re-sign an unchanged repository's metadata once it is this old, so that
     #: mirrors (which refuse frozen metadata) keep accepting it
-    refresh_after_seconds: int = 3 * 24 * 3600
+    refresh_after_seconds: Seconds = 3 * 24 * 3600
 
 
 @dataclass(frozen=True)
 class SiteConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+
     content_dir: Path = Path("web/content")
     templates_dir: Path = Path("web/templates")
     static_dir: Path = Path("web/static")
@@ -115,9 +221,11 @@ class SiteConfig:
 
 @dataclass(frozen=True)
 class MediaConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+
     #: "busybox": small base fetched from Debian (embedded default, tests);
     #: "repos": distribution base repositories listed in base_repos
-    base: str = "busybox"
+    base: Literal["busybox", "repos"] = "busybox"
     base_repos: tuple[str, ...] = ()
     base_packages: tuple[str, ...] = ()
     #: toolkit packages installed into the live root
@@ -151,13 +259,13 @@ class MediaConfig:
         "ehci_pci",
     )
     #: mksquashfs compressor for the live root: "xz" (smallest) or "gzip" (fastest)
-    squashfs_compression: str = "xz"
+    squashfs_compression: Literal["xz", "gzip"] = "xz"
     #: boot menu timeout in tenths of a second before the live system starts
-    menu_timeout: int = 50
+    menu_timeout: NonNegative = 50
     #: file of the live root whose content names the toolkit release
     release_file: str = "/etc/perfsonar-toolkit-release"
     #: where downloaded base packages (.deb) are kept; default: <state_dir>/media-cache
-    cache_dir: Path | None = None
+    cache_dir: OptionalPath = None
     #: build the live media in 'repotool release' (media of a published version
     #: are never rebuilt: a respin makes new ones)
     enabled: bool = True
@@ -165,51 +273,57 @@ class MediaConfig:
 
 @dataclass(frozen=True)
 class AnnounceConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+
     list_address: str = "perfsonar-announce@lists.perfsonar.invalid"
     list_id: str = "perfsonar-announce.lists.perfsonar.invalid"
     list_name: str = "perfsonar-announce"
     from_address: str = "pS-Performance Toolkit <release@perfsonar.invalid>"
     smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
+    smtp_port: Annotated[int, Ge(1)] = 25
     smtp_starttls: bool = False
     smtp_user: str = ""
     #: file holding the SMTP password; or the environment variable below
-    smtp_password_file: Path | None = None
+    smtp_password_file: OptionalPath = None
     smtp_password_env: str = "REPOTOOL_SMTP_PASSWORD"
     #: seconds to wait for the server at each step (connect, greeting, each command)
-    smtp_timeout: float = 30.0
+    smtp_timeout: Duration = 30.0
     #: CA certificates (PEM) to trust for STARTTLS; empty: the system's CAs
-    smtp_cafile: Path | None = None
+    smtp_cafile: OptionalPath = None
 
 
 @dataclass(frozen=True)
 class MirrorConfig:
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+
     mirrors_file: Path = Path("mirror/mirrors.toml")
     #: metadata older than this is "stale" (a freeze attack for sync)
-    max_age_seconds: int = 7 * 24 * 3600
+    max_age_seconds: Seconds = 7 * 24 * 3600
     #: seconds to connect, and the longest silence while reading
-    timeout_seconds: float = 30.0
+    timeout_seconds: Duration = 30.0
     #: minimum average bytes/second of a download once the grace period is over
-    min_rate_bytes: int = 1024
-    min_rate_grace_seconds: float = 5.0
+    min_rate_bytes: NonNegative = 1024
+    min_rate_grace_seconds: Duration = 5.0
     #: parallel downloads (sync) and parallel mirror checks
-    jobs: int = 4
+    jobs: Annotated[int, Ge(1)] = 4
     #: files a replaced repomd.xml named stay on the mirror this long, so a host
     #: holding it never gets a 404 (the master keeps its own for as long)
-    keep_previous_seconds: int = 7 * 24 * 3600
+    keep_previous_seconds: Seconds = 7 * 24 * 3600
     #: how long a master repomd.xml stays a metalink alternate after it is replaced
-    alternates_seconds: int = 3 * 24 * 3600
+    alternates_seconds: Seconds = 3 * 24 * 3600
 
 
 @dataclass(frozen=True)
 class Config:
-    #: folder holding repotool.toml; relative paths are resolved against it
+    __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
+
+    #: the project root (the folder holding repotool.toml); relative paths start there
     root: Path = Path(".")
     #: working state (dev key, build cache, locks, staging); never published
     state_dir: Path = Path(".repotool")
     product: str = "pS-Performance Toolkit"
     version: str = "3.3.2"
-    targets: tuple[TargetConfig, ...] = (TargetConfig(),)
+    targets: Annotated[tuple[TargetConfig, ...], MinLen(1)] = (TargetConfig(),)
     key: KeyConfig = field(default_factory=KeyConfig)
     build: BuildConfig = field(default_factory=BuildConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
@@ -218,8 +332,34 @@ class Config:
     announce: AnnounceConfig = field(default_factory=AnnounceConfig)
     mirror: MirrorConfig = field(default_factory=MirrorConfig)
 
+    def __post_init__(self) -> None:
+        names = [t.name for t in self.targets]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise SettingProblem(
+                f"two [[targets]] share the name {', '.join(twice)}",
+                key="[[targets]] name",
+                hint="give each target its own name (e.g. el6, el7)",
+            )
+        media_targets = {(t.name, a) for t in self.targets for a in t.arches}
+        if (self.media.target, self.media.arch) not in media_targets:
+            raise SettingProblem(
+                f"the media target {self.media.target}/{self.media.arch} "
+                "is not a configured target",
+                key="[media] target",
+                hint="known: " + ", ".join(f"{t}/{a}" for t, a in sorted(media_targets)),
+            )
+        public, state = self.public_dir.resolve(), self.state.resolve()
+        if public == state or public in state.parents or state in public.parents:
+            raise SettingProblem(
+                "the state folder (which holds the development key) and the publish folder "
+                "must not contain each other",
+                key="state_dir / [publish] public_dir",
+                hint='keep them side by side, e.g. state_dir = ".repotool", public_dir = "public"',
+            )
+
     def path(self, p: Path) -> Path:
-        """Resolve a configured path against the config's folder."""
+        """Resolve a configured path against the project root."""
         return p if p.is_absolute() else (self.root / p)
 
     @property
@@ -238,9 +378,10 @@ class Config:
         raise ConfigError(f"unknown target '{name}'", hint=f"known targets: {known}")
 
 
-# --- loading ----------------------------------------------------------------
+# --- reading ----------------------------------------------------------------
 
-_SECTIONS: dict[str, type[Any]] = {
+#: the class of each table, by its name in repotool.toml
+_TABLES: dict[str, type[Any]] = {
     "key": KeyConfig,
     "build": BuildConfig,
     "publish": PublishConfig,
@@ -249,166 +390,162 @@ _SECTIONS: dict[str, type[Any]] = {
     "announce": AnnounceConfig,
     "mirror": MirrorConfig,
 }
+_TOP_LEVEL_HINT = "top-level settings: product, version, state_dir, [[targets]], " + ", ".join(
+    f"[{s}]" for s in _TABLES
+)
+
+#: what a failed type or bound check means, and what to write instead
+_MESSAGES: dict[str, tuple[str, str]] = {
+    "int_type": ("expected a whole number, not {shown}", "write e.g. {key} = 4 (no quotes)"),
+    "bool_type": ("expected true or false, not {shown}", "write {key} = true or {key} = false"),
+    "float_type": ("expected a number, not {shown}", "write e.g. {key} = 30"),
+    "string_type": ("expected a string, not {shown}", 'write it in quotes: {key} = "..."'),
+    "tuple_type": ("expected a list, not {shown}", 'write e.g. {key} = ["a", "b"]'),
+    "dataclass_type": ("expected a table, not {shown}", "write it as a table of key = value"),
+    "literal_error": ("must be {expected}, not {shown}", "choose one of {expected}"),
+    "greater_than_equal": ("must be {ge} or more, not {shown}", "set {key} to {ge} or more"),
+    "too_short": ("needs at least one entry", "list at least one"),
+}
 
 
-def _convert(value: Any, hint: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (types.UnionType, typing.Union):
-        non_none = [a for a in args if a is not type(None)]
-        if value is None or value == "":
-            return None
-        return _convert(value, non_none[0], where)
-    if hint is Path:
-        if not isinstance(value, str):
-            raise ConfigError("expected a path (a string)", where=where)
-        return Path(value)
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise ConfigError("expected a list", where=where)
-        return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError("expected true or false", where=where)
-        return value
-    if hint is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ConfigError("expected a whole number", where=where)
-        return value
-    if hint is float:
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise ConfigError("expected a number", where=where)
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError("expected a string", where=where)
-        return value
-    raise ConfigError(f"unsupported setting type {hint!r}", where=where)
+@functools.cache
+def _validator() -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Config)
 
 
-def _build(cls: type[Any], data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError("expected a table", where=where)
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(
-            f"unknown setting(s): {', '.join(unknown)}",
-            where=where,
-            hint=f"known settings here: {', '.join(sorted(names))}",
+def _label(loc: tuple[int | str, ...]) -> str:
+    """Pure: where a setting is, as a reader of repotool.toml finds it."""
+    if not loc:
+        return ""
+    head, rest = loc[0], loc[1:]
+    if head == "targets":
+        table = "[[targets]]"
+        if rest and isinstance(rest[0], int):
+            table, rest = f"[[targets]] #{rest[0] + 1}", rest[1:]
+    elif head in _TABLES:
+        table = f"[{head}]"
+    else:
+        table, rest = str(head), rest
+        return table + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest)
+    if not rest:
+        return table
+    first, *more = rest
+    return f"{table}.{first}" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in more)
+
+
+def _known_settings(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return _TOP_LEVEL_HINT
+    cls = TargetConfig if loc[0] == "targets" else _TABLES[str(loc[0])]
+    return "known settings here: " + ", ".join(f.name for f in dataclasses.fields(cls))
+
+
+def _problem(err: ErrorDetails, source: str) -> tuple[str, str, str]:
+    """Pure: one pydantic error as (where, what, hint)."""
+    loc = tuple(err["loc"])
+    problem = (err.get("ctx") or {}).get("error")
+    if isinstance(problem, SettingProblem):
+        label = ".".join(p for p in (_label(loc), problem.key) if p)
+        return f"{source} {label}".rstrip(), problem.what, problem.hint
+    key = str(next((p for p in reversed(loc) if isinstance(p, str)), ""))
+    words = {"shown": json.dumps(err.get("input")), "key": key, **(err.get("ctx") or {})}
+    what, hint = _MESSAGES.get(err["type"], (err["msg"], "see repotool/config.py"))
+    return f"{source} {_label(loc)}", what.format(**words), hint.format(**words)
+
+
+def _has_inner_error(err: ErrorDetails, errors: list[ErrorDetails]) -> bool:
+    n = len(err["loc"])
+    return any(len(o["loc"]) > n and o["loc"][:n] == err["loc"] for o in errors)
+
+
+def _config_error(e: ValidationError, source: str) -> ConfigError:
+    """Pure: every problem pydantic found, as one error naming file, table and key."""
+    unknown: dict[tuple[int | str, ...], list[str]] = {}
+    problems: list[tuple[str, str, str]] = []
+    errors = e.errors()
+    for err in errors:
+        if err["type"] == "too_short" and _has_inner_error(err, errors):
+            continue  # a list whose entries were refused is not also "empty"
+        if err["type"] == "unexpected_keyword_argument":
+            unknown.setdefault(tuple(err["loc"][:-1]), []).append(str(err["loc"][-1]))
+        else:
+            problems.append(_problem(err, source))
+    for loc, keys in unknown.items():
+        where = f"{source} {_label(loc)}".rstrip()
+        problems.insert(
+            0, (where, f"unknown setting(s): {', '.join(sorted(keys))}", _known_settings(loc))
         )
-    kwargs = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()}
-    return cls(**kwargs)
+    if len(problems) == 1:
+        where, what, hint = problems[0]
+        return ConfigError(what, where=where, hint=hint)
+    lines = "\n  ".join(f"{w}: {what}\n    fix: {hint}" for w, what, hint in problems)
+    return ConfigError(
+        f"{len(problems)} problems in the settings:\n  {lines}",
+        where=source,
+        hint="fix each setting as its 'fix:' line says",
+    )
 
 
 def parse_config(text: str, *, root: Path, source: str = CONFIG_NAME) -> Config:
     """Pure: TOML text in, validated Config out."""
+    from pydantic import ValidationError
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(
             f"not valid TOML: {e}", where=source, hint="fix the syntax at the line named"
         ) from e
-    kwargs: dict[str, Any] = {"root": root}
-    for key, value in data.items():
-        if key in _SECTIONS:
-            kwargs[key] = _build(_SECTIONS[key], value, f"{source} [{key}]")
-        elif key == "targets":
-            if not isinstance(value, list) or not value:
-                raise ConfigError("expected at least one [[targets]] table", where=source)
-            kwargs["targets"] = tuple(
-                _build(TargetConfig, t, f"{source} [[targets]] #{i + 1}")
-                for i, t in enumerate(value)
-            )
-        elif key in ("state_dir",):
-            kwargs[key] = _convert(value, Path, f"{source} {key}")
-        elif key in ("product", "version"):
-            kwargs[key] = _convert(value, str, f"{source} {key}")
-        else:
-            raise ConfigError(
-                f"unknown setting '{key}'",
-                where=source,
-                hint="top-level settings: product, version, state_dir, [[targets]], "
-                + ", ".join(f"[{s}]" for s in _SECTIONS),
-            )
-    cfg = Config(**kwargs)
-    _validate(cfg, source)
+    if "root" in data:
+        raise ConfigError(
+            "unknown setting(s): root",
+            where=source,
+            hint="the project root is the folder holding repotool.toml; " + _TOP_LEVEL_HINT,
+        )
+    # TOML dates and times are no setting's type: they reach pydantic as a table
+    as_json = json.dumps({**data, "root": str(root)}, default=lambda v: {"date": str(v)})
+    try:
+        cfg: Config = _validator().validate_json(as_json)
+    except ValidationError as e:
+        raise _config_error(e, source) from None
     return cfg
 
 
-def _validate(cfg: Config, source: str) -> None:
-    names = [t.name for t in cfg.targets]
-    if len(set(names)) != len(names):
-        raise ConfigError("two [[targets]] share a name", where=source)
-    for t in cfg.targets:
-        if t.metadata_compression not in ("gz", "xz", "zstd"):
-            raise ConfigError(
-                f"metadata_compression must be gz, xz or zstd, not '{t.metadata_compression}'",
-                where=f"{source} [[targets]] {t.name}",
-            )
-    if cfg.key.mode not in ("development", "production"):
-        raise ConfigError(
-            f"key.mode must be 'development' or 'production', not '{cfg.key.mode}'",
-            where=f"{source} [key]",
-        )
-    if cfg.key.mode == "production" and not cfg.key.fingerprint:
-        raise ConfigError(
-            "production mode needs the signing key's fingerprint",
-            where=f"{source} [key]",
-            hint='set fingerprint = "<40 hex digits>" and gnupghome',
-        )
-    if cfg.build.jobs < 0:
-        raise ConfigError("build.jobs must be 0 (all cores) or more", where=f"{source} [build]")
-    if cfg.publish.keep_versions < 1:
-        raise ConfigError(
-            "publish.keep_versions must be 1 or more (the newest build of each package)",
-            where=f"{source} [publish]",
-        )
-    if cfg.mirror.keep_previous_seconds < 0:
-        raise ConfigError(
-            "mirror.keep_previous_seconds cannot be negative", where=f"{source} [mirror]"
-        )
-    if cfg.publish.keep_generations_seconds < 0 or cfg.publish.refresh_after_seconds < 0:
-        raise ConfigError("durations in [publish] cannot be negative", where=f"{source} [publish]")
-    for value, name in (
-        (cfg.key.public_key_name, "[key] public_key_name"),
-        (cfg.publish.repo_id, "[publish] repo_id"),
-    ):
-        if not _PLAIN_NAME.match(value):
-            raise ConfigError(
-                f"'{value}' must be a plain file name (letters, digits, '.', '_', '-')",
-                where=f"{source} {name}",
-            )
-    media_targets = {(t.name, a) for t in cfg.targets for a in t.arches}
-    if (cfg.media.target, cfg.media.arch) not in media_targets:
-        raise ConfigError(
-            f"the media target {cfg.media.target}/{cfg.media.arch} is not a configured target",
-            where=f"{source} [media]",
-            hint="known: " + ", ".join(f"{t}/{a}" for t, a in sorted(media_targets)),
-        )
-    public, state = cfg.public_dir.resolve(), cfg.state.resolve()
-    if public == state or public in state.parents or state in public.parents:
-        raise ConfigError(
-            "the state folder (which holds the development key) and the publish folder "
-            "must not contain each other",
-            where=f"{source} state_dir / [publish] public_dir",
-            hint='keep them side by side, e.g. state_dir = ".repotool", public_dir = "public"',
-        )
+def find_project_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` holding repotool.toml (as git finds .git)."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    raise ProjectNotFoundError(
+        f"no {CONFIG_NAME} here or in any folder above",
+        where=str(start),
+        hint=f"run repotool inside a project (a folder holding {CONFIG_NAME}, or below it), "
+        "or name the file with --config",
+    )
 
 
-def load_config(path: Path | None = None) -> Config:
-    """Read repotool.toml (the given file, else ./repotool.toml, else the defaults)."""
+def load_config(
+    path: Path | None = None, *, start: Path | None = None, project: bool = True
+) -> Config:
+    """Read repotool.toml: the given file, else the project's (found from ``start``,
+    default the working folder).  Outside a project: an error, or the defaults when
+    ``project`` is False (commands that need no project, such as mirror sync)."""
     if path is None:
-        candidate = Path.cwd() / CONFIG_NAME
-        if not candidate.exists():
-            return Config(root=Path.cwd().resolve())
-        path = candidate
+        try:
+            path = find_project_root(start or Path.cwd()) / CONFIG_NAME
+        except ProjectNotFoundError:
+            if project:
+                raise
+            return Config(root=(start or Path.cwd()).resolve())
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as e:
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else "it is not UTF-8 text"
         raise ConfigError(
-            f"cannot read the config file: {e.strerror}",
+            f"cannot read the config file: {reason}",
             where=str(path),
             hint="pass --config with the path of repotool.toml",
         ) from e

@@ -1,16 +1,16 @@
-"""The pure decisions of the spine: versions, config, signature reports, retention."""
+"""The pure decisions of the spine: versions, signature reports, retention.
+
+The config's are in tests/test_config.py."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 import pytest
 
 from repotool.build.specs import referenced_sources
-from repotool.config import Config, PublishConfig, parse_config
-from repotool.errors import ConfigError
+from repotool.config import Config, PublishConfig
 from repotool.evr import EVR, evr_cmp, parse_evr, vercmp
 from repotool.repo.packages import RepoPackage, content_digest, select_retained
 from repotool.repo.publish import render_repo_file
@@ -111,39 +111,6 @@ def test_checksig_output_is_split_per_file() -> None:
     )
     assert blocks[0] == "    x: OK\n" and blocks[1] == "    y: OK\n"
     assert "not an rpm package" in blocks[2] and "NOT OK" in blocks[2]
-
-
-def test_config_errors_name_the_place() -> None:
-    with pytest.raises(ConfigError, match=r"repotool.toml \[publish\]: unknown setting\(s\): kep"):
-        parse_config("[publish]\nkep = 1\n", root=Path("/x"))
-    with pytest.raises(ConfigError, match=r"\[build\]\.jobs: expected a whole number"):
-        parse_config('[build]\njobs = "two"\n', root=Path("/x"))
-    with pytest.raises(ConfigError, match="not valid TOML"):
-        parse_config("[publish\n", root=Path("/x"))
-    with pytest.raises(ConfigError, match="production mode needs the signing key's fingerprint"):
-        parse_config('[key]\nmode = "production"\n', root=Path("/x"))
-    cfg = parse_config(
-        'version = "3.3.3"\n[[targets]]\nname = "el6"\n[media]\ntarget = "el6"\n', root=Path("/x")
-    )
-    assert cfg.version == "3.3.3" and [t.name for t in cfg.targets] == ["el6"]
-    assert cfg.public_dir == Path("/x/public")
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("[publish]\nkeep_versions = 0\n", "keep_versions must be 1 or more"),
-        ("[publish]\nkeep_generations_seconds = -1\n", "durations in [publish] cannot be negative"),
-        ('[key]\npublic_key_name = "../../x"\n', "must be a plain file name"),
-        ('[publish]\nrepo_id = ".hidden"\n', "must be a plain file name"),
-        ('[media]\ntarget = "el9"\n', "the media target el9/x86_64 is not a configured target"),
-        ('state_dir = "public/.state"\n', "must not contain each other"),
-        ('[publish]\npublic_dir = "."\n', "must not contain each other"),
-    ],
-)
-def test_config_refuses_values_that_would_do_damage(text: str, message: str) -> None:
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        parse_config(text, root=Path("/x"))
 
 
 def test_repo_file_for_hosts_and_for_the_release_package() -> None:
