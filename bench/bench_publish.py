@@ -33,10 +33,20 @@ sys.path.insert(0, str(ROOT))
 
 from repotool.config import Config, PublishConfig, TargetConfig  # noqa: E402
 from repotool.process import SubprocessRunner  # noqa: E402
-from repotool.repo.repository import commit_repo, plan_repo, publish_lock, stage_repo  # noqa: E402
+from repotool.repo.publish import commit_all, plan_all, stage_all  # noqa: E402
+from repotool.repo.repository import publish_lock  # noqa: E402
 from repotool.report import SilentReporter  # noqa: E402
 from repotool.signing.release_key import open_signer  # noqa: E402
 from repotool.signing.signer import Signer  # noqa: E402
+
+
+def publish(cfg: Config, incoming: list[Path], checker: Signer, signer: Signer) -> None:
+    """The release's own publish path (plan, stage, swap in) for the bench's one target;
+    ``checker`` verifies the packages' signatures, ``signer`` signs the metadata."""
+    reporter = SilentReporter()
+    with publish_lock(cfg):
+        plans = plan_all(cfg, {cfg.targets[0].name: incoming}, checker, reporter)
+        commit_all(stage_all(plans, signer, lambda target, plan: None, reporter), cfg, signer)
 
 
 def timed(fn: Callable[[], object], setup: Callable[[], object], repeat: int) -> float:
@@ -164,16 +174,12 @@ def main() -> int:
     unseen = Signer(gnupghome=signer.gnupghome, fingerprint=signer.fingerprint, runner=runner)
 
     def ours_full() -> None:
-        with publish_lock(cfg):
-            plan = plan_repo(cfg, cfg.targets[0], "x86_64", [], verify=unseen.require_signed)
-            commit_repo(stage_repo(plan, signer, None))
+        publish(cfg, [], unseen, signer)
 
     def ours_full_known() -> None:
         # the index is gone but the files' signatures were verified before (the
         # ledger of SHA-256s kept with the key), e.g. a new mirror tree or a lost index
-        with publish_lock(cfg):
-            plan = plan_repo(cfg, cfg.targets[0], "x86_64", [], verify=signer.require_signed)
-            commit_repo(stage_repo(plan, signer, None))
+        publish(cfg, [], signer, signer)
 
     def setup_base() -> None:
         shutil.rmtree(base, ignore_errors=True)
@@ -215,9 +221,7 @@ def main() -> int:
         ours_full_known()  # a current repository without the extra package
 
     def ours_add() -> None:
-        with publish_lock(cfg):
-            plan = plan_repo(cfg, cfg.targets[0], "x86_64", [one], verify=unseen.require_signed)
-            commit_repo(stage_repo(plan, signer, None))
+        publish(cfg, [one], unseen, signer)
 
     def setup_add_base() -> None:
         (base / "Packages" / one.name).unlink(missing_ok=True)

@@ -1,10 +1,13 @@
 """``repotool release``: the whole flow, all-or-nothing.
 
 key check → records check → build → sign → plan repositories → advisories
-against the planned repositories → stage (metadata + updateinfo, signed) →
-(site, media, staged beside the tree) → swap everything in.  If any stage
-fails before the swap, what was published before is left exactly as it was.
-Every stage skips work whose inputs did not change.
+against the planned repositories → stage every repository (metadata +
+updateinfo, signed) → live media built from the staged repository and staged
+→ swap: every repository's link flips, then the media move in, then the key
+and the ``.repo`` file → mirror lists refreshed → the site is exported from
+what is now public.  If any stage before the swap fails, what was published
+before is left exactly as it was; a run killed among the flips is rolled
+forward by the next one.  Every stage skips work whose inputs did not change.
 """
 
 from __future__ import annotations

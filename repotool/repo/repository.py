@@ -16,7 +16,8 @@ them and leave only when no live generation names them.
 The work is split in three so that a release can be all-or-nothing across
 targets: :func:`plan_repo` (decide the package set; reads only new packages),
 :func:`stage_repo` (copy packages, write and sign metadata in a staging folder,
-verify) and :func:`commit_repo` / :func:`abort_repo`.
+verify), then :func:`prepare_swap` / :func:`flip` / :func:`finish_repo` (driven for
+every target together by :mod:`repotool.repo.publish`) or :func:`abort_repo`.
 """
 
 from __future__ import annotations
@@ -121,9 +122,9 @@ class StagedRepo:
     unchanged: bool
     #: new packages wait in a hidden folder until the swap (never adopted by accident)
     incoming_dir: Path | None = None
-    #: new packages already moved into Packages/ by swap_repo
+    #: new packages already moved into Packages/ by prepare_swap
     landed: list[Path] = field(default_factory=list)
-    #: what the repodata link named before swap_repo (to undo a swap)
+    #: what the repodata link named before flip (to undo a swap)
     previous_link: str | None = None
     swapped: bool = False
     view: Path | None = None  # a folder that looks like the new repository (for dnf)
@@ -358,7 +359,7 @@ def stage_repo(
             "retired": None,
             "digest": digest,
         }
-        for p in plan.packages:  # the new ones; swap_repo records their final stat
+        for p in plan.packages:  # the new ones; prepare_swap records their final stat
             plan.index.packages.setdefault(p.filename, p)
     except BaseException:
         abort_repo(staged)
@@ -445,12 +446,6 @@ def flip(staged: StagedRepo) -> None:
     staged.swapped = True
 
 
-def swap_repo(staged: StagedRepo) -> None:
-    """Prepare and flip one repository (several targets: prepare all, then flip all)."""
-    prepare_swap(staged)
-    flip(staged)
-
-
 def unswap_repo(staged: StagedRepo) -> None:
     """Undo a prepared or flipped swap: the previous generation is back."""
     if staged.swapped:
@@ -489,12 +484,6 @@ def finish_repo(staged: StagedRepo, *, now: float | None = None) -> None:
     prune(plan, now)
     plan.index.save(plan.index_path)
     staged.journal.unlink(missing_ok=True)
-
-
-def commit_repo(staged: StagedRepo, *, now: float | None = None) -> None:
-    """Swap one repository in and finish it (several targets: swap all, then finish)."""
-    swap_repo(staged)
-    finish_repo(staged, now=now)
 
 
 def prune(plan: RepoPlan, now: float) -> None:
