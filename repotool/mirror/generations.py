@@ -21,6 +21,7 @@ import json
 import os
 import posixpath
 import shutil
+import stat
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -81,9 +82,37 @@ def read_state(state_file: Path) -> dict[str, Any]:
     return state if isinstance(state, dict) else {}
 
 
+def _planted(path: Path, kind: str) -> MirrorError:
+    return MirrorError(
+        f"{kind} in a mirror's working folders, which only repotool writes: refusing to "
+        "follow or publish it",
+        where=str(path),
+        hint="someone or something else wrote there; check it, delete it (or the whole "
+        "staging folder), then sync again",
+    )
+
+
+def real_folder(path: Path) -> Path:
+    """``path`` as a folder of its own (made if missing), never a symbolic link."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        path.mkdir(parents=True, exist_ok=True)
+        st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise _planted(path, "a symbolic link")
+    if not stat.S_ISDIR(st.st_mode):
+        raise _planted(path, "a file where a folder belongs")
+    return path
+
+
 def files_under(root: Path) -> set[str]:
-    """Relative paths of the files under ``root``: one directory walk, no stat per file
-    (a symlink to a file counts, a symlinked folder is not entered, as with ``rglob``)."""
+    """Relative paths of the files under ``root``: one directory walk, no stat per file.
+
+    Only regular files and folders are expected (repotool writes nothing else): a
+    symbolic link or a special file is refused with :class:`MirrorError`, since
+    verifying, hard-linking or publishing it would follow it out of the tree.
+    """
     found: set[str] = set()
     folders = [""]
     while folders:
@@ -91,10 +120,14 @@ def files_under(root: Path) -> set[str]:
         with os.scandir(root / rel) as entries:
             for entry in entries:
                 path = rel + entry.name
+                if entry.is_symlink():
+                    raise _planted(root / path, "a symbolic link")
                 if entry.is_dir(follow_symlinks=False):
                     folders.append(path + "/")
-                elif entry.is_file():
+                elif entry.is_file(follow_symlinks=False):
                     found.add(path)
+                else:
+                    raise _planted(root / path, "a special file (not a regular file)")
     return found
 
 
@@ -106,7 +139,7 @@ def link_held_files(current: Path, paths: Collection[str], staging: Path) -> Non
     for path in paths:
         staged = staging / path
         staged.unlink(missing_ok=True)
-        os.link(current / path, staged)
+        os.link(current / path, staged, follow_symlinks=False)
 
 
 def swap_in_staging(workdir: Path, staging: Path, dest: Path) -> Path:

@@ -12,16 +12,20 @@ and the same verified downloads into staging (``StagingDownloader``)::
 For each label, SHA256SUMS and SHA256SUMS.asc are fetched and checked with gpgv
 against the pinned key before anything else of the label is fetched; media.json
 then gives the sizes that bound the downloads and must agree with SHA256SUMS on
-every name and checksum; images already held with the right checksum are hard
-links, the rest are downloaded and checked.  Only when every label is complete
+every name and checksum (its sizes, unsigned, may not exceed ``--max-image-size``);
+images already held with the right checksum are hard links, the rest are
+downloaded and checked.  Only when every label is complete
 does DEST move to the new generation, in one rename: a failure changes nothing
 a host sees, and the next run resumes.
+
+Nothing unsigned deletes: a held label that ``/api/releases`` (not signed) no
+longer lists is kept and reported as withdrawn; only the operator removes a
+label (``--remove LABEL``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -44,13 +48,13 @@ from repotool.mirror.generations import (
 from repotool.mirror.media_plan import (
     CHECKSUMS,
     MANIFEST,
+    MAX_IMAGE_BYTES,
     SIGNATURE,
     check_label,
     label_images,
     parse_media_manifest,
     parse_release_labels,
     parse_sha256sums,
-    unique_downloads,
 )
 from repotool.mirror.signature import GpgvVerifier
 from repotool.mirror.sync import StagingDownloader
@@ -70,8 +74,11 @@ class MediaSyncResult:
     labels: tuple[str, ...]
     #: the labels whose folder was (re)assembled
     updated: tuple[str, ...] = ()
-    #: held labels no longer listed by the master's /api/releases
+    #: held labels deleted because the operator asked (``--remove``)
     removed: tuple[str, ...] = ()
+    #: held labels the master's /api/releases no longer lists: kept, since that list
+    #: is not signed (remove them with ``--remove``)
+    withdrawn: tuple[str, ...] = ()
     fetched: int = 0
     fetched_bytes: int = 0
     resumed: int = 0
@@ -85,7 +92,14 @@ class MediaSyncResult:
             "labels": list(self.labels),
             "updated": list(self.updated),
             "removed": list(self.removed),
+            "withdrawn": list(self.withdrawn),
         }
+
+
+@dataclass(frozen=True)
+class _Choices:
+    remove: frozenset[str]
+    max_image_bytes: int
 
 
 @dataclass(frozen=True)
@@ -99,7 +113,7 @@ class _NewLabel:
 def _labels_held(current: Path | None) -> set[str]:
     if current is None:
         return set()
-    return {p.name for p in current.iterdir() if p.is_dir()}
+    return {p.name for p in current.iterdir() if p.is_dir() and not p.is_symlink()}
 
 
 def sync_media(
@@ -111,11 +125,15 @@ def sync_media(
     verifier: GpgvVerifier,
     reporter: Reporter,
     jobs: int = 4,
+    remove: Sequence[str] = (),
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> MediaSyncResult:
     """Mirror ``<base_url>/releases/<label>/`` for each label into ``dest/<label>/``.
 
-    ``labels`` None: the labels the master's ``/api/releases`` lists, and DEST holds
-    exactly those.  Otherwise only the named labels are synced; other held labels stay.
+    ``labels`` None: the labels the master's ``/api/releases`` lists (a held label it
+    no longer lists stays, reported as withdrawn).  Otherwise only the named labels
+    are synced.  Held labels are deleted only when named in ``remove``.  No image may
+    be larger than ``max_image_bytes``.
     """
     if not base_url.startswith(("http://", "https://")):
         raise MirrorError(
@@ -126,11 +144,29 @@ def sync_media(
     base = base_url if base_url.endswith("/") else base_url + "/"
     for label in labels or ():
         check_label(label, "--label")
+    for label in remove:
+        check_label(label, "--remove")
+    both = sorted(set(labels or ()) & set(remove))
+    if both:
+        raise MirrorError(
+            f"{', '.join(both)} named both with --label and with --remove",
+            where=str(dest),
+            hint="name each label once",
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     workdir = workdir_for(dest)
     downloads = StagingDownloader(base + "releases/", workdir, fetcher, reporter, jobs)
     with sync_lock(workdir, dest):
-        result = _run(base, dest, labels, downloads, fetcher, verifier, reporter)
+        result = _run(
+            base,
+            dest,
+            labels,
+            _Choices(frozenset(remove), max_image_bytes),
+            downloads,
+            fetcher,
+            verifier,
+            reporter,
+        )
     counts = getattr(fetcher, "requests", 0), getattr(fetcher, "bytes", 0)
     return MediaSyncResult(**{**asdict(result), "requests": counts[0], "bytes": counts[1]})
 
@@ -139,6 +175,7 @@ def _run(
     base: str,
     dest: Path,
     wanted: Sequence[str] | None,
+    choices: _Choices,
     downloads: StagingDownloader,
     fetcher: Fetcher,
     verifier: GpgvVerifier,
@@ -159,11 +196,18 @@ def _run(
     assert isinstance(old_state, dict)
     if wanted is None:
         api = base + "api/releases"
-        labels = parse_release_labels(fetcher.get_small(api, max_bytes=API_LIMIT).body, api)
-        keep_others: set[str] = set()
+        listed = parse_release_labels(fetcher.get_small(api, max_bytes=API_LIMIT).body, api)
+        labels = [label for label in listed if label not in choices.remove]
+        withdrawn = tuple(sorted(held - set(listed) - choices.remove))
+        for label in withdrawn:
+            reporter.warn(
+                f"{api} no longer lists {label}; kept, since that list is not signed "
+                f"(delete it with --remove {label})"
+            )
     else:
         labels = list(dict.fromkeys(wanted))
-        keep_others = held - set(labels)
+        withdrawn = ()
+    keep_others = held - set(labels) - choices.remove
     new_state: dict[str, Any] = {k: v for k, v in old_state.items() if k in keep_others}
     new: dict[str, _NewLabel] = {}
     for label in labels:
@@ -200,7 +244,11 @@ def _run(
         manifest_url = url + MANIFEST
         manifest = fetcher.get_small(manifest_url, max_bytes=MANIFEST_LIMIT).body
         images = label_images(
-            label, sums, parse_media_manifest(manifest, manifest_url), manifest_url
+            label,
+            sums,
+            parse_media_manifest(manifest, manifest_url),
+            manifest_url,
+            max_image_bytes=choices.max_image_bytes,
         )
         new[label] = _NewLabel(got.body, sig.body, manifest, images)
 
@@ -208,17 +256,12 @@ def _run(
     removed = tuple(sorted(held - final))
     if current is not None and not new and not removed:
         write_atomic(state_file, json.dumps({**state, "labels": new_state}).encode())
-        return MediaSyncResult(changed=False, labels=tuple(sorted(final)))
+        return MediaSyncResult(changed=False, labels=tuple(sorted(final)), withdrawn=withdrawn)
 
     held_files = files_under(current) if current is not None else set()
     specs = [s for n in new.values() for s in n.images]
-    fetch, copies = unique_downloads(specs)
-    reused, fetched, fetched_bytes = downloads.stage_verified(fetch, current, held_files)
+    reused, fetched, fetched_bytes = downloads.stage_verified(specs, current, held_files)
     staging = downloads.staging
-    staging.mkdir(parents=True, exist_ok=True)
-    for path, source in copies.items():
-        (staging / path).unlink(missing_ok=True)
-        os.link(staging / source.path, staging / path)
     for label, n in new.items():
         write_atomic(staging / label / CHECKSUMS, n.sums)
         write_atomic(staging / label / SIGNATURE, n.signature)
@@ -243,12 +286,14 @@ def _run(
         (staging / stray).unlink()
     gen = swap_in_staging(workdir, staging, dest)
     remove_replaced_generations(workdir, gen, reporter)
+    downloads.forget_partial()
     write_atomic(state_file, json.dumps({"generation": gen.name, "labels": new_state}).encode())
     return MediaSyncResult(
         changed=True,
         labels=tuple(sorted(final)),
         updated=tuple(sorted(new)),
         removed=removed,
+        withdrawn=withdrawn,
         fetched=fetched,
         fetched_bytes=fetched_bytes,
         resumed=downloads.resumed,

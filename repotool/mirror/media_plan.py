@@ -2,19 +2,24 @@
 
 Which release labels to mirror (``/api/releases``), what a label's signed
 SHA256SUMS says, and the files of a label's folder: SHA256SUMS is the signed
-truth for names and checksums; media.json (not signed) only adds the sizes that
-bound each download, so the two must agree on every name and checksum.
+truth for names and checksums; media.json (not signed) only adds the exact sizes
+(for truncation checks and resumes), so the two must agree on every name and
+checksum, and no size may exceed the operator's bound (``--max-image-size``):
+an unsigned file never decides how much is written to disk.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 
 from repotool.errors import MirrorIntegrityError
 from repotool.media.manifest import ManifestError, MediaManifest, parse_manifest
-from repotool.mirror.sync_plan import FileSpec
+from repotool.mirror.sync_plan import FileSpec, printable
+
+#: the largest image a media sync accepts (``--max-image-size``): media.json is not
+#: signed, so its sizes may only narrow this bound
+MAX_IMAGE_BYTES = 16 * 1024 * 1024 * 1024
 
 CHECKSUMS = "SHA256SUMS"
 SIGNATURE = "SHA256SUMS.asc"
@@ -27,8 +32,9 @@ _SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
 def check_label(label: str, where: str) -> str:
-    """A release label used as a folder name: never a path, never hidden."""
-    if not _LABEL.match(label) or ".." in label:
+    """A release label used as a folder name: never a path, never hidden, no control
+    character (``fullmatch``: ``$`` would let a trailing newline through)."""
+    if not _LABEL.fullmatch(label) or ".." in label:
         raise MirrorIntegrityError(
             f"not a release label: {label!r}",
             where=where,
@@ -86,6 +92,7 @@ def parse_sha256sums(data: bytes, where: str) -> dict[str, str]:
                 f"line {n} of {CHECKSUMS} is not a sha256sum line", where=where
             )
         digest, name = m.groups()
+        printable(name, f"line {n} of {CHECKSUMS} names a file that", where)
         if "/" in name or name in (".", "..") or name in LABEL_FILES:
             raise MirrorIntegrityError(
                 f"{CHECKSUMS} names {name!r}, not an image file beside it",
@@ -112,10 +119,16 @@ def parse_media_manifest(data: bytes, where: str) -> MediaManifest:
 
 
 def label_images(
-    label: str, sums: dict[str, str], manifest: MediaManifest, where: str
+    label: str,
+    sums: dict[str, str],
+    manifest: MediaManifest,
+    where: str,
+    *,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> list[FileSpec]:
     """The images of ``label`` (paths ``<label>/<name>``), each with the size media.json
-    gives and the sha256 the signed SHA256SUMS gives; any disagreement is refused."""
+    gives and the sha256 the signed SHA256SUMS gives; any disagreement is refused, and
+    so is a size above ``max_image_bytes``."""
     hint = (
         "the release's media.json and its signed SHA256SUMS disagree; the upstream is "
         "mid-update or tampered with; DEST was left unchanged; run again later"
@@ -151,6 +164,14 @@ def label_images(
             raise MirrorIntegrityError(
                 f"media.json gives {image.name} a negative size", where=where, hint=hint
             )
+        if image.size > max_image_bytes:
+            raise MirrorIntegrityError(
+                f"media.json gives {image.name} a size of {image.size} bytes, more than the "
+                f"limit of {max_image_bytes} bytes for one image",
+                where=where,
+                hint="media.json is not signed, so its sizes cannot raise the limit; if the "
+                "image is really this large, pass --max-image-size BYTES",
+            )
         spec = FileSpec(path=f"{label}/{image.name}", size=image.size, algo="sha256", digest=signed)
         if spec not in specs:
             specs.append(spec)
@@ -166,17 +187,3 @@ def label_images(
     if len(named) != len(manifest.images):
         raise MirrorIntegrityError("media.json lists an image twice", where=where, hint=hint)
     return specs
-
-
-def unique_downloads(specs: Sequence[FileSpec]) -> tuple[list[FileSpec], dict[str, FileSpec]]:
-    """One spec per distinct content (the LiveUSB image is the LiveCD's bytes): the specs
-    to fetch, and every other path → the spec whose file it is a hard link of."""
-    first: dict[tuple[int, str], FileSpec] = {}
-    copies: dict[str, FileSpec] = {}
-    for spec in specs:
-        key = (spec.size, spec.digest)
-        if key in first:
-            copies[spec.path] = first[key]
-        else:
-            first[key] = spec
-    return list(first.values()), copies

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -47,6 +48,7 @@ from repotool.mirror.generations import (
     link_held_files,
     published_generation,
     read_state,
+    real_folder,
     remove_replaced_generations,
     swap_in_staging,
     sync_lock,
@@ -58,13 +60,16 @@ from repotool.mirror.sync_plan import (
     FileSpec,
     ReplacedGeneration,
     Repomd,
+    UnpackLimits,
     carried_files,
+    check_fresh,
     check_update,
     decompress,
     live_replaced,
     parse_primary,
     parse_repomd,
     plan_sync,
+    unique_downloads,
     wanted_files,
 )
 from repotool.report import Reporter
@@ -72,7 +77,6 @@ from repotool.report import Reporter
 REPOMD = "repodata/repomd.xml"
 REPOMD_LIMIT = 4 * 1024 * 1024
 SIGNATURE_LIMIT = 64 * 1024
-PRIMARY_OPEN_LIMIT = 2 * 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -183,12 +187,17 @@ class StagingDownloader:
 
         ``held`` lists the files of ``current``.  Only specs that exist in staging or
         there are checksummed; the rest are known to be missing from two directory walks.
+        Content listed at several paths is fetched once and hard-linked to the others.
+        A symbolic link in staging or the partial folder is refused before anything is
+        written (:func:`~repotool.mirror.generations.files_under`).
         """
-        self.staging.mkdir(parents=True, exist_ok=True)
-        self.partial.mkdir(parents=True, exist_ok=True)
+        real_folder(self.staging)
+        real_folder(self.partial)
+        in_staging = files_under(self.staging)
+        files_under(self.partial)
+        unique, copies = unique_downloads(specs, self.url)
         for folder in sorted({posixpath.dirname(s.path) for s in specs} - {""}):
             (self.staging / folder).mkdir(parents=True, exist_ok=True)
-        in_staging = files_under(self.staging)
 
         def verified(spec: FileSpec) -> FileSpec | None:
             staged = self.staging / spec.path
@@ -196,19 +205,26 @@ class StagingDownloader:
                 return spec
             if current is not None and spec.path in held and _matches(current / spec.path, spec):
                 staged.unlink(missing_ok=True)
-                os.link(current / spec.path, staged)
+                os.link(current / spec.path, staged, follow_symlinks=False)
                 return spec
             return None
 
-        present = [s for s in specs if s.path in in_staging or s.path in held]
+        present = [s for s in unique if s.path in in_staging or s.path in held]
         ok: set[FileSpec] = set()
         if present:
             with ThreadPoolExecutor(self.jobs) as pool:
                 ok = {s for s in pool.map(verified, present) if s is not None}
-        plan = plan_sync(specs, ok, ())
+        plan = plan_sync(unique, ok, ())
         if plan.fetch:
             self._download(plan.fetch)
+        for path, source in copies.items():
+            (self.staging / path).unlink(missing_ok=True)
+            os.link(self.staging / source.path, self.staging / path)
         return len(plan.reuse), len(plan.fetch), plan.fetch_bytes
+
+    def forget_partial(self) -> None:
+        """After a complete sync, nothing is left to resume."""
+        shutil.rmtree(self.partial, ignore_errors=True)
 
     def _download(self, specs: Sequence[FileSpec]) -> None:
         """Fetch ``specs`` with ``jobs`` threads; the first failure stops the others.
@@ -281,8 +297,10 @@ class _Syncer:
         reporter: Reporter,
         jobs: int,
         keep_seconds: float,
+        unpack: UnpackLimits,
     ) -> None:
         self.url = url if url.endswith("/") else url + "/"
+        self.unpack = unpack
         self.dest = dest
         self.fetcher = fetcher
         self.verifier = verifier
@@ -320,6 +338,7 @@ class _Syncer:
             allow=(200, 304) if headers else (200,),
         )
         if got.status == 304 and held is not None:
+            check_fresh(held, now=now(), max_age_seconds=max_age_seconds, where=repomd_url)
             return SyncResult(changed=False, revision=held.revision)
         sig = self.fetcher.get_small(repomd_url + ".asc", max_bytes=SIGNATURE_LIMIT)
         self.verifier.verify(got.body, sig.body, repomd_url)
@@ -330,6 +349,7 @@ class _Syncer:
         }
         if held is not None and got.body == held_bytes:
             write_atomic(state_file, json.dumps({**state, **new_state}).encode())
+            check_fresh(held, now=now(), max_age_seconds=max_age_seconds, where=repomd_url)
             return SyncResult(changed=False, revision=held.revision)
         new = parse_repomd(got.body, repomd_url)
         check_update(new, held, now=now(), max_age_seconds=max_age_seconds, where=repomd_url)
@@ -340,8 +360,9 @@ class _Syncer:
         _, f1, b1 = self.downloads.stage_verified([primary.file], current, held_files)
         xml = decompress(
             (self.staging / primary.file.path).read_bytes(),
-            primary.file.path,
-            primary.open_size or PRIMARY_OPEN_LIMIT,
+            self.url + primary.file.path,
+            primary.open_size,
+            self.unpack,
         )
         packages = parse_primary(xml, self.url + primary.file.path)
         wanted = wanted_files(new, packages, repomd_url)
@@ -367,6 +388,7 @@ class _Syncer:
             (self.staging / stray).unlink()
         gen = swap_in_staging(self.workdir, self.staging, self.dest)
         remove_replaced_generations(self.workdir, gen, self.reporter)
+        self.downloads.forget_partial()
         write_atomic(
             state_file,
             json.dumps(
@@ -408,11 +430,14 @@ def sync_repository(
     keep_seconds: float,
     jobs: int = 4,
     now: Callable[[], float] = time.time,
+    unpack: UnpackLimits | None = None,
 ) -> SyncResult:
     """Mirror the repository at ``url`` into ``dest`` (see the module docstring).
 
     Files that a repomd.xml replaced less than ``keep_seconds`` ago names stay in
-    the tree, for hosts that still hold it.
+    the tree, for hosts that still hold it.  Metadata older than ``max_age_seconds``
+    is refused, also when it is unchanged since the last run (the upstream stopped
+    updating); the primary unpacks to at most what ``unpack`` allows.
     """
     if not url.startswith(("http://", "https://")):
         raise MirrorError(
@@ -421,7 +446,8 @@ def sync_repository(
             hint="pass the base URL of one repository, e.g. …/repo/el7/x86_64/",
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    syncer = _Syncer(url, dest, fetcher, verifier, reporter, jobs, keep_seconds)
+    limits = unpack or UnpackLimits()
+    syncer = _Syncer(url, dest, fetcher, verifier, reporter, jobs, keep_seconds, limits)
     result = syncer.run(max_age_seconds, now)
     counts = getattr(fetcher, "requests", 0), getattr(fetcher, "bytes", 0)
     return SyncResult(**{**asdict(result), "requests": counts[0], "bytes": counts[1]})

@@ -88,6 +88,22 @@ class ReplacedGeneration:
 
 
 @dataclass(frozen=True)
+class UnpackLimits:
+    """How far compressed metadata may unpack, whatever its signed ``open-size`` says.
+
+    The unpacked primary is held in memory and parsed, so a compressed file that
+    unpacks to gigabytes (a "bomb", signed by a compromised or buggy signer) must
+    stop early: at ``max_bytes``, and at ``max_ratio`` times its compressed size,
+    whichever is smaller.  A positive ``open-size`` only narrows the bound.
+    """
+
+    #: absolute cap on the unpacked size (``--max-metadata-size``)
+    max_bytes: int = 1024 * 1024 * 1024
+    #: cap as a multiple of the compressed size (gzip/xz primary is about 5-20×)
+    max_ratio: int = 100
+
+
+@dataclass(frozen=True)
 class SyncPlan:
     reuse: tuple[FileSpec, ...]
     fetch: tuple[FileSpec, ...]
@@ -100,8 +116,23 @@ class SyncPlan:
         return sum(f.size for f in self.fetch)
 
 
+def printable(text: str, what: str, where: str) -> str:
+    """``text`` from upstream input, refused if it holds a control or other
+    non-printing character (a newline in a file name or a label, a bidi override):
+    such names become files on disk and lines in messages."""
+    bad = next((c for c in text if not c.isprintable()), None)
+    if bad is not None:
+        raise MirrorIntegrityError(
+            f"{what} contains the control character U+{ord(bad):04X}: {text[:140]!r}",
+            where=where,
+            hint="the upstream metadata is malformed or hostile; do not mirror it",
+        )
+    return text
+
+
 def safe_relpath(href: str, where: str) -> str:
     """A location from metadata, checked to stay inside the repository."""
+    printable(href, "the location of a file", where)
     norm = posixpath.normpath(href)
     if (
         not href
@@ -147,10 +178,18 @@ def _digest(text: str | None, algo: str, where: str) -> str:
 
 
 def _int(text: str | None, what: str, where: str) -> int:
+    """A size or timestamp from metadata: a whole number, never negative."""
     try:
-        return int((text or "").strip())
+        value = int((text or "").strip())
     except ValueError:
         raise MirrorIntegrityError(f"{what} is not a whole number: {text!r}", where=where) from None
+    if value < 0:
+        raise MirrorIntegrityError(
+            f"{what} is negative: {value}",
+            where=where,
+            hint="the upstream metadata is malformed or hostile; do not mirror it",
+        )
+    return value
 
 
 def parse_repomd(data: bytes, where: str) -> Repomd:
@@ -161,10 +200,10 @@ def parse_repomd(data: bytes, where: str) -> Repomd:
         raise MirrorIntegrityError(f"repomd.xml is not well-formed XML: {e}", where=where) from e
     if root.tag != f"{REPO_NS}repomd":
         raise MirrorIntegrityError(f"not a repomd.xml (root element {root.tag})", where=where)
-    revision = (root.findtext(f"{REPO_NS}revision") or "").strip()
+    revision = printable((root.findtext(f"{REPO_NS}revision") or "").strip(), "the revision", where)
     entries: list[RepomdEntry] = []
     for data_el in root.findall(f"{REPO_NS}data"):
-        type_ = data_el.get("type", "")
+        type_ = printable(data_el.get("type", ""), "a data type", where)
         here = f"{where} <data type={type_!r}>"
         loc = data_el.find(f"{REPO_NS}location")
         cks = data_el.find(f"{REPO_NS}checksum")
@@ -199,8 +238,16 @@ def entry_named(entries: Iterable[RepomdEntry], type_: str) -> RepomdEntry | Non
     return next((e for e in entries if e.type == type_), None)
 
 
-def decompress(data: bytes, path: str, limit: int) -> bytes:
-    """Decompress metadata by its file suffix, never producing more than ``limit`` bytes."""
+def unpack_bound(compressed: int, open_size: int | None, limits: UnpackLimits) -> int:
+    """The most bytes metadata of ``compressed`` bytes may unpack to (see :class:`UnpackLimits`)."""
+    bound = min(limits.max_bytes, limits.max_ratio * max(compressed, 1))
+    return min(bound, open_size) if open_size else bound
+
+
+def decompress(data: bytes, path: str, open_size: int | None, limits: UnpackLimits) -> bytes:
+    """Decompress metadata by its file suffix, never producing more than
+    :func:`unpack_bound` bytes (the signed ``open-size`` only narrows the bound)."""
+    limit = unpack_bound(len(data), open_size, limits)
     if path.endswith(".gz"):
         out = zlib.decompressobj(wbits=47).decompress(data, limit + 1)
     elif path.endswith(".xz"):
@@ -216,9 +263,18 @@ def decompress(data: bytes, path: str, limit: int) -> bytes:
     else:
         out = data
     if len(out) > limit:
+        if open_size and limit == open_size:
+            raise MirrorIntegrityError(
+                f"the metadata unpacks to more than its declared open-size of {open_size} bytes",
+                where=path,
+                hint="the upstream metadata is malformed or hostile; do not mirror it",
+            )
         raise MirrorIntegrityError(
-            f"the metadata unpacks to more than its declared {limit} bytes",
+            f"the metadata unpacks to more than {limit} bytes (at most {limits.max_bytes} "
+            f"bytes and {limits.max_ratio} times its {len(data)} compressed bytes)",
             where=path,
+            hint="a decompression bomb, or a repository larger than expected: if it is "
+            "genuine, raise --max-metadata-size",
         )
     return out
 
@@ -233,7 +289,7 @@ def parse_primary(xml: bytes, where: str) -> list[FileSpec]:
         ) from e
     packages: list[FileSpec] = []
     for pkg in root.iter(f"{COMMON_NS}package"):
-        name = pkg.findtext(f"{COMMON_NS}name") or "?"
+        name = printable(pkg.findtext(f"{COMMON_NS}name") or "?", "a package name", where)
         here = f"{where} (package {name})"
         loc = pkg.find(f"{COMMON_NS}location")
         cks = pkg.find(f"{COMMON_NS}checksum")
@@ -288,10 +344,35 @@ def check_update(
         )
 
 
+def check_fresh(held: Repomd, *, now: float, max_age_seconds: int, where: str) -> None:
+    """Refuse to call an unchanged upstream fine when the metadata it still serves
+    (the held repomd.xml) is older than ``max_age_seconds``: it stopped updating."""
+    age = int(now) - held.newest_timestamp
+    if age > max_age_seconds:
+        raise MirrorIntegrityError(
+            f"stale upstream: its repomd.xml is unchanged (revision {held.revision}) and "
+            f"{age} seconds old (newest timestamp {held.newest_timestamp}), more than the "
+            f"allowed {max_age_seconds}",
+            where=where,
+            hint="the upstream stopped updating; DEST still serves that revision; sync from "
+            "a fresh upstream, or pass --max-age SECONDS if this age is expected",
+        )
+
+
 def wanted_files(repomd: Repomd, packages: Sequence[FileSpec], where: str) -> list[FileSpec]:
-    """Every file the new tree consists of (metadata first), duplicates checked."""
+    """Every file the new tree consists of (metadata first), duplicates checked.
+
+    The same path twice must be the same file; no path may be a folder of another
+    (``X.rpm`` beside ``X.rpm/x.rpm``) or one of the files the sync writes itself.
+    """
     by_path: dict[str, FileSpec] = {}
     for spec in [e.file for e in repomd.entries] + list(packages):
+        if spec.path in REPOMD_FILES:
+            raise MirrorIntegrityError(
+                f"the metadata lists {spec.path}, the file that signs it",
+                where=where,
+                hint="the upstream metadata is malformed or hostile; do not mirror it",
+            )
         prior = by_path.get(spec.path)
         if prior is not None and prior != spec:
             raise MirrorIntegrityError(
@@ -299,7 +380,48 @@ def wanted_files(repomd: Repomd, packages: Sequence[FileSpec], where: str) -> li
                 where=where,
             )
         by_path[spec.path] = spec
+    folders = {"repodata"}
+    for path in by_path:
+        folder = posixpath.dirname(path)
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = posixpath.dirname(folder)
+    for path in sorted(by_path):
+        if path in folders:
+            inside = next(
+                (p for p in sorted(by_path) if p.startswith(path + "/")), "repodata/repomd.xml"
+            )
+            raise MirrorIntegrityError(
+                f"the metadata lists {path} both as a file and as the folder of {inside}",
+                where=where,
+                hint="the upstream metadata is malformed or hostile; do not mirror it",
+            )
     return list(by_path.values())
+
+
+def unique_downloads(
+    specs: Sequence[FileSpec], where: str
+) -> tuple[list[FileSpec], dict[str, FileSpec]]:
+    """One spec per distinct content (the same RPM at two paths, the LiveUSB image that
+    is the LiveCD's bytes): the specs to fetch, and every other path → the spec whose
+    file it is a hard link of.  A checksum given two sizes is refused."""
+    first: dict[tuple[str, str], FileSpec] = {}
+    copies: dict[str, FileSpec] = {}
+    for spec in specs:
+        key = (spec.algo, spec.digest)
+        source = first.get(key)
+        if source is None:
+            first[key] = spec
+        elif source.size != spec.size:
+            raise MirrorIntegrityError(
+                f"the metadata gives the {spec.algo} checksum {spec.digest} two sizes: "
+                f"{source.size} ({source.path}) and {spec.size} ({spec.path})",
+                where=where,
+                hint="the upstream metadata is malformed or hostile; do not mirror it",
+            )
+        elif spec.path != source.path:
+            copies[spec.path] = source
+    return list(first.values()), copies
 
 
 def plan_sync(

@@ -21,6 +21,7 @@ from repotool.mirror.network import parse_mirrors
 from repotool.mirror.sync_plan import (
     FileSpec,
     ReplacedGeneration,
+    UnpackLimits,
     carried_files,
     check_update,
     decompress,
@@ -29,6 +30,7 @@ from repotool.mirror.sync_plan import (
     parse_repomd,
     plan_sync,
     safe_relpath,
+    unpack_bound,
     wanted_files,
 )
 
@@ -127,9 +129,23 @@ def test_checksums_must_be_hex_of_their_length(algo: str, digest: str, message: 
 
 def test_decompress_is_bounded() -> None:
     bomb = gzip.compress(b"\0" * 100_000)
-    with pytest.raises(MirrorIntegrityError, match="unpacks to more than its declared 1000"):
-        decompress(bomb, "x.xml.gz", 1000)
-    assert decompress(gzip.compress(b"abc"), "x.xml.gz", 3) == b"abc"
+    limits = UnpackLimits()
+    with pytest.raises(MirrorIntegrityError, match="unpacks to more than its declared open-size"):
+        decompress(bomb, "x.xml.gz", 1000, limits)
+    assert decompress(gzip.compress(b"abc"), "x.xml.gz", 3, limits) == b"abc"
+    # without an open-size (or with one larger), the ratio and the cap bound it
+    for open_size in (None, 10**12):
+        with pytest.raises(
+            MirrorIntegrityError,
+            match=rf"unpacks to more than {100 * len(bomb)} bytes \(at most 1073741824 bytes "
+            rf"and 100 times its {len(bomb)} compressed bytes\)",
+        ) as info:
+            decompress(bomb, "x.xml.gz", open_size, limits)
+        assert "--max-metadata-size" in str(info.value)
+    with pytest.raises(MirrorIntegrityError, match="unpacks to more than 50000 bytes"):
+        decompress(bomb, "x.xml.gz", None, UnpackLimits(max_bytes=50_000, max_ratio=10**6))
+    assert unpack_bound(10, None, UnpackLimits(max_bytes=500, max_ratio=100)) == 500
+    assert unpack_bound(10, 20, limits) == 20
 
 
 def test_rollback_and_freeze_decisions() -> None:
