@@ -38,12 +38,22 @@ COMMAND_MODULES = (
     "serve",
 )
 
+#: what a mirror operator runs on a host that holds no project: outside one, the
+#: defaults apply (inside one, its repotool.toml does)
+RUN_ANYWHERE = frozenset({("mirror", "sync"), ("mirror", "media")})
+
 
 @dataclass
 class Context:
-    """What every command gets: the config, the process runner, the reporter."""
+    """What every command gets: the config, the process runner, the reporter.
+
+    Without ``config_path`` the config is the project's: the nearest repotool.toml
+    at or above the working folder.  Outside a project that is an error, unless
+    ``needs_project`` is False.
+    """
 
     config_path: Path | None
+    needs_project: bool = True
     runner: Runner = field(default_factory=SubprocessRunner)
     reporter: Reporter = field(default_factory=ConsoleReporter)
     _config: Config | None = None
@@ -51,7 +61,7 @@ class Context:
     @property
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.config_path)
+            self._config = load_config(self.config_path, project=self.needs_project)
         return self._config
 
 
@@ -61,8 +71,9 @@ A release in one command:
   repotool serve              serve public/ and the site on http://127.0.0.1:8080
 
 Every command takes --json to print a machine-readable result on stdout, and
---config FILE to use another repotool.toml (default: ./repotool.toml, else the
-embedded defaults).  Exit status: 0 ok, 2 config, 3 outside tool, 4 build,
+--config FILE to use another repotool.toml (default: the project's, found in the
+working folder or the nearest folder above it that holds one, as git finds its
+repository).  Exit status: 0 ok, 2 config, 3 outside tool, 4 build,
 5 signing, 6 publish, 7 advisory, 8 media, 9 site, 10 announce, 11 mirror.
 """
 
@@ -106,8 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    action = getattr(args, f"{args.command}_command", None)
     ctx = Context(
         config_path=args.config,
+        needs_project=(args.command, action) not in RUN_ANYWHERE,
         reporter=ConsoleReporter(quiet=args.quiet or False),
     )
     try:
