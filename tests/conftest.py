@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +24,82 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 REPOTOOL = [sys.executable, "-m", "repotool"]
 PROJECT_FILES = ("repotool.toml", "specs", "web", "mirror")
 MEDIA_CACHE = REPO_ROOT / ".repotool" / "media-cache"
+
+
+# --- gpg-agents: every project and key home a test makes starts one -----------------
+
+
+def gpg_agents_under(root: Path) -> dict[int, Path]:
+    """The running gpg-agents whose home lies under root: pid -> home.
+
+    Only these are the tests' own: agents of other people's homes (other test
+    runs on the machine) are neither counted nor touched."""
+    root = root.resolve()
+    found: dict[int, Path] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if not argv or Path(argv[0].decode(errors="replace")).name != "gpg-agent":
+            continue
+        home = _agent_home(argv, proc)
+        if home is not None and home.resolve().is_relative_to(root):
+            found[int(proc.name)] = home
+    return found
+
+
+def _agent_home(argv: list[bytes], proc: Path) -> Path | None:
+    for i, arg in enumerate(argv):
+        if arg == b"--homedir" and i + 1 < len(argv):
+            return Path(os.path.abspath(argv[i + 1].decode(errors="replace")))
+        if arg.startswith(b"--homedir="):
+            return Path(os.path.abspath(arg.split(b"=", 1)[1].decode(errors="replace")))
+    try:  # started without --homedir: GNUPGHOME names the home
+        for entry in (proc / "environ").read_bytes().split(b"\0"):
+            if entry.startswith(b"GNUPGHOME="):
+                return Path(os.path.abspath(entry.split(b"=", 1)[1].decode(errors="replace")))
+    except OSError:
+        pass
+    return None
+
+
+def stop_gpg_agents_under(root: Path, *, wait: float = 10.0) -> dict[int, Path]:
+    """`gpgconf --homedir H --kill all` for every home under root that has an agent.
+
+    Returns the agents still running after `wait` seconds (those are then sent
+    SIGTERM by their pid, so that even a failed check leaves nothing behind)."""
+    homes = set(gpg_agents_under(root).values())
+    for home in sorted(homes):
+        subprocess.run(
+            ["gpgconf", "--homedir", str(home), "--kill", "all"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    deadline = time.monotonic() + wait
+    left = gpg_agents_under(root)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = gpg_agents_under(root)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    return left
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_gpg_agent_outlives_the_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Stops the gpg-agent of every GNUPGHOME the tests made (all lie under the
+    session's base temp folder) and fails the run if one survives its gpgconf kill."""
+    base = tmp_path_factory.getbasetemp()
+    yield
+    left = stop_gpg_agents_under(base)
+    assert not left, "gpg-agents still running after `gpgconf --kill all`: " + ", ".join(
+        f"pid {pid} ({home})" for pid, home in sorted(left.items())
+    )
 
 
 def free_port() -> int:
