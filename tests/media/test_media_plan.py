@@ -9,6 +9,7 @@ import pytest
 from repotool.errors import MediaError
 from repotool.media.base import deb_version, parse_apt_depends
 from repotool.media.liveroot import RepoSource, explain_dnf_failure, repo_file
+from repotool.media.manifest import MediaImage, MediaManifest, parse_manifest
 from repotool.media.plan import (
     ImageRecord,
     esp_size_kib,
@@ -165,7 +166,9 @@ def test_sha256sums_round_trip_in_sha256sum_format() -> None:
     assert "line 1" in str(e.value)
 
 
-def test_manifest_is_stable_json() -> None:
+def test_manifest_depends_only_on_content_and_is_read_back_by_the_one_reader() -> None:
+    """media.json is reproducible (same release, same bytes, whatever order dnf
+    listed the packages in) and the site/mirror reader reads what the writer wrote."""
     n = media_names(
         prefix="pS-Performance_Toolkit",
         version_label="3.3.2-2",
@@ -173,21 +176,36 @@ def test_manifest_is_stable_json() -> None:
         volume_label="pS-Toolkit",
     )
     img = ImageRecord("LiveCD", n.livecd, 10, "c" * 64)
-    args = dict(
-        names=n,
-        product="pS-Performance Toolkit",
-        source_date_epoch=1390000000,
-        images=[img],
-        kernel="k",
-        base="busybox",
-        packages=["b", "a"],
-    )
-    text = manifest_json(**args)  # type: ignore[arg-type]
-    assert text == manifest_json(**args)  # type: ignore[arg-type]
+
+    def manifest(packages: list[str]) -> str:
+        return manifest_json(
+            names=n,
+            product="pS-Performance Toolkit",
+            source_date_epoch=1390000000,
+            images=[img],
+            kernel="k",
+            base="busybox",
+            packages=packages,
+        )
+
+    text = manifest(["b", "a", "c"])
+    assert manifest(["c", "a", "b"]) == text
+    assert manifest(["a", "b"]) != text  # a different package set is a different manifest
+    assert text.endswith("}\n") and text.startswith('{\n  "base": "busybox",\n')
+    assert list(json.loads(text)) == sorted(json.loads(text))  # keys in a fixed order
     doc = json.loads(text)
     assert doc["release"] == "3.3.2" and doc["version"] == "3.3.2-2"
-    assert doc["packages"] == ["a", "b"]
+    assert doc["date"] == "2014-01-17T23:06:40Z"  # from SOURCE_DATE_EPOCH, not the clock
+    assert doc["packages"] == ["a", "b", "c"]
     assert doc["images"][0] == {"kind": "LiveCD", "name": n.livecd, "size": 10, "sha256": "c" * 64}
+    read = parse_manifest(text, "media.json")
+    assert read == MediaManifest(
+        version="3.3.2-2",
+        images=(MediaImage("LiveCD", n.livecd, 10, "c" * 64),),
+        checksums="SHA256SUMS",
+        signature="SHA256SUMS.asc",
+        date="2014-01-17T23:06:40Z",
+    )
 
 
 def test_repo_file_turns_every_check_on() -> None:
