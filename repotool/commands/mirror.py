@@ -36,7 +36,10 @@ def _fetch_verified(
     from repotool.mirror.fetch import HttpFetcher
     from repotool.mirror.signature import GpgvVerifier
 
-    fetcher = HttpFetcher(_limits(args, ctx.config))
+    # a keep-alive connection per download thread (and never fewer than the default)
+    fetcher = HttpFetcher(
+        _limits(args, ctx.config), connections=max(16, getattr(args, "jobs", 0) or 0)
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="repotool-gpgv-") as tmp:
             yield fetcher, GpgvVerifier(args.key, ctx.runner, Path(tmp))
@@ -46,6 +49,7 @@ def _fetch_verified(
 
 def _sync(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.mirror.sync import sync_repository
+    from repotool.mirror.sync_plan import UnpackLimits
 
     cfg = ctx.config
     dest: Path = args.dest.absolute()
@@ -62,6 +66,9 @@ def _sync(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             # as long as the master keeps a replaced generation's files
             keep_seconds=cfg.mirror.keep_previous_seconds,
             jobs=args.jobs or cfg.mirror.jobs,
+            unpack=UnpackLimits(max_bytes=args.max_metadata_size)
+            if args.max_metadata_size is not None
+            else UnpackLimits(),
         )
     if result.changed:
         summary = (
@@ -92,18 +99,27 @@ def _media(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             verifier=verifier,
             reporter=ctx.reporter,
             jobs=args.jobs or cfg.mirror.jobs,
+            remove=args.remove or (),
+            **({"max_image_bytes": args.max_image_size} if args.max_image_size else {}),
         )
     held = ", ".join(result.labels) or "no labels"
+    withdrawn = (
+        f"; kept {', '.join(result.withdrawn)} (no longer listed; --remove to delete)"
+        if result.withdrawn
+        else ""
+    )
     if result.changed:
         summary = (
             f"{dest}: now holds {held}; updated {', '.join(result.updated) or 'none'}"
             + (f", removed {', '.join(result.removed)}" if result.removed else "")
             + f": {result.fetched} image(s) fetched ({result.fetched_bytes} bytes, "
             f"{result.resumed} resumed), {result.reused} reused; {result.requests} request(s)"
+            + withdrawn
         )
     else:
         summary = (
             f"{dest}: unchanged, holds {held} ({result.requests} request(s), {result.bytes} bytes)"
+            + withdrawn
         )
     return {"summary": summary, "dest": str(dest), **result.to_json()}
 
@@ -133,6 +149,16 @@ def _list(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
     written = write_lists(ctx.config)
     return {"summary": f"wrote {len(written)} file(s): " + ", ".join(written), "written": written}
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive number of bytes: {text!r}")
+    return value
 
 
 def register(
@@ -183,6 +209,13 @@ def register(
         help="refuse metadata older than this (default: [mirror] max_age_seconds)",
     )
     s.add_argument("--jobs", type=int, default=0, help="parallel downloads")
+    s.add_argument(
+        "--max-metadata-size",
+        type=_positive,
+        metavar="BYTES",
+        help="the most the primary metadata may unpack to (default: 1 GiB; never more "
+        "than 100 times its compressed size, whatever its signed open-size says)",
+    )
     s.set_defaults(handler=_sync)
 
     m = msub.add_parser(
@@ -195,9 +228,10 @@ def register(
             "signed by KEYFILE (checked before anything else of the label is fetched); media.json "
             "must agree with it; every image is checked against its size and sha256.  DEST changes "
             "in one atomic step or not at all; run again after a failure: it resumes.  Without "
-            "--label, the labels come from BASE_URL/api/releases and DEST holds exactly those; "
-            "with --label, only the named labels are synced and other held labels stay.  An "
-            "unchanged label costs one request.",
+            "--label, the labels come from BASE_URL/api/releases; with --label, only the named "
+            "labels are synced.  A held label is deleted only with --remove: /api/releases is "
+            "not signed, so a label it no longer lists is kept (and reported).  An unchanged "
+            "label costs one request.",
             width=78,
         ),
         epilog="example (from cron; serve /srv/mirror/perfsonar/releases):\n"
@@ -224,6 +258,20 @@ def register(
         metavar="LABEL",
         help="a release label, e.g. 3.3.2-2 (repeat for more; default: every "
         "label BASE_URL/api/releases lists)",
+    )
+    m.add_argument(
+        "--remove",
+        action="append",
+        metavar="LABEL",
+        help="delete this held label from DEST (repeat for more); a label the master no "
+        "longer lists is otherwise kept, since /api/releases is not signed",
+    )
+    m.add_argument(
+        "--max-image-size",
+        type=_positive,
+        metavar="BYTES",
+        help="the largest image accepted (default: 16 GiB); media.json is not signed, "
+        "so its sizes cannot exceed this",
     )
     m.add_argument("--jobs", type=int, default=0, help="parallel downloads")
     m.set_defaults(handler=_media)

@@ -1,4 +1,4 @@
-"""Bounded HTTP for mirrors, over requests.
+"""Bounded HTTP for mirrors, over urllib3.
 
 Every read carries a length limit (a server that sends more than declared is
 cut off after one extra byte), a socket timeout (a stalled connection fails
@@ -7,15 +7,14 @@ drips bytes fails once the grace period is over).  Downloads resume with HTTP
 Range from whatever an earlier attempt left in the partial file, and are hashed
 as they stream to disk.
 
-Package downloads are the hot path of a sync (thousands of small files), where
-``Session.get``'s per-request work (merging settings, reading ``~/.netrc`` and
-the proxy environment, cookies, hooks) costs more CPU than the transfer.  So
-:meth:`HttpFetcher.download` resolves each origin once through the session
-(proxies, ``~/.netrc``, CA bundle, the mounted adapter) and then sends its
-requests on that adapter's urllib3 connection pool with the adapter's own
-arguments (headers, retries, timeouts; no cookies: a mirror serves static
-files).  An origin that needs a proxy or credentials, a session with another
-adapter mounted, and every redirect go through ``Session.get`` as before.
+:class:`HttpFetcher` sends every request through one thread-safe urllib3
+``PoolManager`` (keep-alive connections per origin, redirects followed, no
+retries: a failed file fails the sync, and the next run resumes it).  Proxies
+come from the usual ``http_proxy``/``https_proxy``/``no_proxy`` variables.  A
+mirror serves static files: no cookies, no ``~/.netrc``, no content encoding.
+
+:class:`repotool.mirror.memory_fetch.MemoryFetcher` is the in-memory fake of
+the seam, for tests that need no socket.
 """
 
 from __future__ import annotations
@@ -23,22 +22,24 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import requests
 import urllib3
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
-from requests.utils import requote_uri, select_proxy
 
-from repotool.errors import MirrorIntegrityError, MirrorTransportError
+from repotool.errors import MirrorError, MirrorIntegrityError, MirrorTransportError
 
 CHUNK = 64 * 1024
+#: redirects followed per request (a mirror network may redirect to a mirror once or twice)
+MAX_REDIRECTS = 5
+HEADERS = {"User-Agent": "repotool-mirror", "Accept-Encoding": "identity"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,14 @@ class Download:
 
 
 class Fetcher(Protocol):
-    """The HTTP seam of the mirror area."""
+    """The HTTP seam of the mirror area.
+
+    ``get_small`` reads a whole body of at most ``max_bytes`` (a status outside
+    ``allow`` is a :class:`MirrorTransportError`); ``download`` streams a file of
+    exactly ``size`` bytes into ``dest``, resuming from what ``dest`` holds, and
+    returns its digest when ``algo`` is given.  More bytes than allowed are a
+    :class:`MirrorIntegrityError`, fewer a :class:`MirrorTransportError`.
+    """
 
     def get_small(
         self,
@@ -82,156 +90,124 @@ class Fetcher(Protocol):
     def download(self, url: str, dest: Path, *, size: int, algo: str | None = None) -> Download: ...
 
 
-@dataclass(frozen=True)
-class _Route:
-    """How one thread sends requests to one origin on the fast path."""
-
-    pool: urllib3.HTTPConnectionPool
-    headers: Mapping[str, str]
-    retries: urllib3.Retry
-
-
 class HttpFetcher:
-    """:class:`Fetcher` over requests, one keep-alive session per thread."""
+    """:class:`Fetcher` over urllib3, shared by every thread of a sync."""
 
     def __init__(
         self,
         limits: FetchLimits,
         *,
-        session_factory: Callable[[], requests.Session] = requests.Session,
+        connections: int = 16,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         self.limits = limits
-        self._factory = session_factory
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        #: scheme (and "no", "all") → proxy URL, as urllib reads them from the environment
+        self._proxies = dict(
+            urllib.request.getproxies_environment() if proxies is None else proxies
+        )
+        self._connections = max(1, connections)
+        self._managers: dict[str, urllib3.PoolManager] = {}
+        self._origin_proxy: dict[str, str] = {}
         self._lock = threading.Lock()
         self._timeout = urllib3.Timeout(connect=limits.timeout, read=limits.timeout)
+        # no retries (a failed file fails the sync; the next run resumes it), but
+        # redirects, counted; read=False re-raises read errors as themselves
+        self._retries = urllib3.Retry(
+            total=None,
+            connect=0,
+            read=False,
+            status=0,
+            other=0,
+            redirect=MAX_REDIRECTS,
+            raise_on_redirect=True,
+            respect_retry_after_header=False,
+        )
         #: requests sent and body bytes received, for reports and benchmarks
         self.requests = 0
         self.bytes = 0
 
-    def _session(self) -> requests.Session:
-        s: requests.Session | None = getattr(self._local, "session", None)
-        if s is None:
-            s = self._factory()
-            s.headers["User-Agent"] = "repotool-mirror"
-            self._local.session = s
-            self._local.routes = {}
-            with self._lock:
-                self._sessions.append(s)
-        return s
-
     def close(self) -> None:
         with self._lock:
-            for s in self._sessions:
-                s.close()
-            self._sessions.clear()
+            for manager in self._managers.values():
+                manager.clear()
+            self._managers.clear()
 
-    def _route(self, origin: str, url: str) -> _Route | None:
-        """This thread's fast path to ``origin``, or None where requests must decide."""
-        session = self._session()
-        routes: dict[str, _Route | None] = self._local.routes
-        if origin in routes:
-            known = routes[origin]
-            # a pool the session's pool manager evicted is closed: resolve again
-            if known is None or known.pool.pool is not None:
-                return known
-        req = session.prepare_request(requests.Request("GET", url))
-        prepared_url = req.url or url
-        settings = session.merge_environment_settings(prepared_url, {}, True, None, None)
-        adapter = session.get_adapter(prepared_url)
-        fast = (
-            type(adapter) is HTTPAdapter
-            and not select_proxy(prepared_url, settings["proxies"])
-            and "Authorization" not in req.headers
-            and "Cookie" not in req.headers
-        )
-        route = (
-            _Route(
-                pool=adapter.get_connection_with_tls_context(
-                    req, settings["verify"], cert=settings["cert"]
-                ),
-                headers={**session.headers, "Accept-Encoding": "identity"},
-                retries=adapter.max_retries,
-            )
-            if fast and isinstance(adapter, HTTPAdapter)
-            else None
-        )
-        routes[origin] = route
-        return route
+    def _proxy_for(self, url: str) -> str:
+        """The proxy for ``url``'s origin ("" for none), decided once per origin."""
+        if not self._proxies:
+            return ""
+        scheme, _, rest = url.partition("://")
+        authority = rest.split("/", 1)[0]
+        origin = scheme + "://" + authority
+        known = self._origin_proxy.get(origin)
+        if known is None:
+            proxy = self._proxies.get(scheme.lower()) or self._proxies.get("all") or ""
+            host = authority.rpartition("@")[2]
+            if proxy and bypasses_proxy(host, self._proxies.get("no", "")):
+                proxy = ""
+            known = self._origin_proxy[origin] = proxy
+        return known
 
-    def _open(
-        self, url: str, headers: Mapping[str, str], *, pooled: bool = False
-    ) -> urllib3.BaseHTTPResponse:
+    def _manager(self, url: str) -> urllib3.PoolManager:
+        proxy = self._proxy_for(url)
+        manager = self._managers.get(proxy)
+        if manager is None:
+            with self._lock:
+                manager = self._managers.get(proxy)
+                if manager is None:
+                    manager = (
+                        urllib3.ProxyManager(
+                            proxy,
+                            num_pools=32,
+                            maxsize=self._connections,
+                            headers=HEADERS,
+                            retries=self._retries,
+                            timeout=self._timeout,
+                        )
+                        if proxy
+                        else urllib3.PoolManager(
+                            num_pools=32,
+                            maxsize=self._connections,
+                            headers=HEADERS,
+                            retries=self._retries,
+                            timeout=self._timeout,
+                        )
+                    )
+                    self._managers[proxy] = manager
+        return manager
+
+    def _open(self, url: str, headers: Mapping[str, str]) -> urllib3.BaseHTTPResponse:
         with self._lock:
             self.requests += 1
-        if pooled:
-            scheme, _, rest = url.partition("://")
-            host, _, path = rest.partition("/")
-            try:
-                route = self._route(f"{scheme}://{host}", url)
-            except (requests.RequestException, urllib3.exceptions.HTTPError, ValueError) as e:
-                raise self._open_error(e, url) from e  # e.g. a URL requests cannot parse
-            if route is not None:
-                try:
-                    resp = route.pool.urlopen(
-                        "GET",
-                        requote_uri("/" + path),
-                        headers={**route.headers, **headers},
-                        redirect=False,
-                        assert_same_host=False,
-                        preload_content=False,
-                        decode_content=False,
-                        retries=route.retries,
-                        timeout=self._timeout,
-                    )
-                except (
-                    requests.RequestException,
-                    urllib3.exceptions.HTTPError,
-                    OSError,
-                    ValueError,
-                ) as e:
-                    raise self._open_error(e, url) from e
-                if not resp.get_redirect_location():
-                    return resp
-                _finish(resp)  # let requests follow (and check) the redirect
         try:
-            raw: urllib3.BaseHTTPResponse = (
-                self._session()
-                .get(
-                    url,
-                    headers={"Accept-Encoding": "identity", **headers},
-                    stream=True,
-                    timeout=self.limits.timeout,
-                    allow_redirects=True,
-                )
-                .raw
+            return self._manager(url).urlopen(
+                "GET",
+                url,
+                headers={**HEADERS, **headers},
+                redirect=True,
+                preload_content=False,
+                decode_content=False,
             )
-        except (requests.RequestException, ValueError) as e:
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
             raise self._open_error(e, url) from e
-        return raw
 
     def _open_error(self, e: BaseException, url: str) -> MirrorTransportError:
-        if isinstance(
-            e,
-            requests.exceptions.InvalidURL
-            | requests.exceptions.MissingSchema
-            | requests.exceptions.InvalidSchema
-            | urllib3.exceptions.LocationValueError,
-        ):
+        if isinstance(e, urllib3.exceptions.LocationValueError):
             return MirrorTransportError(
                 f"not a valid http(s) URL: {_reason(e)}",
                 where=url,
                 hint="fix the URL (in mirrors.toml or on the command line)",
             )
         reason = e.reason if isinstance(e, urllib3.exceptions.MaxRetryError) else e
-        if (
-            isinstance(e, requests.Timeout)
-            or isinstance(reason, urllib3.exceptions.ReadTimeoutError)
-            or (
-                isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
-                and not isinstance(reason, urllib3.exceptions.NewConnectionError)
+        if isinstance(reason, urllib3.exceptions.ResponseError) and "redirect" in str(reason):
+            return MirrorTransportError(
+                f"more than {MAX_REDIRECTS} redirects",
+                where=url,
+                hint="the server redirects in a loop; check the URL",
             )
+        if isinstance(reason, urllib3.exceptions.ReadTimeoutError) or (
+            isinstance(reason, urllib3.exceptions.ConnectTimeoutError)
+            and not isinstance(reason, urllib3.exceptions.NewConnectionError)
         ):
             return MirrorTransportError(
                 f"no answer within {self.limits.timeout:g} seconds",
@@ -239,7 +215,7 @@ class HttpFetcher:
                 hint="the server is down or overloaded; run again later",
             )
         return MirrorTransportError(
-            f"cannot connect: {_reason(e)}",
+            f"cannot connect: {_reason(reason or e)}",
             where=url,
             hint="check the URL and that the server is up; run again later",
         )
@@ -262,12 +238,7 @@ class HttpFetcher:
                     break
                 got += len(chunk)
                 if got > limit:
-                    raise MirrorIntegrityError(
-                        f"the server sent more than the {limit} bytes the metadata declares "
-                        "(endless data)",
-                        where=url,
-                        hint="the upstream is broken or hostile; nothing was kept",
-                    )
+                    raise endless_error(limit, url)
                 write(chunk)
                 elapsed = time.monotonic() - start
                 if elapsed > self.limits.grace and got / elapsed < self.limits.min_rate:
@@ -277,7 +248,7 @@ class HttpFetcher:
                         where=url,
                         hint="the server is overloaded or throttled; run again to resume",
                     )
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+        except (urllib3.exceptions.HTTPError, OSError) as e:
             if _is_timeout(e):
                 raise MirrorTransportError(
                     f"stalled: no data for {self.limits.timeout:g} seconds after {got} bytes",
@@ -308,7 +279,7 @@ class HttpFetcher:
         resp = self._open(url, headers or {})
         if resp.status not in allow:
             _finish(resp)
-            raise _status_error(resp.status, url)
+            raise status_error(resp.status, url)
         buf = io.BytesIO()
         if resp.status == 200:
             self._read(resp, url, max_bytes, buf.write, None)
@@ -322,17 +293,11 @@ class HttpFetcher:
         )
 
     def download(self, url: str, dest: Path, *, size: int, algo: str | None = None) -> Download:
-        try:
-            have = os.stat(dest).st_size
-        except FileNotFoundError:
-            have = 0
-        if have >= size:
-            have = 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
-        resp = self._open(url, headers, pooled=True)
+        have = resume_point(dest, size)
+        resp = self._open(url, {"Range": f"bytes={have}-"} if have else {})
         if resp.status == 416 and have:
             _finish(resp)
-            have, resp = 0, self._open(url, {}, pooled=True)
+            have, resp = 0, self._open(url, {})
         if resp.status == 206 and have:
             crange = resp.headers.get("Content-Range", "")
             if not crange.startswith(f"bytes {have}-"):
@@ -346,7 +311,7 @@ class HttpFetcher:
             have = 0
         else:
             _finish(resp)
-            raise _status_error(resp.status, url)
+            raise status_error(resp.status, url)
         remaining = size - have
         declared = resp.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > remaining:
@@ -357,36 +322,33 @@ class HttpFetcher:
                 hint="the upstream file differs from its metadata; run again later",
             )
         try:
-            hasher = (
-                None if algo is None else _head_hasher(dest, algo) if have else hashlib.new(algo)
-            )
-            fd = _open_partial(dest, append=bool(have))
+            sink = PartialSink(dest, have, algo)
         except BaseException:
             _finish(resp)
             raise
         try:
-
-            def write(chunk: bytes) -> None:
-                if hasher is not None:
-                    hasher.update(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-
-            got = self._read(resp, url, remaining, write, remaining)
+            got = self._read(resp, url, remaining, sink.write, remaining)
         finally:
-            os.close(fd)
+            sink.close()
         if got < remaining:
-            raise MirrorTransportError(
-                f"the file is truncated: the server sent {have + got} of {size} bytes",
-                where=url,
-                hint="run again to resume",
-            )
-        return Download(
-            resumed_from=have,
-            received=got,
-            digest=hasher.hexdigest() if hasher is not None else None,
-        )
+            raise truncated_error(have + got, size, url)
+        return Download(resumed_from=have, received=got, digest=sink.digest())
+
+
+def bypasses_proxy(authority: str, no_proxy: str) -> bool:
+    """Pure: whether ``no_proxy`` (``"localhost,.example.net,10.0.0.1"``, ``"*"``) names the
+    host of ``authority`` (``host[:port]``), a domain it is in, or its host and port."""
+    host = authority.lower()
+    bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host.strip("[]")
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if entry == "*":
+            return True
+        entry = entry.lstrip(".")
+        if entry and (
+            entry in (host, bare) or bare.endswith("." + entry) or host.endswith("." + entry)
+        ):
+            return True
+    return False
 
 
 def _finish(resp: urllib3.BaseHTTPResponse) -> None:
@@ -395,22 +357,75 @@ def _finish(resp: urllib3.BaseHTTPResponse) -> None:
     resp.release_conn()
 
 
-def _open_partial(dest: Path, *, append: bool) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
+# --- shared by every Fetcher (the real one and the fake) -------------------------
+
+
+def resume_point(dest: Path, size: int) -> int:
+    """How many bytes of ``dest`` an earlier attempt left to resume from (0: start over).
+
+    The partial file is looked at, never followed: a symbolic link there is refused.
+    """
     try:
-        return os.open(dest, flags, 0o666)
+        st = os.lstat(dest)
     except FileNotFoundError:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(dest, flags, 0o666)
+        return 0
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        raise MirrorError(
+            "the partial download is a symbolic link or not a regular file; refusing to follow it",
+            where=str(dest),
+            hint="only repotool writes there: check it, delete it, then sync again",
+        )
+    return st.st_size if st.st_size < size else 0
 
 
-def _head_hasher(dest: Path, algo: str) -> hashlib._Hash:
-    """A hash of the part of ``dest`` an earlier attempt left (the resume point)."""
-    with open(dest, "rb") as f:
-        return hashlib.file_digest(f, algo)
+class PartialSink:
+    """Appends a download to its partial file (``O_NOFOLLOW``), hashing as it writes."""
+
+    def __init__(self, dest: Path, have: int, algo: str | None) -> None:
+        self.dest = dest
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+        flags |= os.O_APPEND if have else os.O_TRUNC
+        try:
+            if algo is None:
+                self._hash = None
+            elif have:
+                with open(os.open(dest, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+                    self._hash = hashlib.file_digest(f, algo)  # the head kept from before
+            else:
+                self._hash = hashlib.new(algo)
+            try:
+                self._fd = os.open(dest, flags, 0o666)
+            except FileNotFoundError:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(dest, flags, 0o666)
+        except OSError as e:
+            raise self._error(e) from e
+
+    def _error(self, e: OSError) -> MirrorError:
+        return MirrorError(
+            f"cannot write the download: {e.strerror}",
+            where=str(self.dest),
+            hint="check the disk space and the permissions of DEST's folder; run again to resume",
+        )
+
+    def write(self, chunk: bytes) -> None:
+        if self._hash is not None:
+            self._hash.update(chunk)
+        view = memoryview(chunk)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as e:
+            raise self._error(e) from e
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def digest(self) -> str | None:
+        return self._hash.hexdigest() if self._hash is not None else None
 
 
-def _status_error(status: int, url: str) -> MirrorTransportError:
+def status_error(status: int, url: str) -> MirrorTransportError:
     if status == 404:
         return MirrorTransportError(
             "not found (HTTP 404)",
@@ -420,12 +435,28 @@ def _status_error(status: int, url: str) -> MirrorTransportError:
     return MirrorTransportError(f"HTTP status {status}", where=url, hint="run again later")
 
 
+def endless_error(limit: int, url: str) -> MirrorIntegrityError:
+    return MirrorIntegrityError(
+        f"the server sent more than the {limit} bytes the metadata declares (endless data)",
+        where=url,
+        hint="the upstream is broken or hostile; nothing was kept",
+    )
+
+
+def truncated_error(got: int, size: int, url: str) -> MirrorTransportError:
+    return MirrorTransportError(
+        f"the file is truncated: the server sent {got} of {size} bytes",
+        where=url,
+        hint="run again to resume",
+    )
+
+
 def _is_timeout(e: BaseException) -> bool:
     seen: BaseException | None = e
     for _ in range(6):
         if seen is None:
             return False
-        if isinstance(seen, TimeoutError | requests.Timeout | urllib3.exceptions.TimeoutError):
+        if isinstance(seen, TimeoutError | urllib3.exceptions.TimeoutError):
             return True
         seen = (
             seen.__cause__
