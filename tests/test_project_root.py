@@ -8,15 +8,26 @@ the build cache) is only ever made in the root's state folder.
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import free_port, make_project, run_repotool
 
 COMPONENT = "perfsonar-toolkit-sysctl"
 
 
-def test_a_subfolder_works_on_the_project_and_keeps_state_at_its_root(tmp_path: Path) -> None:
-    project = make_project(tmp_path / "p", base_url="http://127.0.0.1:9")
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Path]:
+    path = make_project(tmp_path / "p", base_url="http://127.0.0.1:9")
+    yield path
+    home = path / ".repotool" / "gnupg"
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
+
+
+def test_a_subfolder_works_on_the_project_and_keeps_state_at_its_root(project: Path) -> None:
     component = project / "specs" / COMPONENT
     built = run_repotool(project / "specs", "build", COMPONENT, "--json", "--quiet")
     assert built.returncode == 0, built.stderr
@@ -35,8 +46,7 @@ def test_a_subfolder_works_on_the_project_and_keeps_state_at_its_root(tmp_path: 
     assert stray == []
 
 
-def test_advisory_check_from_the_web_folder_reads_the_projects_records(tmp_path: Path) -> None:
-    project = make_project(tmp_path / "p", base_url="http://127.0.0.1:9")
+def test_advisory_check_from_the_web_folder_reads_the_projects_records(project: Path) -> None:
     at_root = run_repotool(project, "advisory", "check", "--json", "--quiet")
     from_web = run_repotool(project / "web", "advisory", "check", "--json", "--quiet")
     assert at_root.returncode == from_web.returncode == 0, from_web.stderr
@@ -73,8 +83,7 @@ def test_mirror_commands_run_outside_a_project(tmp_path: Path) -> None:
     assert "repotool.toml" not in done.stderr
 
 
-def test_an_explicit_config_is_used_from_anywhere(tmp_path: Path) -> None:
-    project = make_project(tmp_path / "p", base_url="http://127.0.0.1:9")
+def test_an_explicit_config_is_used_from_anywhere(project: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     done = run_repotool(

@@ -14,9 +14,10 @@ from pathlib import Path
 import gnupg
 
 from repotool.config import Config
-from repotool.errors import KeyUnavailableError
+from repotool.errors import KeyUnavailableError, SigningStateError, WeakKeyError
 from repotool.process import Runner, require_tools
 from repotool.report import Reporter
+from repotool.signing.key_checks import KeyStrength, weak_key_problem
 from repotool.signing.signer import GPG, Signer
 
 DEV_KEY_BANNER = (
@@ -54,32 +55,70 @@ def _make_dev_key(home: Path, uid: str) -> str:
     return str(key.fingerprint)
 
 
-def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
-    """The configured release key, checked usable; in development mode made on first use."""
-    require_tools(["gpg"])
-    if cfg.key.mode == "development":
-        home = cfg.state / "gnupg"
-        marker = home / "DEVELOPMENT-KEY-NOT-FOR-PRODUCTION"
-        if marker.exists():
-            fpr = marker.read_text().split()[0]
-        else:
-            reporter.info("Creating a local development signing key (first use) ...")
-            fpr = _make_dev_key(home, cfg.key.dev_uid)
-        reporter.warn(DEV_KEY_BANNER.format(fpr=fpr, home=home))
-        signer = Signer(
-            gnupghome=home,
-            fingerprint=fpr,
-            runner=runner,
-            development=True,
-            ledger=cfg.state / "verified" / f"{fpr}.sha256",
-        )
+def _dev_key_fingerprint(marker: Path) -> str:
+    """The development key named by its marker file; a damaged marker is an error."""
+    try:
+        words = marker.read_bytes().split()
+    except OSError as e:
+        words = []
+        reason = e.strerror or str(e)
     else:
-        if not _FPR.match(cfg.key.fingerprint.replace(" ", "")):
-            raise KeyUnavailableError(
-                f"'{cfg.key.fingerprint}' is not a 40-digit key fingerprint",
-                where="repotool.toml [key] fingerprint",
-                hint="gpg --list-keys --with-colons shows it on the 'fpr' line",
-            )
+        reason = "it is empty" if not words else "it does not start with a key fingerprint"
+    if words and _FPR.match(words[0].decode("ascii", "replace")):
+        return words[0].decode("ascii")
+    raise SigningStateError(
+        f"the development key's marker file is damaged: {reason}",
+        where=str(marker),
+        hint=f"delete the folder {marker.parent}: the next run makes a new development key "
+        "(and signs the packages again with it)",
+    )
+
+
+def _open_development(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
+    home = cfg.state / "gnupg"
+    marker = home / "DEVELOPMENT-KEY-NOT-FOR-PRODUCTION"
+    if marker.exists():
+        fpr = _dev_key_fingerprint(marker)
+    else:
+        reporter.info("Creating a local development signing key (first use) ...")
+        fpr = _make_dev_key(home, cfg.key.dev_uid)
+    reporter.warn(DEV_KEY_BANNER.format(fpr=fpr, home=home))
+    return Signer(
+        gnupghome=home,
+        fingerprint=fpr,
+        runner=runner,
+        development=True,
+        ledger=cfg.state / "verified" / f"{fpr}.sha256",
+    )
+
+
+def _check_strength(cfg: Config, signer: Signer, strength: KeyStrength, reporter: Reporter) -> None:
+    problem = weak_key_problem(strength)
+    if problem is None:
+        return
+    if cfg.key.allow_weak_key:
+        reporter.warn(
+            f"SIGNING WITH A WEAK KEY ({signer.fingerprint}): {problem}; "
+            "[key] allow_weak_key = true lets it sign"
+        )
+        return
+    raise WeakKeyError(
+        f"the signing key {signer.fingerprint} is too weak: {problem}",
+        where=f"GNUPGHOME {signer.gnupghome}",
+        hint="make a new release key (gpg --quick-gen-key '<uid>' rsa4096 sign 2y) and name it "
+        "in [key] fingerprint; to sign with this one anyway, set allow_weak_key = true in [key]",
+    )
+
+
+def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
+    """The configured release key, checked usable before any work: it exists, is not
+    expired or revoked, is at least RSA-3072/Ed25519 (unless allowed), and a test
+    signature made exactly as the release signs verifies against the published key.
+    In development mode the key is made on first use, in the project's state folder."""
+    require_tools(["gpg", "gpgv"])
+    if cfg.key.mode == "development":
+        signer = _open_development(cfg, runner, reporter)
+    else:
         home = cfg.path(cfg.key.gnupghome) if cfg.key.gnupghome else Path.home() / ".gnupg"
         if not home.is_dir():
             raise KeyUnavailableError(
@@ -98,4 +137,5 @@ def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
             / f"{cfg.key.fingerprint.replace(' ', '').upper()}.sha256",
         )
     signer.check_usable()
+    _check_strength(cfg, signer, signer.test_signature(), reporter)
     return signer

@@ -20,9 +20,16 @@ import gnupg
 
 from repotool.config import Config
 from repotool.digests import file_digest
-from repotool.errors import BadSignatureError, KeyUnavailableError, SigningError, ToolFailedError
+from repotool.errors import (
+    BadSignatureError,
+    KeyUnavailableError,
+    SigningError,
+    SigningStateError,
+    ToolFailedError,
+)
 from repotool.process import Runner, require_tools
 from repotool.report import Reporter
+from repotool.signing.key_checks import KeyStrength, read_sign_status, signing_key_strength
 
 GPG = "/usr/bin/gpg"
 
@@ -187,6 +194,66 @@ class Signer:
                 hint="create it (mode 0600) or leave passphrase_file empty to use gpg-agent",
             )
 
+    def test_signature(self) -> KeyStrength:
+        """Sign a short text as the release will (same key, same passphrase route) and
+        check it against the published key, before any work; the signing (sub)key's
+        strength comes back.  Never prompts: a key that needs a passphrase nobody gave
+        fails here, not in rpmsign after the build."""
+        where = f"GNUPGHOME {self.gnupghome}, key {self.fingerprint}"
+        text = b"repotool: test signature before any work\n"
+        never_prompt = [] if self.passphrase_file else ["--pinentry-mode", "error"]
+        done = self.runner.run(
+            [
+                *self._gpg_argv(),
+                *never_prompt,
+                "--status-fd",
+                "2",
+                "--local-user",
+                self.fingerprint,
+                "--digest-algo",
+                "SHA256",
+                "--armor",
+                "--detach-sign",
+                "--output",
+                "-",
+            ],
+            input=text,
+            check=False,
+            where=where,
+        )
+        status = done.stderr.decode("utf-8", "replace")
+        pf = str(self.passphrase_file) if self.passphrase_file else None
+        outcome = read_sign_status(status, passphrase_file=pf)
+        if done.returncode != 0 or outcome.signed_by is None:
+            raise KeyUnavailableError(
+                outcome.problem or "gpg could not make a test signature",
+                where=where,
+                hint=outcome.hint,
+            )
+        self.verify_detached(text, done.stdout)
+        listing = self.runner.run(
+            [
+                GPG,
+                "--homedir",
+                str(self.gnupghome),
+                "--batch",
+                "--no-tty",
+                "--with-colons",
+                "--list-keys",
+                self.fingerprint,
+            ],
+            where=where,
+        ).text
+        strength = signing_key_strength(listing, outcome.signed_by)
+        if strength is None:
+            raise KeyUnavailableError(
+                f"the test signature was made by {outcome.signed_by}, which is not part of "
+                "the release key",
+                where=where,
+                hint="name the primary key's fingerprint in [key] fingerprint",
+            )
+        return strength
+
     def public_key_armored(self) -> str:
         if self._public is None:
             text = self._gpg.export_keys(self.fingerprint, armor=True, minimal=True)
@@ -323,10 +390,7 @@ class Signer:
 
     def _known_good(self) -> set[str]:
         if self._verified is None:
-            try:
-                self._verified = set(self.ledger.read_text().split()) if self.ledger else set()
-            except OSError:
-                self._verified = set()
+            self._verified = read_ledger(self.ledger) if self.ledger else set()
         return self._verified
 
     def _remember(self, digests: Sequence[str]) -> None:
@@ -335,9 +399,17 @@ class Signer:
         new = [d for d in digests if d not in known]
         if not new or self.ledger is None:
             return
-        self.ledger.parent.mkdir(parents=True, exist_ok=True)
-        with self.ledger.open("a") as f:
-            f.write("".join(d + "\n" for d in new))
+        try:
+            self.ledger.parent.mkdir(parents=True, exist_ok=True)
+            with self.ledger.open("a") as f:
+                f.write("".join(d + "\n" for d in new))
+        except OSError as e:
+            raise SigningStateError(
+                f"cannot record the verified packages: {e.strerror or e}",
+                where=str(self.ledger),
+                hint=f"free space in {self.ledger.parent} (or fix its permissions), then run "
+                "again; if the file is now damaged, delete it (packages are then checked again)",
+            ) from e
         known.update(new)
 
     def require_signed(self, paths: Sequence[Path], sha256s: Sequence[str] | None = None) -> None:
@@ -367,6 +439,43 @@ class Signer:
         self._remember(digests)
 
 
+_SHA256_LINE = re.compile(rb"^[0-9a-f]{64}$")
+
+
+def parse_ledger(data: bytes) -> set[str] | int:
+    """Pure: the SHA-256 digests of a ledger, or the number of its first bad line."""
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for n, line in enumerate(lines, start=1):
+        if not _SHA256_LINE.match(line):
+            return n
+    return {line.decode() for line in lines}
+
+
+def read_ledger(path: Path) -> set[str]:
+    """The files verified before against a key; a damaged ledger is an error, never
+    half-trusted (it names the file to delete: the packages are then checked again)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return set()
+    except OSError as e:
+        raise SigningStateError(
+            f"cannot read the list of verified packages: {e.strerror or e}",
+            where=str(path),
+            hint="fix its permissions, or delete it (every package is then checked again)",
+        ) from e
+    parsed = parse_ledger(data)
+    if isinstance(parsed, int):
+        raise SigningStateError(
+            f"the list of verified packages is damaged: line {parsed} is not a SHA-256 digest",
+            where=f"{path}:{parsed}",
+            hint=f"delete {path}; every package is then checked against the key again, once",
+        )
+    return parsed
+
+
 # --- the sign stage -------------------------------------------------------------
 
 
@@ -392,9 +501,17 @@ def sign_cached(
             todo.append((src, work / final.parent.name / src.name, final))
     if todo:
         shutil.rmtree(work, ignore_errors=True)
-        for src, tmp, _ in todo:
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, tmp)
+        try:
+            for src, tmp, _ in todo:
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, tmp)
+        except OSError as e:
+            shutil.rmtree(work, ignore_errors=True)
+            raise SigningStateError(
+                f"cannot copy the packages to sign: {e.strerror or e}",
+                where=str(work),
+                hint=f"free space in {cfg.state} (or fix its permissions), then run again",
+            ) from e
         with reporter.step("Signing packages", len(todo)) as step:
             signer.sign_rpms([t for _, t, _ in todo], jobs=cfg.build.jobs)
             step.advance(len(todo))
