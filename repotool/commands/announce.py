@@ -224,8 +224,10 @@ def _announce(args: argparse.Namespace, ctx: Context, kind: Kind, ref: str) -> d
     if (cfg.public_dir / "index.html").is_file():
         # the exported site carries the list archive pages: bring them up to date
         from repotool.site.export import build_site
+        from repotool.site.published import GpgKeyInspector
 
-        result["site"] = build_site(cfg, ctx.reporter).to_json()
+        keys = GpgKeyInspector(ctx.runner)
+        result["site"] = build_site(cfg, ctx.reporter, keys=keys).to_json()
     result["summary"] = (
         f"Sent '{done.subject}' to {cfg.announce.list_address} as {done.message_id}; "
         f"archived in {archive_dir(cfg)}"

@@ -1,4 +1,4 @@
-"""``repotool serve``: the published tree and the site on one HTTP port."""
+"""``repotool serve``: the published tree and the released site on one HTTP port."""
 
 from __future__ import annotations
 
@@ -6,6 +6,23 @@ import argparse
 from typing import Any
 
 from repotool.cli import Context
+from repotool.errors import RepotoolError
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number above 0, not {text!r}")
+    return int(text)
 
 
 def register(
@@ -14,13 +31,36 @@ def register(
     p = sub.add_parser(
         "serve",
         parents=[common],
-        help="serve public/ and the site over HTTP",
-        description="Serve the published tree (repositories, keys, media) and the site with "
-        "FastAPI/uvicorn. Hosts point their .repo file here; readers open the site.",
+        help="serve public/ and the released site over HTTP",
+        description="Serve the published tree (repositories, keys, media) and the site as the "
+        "last 'repotool release' or 'repotool site build' exported it (never web/content/ as "
+        "it is now; a new export is picked up within a second, all at once). Hosts point "
+        "their .repo file here; readers open the site.",
         epilog="example: repotool serve --port 8080   then: curl http://127.0.0.1:8080/repo/perfsonar.repo",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    p.add_argument(
+        "--request-timeout",
+        type=_positive,
+        default=20.0,
+        metavar="SECONDS",
+        help="close a connection whose request has not fully arrived after this (default 20)",
+    )
+    p.add_argument(
+        "--keepalive-timeout",
+        type=_positive,
+        default=5.0,
+        metavar="SECONDS",
+        help="close an idle keep-alive connection after this (default 5)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=_count,
+        default=1000,
+        metavar="N",
+        help="answer 503 and close connections beyond this many (default 1000)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -28,8 +68,26 @@ def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     import uvicorn
 
     from repotool.site.app import create_app
+    from repotool.site.released import MANIFEST_NAME, load_released
+    from repotool.site.serving import ServeLimits, server_config
 
+    limits = ServeLimits(
+        request_timeout=args.request_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+        max_connections=args.max_connections,
+    )
     app = create_app(ctx.config)
-    ctx.reporter.info(f"Serving {ctx.config.public_dir} on http://{args.host}:{args.port}/")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    public = ctx.config.public_dir
+    try:
+        released = load_released(public)
+    except RepotoolError as e:  # a warning only: the server serves what it can
+        ctx.reporter.warn(f"the released site cannot be read yet: {e}")
+    else:
+        if released is None:
+            ctx.reporter.warn(
+                f"no site is exported in {public} (no {MANIFEST_NAME}): pages answer 503 "
+                "until 'repotool site build' or 'repotool release' exports it"
+            )
+    ctx.reporter.info(f"Serving {public} on http://{args.host}:{args.port}/")
+    uvicorn.Server(server_config(app, args.host, args.port, limits)).run()
     return {"summary": "server stopped", "host": args.host, "port": args.port}

@@ -25,8 +25,10 @@ def register(
         "build",
         parents=[common],
         help="export every page and feed into public/",
-        description="Render every page and feed into public/ (atomically, file by file). "
-        "Does nothing when records, templates and published files are unchanged.",
+        description="Render every page and feed into public/ (atomically, file by file), "
+        "then write public/.site-export.json: 'repotool serve' switches to the new site "
+        "only then. Does nothing when records, templates and published files are unchanged "
+        "and the exported files are intact.",
         epilog="example: repotool site build   then: repotool serve, or any static server",
     )
     b.add_argument("--public-dir", type=Path, help="export here instead of the config's public/")
@@ -47,8 +49,8 @@ def run_build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     result = build_site(
         ctx.config,
         ctx.reporter,
-        public_dir=args.public_dir,
         keys=GpgKeyInspector(ctx.runner),
+        public_dir=args.public_dir,
         force=args.force,
     )
     if result.skipped:

@@ -1,168 +1,22 @@
 """The JSON API under ``/api/``: releases and advisories, the same data as the pages.
 
 Read-only by design: content comes from git, so there is no write endpoint
-to protect.  Models here are the API's contract (they make the OpenAPI schema).
+to protect.  The answers come from the released site (the data the last
+export stored in its manifest), never from ``web/content/`` as it is now.
+The models are in :mod:`repotool.site.api_models`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from pydantic import BaseModel
 
-from repotool.records.models import Advisory, Release
-from repotool.site.contexts import advisory_path, release_path, severity_slug, yum_update_command
-from repotool.site.deps import Snapshot
-from repotool.site.published import MediaSet, Published, media_for
-from repotool.site.render import cve_url, markdown_to_html
+from repotool.site.api_models import AdvisoryOut, ErrorOut, ReleaseOut
+from repotool.site.contexts import severity_slug
+from repotool.site.deps import Released
 
 SeverityParam = Literal["Critical", "Important", "Moderate", "Low"]
-
-
-class ReferenceOut(BaseModel):
-    url: str
-    title: str
-
-
-class CveOut(BaseModel):
-    id: str
-    url: str
-
-
-class PackageOut(BaseModel):
-    target: str
-    name: str
-    evr: str
-    arch: str
-    nevra: str
-
-
-class AdvisoryOut(BaseModel):
-    id: str
-    type: str
-    severity: str | None
-    title: str
-    summary: str
-    issued: dt.date
-    updated: dt.date
-    year: int
-    cves: list[CveOut]
-    references: list[ReferenceOut]
-    packages: list[PackageOut]
-    affected_releases: list[str]
-    fixed_in: str
-    yum_update: str
-    url: str
-    body_markdown: str
-    body_html: str
-
-
-class ImageOut(BaseModel):
-    kind: str
-    name: str
-    size: int
-    sha256: str
-    url: str
-
-
-class MediaOut(BaseModel):
-    label: str
-    date: str
-    images: list[ImageOut]
-    checksums_url: str
-    signature_url: str
-
-
-class RespinOut(BaseModel):
-    version: str
-    date: dt.date
-    advisories: list[str]
-    notes: str
-
-
-class ReleaseOut(BaseModel):
-    version: str
-    latest_version: str
-    date: dt.date
-    title: str
-    summary: str
-    advisories: list[str]
-    respins: list[RespinOut]
-    media: list[MediaOut]
-    url: str
-    notes_markdown: str
-    notes_html: str
-
-
-class ErrorOut(BaseModel):
-    detail: str
-
-
-def advisory_out(a: Advisory, base_url: str) -> AdvisoryOut:
-    return AdvisoryOut(
-        id=a.id,
-        type=a.type,
-        severity=a.severity,
-        title=a.title,
-        summary=a.summary,
-        issued=a.issued,
-        updated=a.last_updated,
-        year=a.year,
-        cves=[CveOut(id=c, url=cve_url(c)) for c in a.cves],
-        references=[ReferenceOut(url=r.url, title=r.title) for r in a.references],
-        packages=[
-            PackageOut(target=t, name=p.name, evr=p.evr, arch=p.arch, nevra=str(p.nevra))
-            for t, pkgs in sorted(a.packages.items())
-            for p in pkgs
-        ],
-        affected_releases=list(a.affected_releases),
-        fixed_in=a.fixed_in,
-        yum_update=yum_update_command(a),
-        url=base_url + advisory_path(a),
-        body_markdown=a.body,
-        body_html=str(markdown_to_html(a.body)),
-    )
-
-
-def _media_out(m: MediaSet, base_url: str) -> MediaOut:
-    return MediaOut(
-        label=m.label,
-        date=m.date,
-        images=[
-            ImageOut(
-                kind=i.kind,
-                name=i.name,
-                size=i.size,
-                sha256=i.sha256,
-                url=base_url + m.image_url(i),
-            )
-            for i in m.images
-        ],
-        checksums_url=base_url + m.checksums_url,
-        signature_url=base_url + m.signature_url,
-    )
-
-
-def release_out(r: Release, published: Published, base_url: str) -> ReleaseOut:
-    labels = [s.version for s in reversed(r.respins)] + [r.version]
-    return ReleaseOut(
-        version=r.version,
-        latest_version=r.latest_version,
-        date=r.date,
-        title=r.title,
-        summary=r.summary,
-        advisories=list(r.all_advisories),
-        respins=[
-            RespinOut(version=s.version, date=s.date, advisories=list(s.advisories), notes=s.notes)
-            for s in r.respins
-        ],
-        media=[_media_out(m, base_url) for m in media_for(published, labels)],
-        url=base_url + release_path(r.version),
-        notes_markdown=r.body,
-        notes_html=str(markdown_to_html(r.body)),
-    )
 
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -174,42 +28,40 @@ def api_router() -> APIRouter:
     router = APIRouter(prefix="/api", tags=["records"])
 
     @router.get("/releases", summary="All releases, newest first")
-    def list_releases(snapshot: Snapshot) -> list[ReleaseOut]:
-        base = snapshot.site.base_url
-        return [release_out(r, snapshot.published, base) for r in snapshot.records.releases]
+    def list_releases(site: Released) -> list[ReleaseOut]:
+        return site.api.releases
 
     @router.get("/releases/{version}", summary="One release", responses=NOT_FOUND)
-    def get_release(snapshot: Snapshot, version: Annotated[str, Path(max_length=64)]) -> ReleaseOut:
-        rel = snapshot.records.release(version)
+    def get_release(site: Released, version: Annotated[str, Path(max_length=64)]) -> ReleaseOut:
+        rel = next((r for r in site.api.releases if r.version == version), None)
         if rel is None:
             raise HTTPException(
                 404, f"no release {version!r}; GET /api/releases lists the releases"
             )
-        return release_out(rel, snapshot.published, snapshot.site.base_url)
+        return rel
 
     @router.get("/advisories", summary="Advisories, newest first; filter by severity and year")
     def list_advisories(
-        snapshot: Snapshot,
+        site: Released,
         severity: Annotated[SeverityParam | None, Query()] = None,
         year: Annotated[int | None, Query(ge=1970, le=9999)] = None,
     ) -> list[AdvisoryOut]:
-        chosen = sorted(snapshot.records.advisories, key=lambda a: (a.issued, a.id), reverse=True)
         return [
-            advisory_out(a, snapshot.site.base_url)
-            for a in chosen
+            a
+            for a in site.api.advisories
             if (severity is None or severity_slug(a.severity) == severity_slug(severity))
             and (year is None or a.year == year)
         ]
 
     @router.get("/advisories/{advisory_id}", summary="One advisory", responses=NOT_FOUND)
     def get_advisory(
-        snapshot: Snapshot, advisory_id: Annotated[str, Path(max_length=64)]
+        site: Released, advisory_id: Annotated[str, Path(max_length=64)]
     ) -> AdvisoryOut:
-        adv = snapshot.records.advisory(advisory_id)
+        adv = next((a for a in site.api.advisories if a.id == advisory_id), None)
         if adv is None:
             raise HTTPException(
                 404, f"no advisory {advisory_id!r}; GET /api/advisories lists the advisories"
             )
-        return advisory_out(adv, snapshot.site.base_url)
+        return adv
 
     return router

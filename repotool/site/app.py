@@ -1,10 +1,14 @@
-"""The HTTP face of repotool: the site, its API and the published tree on one app.
+"""The HTTP face of repotool: the released site, its API and the published tree.
 
-``create_app(cfg)`` builds the app; nothing happens at import time.  Routes,
-in order: the JSON API (``/api/``, schema at ``/api/openapi.json``), the feeds,
-the HTML pages, the site's own CSS (``/static/``), then every file of
-``public/`` (repositories, keys, media, mailing list archives).  Errors become
-HTTP status codes here and nowhere else.
+``create_app(cfg)`` builds the app; nothing happens at import time.  It
+renders nothing: pages, feeds, CSS and the API's data are what the last
+``repotool site build`` (or ``release``) exported into ``public/``, read
+through its manifest (:mod:`repotool.site.released`).  Editing
+``web/content/`` changes nothing here until the next export, and a new export
+is switched in all at once.  Routes, in order: the JSON API (``/api/``,
+schema at ``/api/openapi.json``), then :class:`~repotool.site.pages.SiteFiles`
+(released documents, then every file of ``public/``).  Errors become HTTP
+status codes here and nowhere else.
 """
 
 from __future__ import annotations
@@ -18,24 +22,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from repotool.config import Config
 from repotool.errors import RepotoolError, SiteError
-from repotool.process import SubprocessRunner
 from repotool.site.api import api_router
-from repotool.site.http import (
-    CompressionMiddleware,
-    PublicFiles,
-    SecurityHeadersMiddleware,
-    document_response,
-)
-from repotool.site.pages import feeds_router, pages_router
-from repotool.site.published import GpgKeyInspector, KeyInspector
-from repotool.site.state import SiteSource
+from repotool.site.http import CompressionMiddleware, SecurityHeadersMiddleware
+from repotool.site.pages import SiteFiles
+from repotool.site.released import ReleasedSource
 
 logger = logging.getLogger("repotool.site.app")
 
 
 def create_app(
-    cfg: Config, *, keys: KeyInspector | None = None, public_dir: Path | None = None
+    cfg: Config, *, public_dir: Path | None = None, check_interval: float = 1.0
 ) -> FastAPI:
+    """The app over ``public_dir`` (default ``cfg.public_dir``).
+
+    ``check_interval``: how often (seconds) to look for a new export.
+    """
     public = public_dir if public_dir is not None else cfg.public_dir
     if not public.is_dir():
         raise SiteError(
@@ -43,16 +44,8 @@ def create_app(
             where=str(public),
             hint="run 'repotool release' first",
         )
-    static = cfg.path(cfg.site.static_dir)
-    if not static.is_dir():
-        raise SiteError(
-            "the site's static files folder does not exist",
-            where=str(static),
-            hint="set [site] static_dir in repotool.toml to the folder with site.css",
-        )
-    source = SiteSource(cfg, keys or GpgKeyInspector(SubprocessRunner()), public_dir=public)
-    # fail at start, not on the first request, when a record or template is broken
-    source.snapshot()
+    source = ReleasedSource(public, check_interval=check_interval)
+    files = SiteFiles(source, str(public))
 
     app = FastAPI(
         title=f"{cfg.site.title} API",
@@ -63,18 +56,14 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    app.state.site_source = source
+    app.state.released = source
     app.include_router(api_router())
-    app.include_router(feeds_router())
-    app.include_router(pages_router())
-    app.mount("/static", PublicFiles(str(static)), name="static")
-    app.mount("/", PublicFiles(str(public)), name="public")
+    app.mount("/", files, name="public")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and not request.url.path.startswith("/api/"):
-            doc = source.snapshot().not_found()
-            return document_response(request, doc, status_code=404)
+            return files.not_found(request, source.current())
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
@@ -84,7 +73,7 @@ def create_app(
         # the details (paths on the server) go to the log, not to anonymous readers
         logger.error("%s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(
-            {"detail": "the server could not render this; the maintainers have the details"},
+            {"detail": "the server could not answer this; the maintainers have the details"},
             status_code=500,
         )
 

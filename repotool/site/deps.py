@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
-from repotool.site.state import SiteSnapshot, SiteSource
+from repotool.site.released import ReleasedSite, ReleasedSource
 
 
-def site_source(request: Request) -> SiteSource:
-    source: SiteSource = request.app.state.site_source
+def released_source(request: Request) -> ReleasedSource:
+    source: ReleasedSource = request.app.state.released
     return source
 
 
-def current_snapshot(request: Request) -> SiteSnapshot:
-    return site_source(request).snapshot()
+def released_site(request: Request) -> ReleasedSite:
+    site = released_source(request).current()
+    if site is None:
+        raise HTTPException(
+            503, "the site has not been published here yet", headers={"retry-after": "60"}
+        )
+    return site
 
 
-Snapshot = Annotated[SiteSnapshot, Depends(current_snapshot)]
+Released = Annotated[ReleasedSite, Depends(released_site)]

@@ -11,12 +11,19 @@
 * :class:`PublicFiles` serves ``public/`` so that nothing outside it is
   reachable: ``..`` and its encoded forms, and symlinks that lead outside,
   are 404s, while in-tree symlinks (``repodata -> .repodata-<rev>``) work.
+* :func:`public_media_type` and :func:`public_cache_control` are the pure
+  Content-Type and Cache-Control of a published file, as nginx with the
+  configuration in docs/site.md sends them: compressed metadata is
+  ``application/gzip`` (never a gzip Content-Encoding), keys and signatures
+  have their PGP types, and only content-addressed metadata may be cached
+  without asking again.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,8 +32,8 @@ from email.utils import formatdate, parsedate_to_datetime
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
+from starlette.responses import FileResponse, Response
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: no script at all, no outside origin: the site must work on an offline mirror
@@ -59,6 +66,64 @@ COMPRESSIBLE = frozenset(
 GZIP_MIN_BYTES = 512
 GZIP_MAX_BYTES = 8 * 1024 * 1024
 GZIP_SUFFIX = "-gzip"
+
+#: Content-Type by file name ending (the longest ending wins); anything else is
+#: application/octet-stream, as nginx's default_type
+MEDIA_TYPES: tuple[tuple[str, str], ...] = (
+    (".xml.gz", "application/gzip"),
+    (".gz", "application/gzip"),
+    (".zst", "application/zstd"),
+    (".bz2", "application/x-bzip2"),
+    (".xz", "application/x-xz"),
+    (".sqlite", "application/vnd.sqlite3"),
+    (".xml", "text/xml"),
+    (".rpm", "application/x-redhat-package-manager"),
+    (".iso", "application/octet-stream"),
+    (".img", "application/octet-stream"),
+    (".asc", "application/pgp-signature"),
+    (".key", "application/pgp-keys"),
+    (".repo", "text/plain; charset=utf-8"),
+    (".txt", "text/plain; charset=utf-8"),
+    (".json", "application/json"),
+    (".eml", "message/rfc822"),
+    (".mbox", "application/mbox"),
+    (".html", "text/html; charset=utf-8"),
+    (".css", "text/css"),
+    (".atom", "application/atom+xml"),
+    (".rss", "application/rss+xml"),
+    (".svg", "image/svg+xml"),
+    (".png", "image/png"),
+)
+#: Content-Type by whole file name (before the endings)
+MEDIA_TYPES_BY_NAME: tuple[tuple[str, str], ...] = (
+    ("RPM-GPG-KEY-", "application/pgp-keys"),  # a prefix
+    ("SHA256SUMS", "text/plain; charset=utf-8"),
+    ("mirrorlist", "text/plain; charset=utf-8"),
+)
+#: content-addressed metadata (createrepo_c's "<sha256>-primary.xml.gz"): never changes
+_HASHED_NAME = re.compile(r"^[0-9a-f]{64}-[^/]+$")
+CACHE_IMMUTABLE = "public, max-age=31536000, immutable"
+#: everything else may change in place (repomd.xml, keys, a re-signed package):
+#: caches keep it but must revalidate (a 304 costs one small request)
+CACHE_REVALIDATE = "no-cache"
+
+
+def public_media_type(path: str) -> str:
+    """Pure: the Content-Type of a published file, by its name."""
+    name = path.rsplit("/", 1)[-1]
+    for start, media_type in MEDIA_TYPES_BY_NAME:
+        if name == start or (start.endswith("-") and name.startswith(start)):
+            return media_type
+    for ending, media_type in MEDIA_TYPES:
+        if name.endswith(ending):
+            return media_type
+    return "application/octet-stream"
+
+
+def public_cache_control(path: str) -> str:
+    """Pure: the Cache-Control of a published file (hashed metadata is immutable)."""
+    name = path.rsplit("/", 1)[-1]
+    return CACHE_IMMUTABLE if _HASHED_NAME.match(name) else CACHE_REVALIDATE
 
 
 def http_date(timestamp: float) -> str:
@@ -268,7 +333,27 @@ class PublicFiles(StaticFiles):
     """
 
     def __init__(self, directory: str) -> None:
-        super().__init__(directory=directory, html=True, follow_symlink=False)
+        # html=False: pages (index.html) come from the released site, never from disk
+        super().__init__(directory=directory, html=False, follow_symlink=False)
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        name = os.fspath(full_path)
+        response = FileResponse(
+            full_path,
+            status_code=status_code,
+            stat_result=stat_result,
+            media_type=public_media_type(name),
+            headers={"cache-control": public_cache_control(name)},
+        )
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         if "\x00" in path or any(_hidden(part) for part in path.split("/")):

@@ -1,71 +1,92 @@
-"""Routers for the HTML pages and the feeds; both serve documents from the snapshot."""
+"""Everything outside ``/api/``: the released site first, then the files of ``public/``.
+
+:func:`route` is the pure decision for one GET/HEAD path; :class:`SiteFiles`
+is the ASGI app that carries it out.  Pages, feeds, the CSS and the 404 page
+come only from the released snapshot in memory (never from disk, so a
+half-done export or a stray ``index.html`` is never shown); every other path
+is a file of ``public/`` (repositories, keys, media, list archives).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
 
-from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
 
-from repotool.site.deps import Snapshot
-from repotool.site.http import document_response
+from repotool.site.http import Document, PublicFiles, document_response
+from repotool.site.released import ReleasedSite, ReleasedSource, url_is_site_owned
 
-#: URL patterns of pages (each a folder); the snapshot decides which exist
-PAGE_PATTERNS: tuple[str, ...] = (
-    "/",
-    "/news/",
-    "/news/{slug}/",
-    "/releases/",
-    "/releases/{version}/",
-    "/advisories/",
-    "/advisories/{segment}/",
-    "/advisories/{year}/{severity}/",
-    "/lists/",
-    "/mirrors/",
+NOT_PUBLISHED = (
+    "The site has not been published here yet. "
+    "The maintainers publish it with: repotool site build\n"
 )
-FEED_PATTERNS: tuple[str, ...] = ("/feeds/{name}",)
 
 
-def _serve(request: Request, snapshot: Snapshot) -> Response:
-    path = request.url.path
-    doc = snapshot.document(path)
-    if doc is None:
-        return document_response(request, snapshot.not_found(), status_code=404)
-    return document_response(request, doc)
+@dataclass(frozen=True)
+class Route:
+    kind: Literal["document", "redirect", "not_found", "unpublished", "file"]
+    document: Document | None = None
+    location: str = ""
 
 
-async def page(request: Request, snapshot: Snapshot) -> Response:
-    return _serve(request, snapshot)
+def route(path: str, site: ReleasedSite | None) -> Route:
+    """Pure: what answers a GET/HEAD of ``path`` given the released site (or none)."""
+    if site is not None:
+        doc = site.document(path)
+        if doc is not None:
+            return Route("document", doc)
+        if not path.endswith("/") and site.document(path + "/") is not None:
+            return Route("redirect", location=path + "/")
+    if url_is_site_owned(path):
+        return Route("unpublished") if site is None else Route("not_found")
+    return Route("file")
 
 
-async def page_without_slash(request: Request, snapshot: Snapshot) -> Response:
-    target = request.url.path + "/"
-    if target in snapshot.pages:
-        return RedirectResponse(target, status_code=308)
-    return document_response(request, snapshot.not_found(), status_code=404)
+class SiteFiles:
+    """The ASGI app for every path outside ``/api/``; GET and HEAD only."""
 
+    def __init__(self, source: ReleasedSource, public: str) -> None:
+        self.source = source
+        self.files = PublicFiles(public)
 
-async def feed(request: Request, snapshot: Snapshot) -> Response:
-    return _serve(request, snapshot)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"
+        request = Request(scope)
+        response = await self.respond(request, scope)
+        await response(scope, receive, send)
 
+    async def respond(self, request: Request, scope: Scope) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return PlainTextResponse(
+                "Method Not Allowed\n", status_code=405, headers={"allow": "GET, HEAD"}
+            )
+        site = self.source.current()
+        path = request.url.path
+        chosen = route(path, site)
+        if chosen.kind == "document":
+            assert chosen.document is not None
+            return document_response(request, chosen.document)
+        if chosen.kind == "redirect":
+            return RedirectResponse(chosen.location, status_code=308)
+        if chosen.kind == "unpublished":
+            return PlainTextResponse(NOT_PUBLISHED, status_code=503, headers={"retry-after": "60"})
+        if chosen.kind == "file":
+            try:
+                return await self.files.get_response(self.files.get_path(scope), scope)
+            except HTTPException as e:
+                if e.status_code != 404:
+                    raise
+        return self.not_found(request, site)
 
-def _router(
-    patterns: tuple[str, ...],
-    handler: Callable[[Request, Snapshot], Awaitable[Response]],
-    *,
-    redirect_bare: bool,
-) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
-    for pattern in patterns:
-        router.add_api_route(pattern, handler, methods=["GET", "HEAD"])
-        if redirect_bare and pattern != "/":
-            router.add_api_route(pattern.rstrip("/"), page_without_slash, methods=["GET", "HEAD"])
-    return router
-
-
-def pages_router() -> APIRouter:
-    return _router(PAGE_PATTERNS, page, redirect_bare=True)
-
-
-def feeds_router() -> APIRouter:
-    return _router(FEED_PATTERNS, feed, redirect_bare=False)
+    @staticmethod
+    def not_found(request: Request, site: ReleasedSite | None) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        doc = site.not_found() if site is not None else None
+        if doc is None:
+            return PlainTextResponse("Not Found\n", status_code=404)
+        return document_response(request, doc, status_code=404)

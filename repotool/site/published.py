@@ -73,6 +73,18 @@ class GpgKeyInspector:
         return primary_fingerprint(done.text)
 
 
+class FixedKeyInspector:
+    """The fake of the seam, for tests: every key has the fingerprint it was given."""
+
+    def __init__(self, fingerprint: str) -> None:
+        self.fpr = fingerprint
+        self.asked: list[bytes] = []
+
+    def fingerprint(self, armored: bytes) -> str:
+        self.asked.append(armored)
+        return self.fpr
+
+
 def primary_fingerprint(colons: str) -> str:
     """Pure: the primary key's fingerprint from ``--with-colons`` output ('' if none)."""
     seen_pub = False

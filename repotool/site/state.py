@@ -1,17 +1,14 @@
-"""The site's current state: records and public/ loaded, pages rendered on demand.
+"""The site as the records make it now: records and public/ loaded, pages rendered.
 
-:class:`SiteSource` watches its inputs (content, templates, static files and
-the public/ files the pages read) by their stat signature, at most once per
-``check_interval`` seconds, and builds a new :class:`SiteSnapshot` when they
-change; the app and the static export share it, so both render the same bytes.
+Only the static export (:func:`repotool.site.export.build_site`) renders from
+here; the app serves what the export released (:mod:`repotool.site.released`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,18 +48,6 @@ def input_files(cfg: Config, public: Path) -> list[Path]:
         files.extend(_walk(cfg.path(folder)))
     files.extend(published_inputs(cfg, public))
     return files
-
-
-def stat_signature(paths: list[Path]) -> tuple[tuple[str, int, int], ...]:
-    out: list[tuple[str, int, int]] = []
-    for p in paths:
-        try:
-            st = p.stat()
-        except OSError:
-            out.append((str(p), -1, -1))
-            continue
-        out.append((str(p), st.st_mtime_ns, st.st_size))
-    return tuple(out)
 
 
 def content_fingerprint(paths: list[Path]) -> str:
@@ -135,38 +120,3 @@ def load_snapshot(cfg: Config, public: Path, keys: KeyInspector) -> SiteSnapshot
         env=template_environment(cfg.path(cfg.site.templates_dir)),
         last_modified=float(int(max(mtimes, default=0.0))),
     )
-
-
-class SiteSource:
-    """Hands out the current snapshot; reloads when an input file changed."""
-
-    def __init__(
-        self,
-        cfg: Config,
-        keys: KeyInspector,
-        *,
-        public_dir: Path | None = None,
-        check_interval: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.cfg = cfg
-        self.keys = keys
-        self.public = public_dir if public_dir is not None else cfg.public_dir
-        self.check_interval = check_interval
-        self.clock = clock
-        self._snapshot: SiteSnapshot | None = None
-        self._signature: tuple[tuple[str, int, int], ...] = ()
-        self._checked = float("-inf")
-        self._lock = threading.Lock()
-
-    def snapshot(self) -> SiteSnapshot:
-        now = self.clock()
-        if self._snapshot is not None and now - self._checked < self.check_interval:
-            return self._snapshot
-        with self._lock:
-            signature = stat_signature(input_files(self.cfg, self.public))
-            if self._snapshot is None or signature != self._signature:
-                self._snapshot = load_snapshot(self.cfg, self.public, self.keys)
-                self._signature = signature
-            self._checked = now
-            return self._snapshot

@@ -1,4 +1,5 @@
-"""Fixtures of the site tests: one site project and one live server per session."""
+"""Fixtures of the site tests: one exported site project, its app in-process, and one
+live server for the tests that need a socket."""
 
 from __future__ import annotations
 
@@ -6,12 +7,27 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.site.site_support import SiteProject, live_server, make_site_project
+from tests.site.site_support import (
+    InProcessClient,
+    SiteProject,
+    export_site,
+    live_server,
+    make_site_project,
+)
 
 
 @pytest.fixture(scope="session")
 def site_project(tmp_path_factory: pytest.TempPathFactory) -> SiteProject:
-    return make_site_project(tmp_path_factory.mktemp("site"))
+    project = make_site_project(tmp_path_factory.mktemp("site"))
+    export_site(project)
+    return project
+
+
+@pytest.fixture(scope="session")
+def site(site_project: SiteProject) -> InProcessClient:
+    from repotool.site.app import create_app
+
+    return InProcessClient(create_app(site_project.cfg))
 
 
 @pytest.fixture(scope="session")

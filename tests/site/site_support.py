@@ -5,10 +5,15 @@ from a throwaway GNUPGHOME, a .repo file, repository metadata from createrepo_c
 behind the in-tree ``repodata -> .repodata-<rev>`` symlink, a media.json with
 SHA256SUMS signed by that key, and a mailing list archive.  The records are the
 repository's own ``web/content/``.
+
+The app is tested in-process (:class:`InProcessClient`, httpx's ASGITransport);
+:func:`live_server` is for the few tests that need a real socket (raw request
+paths, idle connections, a browser).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -21,10 +26,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
 
 from repotool.config import Config, load_config
+from repotool.process import SubprocessRunner
+from repotool.report import SilentReporter
+from repotool.site.export import SiteResult, build_site
+from repotool.site.published import GpgKeyInspector
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MEDIA_LABEL = "3.3.2-2"
@@ -190,3 +201,43 @@ def live_server(app: object) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def export_site(project: SiteProject, **kw: Any) -> SiteResult:
+    """`repotool site build` of the project, with the real gpg key inspector."""
+    return build_site(project.cfg, SilentReporter(), keys=GpgKeyInspector(SubprocessRunner()), **kw)
+
+
+class InProcessClient:
+    """Requests straight into the ASGI app (httpx.ASGITransport): no socket, no thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def _send(self, method: str, path: str, **kw: Any) -> tuple[httpx.Response, bytes]:
+        transport = httpx.ASGITransport(app=self.app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://site.test") as client,
+            client.stream(method, path, **kw) as response,
+        ):
+            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+        response._content = _decoded(response, raw)
+        return response, raw
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        return asyncio.run(self._send(method, path, **kw))[0]
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", path, **kw)
+
+    def get_raw(self, path: str, **kw: Any) -> tuple[httpx.Response, bytes]:
+        """The response and the bytes as they went on the wire (still gzipped)."""
+        return asyncio.run(self._send("GET", path, **kw))
+
+
+def _decoded(response: httpx.Response, raw: bytes) -> bytes:
+    import gzip
+
+    if response.headers.get("content-encoding") == "gzip":
+        return gzip.decompress(raw)
+    return raw

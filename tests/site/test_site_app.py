@@ -1,4 +1,5 @@
-"""Route tests of the site on the real content, against a live uvicorn on loopback."""
+"""Route tests of the site on the real content: the app in-process (httpx's
+ASGITransport), and a live uvicorn on loopback only where the raw request matters."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import re
 from urllib.parse import urlsplit
 
 import feedparser
-import httpx
 import pytest
 
 from repotool.site.http import CONTENT_SECURITY_POLICY
 from tests.site.site_support import (
     IMAGE_NAME,
     MEDIA_LABEL,
+    InProcessClient,
     SiteProject,
 )
 
@@ -40,13 +41,9 @@ PAGES: dict[str, list[str]] = {
 }
 
 
-def _get(url: str, **kw: object) -> httpx.Response:
-    return httpx.get(url, timeout=10, **kw)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("path", sorted(PAGES))
-def test_every_page_shows_its_content_with_feeds_and_csp(site_url: str, path: str) -> None:
-    r = _get(site_url + path)
+def test_every_page_shows_its_content_with_feeds_and_csp(site: InProcessClient, path: str) -> None:
+    r = site.get(path)
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/html; charset=utf-8"
     assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
@@ -69,9 +66,9 @@ def test_every_page_shows_its_content_with_feeds_and_csp(site_url: str, path: st
 
 
 def test_release_page_shows_media_key_and_repo_setup(
-    site_url: str, site_project: SiteProject
+    site: InProcessClient, site_project: SiteProject
 ) -> None:
-    text = _get(site_url + "/releases/3.3.2/").text
+    text = site.get("/releases/3.3.2/").text
     assert site_project.image_sha256 in text
     assert f'href="/releases/{MEDIA_LABEL}/SHA256SUMS.asc"' in text
     fpr = site_project.fingerprint
@@ -83,42 +80,42 @@ def test_release_page_shows_media_key_and_repo_setup(
     assert spaced in text
     assert "baseurl=http://mirror.example.test/repo/el$releasever/$basearch/" in text
     # the download links work
-    img = _get(site_url + f"/releases/{MEDIA_LABEL}/{IMAGE_NAME}")
+    img = site.get(f"/releases/{MEDIA_LABEL}/{IMAGE_NAME}")
     assert img.status_code == 200 and img.headers.get("content-encoding") is None
 
 
-def test_release_without_media_says_so(site_url: str, site_project: SiteProject) -> None:
+def test_release_without_media_says_so(site: InProcessClient, site_project: SiteProject) -> None:
     # only 3.3.2-2 has media.json; the 3.3.2 table is absent, not invented
-    text = _get(site_url + "/releases/3.3.2/").text
+    text = site.get("/releases/3.3.2/").text
     assert "Live media 3.3.2-2" in text and "Live media 3.3.2 " not in text
 
 
-def test_advisory_filters(site_url: str) -> None:
-    crit = _get(site_url + "/advisories/critical/").text
+def test_advisory_filters(site: InProcessClient) -> None:
+    crit = site.get("/advisories/critical/").text
     assert "PSSA-2014-0002" in crit and "PSSA-2014-0001/" not in crit
-    mod = _get(site_url + "/advisories/2014/moderate/").text
+    mod = site.get("/advisories/2014/moderate/").text
     assert "PSSA-2014-0001" in mod and "/advisories/PSSA-2014-0002/" not in mod
-    assert _get(site_url + "/advisories/2013/").status_code == 404
-    assert _get(site_url + "/advisories/low/").status_code == 404
+    assert site.get("/advisories/2013/").status_code == 404
+    assert site.get("/advisories/low/").status_code == 404
 
 
-def test_bare_page_url_redirects_to_folder(site_url: str) -> None:
-    r = _get(site_url + "/advisories/PSSA-2014-0001")
+def test_bare_page_url_redirects_to_folder(site: InProcessClient) -> None:
+    r = site.get("/advisories/PSSA-2014-0001")
     assert r.status_code == 308 and r.headers["location"] == "/advisories/PSSA-2014-0001/"
 
 
-def test_mailing_list_archive_from_json(site_url: str) -> None:
-    text = _get(site_url + "/lists/").text
+def test_mailing_list_archive_from_json(site: InProcessClient) -> None:
+    text = site.get("/lists/").text
     assert '<a href="/lists/perfsonar-announce/PSSA-2014-0002.eml">' in text
     assert "OpenSSL Heartbleed: regenerate the host key" in text
     assert "The archive is empty" in text  # perfsonar-user has none
-    eml = _get(site_url + "/lists/perfsonar-announce/PSSA-2014-0002.eml")
+    eml = site.get("/lists/perfsonar-announce/PSSA-2014-0002.eml")
     assert eml.status_code == 200 and "Update now." in eml.text
 
 
 @pytest.mark.parametrize("name", ["news.atom", "news.rss", "advisories.atom", "advisories.rss"])
-def test_feeds_parse_without_errors(site_url: str, name: str) -> None:
-    r = _get(site_url + "/feeds/" + name)
+def test_feeds_parse_without_errors(site: InProcessClient, name: str) -> None:
+    r = site.get("/feeds/" + name)
     assert r.status_code == 200
     kind = "atom" if name.endswith("atom") else "rss"
     assert r.headers["content-type"].startswith(f"application/{kind}+xml")
@@ -138,31 +135,31 @@ def test_feeds_parse_without_errors(site_url: str, name: str) -> None:
         assert "http://mirror.example.test/news/firewall-recommendations/" in links
 
 
-def test_api_same_data_as_pages(site_url: str) -> None:
-    rels = _get(site_url + "/api/releases").json()
+def test_api_same_data_as_pages(site: InProcessClient) -> None:
+    rels = site.get("/api/releases").json()
     assert [r["version"] for r in rels] == ["3.3.2"]
     assert rels[0]["latest_version"] == "3.3.2-2"
     assert rels[0]["media"][0]["images"][0]["name"] == IMAGE_NAME
-    one = _get(site_url + "/api/releases/3.3.2").json()
+    one = site.get("/api/releases/3.3.2").json()
     assert one == rels[0]
-    advs = _get(site_url + "/api/advisories").json()
+    advs = site.get("/api/advisories").json()
     assert [a["id"] for a in advs] == ["PSSA-2014-0002", "PSSA-2014-0001"]
-    crit = _get(site_url + "/api/advisories", params={"severity": "Critical"}).json()
+    crit = site.get("/api/advisories", params={"severity": "Critical"}).json()
     assert [a["id"] for a in crit] == ["PSSA-2014-0002"]
-    assert _get(site_url + "/api/advisories", params={"year": 2013}).json() == []
-    a = _get(site_url + "/api/advisories/PSSA-2014-0001").json()
+    assert site.get("/api/advisories", params={"year": 2013}).json() == []
+    a = site.get("/api/advisories/PSSA-2014-0001").json()
     assert a["cves"] == [
         {"id": "CVE-2013-5211", "url": "https://nvd.nist.gov/vuln/detail/CVE-2013-5211"}
     ]
     assert a["yum_update"] == "yum update perfsonar-toolkit-ntp"
     assert a["url"] == "http://mirror.example.test/advisories/PSSA-2014-0001/"
-    missing = _get(site_url + "/api/advisories/PSSA-2099-0001")
+    missing = site.get("/api/advisories/PSSA-2099-0001")
     assert missing.status_code == 404
     assert missing.json() == {
         "detail": "no advisory 'PSSA-2099-0001'; GET /api/advisories lists the advisories"
     }
-    assert _get(site_url + "/api/advisories", params={"severity": "Bad"}).status_code == 422
-    schema = _get(site_url + "/api/openapi.json").json()
+    assert site.get("/api/advisories", params={"severity": "Bad"}).status_code == 422
+    schema = site.get("/api/openapi.json").json()
     assert set(schema["paths"]) == {
         "/api/releases",
         "/api/releases/{version}",
@@ -171,29 +168,28 @@ def test_api_same_data_as_pages(site_url: str) -> None:
     }
 
 
-def test_etag_and_last_modified_give_304(site_url: str) -> None:
+def test_etag_and_last_modified_give_304(site: InProcessClient) -> None:
     for path in ("/advisories/PSSA-2014-0001/", "/static/site.css", "/repo/perfsonar.repo"):
-        first = _get(site_url + path)
+        first = site.get(path)
         etag, lm = first.headers["etag"], first.headers["last-modified"]
-        again = _get(site_url + path, headers={"if-none-match": etag})
+        again = site.get(path, headers={"if-none-match": etag})
         assert again.status_code == 304, path
         assert again.content == b""
-        assert _get(site_url + path, headers={"if-modified-since": lm}).status_code == 304
-        other = _get(site_url + path, headers={"if-none-match": '"other"'})
+        assert site.get(path, headers={"if-modified-since": lm}).status_code == 304
+        other = site.get(path, headers={"if-none-match": '"other"'})
         assert other.status_code == 200
 
 
-def test_gzip_only_when_accepted(site_url: str) -> None:
+def test_gzip_only_when_accepted(site: InProcessClient) -> None:
     path = "/advisories/PSSA-2014-0001/"
-    z = _get(site_url + path, headers={"accept-encoding": "gzip"})
+    z = site.get(path, headers={"accept-encoding": "gzip"})
     assert z.headers["content-encoding"] == "gzip" and "Accept-Encoding" in z.headers["vary"]
-    plain = _get(site_url + path, headers={"accept-encoding": "identity"})
+    plain = site.get(path, headers={"accept-encoding": "identity"})
     assert "content-encoding" not in plain.headers
     assert z.text == plain.text
     assert z.headers["etag"] != plain.headers["etag"]
     # raw bytes on the wire really are gzip
-    with httpx.stream("GET", site_url + path, headers={"accept-encoding": "gzip"}) as s:
-        raw = b"".join(s.iter_raw())
+    _, raw = site.get_raw(path, headers={"accept-encoding": "gzip"})
     assert gzip.decompress(raw).decode() == plain.text
 
 
@@ -231,8 +227,8 @@ def test_traversal_attempts_get_404(site_url: str, raw_path: str) -> None:
     assert b"TOP SECRET" not in body and b"root:" not in body and b"[site]" not in body
 
 
-def test_in_tree_repodata_symlink_is_served(site_url: str) -> None:
-    r = _get(site_url + "/repo/el7/x86_64/repodata/repomd.xml")
+def test_in_tree_repodata_symlink_is_served(site: InProcessClient) -> None:
+    r = site.get("/repo/el7/x86_64/repodata/repomd.xml")
     assert r.status_code == 200 and b"<repomd" in r.content
 
 
@@ -240,12 +236,12 @@ def test_in_tree_repodata_symlink_is_served(site_url: str) -> None:
 @pytest.mark.parametrize(
     "path", ["/", "/advisories/PSSA-2014-0001/", "/api/advisories", "/repo/perfsonar.repo"]
 )
-def test_no_write_endpoint(site_url: str, method: str, path: str) -> None:
-    r = httpx.request(method, site_url + path, content=b"x", timeout=10)
+def test_no_write_endpoint(site: InProcessClient, method: str, path: str) -> None:
+    r = site.request(method, path, content=b"x")
     assert r.status_code == 405
 
 
-def test_unknown_page_is_a_styled_404(site_url: str) -> None:
-    r = _get(site_url + "/no/such/page/")
+def test_unknown_page_is_a_styled_404(site: InProcessClient) -> None:
+    r = site.get("/no/such/page/")
     assert r.status_code == 404
     assert "Page not found" in r.text and r.headers["content-security-policy"]

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
 from repotool.errors import PublishedFileError, SiteExportError
@@ -16,9 +15,19 @@ from repotool.report import SilentReporter
 from repotool.site.app import create_app
 from repotool.site.export import build_site, output_name
 from repotool.site.http import accepts_gzip, not_modified
-from repotool.site.published import parse_archive, parse_media, primary_fingerprint
+from repotool.site.published import (
+    FixedKeyInspector,
+    parse_archive,
+    parse_media,
+    primary_fingerprint,
+)
 from repotool.site.render import markdown_to_html
-from tests.site.site_support import REPO_ROOT, live_server, make_site_project
+from tests.site.site_support import (
+    REPO_ROOT,
+    InProcessClient,
+    export_site,
+    make_site_project,
+)
 
 XSS_PAYLOADS = (
     "<script>document.title='pwned'</script>",
@@ -79,19 +88,20 @@ def _xss_content(tmp_path: Path) -> Path:
 
 def test_xss_in_an_advisory_renders_inert_on_page_api_and_feed(tmp_path: Path) -> None:
     project = make_site_project(tmp_path, content=_xss_content(tmp_path))
-    with live_server(create_app(project.cfg)) as url:
-        page = httpx.get(url + "/advisories/PSSA-2014-0001/", timeout=10)
-        assert page.status_code == 200
-        _assert_inert(page.text)
-        # the title is escaped text, visible as written
-        assert "&lt;script&gt;alert(1)&lt;/script&gt; NTP amplification" in page.text
-        api = httpx.get(url + "/api/advisories/PSSA-2014-0001", timeout=10).json()
-        _assert_inert(api["body_html"])
-        feed = httpx.get(url + "/feeds/advisories.atom", timeout=10).text
-        # in a feed the HTML is escaped once more; unescape it and check it
-        import html as html_lib
+    export_site(project)
+    site = InProcessClient(create_app(project.cfg))
+    page = site.get("/advisories/PSSA-2014-0001/")
+    assert page.status_code == 200
+    _assert_inert(page.text)
+    # the title is escaped text, visible as written
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; NTP amplification" in page.text
+    api = site.get("/api/advisories/PSSA-2014-0001").json()
+    _assert_inert(api["body_html"])
+    feed = site.get("/feeds/advisories.atom").text
+    # in a feed the HTML is escaped once more; unescape it and check it
+    import html as html_lib
 
-        _assert_inert(html_lib.unescape(feed.split("PSSA-2014-0001/")[-1]))
+    _assert_inert(html_lib.unescape(feed.split("PSSA-2014-0001/")[-1]))
 
 
 def test_not_modified_rules() -> None:
@@ -201,7 +211,13 @@ def test_archive_entries_link_their_message_newest_first() -> None:
 def test_export_writes_every_page_atomically_and_skips_when_unchanged(tmp_path: Path) -> None:
     project = make_site_project(tmp_path)
     reporter = SilentReporter()
-    first = build_site(project.cfg, reporter)
+    # the fake of the key seam: its fingerprint is what the release page shows
+    keys = FixedKeyInspector("0123456789ABCDEF0123456789ABCDEF01234567")
+    first = build_site(project.cfg, reporter, keys=keys)
+    assert keys.asked == [(project.public / "keys" / "RPM-GPG-KEY-perfsonar").read_bytes()]
+    assert "0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567" in (
+        project.public / "releases/3.3.2/index.html"
+    ).read_text(encoding="utf-8")
     assert not first.skipped
     public = project.public
     for rel in (
@@ -221,12 +237,11 @@ def test_export_writes_every_page_atomically_and_skips_when_unchanged(tmp_path: 
     assert (public / "releases" / "3.3.2-2" / "media.json").is_file()
     assert not list(public.glob(".site-staging-*"))
     # the export and the app serve the same bytes
-    with live_server(create_app(project.cfg)) as url:
-        live = httpx.get(url + "/advisories/PSSA-2014-0001/", timeout=10).content
+    live = InProcessClient(create_app(project.cfg)).get("/advisories/PSSA-2014-0001/").content
     assert live == (public / "advisories/PSSA-2014-0001/index.html").read_bytes()
 
     mtime = (public / "index.html").stat().st_mtime_ns
-    second = build_site(project.cfg, reporter)
+    second = build_site(project.cfg, reporter, keys=keys)
     assert second.skipped and second.written == ()
     assert (public / "index.html").stat().st_mtime_ns == mtime
 
@@ -235,11 +250,11 @@ def test_export_writes_every_page_atomically_and_skips_when_unchanged(tmp_path: 
     (news / "mirror-call.md").write_text(
         "---\ntitle: Call for mirrors\ndate: 2014-05-01\n---\nHost a mirror.\n", encoding="utf-8"
     )
-    third = build_site(project.cfg, reporter)
+    third = build_site(project.cfg, reporter, keys=keys)
     assert "news/mirror-call/index.html" in third.written
     assert "advisories/PSSA-2014-0001/index.html" not in third.written
     (news / "mirror-call.md").unlink()
-    fourth = build_site(project.cfg, reporter)
+    fourth = build_site(project.cfg, reporter, keys=keys)
     assert fourth.removed == ("news/mirror-call/index.html",)
     assert not (public / "news" / "mirror-call" / "index.html").exists()
 
