@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "site",
     "announce",
     "mirror",
+    "push",
     "serve",
 )
 
@@ -74,7 +75,8 @@ Every command takes --json to print a machine-readable result on stdout, and
 --config FILE to use another repotool.toml (default: the project's, found in the
 working folder or the nearest folder above it that holds one, as git finds its
 repository).  Exit status: 0 ok, 2 config, 3 outside tool, 4 build,
-5 signing, 6 publish, 7 advisory, 8 media, 9 site, 10 announce, 11 mirror.
+5 signing, 6 publish, 7 advisory, 8 media, 9 site, 10 announce, 11 mirror,
+12 push.
 """
 
 

@@ -43,9 +43,13 @@ the web app turns them into HTTP status codes.
      │         ├── SmtpTimeoutError    the server did not answer in smtp_timeout
      │         ├── SmtpAuthError       the server refused the user or password
      │         └── SmtpRejectedError   the server refused a recipient or the message
-     └── MirrorError              a mirror sync/check failed
-          ├── MirrorIntegrityError bad signature, checksum, size, rollback, freeze
-          └── MirrorTransportError connection refused, timeout, too slow, dropped
+     ├── MirrorError              a mirror sync/check failed
+     │    ├── MirrorIntegrityError bad signature, checksum, size, rollback, freeze
+     │    └── MirrorTransportError connection refused, timeout, too slow, dropped
+     └── PushError                a push of public/ to object storage failed
+          ├── PushAccessError      bad destination, no credentials, access refused, no bucket
+          ├── PushTransportError   the endpoint is unreachable or failed a request
+          └── PushManifestError    the bucket's push manifest is not one repotool wrote
 """
 
 from __future__ import annotations
@@ -314,4 +318,21 @@ class MirrorIntegrityError(MirrorError):
 
 
 class MirrorTransportError(MirrorError):
+    pass
+
+
+# --- push to object storage -----------------------------------------------
+class PushError(RepotoolError):
+    exit_code = 12
+
+
+class PushAccessError(PushError):
+    pass
+
+
+class PushTransportError(PushError):
+    pass
+
+
+class PushManifestError(PushError):
     pass
