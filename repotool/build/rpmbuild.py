@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -20,12 +21,13 @@ from pathlib import Path
 
 from repotool.build.specs import SpecUnit, check_sources, content_key, discover, parsed_sources
 from repotool.config import Config, TargetConfig
-from repotool.errors import BuildError, RepotoolError, ToolFailedError
+from repotool.errors import BuildCacheError, BuildError, RepotoolError, ToolFailedError
 from repotool.process import Runner, require_tools
 from repotool.report import Reporter
 
 #: bump when the way packages are built changes, to invalidate old cache entries
 BUILD_RECIPE = "1"
+_PACKAGE_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+~^-]*\.rpm$")
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def build(
             entry = cache_root / target.name / key
             manifest = entry / "packages.json"
             if manifest.is_file():
-                names = json.loads(manifest.read_text())
+                names = read_cache_entry(entry)
                 packages += [
                     BuiltPackage(entry / n, unit.component, target.name, unit.spec) for n in names
                 ]
@@ -203,6 +205,40 @@ def build(
                 reporter.warn(f"{len(errors)} builds failed; the first is reported")
             raise errors[0]
     return BuildOutcome(sorted(packages, key=lambda p: (p.target, p.filename)), built, cached)
+
+
+def parse_manifest(data: bytes) -> list[str] | str:
+    """Pure: the package file names a cache entry's packages.json lists, or what is wrong."""
+    try:
+        names = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return "packages.json is not JSON text"
+    if not isinstance(names, list) or not names:
+        return "packages.json does not list the packages"
+    for name in names:
+        if not isinstance(name, str) or not _PACKAGE_NAME.match(name):
+            return f"packages.json names {json.dumps(name)}, not a package file"
+    return names
+
+
+def read_cache_entry(entry: Path) -> list[str]:
+    """The packages of one build-cache entry; a damaged entry is an error naming the
+    folder to delete (the next build makes it again), never a traceback."""
+    manifest = entry / "packages.json"
+    try:
+        parsed = parse_manifest(manifest.read_bytes())
+    except OSError as e:
+        parsed = f"packages.json cannot be read: {e.strerror or e}"
+    if isinstance(parsed, list):
+        missing = [n for n in parsed if not (entry / n).is_file()]
+        if not missing:
+            return parsed
+        parsed = f"{missing[0]} is missing"
+    raise BuildCacheError(
+        f"the build cache entry is damaged: {parsed}",
+        where=str(manifest),
+        hint=f"delete the folder {entry}; the next build makes it again",
+    )
 
 
 def _store(
