@@ -26,7 +26,8 @@ the web app turns them into HTTP status codes.
      │    └── CompatibilityError   a package needs rpm features a target lacks
      ├── AdvisoryError            an advisory or release record is invalid
      │    └── RecordInvalidError   problems in web/content records (file, line, field, fix)
-     │         └── AdvisoryMismatchError  a fixed package is not in its target's repository
+     │         ├── AdvisoryMismatchError  a fixed package is not in its target's repository
+     │         └── CsafInvalidError  an advisory would make an invalid CSAF 2.0 document
      ├── MediaError               live media could not be composed
      │    ├── BaseSystemError      the live base (kernel, busybox, base repos) is missing
      │    ├── LiveRootError        toolkit packages could not be installed into the live root
@@ -239,6 +240,10 @@ class RecordInvalidError(AdvisoryError):
 
 class AdvisoryMismatchError(RecordInvalidError):
     """An advisory names a package that its target's repository does not hold."""
+
+
+class CsafInvalidError(RecordInvalidError):
+    """An advisory whose CSAF 2.0 export would be invalid (refused before publishing)."""
 
 
 # --- live media ------------------------------------------------------------
