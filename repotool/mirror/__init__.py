@@ -5,8 +5,10 @@ The seams:
 
 * :mod:`repotool.mirror.sync_plan` (pure): repomd.xml/primary parsing, what to
   fetch, reuse and delete, rollback and freeze decisions.
-* :mod:`repotool.mirror.fetch`: bounded HTTP (length limit, timeouts, minimum
-  rate, Range resume) behind the :class:`~repotool.mirror.fetch.Fetcher` seam.
+* :mod:`repotool.mirror.fetch`: bounded HTTP over urllib3 (length limit,
+  timeouts, minimum rate, Range resume) behind the
+  :class:`~repotool.mirror.fetch.Fetcher` seam; :mod:`repotool.mirror.memory_fetch`
+  is its in-memory fake.
 * :mod:`repotool.mirror.signature`: ``gpgv`` against the pinned key.
 * :mod:`repotool.mirror.generations`: the generation folders behind DEST: the
   lock, the held generation, hard links into staging, the atomic swap.

@@ -7,18 +7,27 @@ imported by the ``test_mirror_*`` modules.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from repotool.mirror.fetch import Fetcher, FetchLimits, HttpFetcher
+from repotool.mirror.signature import GpgvVerifier
+from repotool.mirror.sync import SyncResult, sync_repository
+from repotool.mirror.sync_plan import UnpackLimits
+from repotool.process import SubprocessRunner
+from repotool.report import SilentReporter
+
 GPG_ENV = {**os.environ, "LC_ALL": "C.UTF-8"}
+DAY = 86400
 
 SPEC = """\
 Name: {name}
@@ -190,7 +199,8 @@ class LoggedRequest:
 @dataclass
 class ServerState:
     root: Path
-    #: file name (last path component) → fault kind
+    #: file name (last path component) → fault kind: corrupt, endless, truncate, drop,
+    #: stall, drip, badsig (repomd.xml.asc), redirect (301 to /moved/<path>), no-etag
     faults: dict[str, str] = field(default_factory=dict)
     log: list[LoggedRequest] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
@@ -211,6 +221,11 @@ class FaultHandler(BaseHTTPRequestHandler):
         rel = self.path.split("?")[0].lstrip("/")
         name = rel.rsplit("/", 1)[-1]
         fault = st.faults.get(name)
+        if rel.startswith("moved/"):  # where the "redirect" fault sends a client
+            rel, fault = rel.removeprefix("moved/"), None
+        elif fault == "redirect":
+            self._status(301, self.headers.get("Range"), location="/moved/" + rel)
+            return
         file = st.root / rel
         if name == "repomd.xml.asc" and fault == "badsig":
             file = file.with_name("repomd.xml.other-asc")
@@ -220,7 +235,7 @@ class FaultHandler(BaseHTTPRequestHandler):
             return
         body = file.read_bytes()
         etag = '"' + hashlib.sha1(body).hexdigest() + '"'
-        if self.headers.get("If-None-Match") == etag:
+        if fault != "no-etag" and self.headers.get("If-None-Match") == etag:
             st.log.append(LoggedRequest(rel, rng, 304))
             self.send_response(304)
             self.send_header("ETag", etag)
@@ -248,7 +263,8 @@ class FaultHandler(BaseHTTPRequestHandler):
                 pass
             return
         self.send_response(status)
-        self.send_header("ETag", etag)
+        if fault != "no-etag":
+            self.send_header("ETag", etag)
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         if fault == "truncate":
@@ -274,9 +290,11 @@ class FaultHandler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
-    def _status(self, code: int, rng: str | None) -> None:
+    def _status(self, code: int, rng: str | None, location: str | None = None) -> None:
         self.server.state.log.append(LoggedRequest(self.path, rng, code))
         self.send_response(code)
+        if location is not None:
+            self.send_header("Location", location)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -315,3 +333,130 @@ def tree_snapshot(dest: Path) -> dict[str, str]:
         for p in sorted(dest.rglob("*"))
         if p.is_file()
     }
+
+
+# --- hostile but validly signed repositories -------------------------------------
+
+SIGNER = "Mirror Test Release <release@localhost>"
+
+
+def sign_detached(repos: Repos, path: Path) -> None:
+    """``path``.asc: an armored detached signature by the pinned test key."""
+    _run(
+        [
+            "gpg",
+            "--homedir",
+            str(repos.gnupghome),
+            "--batch",
+            "--yes",
+            "--local-user",
+            SIGNER,
+            "--armor",
+            "--output",
+            str(path) + ".asc",
+            "--detach-sign",
+            str(path),
+        ]
+    )
+
+
+def signed_repo(
+    dest: Path,
+    repos: Repos,
+    packages: list[tuple[str, bytes]],
+    *,
+    primary: bytes | None = None,
+    open_size: int | None = None,
+    timestamp: int | None = None,
+) -> Path:
+    """A repository whose repomd.xml is validly signed by the pinned key but whose
+    content is whatever the test says: ``packages`` as (href, body), or a ready
+    ``primary`` (gzip-compressed as is).  Files whose href the file system cannot
+    hold are simply not served."""
+    from xml.sax.saxutils import quoteattr
+
+    ts = timestamp if timestamp is not None else int(time.time()) - 60
+    xml = primary
+    if xml is None:
+        entries = "".join(
+            f'<package type="rpm"><name>pkg{i}</name>'
+            f'<checksum type="sha256" pkgid="YES">{hashlib.sha256(body).hexdigest()}</checksum>'
+            f'<size package="{len(body)}" installed="1" archive="1"/>'
+            f"<location href={quoteattr(href)}/></package>"
+            for i, (href, body) in enumerate(packages)
+        )
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<metadata xmlns="http://linux.duke.edu/metadata/common" '
+            f'packages="{len(packages)}">{entries}</metadata>'
+        ).encode()
+    for href, body in packages:
+        try:
+            (dest / href).parent.mkdir(parents=True, exist_ok=True)
+            (dest / href).write_bytes(body)
+        except OSError:
+            pass
+    packed = gzip.compress(xml, compresslevel=9, mtime=0)
+    digest = hashlib.sha256(packed).hexdigest()
+    href = f"repodata/{digest}-primary.xml.gz"
+    (dest / "repodata").mkdir(parents=True, exist_ok=True)
+    (dest / href).write_bytes(packed)
+    opened = f"<open-size>{open_size}</open-size>" if open_size is not None else ""
+    repomd = dest / "repodata" / "repomd.xml"
+    repomd.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<repomd xmlns="http://linux.duke.edu/metadata/repo">'
+        f"<revision>{ts}</revision>"
+        f'<data type="primary"><checksum type="sha256">{digest}</checksum>'
+        f'<location href="{href}"/><timestamp>{ts}</timestamp>'
+        f"<size>{len(packed)}</size>{opened}</data></repomd>\n"
+    )
+    sign_detached(repos, repomd)
+    return dest
+
+
+def files_of(tree: Path, base_url: str) -> dict[str, bytes]:
+    """``tree`` as the URL → bytes map a MemoryFetcher serves."""
+    return {
+        base_url + p.relative_to(tree).as_posix(): p.read_bytes()
+        for p in tree.rglob("*")
+        if p.is_file()
+    }
+
+
+# --- one sync, as the CLI runs it ---------------------------------------------------
+
+
+def do_sync(
+    url: str,
+    dest: Path,
+    key: Path,
+    tmp: Path,
+    *,
+    max_age: int = 7 * DAY,
+    limits: FetchLimits | None = None,
+    now: Callable[[], float] = time.time,
+    reporter: SilentReporter | None = None,
+    unpack: UnpackLimits | None = None,
+    given: Fetcher | None = None,
+) -> SyncResult:
+    """``sync_repository`` with the pinned key ``key`` through a real
+    :class:`HttpFetcher` (or the ``given`` fetcher), as the CLI runs it."""
+    fetcher: Fetcher = given or HttpFetcher(limits or FetchLimits())
+    try:
+        verifier = GpgvVerifier(key, SubprocessRunner(), tmp / "gpgv")
+        return sync_repository(
+            url,
+            dest,
+            fetcher=fetcher,
+            verifier=verifier,
+            reporter=reporter or SilentReporter(),
+            max_age_seconds=max_age,
+            keep_seconds=7 * DAY,
+            jobs=3,
+            now=now,
+            unpack=unpack,
+        )
+    finally:
+        if isinstance(fetcher, HttpFetcher):
+            fetcher.close()

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,49 +14,18 @@ import pytest
 from repotool.cli import main
 from repotool.errors import MirrorError, MirrorIntegrityError, MirrorTransportError
 from repotool.mirror.fetch import FetchLimits, HttpFetcher
-from repotool.mirror.signature import GpgvVerifier
-from repotool.mirror.sync import SyncResult, sync_repository
-from repotool.process import SubprocessRunner
 from repotool.report import SilentReporter
 from tests.mirror.mirror_fixtures import (
+    DAY,
     FaultServer,
     Repos,
+    do_sync,
     tree_snapshot,
 )
 
 #: short limits, only for the faults that need them to end quickly (stall, drip); every
 #: other download uses the defaults so that a loaded CI machine does not fail it
 STRICT = FetchLimits(timeout=1.5, min_rate=50_000, grace=0.5)
-DAY = 86400
-
-
-def do_sync(
-    url: str,
-    dest: Path,
-    key: Path,
-    tmp: Path,
-    *,
-    max_age: int = 7 * DAY,
-    limits: FetchLimits | None = None,
-    now: Callable[[], float] = time.time,
-    reporter: SilentReporter | None = None,
-) -> SyncResult:
-    fetcher = HttpFetcher(limits or FetchLimits())
-    try:
-        verifier = GpgvVerifier(key, SubprocessRunner(), tmp / "gpgv")
-        return sync_repository(
-            url,
-            dest,
-            fetcher=fetcher,
-            verifier=verifier,
-            reporter=reporter or SilentReporter(),
-            max_age_seconds=max_age,
-            keep_seconds=7 * DAY,
-            jobs=3,
-            now=now,
-        )
-    finally:
-        fetcher.close()
 
 
 def served_files(tree: Path) -> dict[str, str]:
