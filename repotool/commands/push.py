@@ -24,18 +24,18 @@ Credentials and region come from the standard AWS places (AWS_ACCESS_KEY_ID /
 AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws/config); the endpoint from
 --endpoint-url or AWS_ENDPOINT_URL. The bucket must exist and allow anonymous
 read; set [publish] base_url to its public URL (http://HOST/BUCKET/PREFIX) so
-the .repo file points there.
+the .repo file points there. A host then takes the .repo file from the bucket:
+  curl -o /etc/yum.repos.d/perfsonar.repo http://HOST/BUCKET/PREFIX/repo/perfsonar.repo
+A mirror syncs from it like from any master:
+  repotool mirror sync http://HOST/BUCKET/PREFIX/repo/el7/x86_64/ DEST --key KEYFILE
 """
 
 EPILOG = """\
 examples:
   repotool push s3://perfsonar-repo
   repotool push s3://repo/perfsonar --endpoint-url http://127.0.0.1:8333
-  AWS_PROFILE=release repotool push s3://repo/perfsonar --keep 86400 --json
+  repotool push s3://repo/perfsonar --keep 86400 --json
   repotool push s3://repo/perfsonar s3://backup/perfsonar     # two destinations in turn
-
-then, on a host:
-  curl -o /etc/yum.repos.d/perfsonar.repo http://127.0.0.1:8333/repo/perfsonar/repo/perfsonar.repo
 """
 
 
