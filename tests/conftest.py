@@ -108,8 +108,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_project(dest: Path, *, base_url: str, share_key_from: Path | None = None) -> Path:
-    """A copy of the repository's project files whose URLs point at base_url."""
+def make_project(
+    dest: Path,
+    *,
+    base_url: str,
+    share_key_from: Path | None = None,
+    share_builds_from: Path | None = None,
+) -> Path:
+    """A copy of the repository's project files whose URLs point at base_url.
+
+    share_key_from: a project whose development key this one uses (no key made);
+    share_builds_from: a project whose build cache this one starts with (the same
+    specs are not built again; they are still signed and published afresh)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         src = REPO_ROOT / name
@@ -130,6 +140,9 @@ def make_project(dest: Path, *, base_url: str, share_key_from: Path | None = Non
     toml.write_text(text)
     if share_key_from is not None:
         shutil.copytree(share_key_from / ".repotool" / "gnupg", dest / ".repotool" / "gnupg")
+    if share_builds_from is not None:
+        cache = ".repotool/build-cache"
+        shutil.copytree(share_builds_from / cache, dest / cache, symlinks=True)
     return dest
 
 
@@ -221,12 +234,38 @@ class Released:
 
 
 @pytest.fixture(scope="session")
-def released(tmp_path_factory: pytest.TempPathFactory) -> Released:
-    """One full `repotool release` of the embedded default (read-only for tests)."""
+def released(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Released]:
+    """One full `repotool release` of the embedded default, made once per run.
+
+    Read-only for tests: a test that changes a release works on
+    `copy_of_release` (the `release_copy` fixture).  Checked at the end: the
+    published tree is what this release made."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     project = make_project(tmp_path_factory.mktemp("released") / "project", base_url=url)
-    return Released(project, port, url, release_json(project))
+    done = Released(project, port, url, release_json(project))
+    published = tree_digest(done.public)
+    yield done
+    assert tree_digest(done.public) == published, "a test changed the session's release"
+
+
+def copy_of_release(released: Released, dest: Path) -> Path:
+    """A private copy of the session's release: project files, state folder (build
+    cache, signed packages, repository index, key) and public/, symlinks as links.
+
+    Its URLs still name the session's port; repotool finds everything it needs
+    in the copy, so the next `repotool release` there rebuilds nothing."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(released.project), str(dest)], check=True, timeout=120)
+    for log in dest.glob("serve-*.log"):  # the session server's, not the copy's
+        log.unlink()
+    return dest
+
+
+@pytest.fixture
+def release_copy(released: Released, tmp_path: Path) -> Path:
+    """A project released exactly like the session's, to change at will."""
+    return copy_of_release(released, tmp_path / "p")
 
 
 @pytest.fixture(scope="session")

@@ -33,8 +33,14 @@ from tests.test_release_e2e import _bump_release
 
 @pytest.fixture
 def project(released: Released, tmp_path: Path) -> Path:
-    """A fresh project that reuses the session's development key (no key generation)."""
-    return make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    """A fresh project, nothing published yet, with the session's development key and
+    build cache (only what a test changes is built)."""
+    return make_project(
+        tmp_path / "p",
+        base_url=released.url,
+        share_key_from=released.project,
+        share_builds_from=released.project,
+    )
 
 
 def _fails(project: Path, *args: str, code: int, env: dict[str, str] | None = None) -> str:
@@ -108,7 +114,9 @@ def test_expired_production_key(project: Path, tmp_path: Path) -> None:
     assert f"the signing key {fpr} expired on 2020-01-02" in err
 
 
-def test_missing_tool_names_the_debian_package(project: Path, tmp_path: Path) -> None:
+def test_missing_tool_names_the_debian_package(released: Released, tmp_path: Path) -> None:
+    # nothing cached: the release has to build, and rpmbuild is not there
+    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("gpg", "gpgv", "gpg-agent", "gpgconf", "rpmsign", "rpmkeys"):
@@ -153,9 +161,8 @@ def _assert_repo_complete(repo: Path) -> set[str]:
     return hrefs
 
 
-def test_older_repomd_keeps_working_after_an_update(released: Released, tmp_path: Path) -> None:
-    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
-    release_json(project)
+def test_older_repomd_keeps_working_after_an_update(release_copy: Path) -> None:
+    project = release_copy
     repo = project / "public/repo/el7/x86_64"
     old = _assert_repo_complete(repo)
     _bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
@@ -167,11 +174,10 @@ def test_older_repomd_keeps_working_after_an_update(released: Released, tmp_path
 
 
 def test_publish_killed_at_any_point_leaves_a_complete_repo_and_recovers(
-    released: Released, tmp_path: Path
+    release_copy: Path,
 ) -> None:
     """SIGKILL at each stage of a publish, caught by watching the tree change."""
-    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
-    release_json(project)
+    project = release_copy
     repo = project / "public/repo/el7/x86_64"
     journal = project / ".repotool/repo-index/el7-x86_64.pending.json"
     spec = project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec"
@@ -222,10 +228,9 @@ def test_publish_killed_at_any_point_leaves_a_complete_repo_and_recovers(
 
 
 def test_unsigned_file_dropped_into_published_packages_is_refused(
-    released: Released, tmp_path: Path
+    release_copy: Path, tmp_path: Path
 ) -> None:
-    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
-    release_json(project)
+    project = release_copy
     from tests.test_release_e2e import _make_rpm
 
     rpm = _make_rpm(tmp_path, "dropped")
@@ -239,7 +244,7 @@ def test_unsigned_file_dropped_into_published_packages_is_refused(
 
 
 def test_package_re_signed_in_place_is_noticed_despite_same_size_and_mtime(
-    released: Released, tmp_path: Path
+    release_copy: Path, tmp_path: Path
 ) -> None:
     """Re-signing keeps a package's size and its mtime can be set back; it must be noticed.
 
@@ -247,8 +252,7 @@ def test_package_re_signed_in_place_is_noticed_despite_same_size_and_mtime(
     key: a size+mtime check would keep serving it; publish reads it again,
     and refuses it.
     """
-    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
-    release_json(project)
+    project = release_copy
     repo = project / "public/repo/el7/x86_64"
     rpm = repo / "Packages/perfsonar-toolkit-firewall-3.3.2-1.el7.noarch.rpm"
     st = rpm.stat()
@@ -282,11 +286,8 @@ def test_package_re_signed_in_place_is_noticed_despite_same_size_and_mtime(
     assert tree_digest(repo / "repodata") == before
 
 
-def test_lost_index_keeps_older_generations_for_hosts_that_hold_them(
-    released: Released, tmp_path: Path
-) -> None:
-    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
-    release_json(project)
+def test_lost_index_keeps_older_generations_for_hosts_that_hold_them(release_copy: Path) -> None:
+    project = release_copy
     repo = project / "public/repo/el7/x86_64"
     first = _assert_repo_complete(repo)
     spec = project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec"
@@ -305,12 +306,9 @@ def test_lost_index_keeps_older_generations_for_hosts_that_hold_them(
     assert len(list(repo.glob(".repodata-*"))) == 3
 
 
-def test_a_run_killed_between_the_targets_flips_is_rolled_forward(
-    released: Released, tmp_path: Path
-) -> None:
+def test_a_run_killed_between_the_targets_flips_is_rolled_forward(release_copy: Path) -> None:
     """el6 flipped, el7 not yet, then the process died: the next run completes the release."""
-    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
-    release_json(project)
+    project = release_copy
     _bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
     script = f"""
 import os
@@ -356,11 +354,8 @@ with publish_lock(cfg):
     assert not (project / ".repotool/publish-intent.json").exists()
 
 
-def test_a_failed_swap_publishes_neither_repositories_nor_media(
-    released: Released, tmp_path: Path
-) -> None:
-    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
-    release_json(project)
+def test_a_failed_swap_publishes_neither_repositories_nor_media(release_copy: Path) -> None:
+    project = release_copy
     _bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
     before = tree_digest(project / "public")
     pkgs = project / "public/repo/el7/x86_64/Packages"
