@@ -9,6 +9,7 @@ the only place that turns errors into exit codes.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -112,6 +113,51 @@ def _print_human(result: dict[str, Any]) -> None:
         print(f"{key}: {value}")
 
 
+def disk_full_error(e: OSError, config: Config | None) -> RepotoolError:
+    """A full disk met where no stage named it: the file (when the OS says), the
+    folders repotool fills, and what can be deleted."""
+    where = e.filename or (f"{config.state} or {config.public_dir}" if config else None)
+    hint = "free space on that disk, then run the command again"
+    if config is not None:
+        hint = (
+            f"free space on the disk holding {config.state} and {config.public_dir} "
+            f"(e.g. delete {config.state / 'build-cache'} and {config.state / 'media-cache'}: "
+            "they are made again when needed), then run the command again"
+        )
+    return RepotoolError(
+        f"no space left on the disk: {e.strerror or e}",
+        where=str(where) if where else None,
+        hint=hint,
+    )
+
+
+def run_command(handler: Handler, args: argparse.Namespace, ctx: Context) -> int:
+    """Run one handler; print its result or its error; the exit status."""
+    try:
+        result = handler(args, ctx)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        return _print_error(disk_full_error(e, ctx._config), as_json=args.json)
+    except RepotoolError as e:
+        return _print_error(e, as_json=args.json)
+    except KeyboardInterrupt:
+        print("repotool: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps({"ok": True, **result}, indent=2, default=str))
+    else:
+        _print_human(result)
+    return 0
+
+
+def _print_error(e: RepotoolError, *, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"ok": False, **e.to_json()}, indent=2))
+    print(f"repotool: error: {e}", file=sys.stderr)
+    return e.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -125,18 +171,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         needs_project=(args.command, action) not in RUN_ANYWHERE,
         reporter=ConsoleReporter(quiet=args.quiet or False),
     )
-    try:
-        result = handler(args, ctx)
-    except RepotoolError as e:
-        if args.json:
-            print(json.dumps({"ok": False, **e.to_json()}, indent=2))
-        print(f"repotool: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("repotool: interrupted", file=sys.stderr)
-        return 130
-    if args.json:
-        print(json.dumps({"ok": True, **result}, indent=2, default=str))
-    else:
-        _print_human(result)
-    return 0
+    return run_command(handler, args, ctx)
