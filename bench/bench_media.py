@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.test_media_support import publish_signed_repo
 
 from repotool.config import load_config
-from repotool.media import build_media
+from repotool.media import build_media, publish_media
 from repotool.media.iso import xorriso_argv
 from repotool.process import SubprocessRunner
 from repotool.report import SilentReporter
@@ -49,8 +49,15 @@ def main() -> int:
         signer = open_signer(cfg, runner, SilentReporter())
         publish_signed_repo(cfg, signer, runner)
         # warm-up: fetches and unpacks the base .debs into the state cache
-        result = build_media(
-            cfg, signer, runner, SilentReporter(), version_label="3.3.2", source_date_epoch=EPOCH
+        result = publish_media(
+            build_media(
+                cfg,
+                signer,
+                runner,
+                SilentReporter(),
+                version_label="3.3.2",
+                source_date_epoch=EPOCH,
+            )
         )
         iso = result.directory / result.images[0].name
         tree = root / "tree"
@@ -67,13 +74,15 @@ def main() -> int:
         plain: list[float] = []
         for _ in range(args.runs):
             t = time.perf_counter()
-            build_media(
-                cfg,
-                signer,
-                runner,
-                SilentReporter(),
-                version_label="3.3.2",
-                source_date_epoch=EPOCH,
+            publish_media(
+                build_media(
+                    cfg,
+                    signer,
+                    runner,
+                    SilentReporter(),
+                    version_label="3.3.2",
+                    source_date_epoch=EPOCH,
+                )
             )
             ours.append(time.perf_counter() - t)
             out = root / "plain.iso"

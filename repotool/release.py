@@ -12,26 +12,25 @@ forward by the next one.  Every stage skips work whose inputs did not change.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import shutil
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from repotool.build.rpmbuild import BuildOutcome, build
 from repotool.config import Config
-from repotool.errors import AdvisoryError
+from repotool.errors import AdvisoryError, PublishError
 from repotool.process import Runner
 from repotool.repo.publish import (
     PublishOutcome,
     abort_all,
-    commit_all,
+    finish_all,
     generated_sources,
     plan_all,
     stage_all,
+    swap_all,
 )
 from repotool.repo.repository import RepoPlan, publish_lock, staged_view
 from repotool.report import Reporter
@@ -39,40 +38,59 @@ from repotool.signing.release_key import open_signer
 from repotool.signing.signer import Signer, sign_cached
 
 if TYPE_CHECKING:
+    from repotool.media import MediaResult, StagedMedia
     from repotool.records.models import Records
+    from repotool.site.export import SiteResult
 
 
-@dataclass
+@dataclass(frozen=True)
+class SkippedMedia:
+    """Media not built this run, and why."""
+
+    version_label: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version_label, "skipped": self.reason}
+
+
+@dataclass(frozen=True)
 class ReleaseResult:
-    built: list[str] = field(default_factory=list)
-    cached: list[str] = field(default_factory=list)
-    signed: int = 0
-    published: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    built: list[str]
+    cached: list[str]
+    signed: int
+    published: list[str]
+    unchanged: list[str]
+    site: SiteResult
+    media: MediaResult | SkippedMedia | None = None
+    #: the mirror lists written again (None: no mirror status to list)
+    mirror_lists: list[str] | None = None
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "built": self.built,
             "cached": self.cached,
             "signed": self.signed,
             "published": self.published,
             "unchanged": self.unchanged,
-            **self.extra,
-            "seconds": round(self.seconds, 3),
         }
+        if self.media is not None:
+            out["media"] = self.media.to_json()
+        if self.mirror_lists is not None:
+            out["mirror_lists"] = self.mirror_lists
+        out["site"] = self.site.to_json()
+        out["seconds"] = round(self.seconds, 3)
+        return out
 
     @property
     def summary(self) -> str:
-        media = self.extra.get("media") or {}
-        site = self.extra.get("site") or {}
         media_text = site_text = ""
-        if media and not media.get("skipped"):
-            label = media.get("version")
+        if self.media is not None and not isinstance(self.media, SkippedMedia):
+            label = self.media.version_label
             media_text = f"; media {label} in public/releases/{label}/"
-        if site.get("written"):
-            site_text = f"; site: {len(site['written'])} files written"
+        if self.site.written:
+            site_text = f"; site: {len(self.site.written)} files written"
         if not self.built and not self.signed and not self.published:
             return (
                 f"Nothing changed: {len(self.unchanged)} repositories already current"
@@ -159,9 +177,10 @@ def run_release(
     media: bool = True,
 ) -> ReleaseResult:
     from repotool.records.loading import load_records
+    from repotool.site.export import build_site
+    from repotool.site.published import GpgKeyInspector
 
     started = time.monotonic()
-    result = ReleaseResult()
     signer = open_signer(cfg, runner, reporter)
     # the records are checked before any work so a typo costs seconds, not a build
     records = load_records(cfg.path(cfg.site.content_dir))
@@ -169,76 +188,106 @@ def run_release(
     label, source_date_epoch = media_label(cfg, records, respin)
     # one run at a time owns the state folder: build and sign caches, then the tree
     with publish_lock(cfg):
-        published = _build_and_publish(
-            cfg,
-            signer,
-            runner,
-            reporter,
-            records,
-            result,
-            extra_packages,
-            media=media,
-            label=label,
-            source_date_epoch=source_date_epoch,
+        outcome, per_target, n_signed = build_and_sign(cfg, signer, runner, reporter)
+        for target, paths in (extra_packages or {}).items():
+            per_target.setdefault(target, []).extend(paths)
+        published = _stage_repositories(cfg, per_target, signer, reporter, records)
+        staged_media = _stage_or_abort(
+            published,
+            lambda: (
+                _media(cfg, published, signer, runner, reporter, label, source_date_epoch)
+                if media
+                else None
+            ),
         )
-    result.published = published.changed
-    result.unchanged = [
-        f"{s.plan.target.name}/{s.plan.arch}" for s in published.staged if s.unchanged
-    ]
-    result.seconds = time.monotonic() - started
-    return result
+        placed = _swap_in(cfg, published, signer, staged_media)
+        mirror_lists = _refresh_mirror_lists(cfg)
+        # the site shows what is now published: keys, .repo file, media, archive
+        site = build_site(cfg, reporter, keys=GpgKeyInspector(runner))
+    return ReleaseResult(
+        built=outcome.built,
+        cached=outcome.cached,
+        signed=n_signed,
+        published=published.changed,
+        unchanged=[f"{s.plan.target.name}/{s.plan.arch}" for s in published.staged if s.unchanged],
+        site=site,
+        media=placed,
+        mirror_lists=mirror_lists,
+        seconds=time.monotonic() - started,
+    )
 
 
-def _build_and_publish(
+def _stage_repositories(
     cfg: Config,
+    per_target: dict[str, list[Path]],
     signer: Signer,
-    runner: Runner,
     reporter: Reporter,
     records: Records,
-    result: ReleaseResult,
-    extra_packages: dict[str, list[Path]] | None,
-    *,
-    media: bool,
-    label: str,
-    source_date_epoch: int,
 ) -> PublishOutcome:
+    """Plan every repository, check the advisories against the plans, stage them."""
     from repotool.records.advisories import check_advisories
-    from repotool.site.export import build_site
 
-    outcome, per_target, n_signed = build_and_sign(cfg, signer, runner, reporter)
-    result.built, result.cached, result.signed = outcome.built, outcome.cached, n_signed
-    for target, paths in (extra_packages or {}).items():
-        per_target.setdefault(target, []).extend(paths)
     plans = plan_all(cfg, per_target, signer, reporter)
     check_advisories(records.advisories, {p.target.name: p.nevras for p in plans})
-    published = stage_all(plans, signer, _updateinfo_fn(cfg, records.advisories), reporter)
-    staged_media: Path | None = None
+    return stage_all(plans, signer, _updateinfo_fn(cfg, records.advisories), reporter)
+
+
+def _stage_or_abort(
+    published: PublishOutcome, stage: Callable[[], StagedMedia | SkippedMedia | None]
+) -> StagedMedia | SkippedMedia | None:
+    """Run a stage after the repositories are staged; if it fails, nothing stays."""
     try:
-        if media:
-            result.extra["media"], staged_media = _media(
-                cfg, published, signer, runner, reporter, label, source_date_epoch
-            )
+        return stage()
     except BaseException:
         abort_all(published)
         raise
 
-    def place_media() -> None:
-        # the verified media go public right after the repositories they came from
-        if staged_media is not None:
-            from repotool.media.publish import swap_into_place
 
-            swap_into_place(staged_media, cfg.public_dir / "releases" / label)
-            shutil.rmtree(staged_media.parent.parent, ignore_errors=True)
+def _swap_in(
+    cfg: Config,
+    published: PublishOutcome,
+    signer: Signer,
+    staged_media: StagedMedia | SkippedMedia | None,
+) -> MediaResult | SkippedMedia | None:
+    """The repositories flip (all or none), then the media move in right after them,
+    then the key, the .repo file and the repositories' bookkeeping."""
+    from repotool.media import StagedMedia, discard_media, publish_media
 
-    commit_all(published, cfg, signer, then=place_media)
-    if (cfg.public_dir / "mirrors" / "status.json").is_file() and _lists_stale(cfg):
-        # the metalink names the current repomd.xml: it must follow every publish
-        from repotool.mirror.lists import write_lists
+    try:
+        swap_all(published, cfg)
+    except BaseException:
+        if isinstance(staged_media, StagedMedia):
+            discard_media(staged_media)
+        raise
+    placed: MediaResult | SkippedMedia | None = None
+    media_error: OSError | None = None
+    if isinstance(staged_media, StagedMedia):
+        try:
+            placed = publish_media(staged_media)
+        except OSError as e:
+            discard_media(staged_media)
+            media_error = e
+    else:
+        placed = staged_media
+    finish_all(published, cfg, signer)
+    if media_error is not None and isinstance(staged_media, StagedMedia):
+        final = staged_media.result.directory
+        raise PublishError(
+            "the new repositories are live, but the media could not be moved into place: "
+            f"{media_error.strerror or media_error}",
+            where=str(media_error.filename or final),
+            hint=f"fix the cause, then run again: the media of {final.name} are built again",
+        ) from media_error
+    return placed
 
-        result.extra["mirror_lists"] = write_lists(cfg)
-    # the site shows what is now published: keys, .repo file, media, archive
-    result.extra["site"] = build_site(cfg, reporter).to_json()
-    return published
+
+def _refresh_mirror_lists(cfg: Config) -> list[str] | None:
+    """The metalink names the current repomd.xml: it must follow every publish."""
+    if not (cfg.public_dir / "mirrors" / "status.json").is_file() or not _lists_stale(cfg):
+        return None
+    from repotool.mirror.lists import write_lists
+
+    return write_lists(cfg)
 
 
 def _lists_stale(cfg: Config) -> bool:
@@ -262,19 +311,18 @@ def _media(
     reporter: Reporter,
     label: str,
     source_date_epoch: int,
-) -> tuple[dict[str, Any], Path | None]:
-    """Live media from the staged repository, verified in a staging folder.
+) -> StagedMedia | SkippedMedia:
+    """Live media from the staged repository, built and checked in a staging folder.
 
     They are moved into public/releases/ only after the repositories are swapped
-    in (see ``place_media``), so media never name packages hosts cannot get.
+    in (:func:`_swap_in`), so media never name packages hosts cannot get.
     Media of a published version are never rebuilt (hosts and mirrors hold
     their checksums); a security respin makes new media under a new label.
     """
     from repotool.media import build_media
 
-    manifest = cfg.public_dir / "releases" / label / "media.json"
-    if manifest.is_file():
-        return {"version": label, "skipped": "already published"}, None
+    if (cfg.public_dir / "releases" / label / "media.json").is_file():
+        return SkippedMedia(label, "already published")
     staged = next(
         s
         for s in published.staged
@@ -283,14 +331,8 @@ def _media(
     key_file = cfg.state / "media-key" / cfg.key.public_key_name
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.write_text(signer.public_key_armored())
-    # build_media publishes into <public_dir>/releases/: give it a private one
-    shadow = cfg.state / "media-staging"
-    shutil.rmtree(shadow, ignore_errors=True)
-    shadow_cfg = dataclasses.replace(
-        cfg, publish=dataclasses.replace(cfg.publish, public_dir=shadow)
-    )
-    done = build_media(
-        shadow_cfg,
+    return build_media(
+        cfg,
         signer,
         runner,
         reporter,
@@ -299,6 +341,3 @@ def _media(
         repo_dir=staged.plan.repo_dir if staged.unchanged else staged_view(staged),
         key_file=key_file,
     )
-    info = done.to_json()
-    info["directory"] = str(cfg.public_dir / "releases" / label)
-    return info, shadow / "releases" / label

@@ -30,7 +30,7 @@ def default_source_date_epoch(cfg: Config, environ: dict[str, str]) -> int:
 
 
 def _build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from repotool.media import build_media
+    from repotool.media import build_media, discard_media, publish_media
     from repotool.signing.release_key import open_signer
 
     cfg = ctx.config
@@ -40,7 +40,7 @@ def _build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         else default_source_date_epoch(cfg, dict(os.environ))
     )
     signer = open_signer(cfg, ctx.runner, ctx.reporter)
-    result = build_media(
+    staged = build_media(
         cfg,
         signer,
         ctx.runner,
@@ -48,6 +48,11 @@ def _build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         version_label=args.version or cfg.version,
         source_date_epoch=epoch,
     )
+    try:
+        result = publish_media(staged)
+    except BaseException:
+        discard_media(staged)
+        raise
     lines = [f"Live media {result.version_label} in {result.directory}:"]
     lines += [f"  {i.name}  {i.size} bytes  sha256 {i.sha256}" for i in result.images]
     return {"summary": "\n".join(lines), **result.to_json()}

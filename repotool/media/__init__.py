@@ -3,12 +3,16 @@
 ``build_media`` composes the live root from the base system and the signed
 toolkit repository, squashes it, masters an isohybrid ISO with an isolinux
 menu (BIOS) and a GRUB menu (UEFI), implants the media checksum, writes
-SHA256SUMS(.asc) and media.json, checks everything as a user would and only
-then moves the folder into ``public/releases/<version_label>/``.
+SHA256SUMS(.asc) and media.json and checks everything as a user would, in a
+staging folder on the file system of ``public/releases/``.  It publishes
+nothing: :func:`publish_media` moves the checked folder into
+``public/releases/<version_label>/`` in one step (the release does so right
+after its repositories are swapped in), :func:`discard_media` drops it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +56,7 @@ from repotool.process import Runner, require_tools
 from repotool.report import Reporter
 from repotool.signing.signer import Signer
 
-__all__ = ["MediaResult", "build_media"]
+__all__ = ["MediaResult", "StagedMedia", "build_media", "discard_media", "publish_media"]
 
 TOOLS = (
     "dnf",
@@ -98,6 +102,32 @@ class MediaResult:
         }
 
 
+@dataclass(frozen=True)
+class StagedMedia:
+    """Checked media waiting in ``stage`` (same file system as ``result.directory``)."""
+
+    stage: Path
+    result: MediaResult
+
+
+def publish_media(staged: StagedMedia) -> MediaResult:
+    """Move the checked media into ``public/releases/<label>/`` in one step."""
+    swap_into_place(staged.stage, staged.result.directory)
+    _tidy_staging(staged)
+    return staged.result
+
+
+def discard_media(staged: StagedMedia) -> None:
+    shutil.rmtree(staged.stage, ignore_errors=True)
+    _tidy_staging(staged)
+
+
+def _tidy_staging(staged: StagedMedia) -> None:
+    # an empty releases/.media-staging/ must not linger in the published tree
+    with contextlib.suppress(OSError):
+        staged.stage.parent.rmdir()
+
+
 def toolkit_repo(
     cfg: Config, repo_dir: Path | None = None, key_file: Path | None = None
 ) -> RepoSource:
@@ -129,8 +159,8 @@ def build_media(
     source_date_epoch: int,
     repo_dir: Path | None = None,
     key_file: Path | None = None,
-) -> MediaResult:
-    """Build, check and publish the live media of ``version_label`` (e.g. 3.3.2-2).
+) -> StagedMedia:
+    """Build and check the live media of ``version_label`` (e.g. 3.3.2-2); staged only.
 
     The toolkit is installed from ``repo_dir`` (default: the published
     public/repo/<media target>/<arch>/; a release may pass its staged,
@@ -152,7 +182,7 @@ def build_media(
     work.mkdir(parents=True)
     stage: Path | None = None
     try:
-        with reporter.step(f"Live media {version_label}", total=7) as step:
+        with reporter.step(f"Live media {version_label}", total=6) as step:
             installer = DnfInstaller(
                 runner, work=work, releasever=releasever, epoch=source_date_epoch
             )
@@ -248,23 +278,24 @@ def build_media(
             )
             verify_stage(stage, names, runner, signer)
             step.advance(note="verified")
-
             final = releases / version_label
-            swap_into_place(stage, final)
-            stage = None
-            step.advance(note="published")
+            staged = StagedMedia(
+                stage,
+                MediaResult(
+                    version_label=version_label,
+                    directory=final,
+                    images=tuple(images),
+                    checksums=final / names.checksums,
+                    signature=final / names.signature,
+                    manifest=final / names.manifest,
+                    release=release,
+                    kernel=kit.description,
+                    packages=tuple(toolkit),
+                ),
+            )
+            stage = None  # from here the caller owns it
     finally:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    return MediaResult(
-        version_label=version_label,
-        directory=final,
-        images=tuple(images),
-        checksums=final / names.checksums,
-        signature=final / names.signature,
-        manifest=final / names.manifest,
-        release=release,
-        kernel=kit.description,
-        packages=tuple(toolkit),
-    )
+    return staged

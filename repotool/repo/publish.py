@@ -1,9 +1,11 @@
 """Publishing every target's repository together, plus the stable files hosts fetch.
 
-``stage_all`` plans and stages every (target, arch) repository; ``commit_all``
-swaps them in one after the other (each swap is a single rename) and writes the
-public key and the ``.repo`` file; ``abort_all`` leaves the published tree as it
-was.  The release holds :func:`repotool.repo.repository.publish_lock` around all three.
+``plan_all`` and ``stage_all`` plan and stage every (target, arch) repository;
+``swap_all`` swaps them in, all or none (each swap is a single rename);
+``finish_all`` writes the public key and the ``.repo`` file and tidies each
+repository; ``abort_all`` leaves the published tree as it was.  The release
+holds :func:`repotool.repo.repository.publish_lock` around all of them, and
+places other staged things (the media) between ``swap_all`` and ``finish_all``.
 """
 
 from __future__ import annotations
@@ -130,20 +132,14 @@ def abort_all(outcome: PublishOutcome) -> None:
         abort_repo(s)
 
 
-def commit_all(
-    outcome: PublishOutcome,
-    cfg: Config,
-    signer: Signer,
-    *,
-    then: Callable[[], None] | None = None,
-) -> None:
+def swap_all(outcome: PublishOutcome, cfg: Config) -> None:
     """Swap every repository in, all or none.
 
     Everything that can fail (final names, journals, packages landing) is done
     for every target first; then an intent file is written and the links flip
     in a tight loop.  A run killed among the flips is rolled forward by the
-    next run (:func:`repotool.repo.repository.roll_forward`).  ``then`` runs right after
-    the flips (e.g. moving the verified media into place).
+    next run (:func:`repotool.repo.recovery.roll_forward`).  If anything fails,
+    every repository is back as it was.
     """
     try:
         for s in outcome.staged:
@@ -166,9 +162,12 @@ def commit_all(
                 hint="nothing was changed; free space or fix permissions, then run again",
             ) from e
         raise
+
+
+def finish_all(outcome: PublishOutcome, cfg: Config, signer: Signer) -> None:
+    """After the swap: the published key and .repo file, then each repository's
+    bookkeeping (retire the previous generation, prune, save the index)."""
     try:
-        if then is not None:
-            then()
         intent_path(cfg).unlink(missing_ok=True)
         key = signer.public_key_armored().encode()
         key_path = cfg.public_dir / "keys" / cfg.key.public_key_name
@@ -184,5 +183,12 @@ def commit_all(
         raise PublishError(
             f"the new repositories are live, but finishing failed: {e.strerror or e}",
             where=str(e.filename or cfg.public_dir),
-            hint="hosts get complete repositories; free space and run again to tidy up",
+            hint="hosts get complete repositories; fix the cause (space, permissions) "
+            "and run again to tidy up",
         ) from e
+
+
+def commit_all(outcome: PublishOutcome, cfg: Config, signer: Signer) -> None:
+    """Swap every repository in and finish them (a publish with nothing else to place)."""
+    swap_all(outcome, cfg)
+    finish_all(outcome, cfg, signer)

@@ -23,7 +23,7 @@ from repotool.errors import (
     ToolError,
     ToolMissingError,
 )
-from repotool.media import TOOLS, MediaResult, build_media
+from repotool.media import TOOLS, MediaResult, build_media, publish_media
 from repotool.process import Completed, SubprocessRunner
 from repotool.report import SilentReporter
 from repotool.signing.release_key import open_signer
@@ -57,7 +57,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Signer]:
 
 
 def build(cfg: Config, signer: Signer, label: str, runner: object = None) -> MediaResult:
-    return build_media(
+    staged = build_media(
         cfg,
         signer,
         runner or SubprocessRunner(),
@@ -65,6 +65,7 @@ def build(cfg: Config, signer: Signer, label: str, runner: object = None) -> Med
         version_label=label,
         source_date_epoch=EPOCH,
     )
+    return publish_media(staged)
 
 
 @pytest.fixture(scope="module")
