@@ -339,7 +339,10 @@ def bypasses_proxy(authority: str, no_proxy: str) -> bool:
     """Pure: whether ``no_proxy`` (``"localhost,.example.net,10.0.0.1"``, ``"*"``) names the
     host of ``authority`` (``host[:port]``), a domain it is in, or its host and port."""
     host = authority.lower()
-    bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host.strip("[]")
+    if host.startswith("["):  # [v6]:port
+        bare = host[1:].partition("]")[0]
+    else:
+        bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     for entry in (e.strip().lower() for e in no_proxy.split(",")):
         if entry == "*":
             return True

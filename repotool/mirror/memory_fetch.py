@@ -10,6 +10,7 @@ connections, redirects) is tested against a real server on 127.0.0.1.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import threading
 from collections.abc import Mapping
@@ -43,9 +44,10 @@ class MemoryFetcher:
     ``bytes`` count like :class:`~repotool.mirror.fetch.HttpFetcher`'s.
     """
 
-    files: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, builtins.bytes] = field(default_factory=dict)
     log: list[FakeRequest] = field(default_factory=list)
     requests: int = 0
+    #: body bytes sent (named as HttpFetcher's counter)
     bytes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -56,7 +58,7 @@ class MemoryFetcher:
             self.bytes += sent
 
     @staticmethod
-    def etag(body: bytes) -> str:
+    def etag(body: builtins.bytes) -> str:
         return '"' + hashlib.sha1(body).hexdigest() + '"'
 
     def get_small(

@@ -204,6 +204,8 @@ class ServerState:
     faults: dict[str, str] = field(default_factory=dict)
     log: list[LoggedRequest] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
+    #: absolute URLs asked of this server as an HTTP proxy
+    proxied: list[str] = field(default_factory=list)
 
     def requests_for(self, name: str) -> list[LoggedRequest]:
         return [r for r in self.log if r.path.endswith(name)]
@@ -218,6 +220,9 @@ class FaultHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         st = self.server.state
+        if self.path.startswith("http://"):  # asked as a proxy: serve it as the origin
+            st.proxied.append(self.path)
+            self.path = "/" + self.path.split("/", 3)[3]
         rel = self.path.split("?")[0].lstrip("/")
         name = rel.rsplit("/", 1)[-1]
         fault = st.faults.get(name)

@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,7 +135,12 @@ def server(site: Path) -> Iterator[FaultServer]:
 
 
 def do_media(
-    server: FaultServer, dest: Path, keys: Keys, tmp: Path, labels: list[str] | None = None
+    server: FaultServer,
+    dest: Path,
+    keys: Keys,
+    tmp: Path,
+    labels: list[str] | None = None,
+    **options: Any,
 ) -> MediaSyncResult:
     fetcher = HttpFetcher(FetchLimits())
     try:
@@ -147,6 +153,7 @@ def do_media(
             verifier=verifier,
             reporter=SilentReporter(),
             jobs=2,
+            **options,
         )
     finally:
         fetcher.close()
@@ -241,11 +248,12 @@ def refused(
     error: type[Exception],
     match: str,
     labels: list[str] | None = None,
+    **options: Any,
 ) -> None:
     before = tree_snapshot(dest) if dest.exists() else None
     link = os.readlink(dest) if dest.exists() else None
     with pytest.raises(error, match=match):
-        do_media(server, dest, keys, tmp, labels)
+        do_media(server, dest, keys, tmp, labels, **options)
     if before is None:
         assert not dest.exists() and not dest.is_symlink()
     else:
@@ -430,3 +438,105 @@ def test_what_a_failed_run_staged_for_a_withdrawn_label_is_not_published(
     assert result.labels == ("3.3.2",)
     assert [p.name for p in dest.iterdir()] == ["3.3.2"]
     assert tree_snapshot(dest) == {f"3.3.2/{k}": v for k, v in published(site, "3.3.2").items()}
+
+
+def test_an_unsigned_listing_never_deletes_a_label_only_the_operator_does(
+    server: FaultServer,
+    site: Path,
+    media_keys: Keys,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dest = tmp_path / "releases"
+    do_media(server, dest, media_keys, tmp_path)
+    before, target = tree_snapshot(dest), os.readlink(dest)
+    write_api(site, [])  # a hostile or broken master lists nothing
+    result = do_media(server, dest, media_keys, tmp_path)
+    assert not result.changed and result.removed == ()
+    assert result.labels == result.withdrawn == ("3.3.2", "3.3.2-2")
+    assert tree_snapshot(dest) == before and os.readlink(dest) == target
+    monkeypatch.chdir(tmp_path)
+    argv = ["mirror", "media", server.url, str(dest), "--key", str(media_keys.key)]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "kept 3.3.2, 3.3.2-2 (no longer listed; --remove to delete)" in out
+    assert (
+        f"{server.url}api/releases no longer lists 3.3.2; kept, since that list is not signed "
+        "(delete it with --remove 3.3.2)" in err
+    )
+    assert tree_snapshot(dest) == before
+    # the operator decides
+    assert main([*argv, "--remove", "3.3.2", "--json", "-q"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["removed"] == ["3.3.2"] and data["labels"] == ["3.3.2-2"]
+    assert sorted(p.name for p in dest.iterdir()) == ["3.3.2-2"]
+
+
+def test_media_json_sizes_cannot_make_a_download_grow(
+    server: FaultServer, site: Path, media_keys: Keys, tmp_path: Path
+) -> None:
+    path = site / "releases" / "3.3.2" / "media.json"
+    manifest = json.loads(path.read_text())
+    for image in manifest["images"]:
+        image["size"] = 10**12
+    path.write_text(json.dumps(manifest))
+    iso = f"{PRODUCT}-3.3.2-LiveCD-x86_64.iso"
+    server.state.faults[iso] = "endless"  # up to 64 MB, as long as the client reads
+    dest = tmp_path / "releases"
+    refused(
+        server,
+        dest,
+        media_keys,
+        tmp_path,
+        MirrorIntegrityError,
+        rf"media\.json gives {iso} a size of 1000000000000 bytes, more than the limit of "
+        r"17179869184 bytes for one image",
+        labels=["3.3.2"],
+    )
+    assert server.state.requests_for(iso) == []
+    partial = tmp_path / ".releases.repotool" / "partial"
+    assert not partial.exists() or list(partial.iterdir()) == []
+    # the operator's bound also holds below the real size
+    server.state.faults.clear()
+    publish_label(site, "3.3.3", media_keys)
+    refused(
+        server,
+        dest,
+        media_keys,
+        tmp_path,
+        MirrorIntegrityError,
+        "a size of 200000 bytes, more than the limit of 1000 bytes",
+        labels=["3.3.3"],
+        max_image_bytes=1000,
+    )
+
+
+@pytest.mark.parametrize("label", ["3.3.2\n", "3.3.2\t", "\u202e3.3.2"])
+def test_a_label_with_a_control_character_is_refused(
+    server: FaultServer, site: Path, media_keys: Keys, tmp_path: Path, label: str
+) -> None:
+    dest = tmp_path / "releases"
+    do_media(server, dest, media_keys, tmp_path, labels=["3.3.2"])
+    write_api(site, ["3.3.2", label])
+    refused(server, dest, media_keys, tmp_path, MirrorIntegrityError, "not a release label")
+    assert not [p for p in tmp_path.rglob("*") if not p.name.isprintable()]
+
+
+def test_a_file_name_with_a_control_character_in_sha256sums_is_refused(
+    server: FaultServer, site: Path, media_keys: Keys, tmp_path: Path
+) -> None:
+    folder = site / "releases" / "3.3.2"
+    sums = folder / "SHA256SUMS"
+    sums.write_text(sums.read_text() + f"{'0' * 64}  evil\tname.iso\n")
+    sign(media_keys, folder)
+    refused(
+        server,
+        tmp_path / "releases",
+        media_keys,
+        tmp_path,
+        MirrorIntegrityError,
+        r"line 3 of SHA256SUMS names a file that contains the control character U\+0009: "
+        r"'evil\\tname\.iso'",
+        labels=["3.3.2"],
+    )
