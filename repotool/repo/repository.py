@@ -42,7 +42,7 @@ import createrepo_c as cr
 
 from repotool.atomic import write_atomic
 from repotool.config import Config, TargetConfig
-from repotool.errors import LockHeldError, PublishError
+from repotool.errors import BadSignatureError, LockHeldError, PublishError
 from repotool.evr import NEVRA
 from repotool.repo.packages import (
     RepoIndex,
@@ -311,6 +311,20 @@ def _write_metadata(
     return names
 
 
+def generation_signed(gen_dir: Path, signer: Signer) -> bool:
+    """repomd.xml, repomd.xml.asc and repomd.xml.key are there and the signature holds
+    (hosts cannot check a repository that lacks them)."""
+    try:
+        repomd = (gen_dir / "repomd.xml").read_bytes()
+        sig = (gen_dir / "repomd.xml.asc").read_bytes()
+        if not (gen_dir / "repomd.xml.key").is_file():
+            return False
+        signer.verify_detached(repomd, sig)
+    except (OSError, BadSignatureError):
+        return False
+    return True
+
+
 def stage_repo(
     plan: RepoPlan, signer: Signer, updateinfo: bytes | None, *, now: float | None = None
 ) -> StagedRepo:
@@ -320,7 +334,10 @@ def stage_repo(
     current = plan.current_revision
     fresh = current is not None and current.isdigit() and now - int(current) < plan.refresh_after
     if fresh and current is not None and digest == plan.current_digest and not plan.incoming:
-        return StagedRepo(plan, current, plan.repo_dir / f".repodata-{current}", True)
+        current_dir = plan.repo_dir / f".repodata-{current}"
+        # a generation whose signature or key went missing is written (and signed) again
+        if generation_signed(current_dir, signer):
+            return StagedRepo(plan, current, current_dir, True)
     pkg_dir = plan.repo_dir / "Packages"
     pkg_dir.mkdir(parents=True, exist_ok=True)
     known = [*plan.index.generations, *([current] if current else [])]
