@@ -59,7 +59,7 @@ def release_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Key]:
             "",
             "--quick-gen-key",
             "Test Release Key <rel@test.invalid>",
-            "rsa2048",
+            "rsa3072",  # at least RSA-3072: weaker keys are refused
             "sign",
             "never",
         ],
