@@ -24,10 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.test_site_support import free_port, make_site_project  # noqa: E402
-
-from repotool.report import SilentReporter  # noqa: E402
-from repotool.site.export import build_site  # noqa: E402
+from tests.site.site_support import export_site, free_port, make_site_project  # noqa: E402
 
 PAGE = "/advisories/PSSA-2014-0002/"
 
@@ -115,7 +112,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-site-") as tmp:
         project = make_site_project(Path(tmp))
-        build_site(project.cfg, SilentReporter())
+        export_site(project)
         app_port, nginx_port = free_port(), free_port()
         prefix = Path(tmp) / "nginx"
         (prefix / "tmp").mkdir(parents=True)
