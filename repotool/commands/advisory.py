@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repotool.errors import AdvisoryError, AdvisoryMismatchError
-from repotool.records.terms import ADVISORY_TYPES, SEVERITIES
+from repotool.errors import AdvisoryError, AdvisoryMismatchError, RecordInvalidError, RecordProblem
+from repotool.records.terms import (
+    ADVISORY_TYPES,
+    CVE_RE,
+    RELEASE_VERSION_RE,
+    RESPIN_VERSION_RE,
+    SEVERITIES,
+)
 
 if TYPE_CHECKING:
     from repotool.cli import Context
@@ -36,28 +43,113 @@ def register(
         "check",
         parents=[common],
         help="validate advisories and release records (and against the published repository)",
-        description="Validate every advisory, release and news record, then check that each "
-        "fixed package is in its target's published repository with that exact NEVRA.",
+        description=_wrapped(
+            "Validate every advisory, release and news record under "
+            "web/content/: the fields, the body's sections, no text left from the "
+            "'advisory new' template (FILL IN), at least one CVE for a security advisory "
+            "(or cves_none_reason), no control or bidi characters, no file over 256 KiB, and "
+            "nothing in a body that the site would strip (<script>, <iframe>, style=, "
+            "javascript: links, images). Then check that each fixed package is in its "
+            "target's published repository with that exact NEVRA. Every problem in every "
+            "file is listed at once as file:line: field, with a fix: line. 'repotool release' "
+            "and 'repotool announce' refuse the same problems in the records' own text "
+            "and fields."
+        ),
+        epilog="examples:\n"
+        "  repotool advisory check                 every record, against public/repo/\n"
+        "  repotool advisory check --json | jq .problems\n"
+        "exit status 0 when all is valid, 7 when a record has a problem",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.set_defaults(handler=check_command)
 
     new = adv_sub.add_parser(
-        "new", parents=[common], help="write a new advisory file with the next free id"
+        "new",
+        parents=[common],
+        help="write a new advisory file with the next free id",
+        description=_wrapped(
+            "Write web/content/advisories/PSSA-<year>-<n>.md with the next free "
+            "id: the front matter with what the options give, a fixed-package list per "
+            "configured target, and the body's Description, Impact and Remediation sections "
+            "marked FILL IN. The file is refused by 'advisory check', 'release' and "
+            "'announce' until every FILL IN is replaced and the fixed packages, the CVEs "
+            "(or cves_none_reason) and fixed_in are written. The options are checked at "
+            "once: a malformed --cve or --affected writes nothing."
+        ),
+        epilog="examples:\n"
+        "  repotool advisory new --title 'OpenSSL \"Heartbleed\"' --severity Critical \\\n"
+        "      --cve CVE-2014-0160 --affected 3.3.2\n"
+        "  repotool advisory new --type bugfix --title 'ntpd restarts twice at boot'\n"
+        "then edit the file it names, and run: repotool advisory check",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    new.add_argument("--title", default="", help="one-line title")
+    new.add_argument("--title", default="", type=_title_arg, help="one-line title")
     new.add_argument("--type", choices=ADVISORY_TYPES, default="security", dest="advisory_type")
     new.add_argument("--severity", choices=SEVERITIES, default="Important")
-    new.add_argument("--cve", action="append", default=[], help="a CVE id (repeatable)")
     new.add_argument(
-        "--affected", action="append", default=[], help="an affected release (repeatable)"
+        "--cve",
+        action="append",
+        default=[],
+        type=_cve_arg,
+        metavar="CVE-YYYY-NNNN",
+        help="a CVE id (repeatable)",
     )
-    new.add_argument("--year", type=int, default=None, help="year of the id (default: this year)")
+    new.add_argument(
+        "--affected",
+        action="append",
+        default=[],
+        type=_version_arg,
+        metavar="VERSION",
+        help="an affected release, e.g. 3.3.1 (repeatable)",
+    )
+    new.add_argument(
+        "--year", type=_year_arg, default=None, help="year of the id (default: this year)"
+    )
     new.set_defaults(handler=new_command)
 
     lst = adv_sub.add_parser(
         "list", parents=[common], help="print the advisories as a table (or JSON with --json)"
     )
     lst.set_defaults(handler=list_command)
+
+
+def _wrapped(text: str) -> str:
+    """A description for RawDescriptionHelpFormatter (which keeps the examples' lines)."""
+    return textwrap.fill(text, width=78)
+
+
+def _cve_arg(text: str) -> str:
+    if not CVE_RE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a CVE id: write CVE-<year>-<4 or more digits>, e.g. CVE-2014-0160"
+        )
+    return text
+
+
+def _version_arg(text: str) -> str:
+    if not (RELEASE_VERSION_RE.match(text) or RESPIN_VERSION_RE.match(text)):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a release version: write e.g. 3.3.1 (or a respin, 3.3.2-2)"
+        )
+    return text
+
+
+def _title_arg(text: str) -> str:
+    from repotool.records.screening import first_forbidden
+
+    bad = first_forbidden(text)
+    if bad is not None:
+        raise argparse.ArgumentTypeError(
+            f"the title holds the control character U+{ord(bad):04X}: write it on one line, "
+            "with visible characters only"
+        )
+    return text.strip()
+
+
+def _year_arg(text: str) -> int:
+    if not (text.isdigit() and len(text) == 4):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a year: write e.g. 2014")
+    return int(text)
 
 
 def _content_dir(cfg: Config) -> Path:
@@ -88,16 +180,24 @@ def published_packages(cfg: Config) -> tuple[dict[str, set[NEVRA]], list[str]]:
 
 def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.records.advisories import advisory_problems
-    from repotool.records.loading import load_records
+    from repotool.records.loading import load_records, load_sanitiser_problems
 
     cfg = ctx.config
-    records = load_records(_content_dir(cfg))
+    content = _content_dir(cfg)
+    # what the page would lose is reported with every other problem, not after them
+    stripped = load_sanitiser_problems(content)
+    try:
+        records = load_records(content)
+    except RecordInvalidError as e:
+        raise RecordInvalidError(_in_file_order([*e.problems, *stripped])) from None
     repo_packages, unpublished = published_packages(cfg)
-    problems = advisory_problems(
+    mismatches = advisory_problems(
         list(records.advisories), repo_packages, unchecked_targets=unpublished
     )
-    if problems:
-        raise AdvisoryMismatchError(problems)
+    if mismatches:
+        raise AdvisoryMismatchError(_in_file_order([*mismatches, *stripped]))
+    if stripped:
+        raise RecordInvalidError(_in_file_order(stripped))
     for name in unpublished:
         ctx.reporter.warn(
             f"the {name} repository is not published yet: its fixed packages were not checked "
@@ -114,6 +214,10 @@ def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         "checked_targets": checked,
         "unchecked_targets": unpublished,
     }
+
+
+def _in_file_order(problems: list[RecordProblem]) -> list[RecordProblem]:
+    return sorted(problems, key=lambda p: (p.file, p.line))
 
 
 def new_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:

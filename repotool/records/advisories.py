@@ -20,6 +20,7 @@ metadata with createrepo_c.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -32,6 +33,7 @@ from repotool.errors import AdvisoryError, AdvisoryMismatchError, RecordProblem
 from repotool.evr import NEVRA, evr_cmp
 from repotool.records.loading import duplicate_advisory_problems
 from repotool.records.models import ADVISORY_ID_RE, Advisory
+from repotool.records.screening import PLACEHOLDER, TEMPLATE_TEXT
 from repotool.records.terms import ADVISORY_TYPES, SEVERITIES
 
 ADVISORY_PREFIX = "PSSA"
@@ -91,8 +93,18 @@ def advisory_problems(
                             field,
                             f"there is no package {want.name} ({want.arch}) in the "
                             f"{target} repository",
-                            "correct the name (see specs/), or add the component and "
-                            "build it before publishing the advisory",
+                            _missing_name_fix(want, held),
+                        )
+                    )
+                elif dist := _with_dist_tag(want, same_name):
+                    problems.append(
+                        RecordProblem(
+                            adv.source,
+                            line,
+                            field,
+                            f"{want} is not in the {target} repository: its release "
+                            f"lacks the dist tag ({dist.release})",
+                            f"write evr: {dist.evr}",
                         )
                     )
                 else:
@@ -109,6 +121,43 @@ def advisory_problems(
                         )
                     )
     return problems
+
+
+def _missing_name_fix(want: NEVRA, held: Collection[NEVRA]) -> str:
+    """The fix for a package name the repository does not hold: another arch
+    of it, or the names it looks like."""
+    arches = sorted({n.arch for n in held if n.name == want.name})
+    if arches:
+        return f"set arch: {arches[0]} (the repository holds {want.name} for {', '.join(arches)})"
+    scored = sorted(
+        (
+            (difflib.SequenceMatcher(None, want.name, name).ratio(), name)
+            for name in {n.name for n in held}
+        ),
+        reverse=True,
+    )
+    # the near names only: within a little of the nearest, and not far off at all
+    best = scored[0][0] if scored else 1.0
+    close = [name for ratio, name in scored if ratio >= max(0.6, best - 0.1)][:3]
+    if close:
+        return f"did you mean {' or '.join(close)}? correct the name"
+    return (
+        "correct the name (see specs/), or add the component and build it before "
+        "publishing the advisory"
+    )
+
+
+def _with_dist_tag(want: NEVRA, same_name: Sequence[NEVRA]) -> NEVRA | None:
+    """The package ``want`` means when its evr left out the dist tag
+    (3.3.2-3 for 3.3.2-3.el7), if the repository holds exactly one such."""
+    found = [
+        n
+        for n in same_name
+        if (n.epoch, n.version) == (want.epoch, want.version)
+        and n.release.startswith(want.release + ".")
+        and "-" not in n.release
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def _nevra_evr_cmp(a: NEVRA, b: NEVRA) -> int:
@@ -268,8 +317,10 @@ def scaffold_advisory(
 ) -> str:
     """Pure: the text of a new advisory file.
 
-    It fails ``advisory check`` until its fixed packages are filled in, so a
-    half-written advisory can never be published.
+    It fails ``advisory check`` (and so ``release`` and ``announce``) until
+    every ``FILL IN`` is replaced, the fixed packages, the CVEs (or
+    ``cves_none_reason``) and ``fixed_in`` are given, so a half-written
+    advisory can never be published.
     """
     if advisory_type not in ADVISORY_TYPES:
         raise AdvisoryError(
@@ -284,12 +335,17 @@ def scaffold_advisory(
             hint=f"use one of {', '.join(SEVERITIES)}",
         )
     cve_lines = "".join(f"\n  - {c}" for c in cves) if cves else " []"
-    affected_lines = "".join(f'\n  - "{a}"' for a in affected) or '\n  - "FILL IN: e.g. 3.3.2"'
+    fill = {k: f"{PLACEHOLDER}: {v}" for k, v in TEMPLATE_TEXT.items()}
+    if not cves:
+        cve_lines += "   # or, when none is assigned: cves_none_reason: <why>"
+    affected_lines = "".join(f'\n  - "{a}"' for a in affected) or (
+        f"\n  - {_yaml_str(fill['affected_releases'])}"
+    )
     package_lines = "".join(
         f"\n  {t}: []   # - {{name: <package>, evr: <version>-<release>{_dist(t)}}}"
         for t in targets
     )
-    title_text = title or "FILL IN: what is wrong, in one line"
+    title_text = title or fill["title"]
     return f"""---
 id: {advisory_id}
 type: {advisory_type}
@@ -302,19 +358,19 @@ cves:{cve_lines}
 references: []
 packages:{package_lines}
 affected_releases:{affected_lines}
-fixed_in: ""
+fixed_in: ""   # the release or respin that ships the fix, e.g. "3.3.2-2"
 ---
 ## Description
 
-FILL IN: what the flaw is and which toolkit components it touches.
+{fill["Description"]}
 
 ## Impact
 
-FILL IN: what an attacker can do to a toolkit host, and under what conditions.
+{fill["Impact"]}
 
 ## Remediation
 
-FILL IN: the steps for every host, starting with:
+{fill["Remediation"]}
 
 ```
 yum update

@@ -22,7 +22,8 @@ listing every problem) out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 from repotool.errors import RecordInvalidError, RecordProblem
 
 
-class _FrontMatterLoader(yaml.SafeLoader):  # type: ignore[misc]
+class _FrontMatterLoader(yaml.SafeLoader):
     """SafeLoader that keeps dates as strings, so pydantic reports bad ones
     (2014-02-30) as field errors instead of PyYAML crashing."""
 
@@ -51,10 +52,12 @@ class FrontMatter:
     body: str
     #: line (1-based, in the file) of each top-level key
     key_lines: dict[str, int]
+    #: line (1-based, in the file) of the body's first line
+    body_line: int = 1
 
 
-def _split_front_matter(text: str, source: str) -> tuple[str, str, int]:
-    """Return (yaml text, body, line of the first YAML line)."""
+def _split_front_matter(text: str, source: str) -> tuple[str, str, int, int]:
+    """Return (yaml text, body, line of the first YAML line, line of the body)."""
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
         raise RecordInvalidError.one(
@@ -68,7 +71,9 @@ def _split_front_matter(text: str, source: str) -> tuple[str, str, int]:
         )
     for i in range(1, len(lines)):
         if lines[i].strip() in ("---", "..."):
-            return "".join(lines[1:i]), "".join(lines[i + 1 :]).strip() + "\n", 2
+            rest = "".join(lines[i + 1 :])
+            blank = rest[: len(rest) - len(rest.lstrip())].count("\n")
+            return "".join(lines[1:i]), rest.strip() + "\n", 2, i + 2 + blank
     raise RecordInvalidError.one(
         RecordProblem(
             source,
@@ -88,7 +93,7 @@ def parse_front_matter(text: str, source: str) -> FrontMatter:
     matter, invalid YAML, a front matter that is not a mapping, or a field
     given twice.
     """
-    yaml_text, body, first_line = _split_front_matter(text, source)
+    yaml_text, body, first_line, body_line = _split_front_matter(text, source)
     try:
         node = yaml.compose(yaml_text, Loader=_FrontMatterLoader)
         data = yaml.load(yaml_text, Loader=_FrontMatterLoader)
@@ -135,7 +140,7 @@ def parse_front_matter(text: str, source: str) -> FrontMatter:
                     )
                 )
             key_lines[key] = line
-    return FrontMatter(data, body, key_lines)
+    return FrontMatter(data, body, key_lines, body_line)
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -170,13 +175,21 @@ def validate_model(
     try:
         return model.model_validate({**parsed.data, **extra})
     except ValidationError as e:
+        known = [name for name in model.model_fields if name not in extra]
         raise RecordInvalidError(
-            [_problem_from_pydantic(err, parsed, source, choice_fixes or {}) for err in e.errors()]
+            [
+                _problem_from_pydantic(err, parsed, source, choice_fixes or {}, known)
+                for err in e.errors()
+            ]
         ) from e
 
 
 def _problem_from_pydantic(
-    err: Any, parsed: FrontMatter, source: str, choice_fixes: Mapping[str, str]
+    err: Any,
+    parsed: FrontMatter,
+    source: str,
+    choice_fixes: Mapping[str, str],
+    known: Sequence[str] = (),
 ) -> RecordProblem:
     loc: tuple[Any, ...] = tuple(err.get("loc", ()))
     msg = str(err.get("msg", "invalid"))
@@ -196,6 +209,9 @@ def _problem_from_pydantic(
         msg = "is required but missing"
     elif kind == "extra_forbidden":
         msg = "is not a known field"
+        close = difflib.get_close_matches(field, known, n=1) if "." not in field else []
+        if close:
+            fix = f"did you mean '{close[0]}'? correct its spelling"
     elif kind == "literal_error":
         value = err.get("input")
         msg = f"'{value}' is not allowed"

@@ -37,6 +37,7 @@ from repotool.records.models import (
     parse_news,
     parse_release,
 )
+from repotool.records.screening import MAX_RECORD_BYTES
 
 _R = TypeVar("_R")
 
@@ -45,12 +46,40 @@ def _load_dir(
     folder: Path, parse: Callable[[str, str], _R], problems: list[RecordProblem]
 ) -> list[_R]:
     out: list[_R] = []
+    for path, text in _read_dir(folder, problems):
+        try:
+            out.append(parse(text, str(path)))
+        except RecordInvalidError as e:
+            problems.extend(e.problems)
+    return out
+
+
+def _read_dir(folder: Path, problems: list[RecordProblem]) -> list[tuple[Path, str]]:
+    """(path, text) of each ``*.md`` in ``folder``; a file that cannot be read,
+    or is too large, becomes a problem instead."""
+    out: list[tuple[Path, str]] = []
     if not folder.is_dir():
         return out
     for path in sorted(folder.glob("*.md")):
         source = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            # bounded: a record larger than the limit is refused, never read whole
+            with path.open("rb") as f:
+                data = f.read(MAX_RECORD_BYTES + 1)
+            if len(data) > MAX_RECORD_BYTES:
+                problems.append(
+                    RecordProblem(
+                        source,
+                        1,
+                        "",
+                        f"the file is larger than {MAX_RECORD_BYTES // 1024} KiB, the limit "
+                        "for a record",
+                        "keep the record to its text; link large material (logs, "
+                        "captures, images) under references: instead",
+                    )
+                )
+                continue
+            text = data.decode("utf-8").replace("\r\n", "\n")
         except (OSError, UnicodeDecodeError) as e:
             problems.append(
                 RecordProblem(
@@ -62,10 +91,23 @@ def _load_dir(
                 )
             )
             continue
-        try:
-            out.append(parse(text, source))
-        except RecordInvalidError as e:
-            problems.extend(e.problems)
+        out.append((path, text))
+    return out
+
+
+def load_sanitiser_problems(content_dir: Path) -> list[RecordProblem]:
+    """What the site's HTML sanitiser would take out of each record's body
+    (:func:`repotool.records.body_html.sanitiser_problems`), for every record
+    whose front matter can be read (the others' problems come from loading)."""
+    from repotool.records.body_html import file_sanitiser_problems
+
+    out: list[RecordProblem] = []
+    for sub in ("advisories", "releases", "news"):
+        for path, text in _read_dir(content_dir / sub, []):
+            try:
+                out += file_sanitiser_problems(text, str(path))
+            except RecordInvalidError:
+                continue
     return out
 
 

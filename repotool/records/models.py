@@ -37,12 +37,13 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -50,17 +51,26 @@ from pydantic import (
 from repotool.errors import RecordInvalidError, RecordProblem
 from repotool.evr import NEVRA as NEVRA  # re-exported: the one NEVRA type
 from repotool.records.frontmatter import (
+    FrontMatter,
+    parse_front_matter,
+    strip_fix,
+    validate_model,
+)
+from repotool.records.frontmatter import (
     markdown_sections as markdown_sections,  # re-exported: part of this module's API
 )
-from repotool.records.frontmatter import parse_front_matter, strip_fix, validate_model
-from repotool.records.terms import ADVISORY_TYPES, SEVERITIES
-
-ADVISORY_ID_RE = re.compile(r"^PSSA-(\d{4})-(\d{4,})$")
-CVE_RE = re.compile(r"^CVE-\d{4}-\d{4,}$")
-#: name part of a release version: 3.3.2, or a respin 3.3.2-2
-RELEASE_VERSION_RE = re.compile(r"^\d+(\.\d+)*$")
-RESPIN_VERSION_RE = re.compile(r"^(\d+(?:\.\d+)*)-(\d+)$")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+from repotool.records.screening import body_problems, first_forbidden, name_error, text_error
+from repotool.records.terms import (  # the patterns are re-exported: part of this API
+    ADVISORY_ID_RE as ADVISORY_ID_RE,
+)
+from repotool.records.terms import (
+    ADVISORY_TYPES,
+    SEVERITIES,
+)
+from repotool.records.terms import CVE_RE as CVE_RE
+from repotool.records.terms import RELEASE_VERSION_RE as RELEASE_VERSION_RE
+from repotool.records.terms import RESPIN_VERSION_RE as RESPIN_VERSION_RE
+from repotool.records.terms import SLUG_RE as SLUG_RE
 
 AdvisoryType = Literal["security", "bugfix", "enhancement"]
 #: the severities dnf knows (``dnf updateinfo --sec-severity``)
@@ -83,16 +93,39 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+def _names(v: object, what: str) -> object:
+    """A before-validator's body: refuse control/bidi characters and placeholders
+    in a name, or in each name of a list or each key of a mapping."""
+    items = v if isinstance(v, list | tuple | dict) else [v]
+    for item in items:
+        err = name_error(item, what)
+        if err:
+            raise ValueError(err)
+    return v
+
+
+def _text(v: object, what: str, *, multiline: bool = False) -> object:
+    err = text_error(v, what, multiline=multiline)
+    if err:
+        raise ValueError(err)
+    return v
+
+
 class Reference(_Strict):
     """A link an advisory cites (upstream advisory, bug, mailing list post)."""
 
     url: str
     title: str = ""
 
+    @field_validator("title", mode="before")
+    @classmethod
+    def _title_text(cls, v: object) -> object:
+        return _text(v, "reference title")
+
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+\.[^\s]*$", v):
+        if not re.match(r"^https?://[^\s/]+\.[^\s]*\Z", v) or first_forbidden(v):
             raise ValueError(f"'{v}' is not an http(s) URL; write the full https://... address")
         return v
 
@@ -108,10 +141,15 @@ class FixedPackage(_Strict):
     evr: str
     arch: str = "noarch"
 
+    @field_validator("name", "evr", "arch", mode="before")
+    @classmethod
+    def _plain(cls, v: object, info: ValidationInfo) -> object:
+        return _names(v, {"name": "package name"}.get(str(info.field_name), str(info.field_name)))
+
     @field_validator("evr")
     @classmethod
     def _evr(cls, v: str) -> str:
-        if not re.match(r"^(\d+:)?[^\s:-]+-[^\s:-]+$", v):
+        if not re.match(r"^(\d+:)?[A-Za-z0-9._+~^]+-[A-Za-z0-9._+~^]+\Z", v):
             raise ValueError(
                 f"'{v}' is not an EVR; write [epoch:]version-release, e.g. 3.3.2-1.el7"
             )
@@ -147,17 +185,48 @@ class Advisory(_Strict):
     packages: dict[str, tuple[FixedPackage, ...]]
     affected_releases: tuple[str, ...] = Field(min_length=1)
     fixed_in: str = ""
+    #: why a security advisory lists no CVE (none assigned, a configuration weakness)
+    cves_none_reason: str = ""
     # filled from the file, not the front matter
     body: str = ""
     source: str = ""
     #: line of each front matter field in the file, for error messages
     lines: dict[str, int] = Field(default_factory=dict, repr=False)
 
+    @field_validator("id", "fixed_in", mode="before")
+    @classmethod
+    def _plain(cls, v: object, info: ValidationInfo) -> object:
+        return _names(v, {"id": "advisory id"}.get(str(info.field_name), "version"))
+
+    @field_validator("cves", "affected_releases", mode="before")
+    @classmethod
+    def _plain_items(cls, v: object, info: ValidationInfo) -> object:
+        return _names(v, "CVE id" if info.field_name == "cves" else "release version")
+
+    @field_validator("packages", mode="before")
+    @classmethod
+    def _targets(cls, v: object) -> object:
+        return _names(v, "target")
+
+    @field_validator("title", "summary", "cves_none_reason", mode="before")
+    @classmethod
+    def _free_text(cls, v: object, info: ValidationInfo) -> object:
+        return _text(v, str(info.field_name), multiline=info.field_name != "title")
+
     @field_validator("id")
     @classmethod
     def _id(cls, v: str) -> str:
         if not ADVISORY_ID_RE.match(v):
             raise ValueError(f"'{v}' is not an advisory id; write PSSA-<year>-<4 digits>")
+        return v
+
+    @field_validator("fixed_in")
+    @classmethod
+    def _fixed_in(cls, v: str) -> str:
+        if v and not (RELEASE_VERSION_RE.match(v) or RESPIN_VERSION_RE.match(v)):
+            raise ValueError(
+                f"'{v}' is not a release or respin version; write e.g. 3.3.2 or 3.3.2-2"
+            )
         return v
 
     @field_validator("cves")
@@ -229,6 +298,21 @@ class Respin(_Strict):
     advisories: tuple[str, ...] = ()
     notes: str = ""
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _plain(cls, v: object) -> object:
+        return _names(v, "respin version")
+
+    @field_validator("advisories", mode="before")
+    @classmethod
+    def _plain_ids(cls, v: object) -> object:
+        return _names(v, "advisory id")
+
+    @field_validator("notes", mode="before")
+    @classmethod
+    def _free_text(cls, v: object) -> object:
+        return _text(v, "notes", multiline=True)
+
     @field_validator("version")
     @classmethod
     def _version(cls, v: str) -> str:
@@ -255,6 +339,21 @@ class Release(_Strict):
     source: str = ""
     #: line of each front matter field in the file, for error messages
     lines: dict[str, int] = Field(default_factory=dict, repr=False)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _plain(cls, v: object) -> object:
+        return _names(v, "release version")
+
+    @field_validator("advisories", mode="before")
+    @classmethod
+    def _plain_ids(cls, v: object) -> object:
+        return _names(v, "advisory id")
+
+    @field_validator("title", "summary", mode="before")
+    @classmethod
+    def _free_text(cls, v: object, info: ValidationInfo) -> object:
+        return _text(v, str(info.field_name), multiline=info.field_name == "summary")
 
     @field_validator("version")
     @classmethod
@@ -307,6 +406,11 @@ class NewsItem(_Strict):
     body: str = ""
     source: str = ""
 
+    @field_validator("title", "summary", mode="before")
+    @classmethod
+    def _free_text(cls, v: object, info: ValidationInfo) -> object:
+        return _text(v, str(info.field_name), multiline=info.field_name == "summary")
+
 
 @dataclass(frozen=True)
 class Records:
@@ -325,63 +429,116 @@ class Records:
 
 # --- parsing (front matter: repotool.records.frontmatter) -----------------------------
 
+_Record = TypeVar("_Record", Advisory, Release, NewsItem)
+
+
+def _advisory_presence_problems(parsed: FrontMatter, source: str) -> list[RecordProblem]:
+    """What an unfinished advisory leaves empty: its CVEs (or why there are
+    none) and the release that ships the fix.  Read from the raw front matter,
+    so these come out with every other problem of the file."""
+    data, lines = parsed.data, parsed.key_lines
+    out: list[RecordProblem] = []
+    cves, reason = data.get("cves"), data.get("cves_none_reason")
+    has_reason = isinstance(reason, str) and bool(reason.strip())
+    if data.get("type") == "security" and not cves and not has_reason:
+        out.append(
+            RecordProblem(
+                source,
+                lines.get("cves", lines.get("type", 1)),
+                "cves",
+                "a security advisory lists no CVE",
+                "list the CVE ids it fixes under cves:, or, when none is assigned (a "
+                "configuration weakness, say), write why in cves_none_reason:",
+            )
+        )
+    if cves and has_reason:
+        out.append(
+            RecordProblem(
+                source,
+                lines["cves_none_reason"],
+                "cves_none_reason",
+                "the advisory lists CVEs and also says why it has none",
+                "remove cves_none_reason (it is only for an advisory without CVEs)",
+            )
+        )
+    fixed_in = data.get("fixed_in")
+    if fixed_in is None or (isinstance(fixed_in, str) and not fixed_in.strip()):
+        out.append(
+            RecordProblem(
+                source,
+                lines.get("fixed_in", 1),
+                "fixed_in",
+                "is empty: the advisory does not say which release ships the fix",
+                'write the release or respin version, e.g. fixed_in: "3.3.2-2"',
+            )
+        )
+    return out
+
+
+def _validated(
+    model: type[_Record], parsed: FrontMatter, source: str, extra: dict[str, Any]
+) -> tuple[_Record | None, list[RecordProblem]]:
+    try:
+        return validate_model(model, parsed, source, extra, choice_fixes=_CHOICE_FIXES), []
+    except RecordInvalidError as e:
+        return None, strip_fix(e.problems)
+
+
+def _name_problem(
+    parsed: FrontMatter, source: str, field: str, stem: str, value: object
+) -> list[RecordProblem]:
+    if not isinstance(value, str) or stem == value.strip() or name_error(value, field):
+        return []
+    return [
+        RecordProblem(
+            source,
+            parsed.key_lines.get(field, 1),
+            field,
+            f"the file is named {stem}.md but its {field} is {value.strip()}",
+            f"rename the file to {value.strip()}.md or correct the {field}",
+        )
+    ]
+
 
 def parse_advisory(text: str, source: str) -> Advisory:
     """Pure: the text of one advisory file in, an Advisory out.
 
-    ``source`` names the file in errors.  Raises RecordInvalidError.
+    ``source`` names the file in errors.  Raises RecordInvalidError listing
+    every problem of the file: its fields, its body (sections, control
+    characters, the ``advisory new`` template's text) and its name.
     """
     parsed = parse_front_matter(text, source)
-    try:
-        extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
-        adv = validate_model(Advisory, parsed, source, extra, choice_fixes=_CHOICE_FIXES)
-    except RecordInvalidError as e:
-        raise RecordInvalidError(strip_fix(e.problems)) from None
-    missing = [s for s in ADVISORY_SECTIONS if not adv.sections.get(s)]
+    extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
+    adv, problems = _validated(Advisory, parsed, source, extra)
+    problems += _advisory_presence_problems(parsed, source)
+    missing = [s for s in ADVISORY_SECTIONS if not markdown_sections(parsed.body).get(s)]
     if missing:
-        body_line = text.count("\n", 0, text.find("\n---", 3) + 1) + 2
-        raise RecordInvalidError.one(
+        problems.append(
             RecordProblem(
                 source,
-                body_line,
+                parsed.body_line,
                 "body",
                 f"the body lacks the section(s) {', '.join(missing)}",
                 "add '## " + "', '## ".join(missing) + "' headings with their text",
             )
         )
-    stem = Path(source).stem
-    if stem != adv.id:
-        raise RecordInvalidError.one(
-            RecordProblem(
-                source,
-                parsed.key_lines.get("id", 1),
-                "id",
-                f"the file is named {stem}.md but its id is {adv.id}",
-                f"rename the file to {adv.id}.md or correct the id",
-            )
-        )
+    problems += body_problems(parsed.body, source, parsed.body_line)
+    problems += _name_problem(parsed, source, "id", Path(source).stem, parsed.data.get("id"))
+    if problems or adv is None:
+        raise RecordInvalidError(sorted(problems, key=lambda p: p.line))
     return adv
 
 
 def parse_release(text: str, source: str) -> Release:
     """Pure: the text of one release file in, a Release out."""
     parsed = parse_front_matter(text, source)
-    try:
-        extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
-        rel = validate_model(Release, parsed, source, extra, choice_fixes=_CHOICE_FIXES)
-    except RecordInvalidError as e:
-        raise RecordInvalidError(strip_fix(e.problems)) from None
-    stem = Path(source).stem
-    if stem != rel.version:
-        raise RecordInvalidError.one(
-            RecordProblem(
-                source,
-                parsed.key_lines.get("version", 1),
-                "version",
-                f"the file is named {stem}.md but its version is {rel.version}",
-                f"rename the file to {rel.version}.md or correct the version",
-            )
-        )
+    extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
+    rel, problems = _validated(Release, parsed, source, extra)
+    problems += body_problems(parsed.body, source, parsed.body_line)
+    version = parsed.data.get("version")
+    problems += _name_problem(parsed, source, "version", Path(source).stem, version)
+    if problems or rel is None:
+        raise RecordInvalidError(sorted(problems, key=lambda p: p.line))
     return rel
 
 
@@ -400,7 +557,8 @@ def parse_news(text: str, source: str) -> NewsItem:
             )
         )
     extra = {"body": parsed.body, "source": source, "slug": slug}
-    try:
-        return validate_model(NewsItem, parsed, source, extra, choice_fixes=_CHOICE_FIXES)
-    except RecordInvalidError as e:
-        raise RecordInvalidError(strip_fix(e.problems)) from None
+    item, problems = _validated(NewsItem, parsed, source, extra)
+    problems += body_problems(parsed.body, source, parsed.body_line)
+    if problems or item is None:
+        raise RecordInvalidError(sorted(problems, key=lambda p: p.line))
+    return item

@@ -1,11 +1,24 @@
-"""The fixed words of an advisory record: its types and the severities dnf knows.
+"""The fixed words and shapes of a record: advisory types, the severities dnf
+knows, and the patterns of ids, CVEs and versions.
 
-Kept apart from :mod:`repotool.records.models` (pydantic) so that the command line can
-offer them as choices without importing the record models.
+Kept apart from :mod:`repotool.records.models` (pydantic) so that the command
+line can offer them as choices, and check ``--cve`` and ``--affected`` at once,
+without importing the record models.  The patterns end in ``\\Z``: ``$``
+would accept a trailing line break.
 """
 
 from __future__ import annotations
 
+import re
+
 #: the severities dnf knows (``dnf updateinfo --sec-severity``)
 SEVERITIES: tuple[str, ...] = ("Critical", "Important", "Moderate", "Low")
 ADVISORY_TYPES: tuple[str, ...] = ("security", "bugfix", "enhancement")
+
+ADVISORY_ID_RE = re.compile(r"^PSSA-(\d{4})-(\d{4,})\Z")
+CVE_RE = re.compile(r"^CVE-\d{4}-\d{4,}\Z")
+#: a release version: 3.3.2
+RELEASE_VERSION_RE = re.compile(r"^\d+(\.\d+)*\Z")
+#: a respin of a release's media: 3.3.2-2
+RESPIN_VERSION_RE = re.compile(r"^(\d+(?:\.\d+)*)-(\d+)\Z")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*\Z")

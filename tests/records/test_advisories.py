@@ -11,7 +11,7 @@ import createrepo_c as cr
 import pytest
 
 from repotool.cli import main
-from repotool.errors import AdvisoryError, AdvisoryMismatchError
+from repotool.errors import AdvisoryError, AdvisoryMismatchError, RecordInvalidError
 from repotool.evr import NEVRA
 from repotool.records.advisories import (
     advisory_problems,
@@ -180,13 +180,26 @@ def test_next_id_and_scaffold() -> None:
         title='ntpd "again"',
         cves=["CVE-2014-9293"],
     )
-    # the scaffold is valid YAML but can not pass the check until it names packages
-    with pytest.raises(AdvisoryError) as info:
+    # the scaffold is valid YAML but can not pass the check until every part is written
+    with pytest.raises(RecordInvalidError) as info:
         parse_advisory(text, "advisories/PSSA-2015-0001.md")
-    assert [p.field for p in info.value.problems] == ["packages", "affected_releases"]  # type: ignore[attr-defined]
-    filled = text.replace(
-        "el7: []", "el7: [{name: perfsonar-toolkit-ntp, evr: 3.3.3-1.el7}]"
-    ).replace('"FILL IN: e.g. 3.3.2"', '"3.3.2"')
+    assert [(p.line, p.field) for p in info.value.problems] == [
+        (12, "packages"),
+        (15, "affected_releases"),
+        (17, "fixed_in"),
+        (21, "body"),
+        (25, "body"),
+        (29, "body"),
+    ]
+    assert all("FILL IN" in p.what for p in info.value.problems if p.field == "body")
+    filled = (
+        text.replace("el7: []", "el7: [{name: perfsonar-toolkit-ntp, evr: 3.3.3-1.el7}]")
+        .replace('"FILL IN: e.g. 3.3.2"', '"3.3.2"')
+        .replace('fixed_in: ""', 'fixed_in: "3.3.3"')
+        .replace("FILL IN: what the flaw is", "ntpd answers")
+        .replace("FILL IN: what an attacker can do", "An attacker can")
+        .replace("FILL IN: the steps for every host, starting with:", "Update every host:")
+    )
     adv = parse_advisory(filled, "advisories/PSSA-2015-0001.md")
     assert (adv.title, adv.cves, adv.issued) == (
         'ntpd "again"',

@@ -143,16 +143,24 @@ def test_bad_cve_reference_and_typo_are_all_reported() -> None:
         .replace("fixed_in:", "fixed_inn:")
     )
     msgs = problems_of(bad)
-    assert len(msgs) == 3
-    assert msgs[0] == (
+    # every problem of the file at once, top to bottom
+    assert len(msgs) == 4
+    assert msgs[0].startswith(
+        "advisories/PSSA-2014-0007.md:1: fixed_in: is empty: the advisory does not say which "
+        "release ships the fix"
+    )
+    assert msgs[1] == (
         "advisories/PSSA-2014-0007.md:8: cves: 'CVE-14-1' is not a CVE id\n"
         "      fix: write CVE-<year>-<4 or more digits>"
     )
-    assert msgs[1].startswith(
+    assert msgs[2].startswith(
         "advisories/PSSA-2014-0007.md:9: references.0.url: 'example.org/advisory' is not an "
         "http(s) URL"
     )
-    assert msgs[2].startswith("advisories/PSSA-2014-0007.md:17: fixed_inn: is not a known field")
+    assert msgs[3] == (
+        "advisories/PSSA-2014-0007.md:17: fixed_inn: is not a known field\n"
+        "      fix: did you mean 'fixed_in'? correct its spelling"
+    )
 
 
 def test_missing_field_and_bad_evr() -> None:
