@@ -322,3 +322,18 @@ def test_advisory_check_against_the_published_repositories(
     out = capsys.readouterr().out
     assert '"field": "packages.el6.0"' in out
     assert "there is no package perfsonar-ntp (noarch) in the el6 repository" in out
+    assert '"fix": "did you mean perfsonar-toolkit-ntp? correct the name"' in out
+
+    # an evr without the dist tag is answered with the one the repository holds
+    adv.write_text(
+        adv.read_text(encoding="utf-8")
+        .replace("name: perfsonar-ntp\n", "name: perfsonar-toolkit-ntp\n")
+        .replace("evr: 3.3.2-1.el7", "evr: 3.3.2-1"),
+        encoding="utf-8",
+    )
+    assert main(["advisory", "check", "--config", config, "-q"]) == 7
+    assert (
+        f"{adv}:20: packages.el7.0: perfsonar-toolkit-ntp-3.3.2-1.noarch is not in the el7 "
+        "repository: its release lacks the dist tag (1.el7)\n"
+        "      fix: write evr: 3.3.2-1.el7"
+    ) in capsys.readouterr().err
