@@ -20,21 +20,29 @@ from repotool.media.plan import ImageRecord, MediaNames, sha256sums
 from repotool.process import Runner
 from repotool.signing.signer import Signer
 
+#: the staging folder's name inside releases/ when the state folder is on another volume
+STAGING = ".media-staging"
+
 
 def staging_dir(state: Path, releases: Path, version_label: str) -> Path:
     """A fresh staging folder that can be renamed to releases/<label> (same file system).
 
     The state folder is preferred so that mirrors never copy a half-made
-    folder; it is used when it shares the file system with public/.
+    folder.  A web root on a volume of its own is the usual production layout:
+    then it is ``releases/.media-staging/<label>`` on that volume (two levels
+    down, so that nothing reading ``releases/*/`` takes it for a release).
     """
     releases.mkdir(parents=True, exist_ok=True)
     state.mkdir(parents=True, exist_ok=True)
-    if os.stat(state).st_dev == os.stat(releases).st_dev:
-        stage = state / "media-staging" / version_label
-    else:
-        stage = releases / f".incoming-{version_label}"
+    device = os.stat(releases).st_dev
+    parent = state / "media-staging"
+    parent.mkdir(exist_ok=True)
+    if os.stat(parent).st_dev != device:
+        parent = releases / STAGING
+        parent.mkdir(exist_ok=True)
+    stage = parent / version_label
     shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
+    stage.mkdir()
     return stage
 
 
