@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -64,7 +65,9 @@ class SiteFiles:
             return PlainTextResponse(
                 "Method Not Allowed\n", status_code=405, headers={"allow": "GET, HEAD"}
             )
-        site = self.source.current()
+        # loading a new export reads and digests every page: not on the event loop
+        source = self.source
+        site = await anyio.to_thread.run_sync(source.current) if source.due() else source.current()
         path = request.url.path
         chosen = route(path, site)
         if chosen.kind == "document":

@@ -264,6 +264,10 @@ class ReleasedSource:
         self._lock = threading.Lock()
         self.problem: SiteError | None = None
 
+    def due(self) -> bool:
+        """Would :meth:`current` look at the disk now (async callers then use a thread)?"""
+        return self.clock() - self._checked >= self.check_interval
+
     def current(self) -> ReleasedSite | None:
         now = self.clock()
         if now - self._checked < self.check_interval:
