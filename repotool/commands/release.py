@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from repotool.records.terms import respin_number
+
 if TYPE_CHECKING:
     from repotool.cli import Context
 
@@ -27,7 +29,7 @@ def register(
     )
     p.add_argument(
         "--respin",
-        type=int,
+        type=respin_number,
         metavar="N",
         help="make new live media VERSION-N with the current packages (list the respin "
         "in web/content/releases/VERSION.md first)",

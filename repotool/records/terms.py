@@ -22,3 +22,23 @@ RELEASE_VERSION_RE = re.compile(r"^\d+(\.\d+)*\Z")
 #: a respin of a release's media: 3.3.2-2
 RESPIN_VERSION_RE = re.compile(r"^(\d+(?:\.\d+)*)-(\d+)\Z")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*\Z")
+
+
+def respin_number(text: str) -> int:
+    """``repotool release --respin N``: the respin's number.
+
+    A respin version (``3.3.2-3``) is explained rather than taken apart: the
+    release's version comes from repotool.toml, and a version typed here that
+    differs from it must not be dropped in silence.
+    """
+    import argparse
+
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    m = RESPIN_VERSION_RE.match(text)
+    if m:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a respin version; --respin takes its number: --respin {m.group(2)} "
+            f"makes the media <version>-{m.group(2)}, with <version> from repotool.toml"
+        )
+    raise argparse.ArgumentTypeError(f"{text!r} is not a respin number: write e.g. --respin 2")

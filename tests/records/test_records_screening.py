@@ -334,3 +334,22 @@ def test_advisory_new_and_check_help_have_examples() -> None:
         assert done.returncode == 0
         for w in words:
             assert w in done.stdout, (action, w)
+
+
+def test_release_respin_given_as_a_version_is_explained() -> None:
+    for value, said in (
+        (
+            "3.3.2-3",
+            "argument --respin: '3.3.2-3' is a respin version; --respin takes its "
+            "number: --respin 3 makes the media <version>-3, with <version> from repotool.toml",
+        ),
+        ("x", "argument --respin: 'x' is not a respin number: write e.g. --respin 2"),
+    ):
+        done = subprocess.run(
+            [*REPOTOOL, "release", "--respin", value],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2
+        assert said in " ".join(done.stderr.split())
