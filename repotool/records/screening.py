@@ -116,7 +116,8 @@ def body_problems(body: str, source: str, first_line: int) -> list[RecordProblem
     bidi character or the template's text; ``first_line`` is the body's first
     line in the file."""
     out: list[RecordProblem] = []
-    for i, line in enumerate(body.splitlines()):
+    # split at "\n" only: splitlines() would also split at (and so hide) U+2028, \x0c, ...
+    for i, line in enumerate(body.split("\n")):
         where = first_line + i
         bad = first_forbidden(line, allow="\t")
         if bad is not None:

@@ -181,6 +181,13 @@ def test_bidi_controls_in_a_body_are_refused_at_their_line() -> None:
     ]
 
 
+def test_line_separators_and_form_feeds_in_a_body_are_found_not_split_away() -> None:
+    text = GOOD.replace("Bad.", "Bad.\u2028Worse.\x0c")
+    assert [m.split("\n")[0] for m in problems(text)] == [
+        f"{ADV}:25: body: the line holds the control character U+2028 (LINE SEPARATOR)"
+    ]
+
+
 def test_release_respin_and_news_names_are_refused_with_control_characters() -> None:
     src = "releases/3.3.2.md"
     msgs = problems(
