@@ -214,7 +214,7 @@ def _problem_from_pydantic(
             fix = f"did you mean '{close[0]}'? correct its spelling"
     elif kind == "literal_error":
         value = err.get("input")
-        msg = f"'{value}' is not allowed"
+        msg = f"{value!r} is not allowed"
     return RecordProblem(source, line, field, msg, fix)
 
 

@@ -126,7 +126,7 @@ class Reference(_Strict):
     @classmethod
     def _url(cls, v: str) -> str:
         if not re.match(r"^https?://[^\s/]+\.[^\s]*\Z", v) or first_forbidden(v):
-            raise ValueError(f"'{v}' is not an http(s) URL; write the full https://... address")
+            raise ValueError(f"{v!r} is not an http(s) URL; write the full https://... address")
         return v
 
 
