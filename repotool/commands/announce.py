@@ -72,7 +72,12 @@ def register(
         "  repotool announce release 3.3.2 --without-media   media not built yet",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rel.add_argument("version", metavar="VERSION", help="release or respin version, e.g. 3.3.2")
+    rel.add_argument(
+        "version",
+        metavar="VERSION",
+        type=_version_arg,
+        help="release or respin version, e.g. 3.3.2",
+    )
     rel.add_argument(
         "--without-media",
         action="store_true",
@@ -93,7 +98,9 @@ def register(
         "  repotool announce advisory PSSA-2014-0001 --send --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    adv.add_argument("advisory_id", metavar="ID", help="advisory id, e.g. PSSA-2014-0001")
+    adv.add_argument(
+        "advisory_id", metavar="ID", type=_advisory_id_arg, help="advisory id, e.g. PSSA-2014-0001"
+    )
     sending_options(adv)
     adv.set_defaults(handler=advisory_command)
 
@@ -113,6 +120,27 @@ def register(
         "was rebuilt. Messages already in the archive are kept.",
     )
     arc.set_defaults(handler=archive_command)
+
+
+def _version_arg(text: str) -> str:
+    """Checked at once: the version names files (outbox, archive) and the subject."""
+    from repotool.records.terms import RELEASE_VERSION_RE, RESPIN_VERSION_RE
+
+    if not (RELEASE_VERSION_RE.match(text) or RESPIN_VERSION_RE.match(text)):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a release or respin version: write e.g. 3.3.2 or 3.3.2-2"
+        )
+    return text
+
+
+def _advisory_id_arg(text: str) -> str:
+    from repotool.records.terms import ADVISORY_ID_RE
+
+    if not ADVISORY_ID_RE.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an advisory id: write PSSA-<year>-<number>, e.g. PSSA-2014-0001"
+        )
+    return text
 
 
 def release_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:

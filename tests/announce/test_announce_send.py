@@ -659,3 +659,18 @@ def test_titles_of_every_length_reach_the_list_intact(
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         assert msg["Subject"] == f"[perfsonar-announce] PSSA-2014-0002 (Critical): {title}"
         assert b"=?utf-8?q?" in head or title.isascii()
+
+
+def test_an_id_or_version_with_a_control_character_is_refused_at_once(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the command is given names outbox files and the subject: checked first."""
+    for args, said in (
+        (["advisory", "PSSA-2014-0001\n"], "argument ID: 'PSSA-2014-0001\\n' is not an advisory"),
+        (["release", "3.3.2\u202e"], "argument VERSION: '3.3.2\\u202e' is not a release"),
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(["announce", *args, "--config", str(project.config)])
+        assert info.value.code == 2
+        assert said in capsys.readouterr().err
+    assert not project.outbox.exists()
