@@ -14,7 +14,7 @@ from repotool.config import Config, PublishConfig
 from repotool.evr import EVR, evr_cmp, parse_evr, vercmp
 from repotool.repo.packages import RepoPackage, content_digest, select_retained
 from repotool.repo.publish import render_repo_file
-from repotool.signing.signer import _rpm_checksig_ok, _split_blocks
+from repotool.signing.checksig import read_checksig, split_checksig_output
 
 
 @pytest.mark.parametrize(
@@ -89,16 +89,16 @@ def test_content_digest_changes_with_packages_and_errata() -> None:
 
 def test_checksig_report_reading() -> None:
     good = "    Header V4 RSA/SHA256 Signature, key ID 8c464aeb: OK\n    Header SHA256 digest: OK\n"
-    assert _rpm_checksig_ok(good, "8C464AEB")[0]
-    assert _rpm_checksig_ok(good, "deadbeef") == (False, "the package is signed by another key")
-    assert _rpm_checksig_ok("    Header SHA256 digest: OK\n", "8c464aeb") == (
+    assert read_checksig(good, "8C464AEB")[0]
+    assert read_checksig(good, "deadbeef") == (False, "the package is signed by another key")
+    assert read_checksig("    Header SHA256 digest: OK\n", "8c464aeb") == (
         False,
         "the package is not signed",
     )
     bad = good + "    Payload SHA256 digest: BAD (Expected abc != def)\n"
-    assert not _rpm_checksig_ok(bad, "8c464aeb")[0]
+    assert not read_checksig(bad, "8c464aeb")[0]
     nokey = "    Header V4 RSA/SHA256 Signature, key ID 11111111: NOKEY\n"
-    assert _rpm_checksig_ok(nokey, "8c464aeb") == (
+    assert read_checksig(nokey, "8c464aeb") == (
         False,
         "the package is signed by another key (key ID 11111111), not the release key",
     )
@@ -106,7 +106,7 @@ def test_checksig_report_reading() -> None:
 
 def test_checksig_output_is_split_per_file() -> None:
     out = "a.rpm:\n    x: OK\nb.rpm:\n    y: OK\n"
-    blocks = _split_blocks(
+    blocks = split_checksig_output(
         out, "error: c.rpm: not an rpm package\n", [Path("a.rpm"), Path("b.rpm"), Path("c.rpm")]
     )
     assert blocks[0] == "    x: OK\n" and blocks[1] == "    y: OK\n"

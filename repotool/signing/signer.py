@@ -8,7 +8,6 @@ whether it may be used at all, is decided in :mod:`repotool.signing.release_key`
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from collections.abc import Sequence
@@ -29,7 +28,9 @@ from repotool.errors import (
 )
 from repotool.process import Runner, require_tools
 from repotool.report import Reporter
+from repotool.signing.checksig import read_checksig, split_checksig_output
 from repotool.signing.key_checks import KeyStrength, read_sign_status, signing_key_strength
+from repotool.signing.ledger import VerifiedLedger
 
 GPG = "/usr/bin/gpg"
 
@@ -39,55 +40,6 @@ class CheckResult:
     path: Path
     ok: bool
     detail: str
-
-
-def _rpm_checksig_ok(output: str, short_id: str) -> tuple[bool, str]:
-    """Pure: read ``rpmkeys --checksig -v`` output for one package.
-
-    A package passes only when every digest is OK and a signature made by the
-    expected key verified; an unsigned package fails.
-    """
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    nokey = [ln for ln in lines if ln.endswith("NOKEY")]
-    if nokey:
-        m = re.search(r"key ID ([0-9a-fA-F]+)", nokey[0])
-        other = f" (key ID {m.group(1)})" if m else ""
-        return False, f"the package is signed by another key{other}, not the release key"
-    bad = [ln for ln in lines if "NOT OK" in ln or "BAD" in ln]
-    if bad:
-        return False, bad[0]
-    sig_ok = [
-        ln
-        for ln in lines
-        if "Signature, key ID" in ln and ln.endswith(": OK") and short_id.lower() in ln.lower()
-    ]
-    if not sig_ok:
-        if not any("Signature" in ln for ln in lines):
-            return False, "the package is not signed"
-        return False, "the package is signed by another key"
-    if not any("digest: OK" in ln for ln in lines):
-        return False, "no digest was checked"
-    return True, sig_ok[0]
-
-
-def _split_blocks(stdout: str, stderr: str, paths: Sequence[Path]) -> list[str]:
-    """Pure: cut ``rpmkeys --checksig -v a b c`` output into one block per file.
-
-    A file rpm cannot open at all appears only on stderr; its block is that error.
-    """
-    heads = {f"{p}:": i for i, p in enumerate(paths)}
-    blocks = [""] * len(paths)
-    current: int | None = None
-    for line in stdout.splitlines():
-        if line in heads:
-            current = heads[line]
-        elif current is not None:
-            blocks[current] += line + "\n"
-    for line in stderr.splitlines():
-        for i, p in enumerate(paths):
-            if str(p) in line:
-                blocks[i] += line.strip() + "  (NOT OK)\n"
-    return blocks
 
 
 class Signer:
@@ -106,7 +58,7 @@ class Signer:
         self.gnupghome = gnupghome
         #: SHA-256 of every file this key's signature was verified on (one per line)
         self.ledger = ledger
-        self._verified: set[str] | None = None
+        self._ledger = VerifiedLedger(ledger)
         self.fingerprint = fingerprint.upper()
         self.runner = runner
         self.passphrase_file = passphrase_file
@@ -380,37 +332,15 @@ class Signer:
             text = done.stdout.decode("utf-8", "replace")
             errors = done.stderr.decode("utf-8", "replace")
             return [
-                CheckResult(path, *_rpm_checksig_ok(block, self.short_id))
-                for path, block in zip(batch, _split_blocks(text, errors, batch), strict=True)
+                CheckResult(path, *read_checksig(block, self.short_id))
+                for path, block in zip(
+                    batch, split_checksig_output(text, errors, batch), strict=True
+                )
             ]
 
         workers = max(1, min(len(batches), jobs or os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return [r for rs in pool.map(check, batches) for r in rs]
-
-    def _known_good(self) -> set[str]:
-        if self._verified is None:
-            self._verified = read_ledger(self.ledger) if self.ledger else set()
-        return self._verified
-
-    def _remember(self, digests: Sequence[str]) -> None:
-        """Record files verified against this key (append-only; a lost line costs a re-check)."""
-        known = self._known_good()
-        new = [d for d in digests if d not in known]
-        if not new or self.ledger is None:
-            return
-        try:
-            self.ledger.parent.mkdir(parents=True, exist_ok=True)
-            with self.ledger.open("a") as f:
-                f.write("".join(d + "\n" for d in new))
-        except OSError as e:
-            raise SigningStateError(
-                f"cannot record the verified packages: {e.strerror or e}",
-                where=str(self.ledger),
-                hint=f"free space in {self.ledger.parent} (or fix its permissions), then run "
-                "again; if the file is now damaged, delete it (packages are then checked again)",
-            ) from e
-        known.update(new)
 
     def require_signed(self, paths: Sequence[Path], sha256s: Sequence[str] | None = None) -> None:
         """Refuse unless every package is signed by this key with good digests.
@@ -422,7 +352,7 @@ class Signer:
         todo = list(paths)
         digests: list[str] = []
         if sha256s is not None:
-            known = self._known_good()
+            known = self._ledger.known()
             pairs = [(p, d) for p, d in zip(paths, sha256s, strict=True) if d not in known]
             todo = [p for p, _ in pairs]
             digests = [d for _, d in pairs]
@@ -436,44 +366,7 @@ class Signer:
                 hint=f"only packages signed by the release key {self.fingerprint} are published; "
                 "remove the file or sign it with 'repotool sign'",
             )
-        self._remember(digests)
-
-
-_SHA256_LINE = re.compile(rb"^[0-9a-f]{64}$")
-
-
-def parse_ledger(data: bytes) -> set[str] | int:
-    """Pure: the SHA-256 digests of a ledger, or the number of its first bad line."""
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    for n, line in enumerate(lines, start=1):
-        if not _SHA256_LINE.match(line):
-            return n
-    return {line.decode() for line in lines}
-
-
-def read_ledger(path: Path) -> set[str]:
-    """The files verified before against a key; a damaged ledger is an error, never
-    half-trusted (it names the file to delete: the packages are then checked again)."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return set()
-    except OSError as e:
-        raise SigningStateError(
-            f"cannot read the list of verified packages: {e.strerror or e}",
-            where=str(path),
-            hint="fix its permissions, or delete it (every package is then checked again)",
-        ) from e
-    parsed = parse_ledger(data)
-    if isinstance(parsed, int):
-        raise SigningStateError(
-            f"the list of verified packages is damaged: line {parsed} is not a SHA-256 digest",
-            where=f"{path}:{parsed}",
-            hint=f"delete {path}; every package is then checked against the key again, once",
-        )
-    return parsed
+        self._ledger.remember(digests)
 
 
 # --- the sign stage -------------------------------------------------------------

@@ -22,7 +22,7 @@ class RecordingRunner(SubprocessRunner):
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
 
-    def run(self, argv: Sequence[str | os.PathLike[str]], **kw: object) -> Completed:  # type: ignore[override]
+    def run(self, argv: Sequence[str | os.PathLike[str]], **kw: object) -> Completed:
         self.calls.append([os.fspath(a) for a in argv])
         return super().run(argv, **kw)  # type: ignore[arg-type]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from repotool.signing.signer import parse_ledger
+from repotool.signing.ledger import parse_ledger
 from tests.conftest import make_project, run_repotool
 
 COMPONENT = "perfsonar-toolkit-sysctl"
