@@ -39,8 +39,13 @@ def _examples(help_text: str) -> list[str]:
     """The command lines under "examples:", without their trailing comments."""
     if "examples:\n" not in help_text:
         return []
-    lines = help_text.split("examples:\n", 1)[1].splitlines()
-    return [re.split(r"\s+#|\s\|\s|\s{3,}", ln.strip())[0] for ln in lines if ln.strip()]
+    block = re.sub(r"\s*\\\n\s*", " ", help_text.split("examples:\n", 1)[1])  # continued lines
+    found = []
+    for line in block.splitlines():
+        if not line.strip().startswith("repotool"):
+            break  # the block ends at a blank line or at prose
+        found.append(re.split(r"\s+#|\s\|\s|\s{3,}", line.strip())[0])
+    return found
 
 
 def test_top_level_help_lists_every_command() -> None:
@@ -77,9 +82,11 @@ def test_an_example_with_a_wrong_option_would_be_caught() -> None:
     """The check above is not vacuous: argparse refuses what a stale example would say."""
     with pytest.raises(SystemExit):
         build_parser().parse_args(["build", "--jobz", "1"])
-    assert _examples("usage\n\nexamples:\n  repotool build --jobs 1   # one at a time\n") == [
-        "repotool build --jobs 1"
-    ]
+    help_text = (
+        "usage\n\nexamples:\n  repotool build --jobs 1   # one at a time\n"
+        "  repotool build \\\n      --jobs 2\n\nexit 0 ok\n"
+    )
+    assert _examples(help_text) == ["repotool build --jobs 1", "repotool build --jobs 2"]
 
 
 def test_json_error_is_machine_readable(released: Released, tmp_path: Path) -> None:
@@ -100,10 +107,15 @@ def test_production_key_with_passphrase_file_signs_a_release(
     secret = tmp_path / "passphrase"
     secret.write_text("correct horse battery staple\n")
     secret.chmod(0o600)
-    fpr = make_gpg_key(home, "Release Team <release@example.invalid>", passphrase_file=secret)
+    fpr = make_gpg_key(
+        home, "Release Team <release@example.invalid>", algo="rsa3072", passphrase_file=secret
+    )
     # the agent must not have the passphrase cached from key generation
     subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=True)
-    project = make_project(tmp_path / "p", base_url=released.url)
+    # the session's builds, signed afresh with the production key
+    project = make_project(
+        tmp_path / "p", base_url=released.url, share_builds_from=released.project
+    )
     use_production_key(project, fpr, home, secret)
     done = run_repotool(project, "release", "--no-media", "--json", "--quiet")
     assert done.returncode == 0, done.stderr

@@ -13,8 +13,6 @@ import requests
 from tests.conftest import (
     Released,
     gpgv_check,
-    make_project,
-    release_json,
     run_repotool,
     tree_digest,
 )
@@ -59,11 +57,8 @@ def test_release_livecd_boots_into_the_real_toolkit(released: Released) -> None:
     assert "MISSING" not in out
 
 
-def test_respin_makes_new_media_and_leaves_the_old(
-    released: Released, served_url: str, tmp_path: Path
-) -> None:
-    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
-    release_json(project)
+def test_respin_makes_new_media_and_leaves_the_old(release_copy: Path, served_url: str) -> None:
+    project = release_copy
     before = tree_digest(project / "public/releases/3.3.2")
     done = run_repotool(project, "release", "--respin", "2", "--json", "--quiet")
     assert done.returncode == 0, done.stderr
@@ -94,16 +89,15 @@ def test_respin_makes_new_media_and_leaves_the_old(
 
 
 def test_release_announcement_is_sent_and_appears_in_the_site_archive(
-    released: Released, tmp_path: Path
+    release_copy: Path,
 ) -> None:
     """The whole night: release, announce the respin with its media, the site shows it."""
     from tests.announce.test_announce_send import ListServer, free_port, smtp_server
 
-    project = make_project(tmp_path / "p", base_url=released.url, share_key_from=released.project)
+    project = release_copy
     port = free_port()
     toml = project / "repotool.toml"
     toml.write_text(toml.read_text() + f"\n[announce]\nsmtp_port = {port}\n")
-    release_json(project)
     done = run_repotool(project, "release", "--respin", "2", "--quiet")
     assert done.returncode == 0, done.stderr
     shown = run_repotool(project, "announce", "release", "3.3.2-2", "--quiet")
