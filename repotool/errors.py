@@ -23,7 +23,8 @@ the web app turns them into HTTP status codes.
      │    └── SigningStateError    a signing file in the state folder is damaged
      ├── PublishError             the repository could not be published
      │    ├── LockHeldError        another publish is running
-     │    └── CompatibilityError   a package needs rpm features a target lacks
+     │    ├── CompatibilityError   a package needs rpm features a target lacks
+     │    └── UnsafePathError      a name with control characters, or a link out of public/
      ├── AdvisoryError            an advisory or release record is invalid
      │    └── RecordInvalidError   problems in web/content records (file, line, field, fix)
      │         ├── AdvisoryMismatchError  a fixed package is not in its target's repository
@@ -184,6 +185,11 @@ class LockHeldError(PublishError):
 
 class CompatibilityError(PublishError):
     pass
+
+
+class UnsafePathError(PublishError):
+    """A name from input that cannot be a published file name (control characters,
+    '/', leading '.'), or a symlink leading a published path outside public/."""
 
 
 # --- advisories and release records ---------------------------------------

@@ -33,6 +33,7 @@ from repotool.repo.publish import (
     swap_all,
 )
 from repotool.repo.repository import RepoPlan, publish_lock, staged_view
+from repotool.repo.tree_checks import check_inside_public, check_name
 from repotool.report import Reporter
 from repotool.signing.release_key import open_signer
 from repotool.signing.signer import Signer, sign_cached
@@ -186,8 +187,15 @@ def run_release(
     records = load_records(cfg.path(cfg.site.content_dir))
     media = media and cfg.media.enabled
     label, source_date_epoch = media_label(cfg, records, respin)
+    check_name(
+        "media label",
+        label,
+        where=f"{cfg.root / 'repotool.toml'} version",
+        hint="use a version like 3.3.2 (a respin is VERSION-N)",
+    )
     # one run at a time owns the state folder: build and sign caches, then the tree
     with publish_lock(cfg):
+        check_inside_public(cfg, [label] if media else [])
         outcome, per_target, n_signed = build_and_sign(cfg, signer, runner, reporter)
         for target, paths in (extra_packages or {}).items():
             per_target.setdefault(target, []).extend(paths)

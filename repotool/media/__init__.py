@@ -53,6 +53,7 @@ from repotool.media.publish import (
     write_sums,
 )
 from repotool.process import Runner, require_tools
+from repotool.repo.tree_checks import check_name
 from repotool.report import Reporter
 from repotool.signing.signer import Signer
 
@@ -167,6 +168,12 @@ def build_media(
     signed repository instead) with the key ``key_file`` (default: the
     published public/keys/ key).
     """
+    check_name(
+        "media label",
+        version_label,
+        where="repotool media build",
+        hint="use a release version like 3.3.2 (a respin is VERSION-N)",
+    )
     m = cfg.media
     names = media_names(
         prefix=m.name_prefix, version_label=version_label, arch=m.arch, volume_label=m.volume_label

@@ -30,6 +30,7 @@ from repotool.repo.repository import (
     stage_repo,
     unswap_repo,
 )
+from repotool.repo.tree_checks import check_config_names, check_inside_public
 from repotool.report import Reporter
 from repotool.signing.signer import Signer
 
@@ -90,6 +91,9 @@ def plan_all(
     Every new package, and every file found changed in Packages/, must pass
     ``rpmkeys --checksig`` against the published key.
     """
+    # before anything is written: names that cannot be files, links out of public/
+    check_config_names(cfg)
+    check_inside_public(cfg)
     for repo_dir in roll_forward(cfg):
         reporter.warn(f"finished the swap a killed run had begun: {repo_dir}")
     plans = []

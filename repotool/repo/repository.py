@@ -61,6 +61,7 @@ from repotool.repo.recovery import (
     reconcile,
     recover,
 )
+from repotool.repo.tree_checks import check_package_entry
 from repotool.signing.signer import Signer
 
 _COMPRESSION = {"gz": cr.GZ_COMPRESSION, "xz": cr.XZ_COMPRESSION, "zstd": cr.ZSTD_COMPRESSION}
@@ -185,10 +186,13 @@ def plan_repo(
     pkg_dir = repo_dir / "Packages"
     on_disk: dict[str, RepoPackage] = {}
     reread: list[Path] = []
+    for path in incoming:
+        check_package_entry(path, cfg.public_dir)
     if pkg_dir.is_dir():
         for entry in os.scandir(pkg_dir):
             if not entry.name.endswith(".rpm") or entry.name.startswith("."):
                 continue
+            check_package_entry(Path(entry.path), cfg.public_dir)
             known = index.packages.get(entry.name)
             if known is not None and known.stat == stat_of(entry.stat()):
                 on_disk[entry.name] = known
