@@ -213,6 +213,9 @@ class ServerState:
 
 class FaultHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without TCP_NODELAY, the body of every
+    # response on a reused connection waits ~40 ms for the client's delayed ACK
+    disable_nagle_algorithm = True
     server: FaultServer
 
     def log_message(self, format: str, *args: object) -> None:
