@@ -2,9 +2,11 @@
 // Checks repotool's CSAF 2.0 output with the BSI's validator library
 // (@secvisogram/csaf-validator-lib) and prints the results as JSON on stdout.
 //
-//   node validate.mjs document FILE.json
+//   node validate.mjs document FILE.json [FILE.json ...]
 //       the library's schema (strict), mandatory (6.1), recommended (6.2,
-//       "optional" in the library) and informative (6.3) tests on one document
+//       "optional" in the library) and informative (6.3) tests on each document;
+//       one file: its result; several: {"FILE": result, ...} (loading the
+//       library takes seconds, so check many documents in one run)
 //   node validate.mjs provider PUBLIC_DIR BASE_URL
 //       the trusted-provider requirements of CSAF 2.0 section 7 on the tree
 //       PUBLIC_DIR/.well-known/csaf/ as it is served at BASE_URL; every listed
@@ -369,15 +371,18 @@ export async function checkProvider(publicDir, baseUrl) {
 
 async function main(argv) {
   const [mode, ...args] = argv
-  if (mode === 'document' && args.length === 1) {
-    const doc = JSON.parse(readFileSync(args[0], 'utf8'))
-    return checkDocument(doc)
+  if (mode === 'document' && args.length >= 1) {
+    const out = {}
+    for (const path of args) {
+      out[path] = await checkDocument(JSON.parse(readFileSync(path, 'utf8')))
+    }
+    return args.length === 1 ? out[args[0]] : out
   }
   if (mode === 'provider' && args.length === 2) {
     return checkProvider(args[0], args[1])
   }
   process.stderr.write(
-    'usage: node validate.mjs document FILE.json\n' +
+    'usage: node validate.mjs document FILE.json [FILE.json ...]\n' +
       '       node validate.mjs provider PUBLIC_DIR BASE_URL\n'
   )
   process.exit(2)
