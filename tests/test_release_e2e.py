@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import requests
 from tests.conftest import (
     DnfHost,
     Released,
+    copy_of_release,
     free_port,
     gpgv_check,
     make_gpg_key,
@@ -107,14 +109,21 @@ def test_two_clean_builds_are_byte_identical(released: Released, tmp_path: Path)
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    project = make_project(tmp_path_factory.mktemp("live") / "project", base_url=url)
-    release_json(project)
-    server = start_server(project, port)
-    yield project, url
+def live(
+    released: Released, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str]]:
+    """A copy of the session release that these tests change, served on a port of its
+    own (its files still name the session's URL: hosts get the served address)."""
+    project = copy_of_release(released, tmp_path_factory.mktemp("live") / "project")
+    server = start_server(project, free_port())
+    yield project, server.url
     server.stop()
+
+
+def _repo_file(url: str) -> str:
+    """The .repo file as served at url, pointing at url."""
+    text = requests.get(f"{url}/repo/perfsonar.repo", timeout=10).text
+    return re.sub(r"http://127\.0\.0\.1:\d+", url, text)
 
 
 def _bump_release(spec: Path) -> str:
@@ -138,7 +147,7 @@ def test_update_path_dnf_upgrade_takes_exactly_the_bumped_component(
     live: tuple[Path, str], dnf_host: DnfHost
 ) -> None:
     project, url = live
-    dnf_host.add_repo_file(requests.get(f"{url}/repo/perfsonar.repo", timeout=10).text)
+    dnf_host.add_repo_file(_repo_file(url))
     dnf_host.dnf("install", "perfsonar-toolkit", check=True)
     before = dnf_host.installed()
     evr = _bump_release(
@@ -183,9 +192,7 @@ def test_repomd_signed_by_another_key_is_refused_by_dnf(
     port = free_port()
     server = start_server(bad, port)
     try:
-        repo = requests.get(f"{server.url}/repo/perfsonar.repo", timeout=10).text
-        repo = re.sub(r"http://127\.0\.0\.1:\d+", server.url, repo)
-        dnf_host.add_repo_file(repo)
+        dnf_host.add_repo_file(_repo_file(server.url))
         done = dnf_host.dnf("install", "perfsonar-toolkit")
     finally:
         server.stop()
