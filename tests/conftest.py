@@ -276,7 +276,10 @@ def served_url(released: Released) -> Iterator[str]:
 
 
 class DnfHost:
-    """A throwaway host: Debian's dnf in its own installroot, as a host admin runs it."""
+    """A throwaway host: Debian's dnf in its own installroot, as a host admin runs it.
+
+    The one dnf host of the tests: repositories come from .repo files
+    (`add_repo_file`, or `add_local_repo` for a folder on disk)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root / "root"
@@ -287,6 +290,14 @@ class DnfHost:
 
     def add_repo_file(self, text: str, name: str = "perfsonar.repo") -> None:
         (self.reposdir / name).write_text(text)
+
+    def add_local_repo(self, folder: Path, *, name: str = "perfsonar") -> None:
+        """A repository folder on disk, read without signature checks (file://)."""
+        self.add_repo_file(
+            f"[{name}]\nname=pS-Performance Toolkit test\nbaseurl={folder.resolve().as_uri()}\n"
+            "gpgcheck=0\nrepo_gpgcheck=0\n",
+            f"{name}.repo",
+        )
 
     def dnf(
         self, *args: str, releasever: str = "7", check: bool = False
@@ -306,14 +317,17 @@ class DnfHost:
             capture_output=True,
             text=True,
             timeout=300,
+            env={**os.environ, "LC_ALL": "C.UTF-8"},  # dnf's words as the tests read them
         )
         if check:
-            assert done.returncode == 0, done.stdout + done.stderr
+            assert done.returncode == 0, f"dnf {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done
 
-    def installed(self) -> set[str]:
+    def installed(self, *, arch: bool = False) -> set[str]:
+        """NAME-VERSION-RELEASE (with arch: .ARCH too) of every package but gpg keys."""
+        qf = "%{NAME}-%{VERSION}-%{RELEASE}" + (".%{ARCH}" if arch else "") + "\n"
         done = subprocess.run(
-            ["rpm", "--root", str(self.root), "-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}\n"],
+            ["rpm", "--root", str(self.root), "-qa", "--qf", qf],
             capture_output=True,
             text=True,
             check=True,

@@ -22,6 +22,7 @@ from repotool.cli import main
 from repotool.evr import NEVRA
 from repotool.records.advisories import check_advisories, render_updateinfo
 from repotool.records.loading import load_advisories
+from tests.conftest import DnfHost
 
 PROJECT = Path(__file__).resolve().parents[2]
 SPECS = PROJECT / "specs"
@@ -157,40 +158,6 @@ def repos(tmp_path_factory: pytest.TempPathFactory) -> Repos:
     return Repos(base, dirs, packages)
 
 
-class Host:
-    """A fresh dnf installroot pointed at one target's repository."""
-
-    def __init__(self, root: Path, repo: Path, releasever: str) -> None:
-        self.root = root
-        reposdir = root / "etc" / "yum.repos.d"
-        reposdir.mkdir(parents=True)
-        (reposdir / "perfsonar.repo").write_text(
-            f"[perfsonar]\nname=pS-Performance Toolkit test\nbaseurl=file://{repo}\n"
-            "gpgcheck=0\nrepo_gpgcheck=0\n",
-            encoding="utf-8",
-        )
-        self.base = [
-            "dnf",
-            "-y",
-            f"--installroot={root}",
-            f"--releasever={releasever}",
-            f"--setopt=reposdir={reposdir}",
-            f"--setopt=cachedir={root}/var/cache/dnf",
-            "--setopt=install_weak_deps=0",
-            "--disableplugin=*",
-        ]
-
-    def dnf(self, *args: str) -> str:
-        done = run([*self.base, *args])
-        assert done.returncode == 0, f"dnf {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def installed(self) -> set[str]:
-        done = run(["rpm", "-qa", "--root", self.root, "--qf", "%{NEVRA}\\n"])
-        assert done.returncode == 0, done.stderr
-        return set(done.stdout.split())
-
-
 OLD = {
     "perfsonar-toolkit-ntp-3.3.1-1.el7.noarch",
     "perfsonar-toolkit-security-3.3.2-1.el7.noarch",
@@ -199,35 +166,39 @@ OLD = {
 
 
 @pytest.fixture
-def host(repos: Repos, tmp_path: Path) -> Host:
-    h = Host(tmp_path / "root", repos.dirs["el7"], "7")
-    h.dnf("install", *(n.removesuffix(".noarch") for n in OLD))
-    assert h.installed() == OLD
-    return h
+def host(repos: Repos, dnf_host: DnfHost) -> DnfHost:
+    """A host with the vulnerable builds installed from the el7 repository."""
+    dnf_host.add_local_repo(repos.dirs["el7"])
+    dnf_host.dnf("install", *(n.removesuffix(".noarch") for n in OLD), check=True)
+    assert dnf_host.installed(arch=True) == OLD
+    return dnf_host
 
 
-def test_updateinfo_list_security_shows_each_advisory_with_severity(host: Host) -> None:
-    lines = [ln.split() for ln in host.dnf("-q", "updateinfo", "list", "--security").splitlines()]
+def test_updateinfo_list_security_shows_each_advisory_with_severity(host: DnfHost) -> None:
+    lines = [
+        ln.split()
+        for ln in host.dnf("-q", "updateinfo", "list", "--security", check=True).stdout.splitlines()
+    ]
     assert lines == [
         ["PSSA-2014-0001", "Moderate/Sec.", "perfsonar-toolkit-ntp-3.3.2-1.el7.noarch"],
         ["PSSA-2014-0002", "Critical/Sec.", "perfsonar-toolkit-security-3.3.2-2.el7.noarch"],
     ]
 
 
-def test_updateinfo_info_shows_cves_severity_and_steps(host: Host) -> None:
-    text = host.dnf("-q", "updateinfo", "info", "PSSA-2014-0002")
+def test_updateinfo_info_shows_cves_severity_and_steps(host: DnfHost) -> None:
+    text = host.dnf("-q", "updateinfo", "info", "PSSA-2014-0002", check=True).stdout
     assert "Update ID: PSSA-2014-0002" in text
     assert "CVEs: CVE-2014-0160" in text
     assert "Severity: Critical" in text
     assert "/usr/sbin/perfsonar-regenerate-host-cert" in text
-    text = host.dnf("-q", "updateinfo", "info", "PSSA-2014-0001")
+    text = host.dnf("-q", "updateinfo", "info", "PSSA-2014-0001", check=True).stdout
     assert "CVEs: CVE-2013-5211" in text
     assert "restrict default kod nomodify notrap nopeer noquery" in text
 
 
-def test_upgrade_advisory_installs_exactly_its_package(host: Host) -> None:
-    host.dnf("upgrade", "--advisory", "PSSA-2014-0001")
-    assert host.installed() == {
+def test_upgrade_advisory_installs_exactly_its_package(host: DnfHost) -> None:
+    host.dnf("upgrade", "--advisory", "PSSA-2014-0001", check=True)
+    assert host.installed(arch=True) == {
         "perfsonar-toolkit-ntp-3.3.2-1.el7.noarch",
         "perfsonar-toolkit-security-3.3.2-1.el7.noarch",
         "perfsonar-test-unrelated-1.0-1.el7.noarch",
@@ -236,16 +207,16 @@ def test_upgrade_advisory_installs_exactly_its_package(host: Host) -> None:
     assert "restrict default kod nomodify notrap nopeer noquery" in restrict
 
 
-def test_upgrade_security_installs_exactly_the_fixed_packages(host: Host) -> None:
-    host.dnf("upgrade", "--security")
-    assert host.installed() == {
+def test_upgrade_security_installs_exactly_the_fixed_packages(host: DnfHost) -> None:
+    host.dnf("upgrade", "--security", check=True)
+    assert host.installed(arch=True) == {
         "perfsonar-toolkit-ntp-3.3.2-1.el7.noarch",
         "perfsonar-toolkit-security-3.3.2-2.el7.noarch",
         "perfsonar-test-unrelated-1.0-1.el7.noarch",
     }
     assert (host.root / "usr/share/perfsonar/notices/NOTICE-CVE-2014-0160").is_file()
     # nothing security-related is left to do
-    assert host.dnf("-q", "updateinfo", "list", "--security").strip() == ""
+    assert host.dnf("-q", "updateinfo", "list", "--security", check=True).stdout.strip() == ""
 
 
 def _updateinfo_of(repo: Path) -> tuple[Path, str]:
