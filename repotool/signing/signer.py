@@ -121,7 +121,9 @@ class Signer:
             raise KeyUnavailableError(
                 f"no secret key with fingerprint {self.fingerprint}",
                 where=where,
-                hint="import the release key there, or fix [key] fingerprint in repotool.toml",
+                hint=f"delete the folder {self.gnupghome}: the next run makes a new development key"
+                if self.development
+                else "import the release key there, or fix [key] fingerprint in repotool.toml",
             )
         public = [k for k in self._gpg.list_keys() if k["fingerprint"] == self.fingerprint]
         key = public[0] if public else secret[0]

@@ -83,3 +83,16 @@ def test_ledger_reading() -> None:
     assert parse_ledger(b"") == set()
     assert parse_ledger(f"{digest}\n{digest.upper()}\n".encode()) == 2
     assert parse_ledger(f"{digest}\n\n".encode()) == 2
+
+
+def test_a_marker_naming_a_key_the_folder_lacks_says_what_to_delete(project: Path) -> None:
+    first = run_repotool(project, "build", COMPONENT, "--quiet")
+    assert first.returncode == 0, first.stderr
+    home = project / ".repotool" / "gnupg"
+    (home / "DEVELOPMENT-KEY-NOT-FOR-PRODUCTION").write_text("AB" * 20 + "\n")
+    done = run_repotool(project, "build", COMPONENT)
+    assert done.returncode == 5, done.stderr
+    assert done.stderr.endswith(
+        f"repotool: error: GNUPGHOME {home}: no secret key with fingerprint {'AB' * 20}\n"
+        f"  hint: delete the folder {home}: the next run makes a new development key\n"
+    ), done.stderr
