@@ -6,15 +6,19 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 
 from repotool.site.app import create_app
 from repotool.site.serving import ServeLimits, server_config
-from tests.site.site_support import SiteProject, free_port
+from tests.site.site_support import REPO_ROOT, SiteProject, free_port
+
+REPOTOOL = str(REPO_ROOT / ".venv" / "bin" / "repotool")
 
 IDLE = 120  # sockets that send nothing
 PARTIAL = 120  # sockets that send half a request and stop
@@ -146,3 +150,47 @@ def test_connections_beyond_the_cap_get_503(site_project: SiteProject) -> None:
     finally:
         for s in socks:
             s.close()
+
+
+def test_repotool_serve_applies_the_limits(site_project: SiteProject, tmp_path: Path) -> None:
+    """The command wires the guarded protocol: an idle connection is dropped."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [REPOTOOL, "serve", "--port", str(port), "--request-timeout", "1", "--quiet"],
+            cwd=site_project.root,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    idle: socket.socket | None = None
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log.read_text()
+            with contextlib.suppress(OSError):
+                if _get(port).startswith(b"HTTP/1.1 200 "):
+                    break
+            assert time.monotonic() < deadline, "repotool serve did not answer"
+            time.sleep(0.2)
+        idle = _connect(port)
+        idle.sendall(b"GET / HTTP/1.1\r\n")
+        _wait_closed([idle], within=5, trickle=[idle])
+    finally:
+        if idle is not None:
+            idle.close()
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_repotool_serve_refuses_limits_that_are_not_positive(site_project: SiteProject) -> None:
+    done = subprocess.run(
+        [REPOTOOL, "serve", "--request-timeout", "0"],
+        cwd=site_project.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--request-timeout: must be a number above 0, not '0'" in done.stderr
