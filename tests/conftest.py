@@ -351,25 +351,115 @@ def make_gpg_key(
     passphrase_file: Path | None = None,
     faked_time: str | None = None,
 ) -> str:
-    """A real signing key in its own GNUPGHOME (made with gpg); returns its fingerprint."""
+    """A real signing key made with gpg in GNUPGHOME home (which may hold others);
+    returns its fingerprint."""
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    argv = ["gpg", "--homedir", str(home), "--batch"]
+    argv = ["gpg", "--homedir", str(home), "--batch", "--status-fd", "1"]
     if passphrase_file is not None:
         argv += ["--pinentry-mode", "loopback", "--passphrase-file", str(passphrase_file)]
     else:
         argv += ["--passphrase", ""]
     if faked_time is not None:
         argv += ["--faked-system-time", faked_time]
-    subprocess.run(
-        [*argv, "--quick-gen-key", uid, algo, "sign", expire], check=True, capture_output=True
-    )
-    listing = subprocess.run(
-        ["gpg", "--homedir", str(home), "--with-colons", "-K"],
+    status = subprocess.run(
+        [*argv, "--quick-gen-key", uid, algo, "sign", expire],
         check=True,
         capture_output=True,
         text=True,
+        timeout=120,
     ).stdout
-    return next(ln.split(":")[9] for ln in listing.splitlines() if ln.startswith("fpr"))
+    return next(
+        ln.split()[3] for ln in status.splitlines() if ln.startswith("[GNUPG:] KEY_CREATED ")
+    )
+
+
+def export_public_key(home: Path, who: str) -> bytes:
+    """The armored public key of `who` (fingerprint or uid) in home."""
+    return subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--armor", "--export", who],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
+
+
+def detach_sign(home: Path, who: str, data: Path, output: Path) -> Path:
+    """An armored detached signature of data by `who`, written to output."""
+    subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            str(home),
+            "--batch",
+            "--yes",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+            "--local-user",
+            who,
+            "--armor",
+            "--detach-sign",
+            "--output",
+            str(output),
+            str(data),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return output
+
+
+def build_rpms(
+    specs: dict[str, str], top: Path, *, env: dict[str, str] | None = None
+) -> list[Path]:
+    """rpmbuild -bb each spec text (name -> text) in the _topdir top; the RPMs made."""
+    top.mkdir(parents=True, exist_ok=True)
+    for name, text in specs.items():
+        spec = top / f"{name}.spec"
+        spec.write_text(text)
+        done = subprocess.run(
+            ["rpmbuild", "-bb", "--define", f"_topdir {top}", str(spec)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, **(env or {})},
+        )
+        assert done.returncode == 0, f"rpmbuild {spec.name}: {done.stderr}"
+    return sorted((top / "RPMS").rglob("*.rpm"))
+
+
+def rpmsign(rpms: list[Path], home: Path, fingerprint: str) -> None:
+    """rpmsign --addsign with the key in home, as a release signs."""
+    subprocess.run(
+        [
+            "rpmsign",
+            "--addsign",
+            "--define",
+            "__gpg /usr/bin/gpg",
+            "--define",
+            f"_gpg_name {fingerprint}",
+            *map(str, rpms),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "GNUPGHOME": str(home)},
+    )
+
+
+def createrepo(folder: Path, *, revision: int | None = None) -> Path:
+    """createrepo_c metadata for the RPMs under folder (the revision also stamps the
+    files' timestamps); returns repodata/repomd.xml."""
+    extra = [] if revision is None else ["--revision", str(revision), "--set-timestamp-to-revision"]
+    subprocess.run(
+        ["createrepo_c", "--quiet", *extra, str(folder)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return folder / "repodata" / "repomd.xml"
 
 
 def use_production_key(

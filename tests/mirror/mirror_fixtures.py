@@ -11,7 +11,6 @@ import gzip
 import hashlib
 import os
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,14 @@ from repotool.mirror.sync import SyncResult, sync_repository
 from repotool.mirror.sync_plan import UnpackLimits
 from repotool.process import SubprocessRunner
 from repotool.report import SilentReporter
+from tests.conftest import (
+    build_rpms,
+    createrepo,
+    detach_sign,
+    export_public_key,
+    make_gpg_key,
+    rpmsign,
+)
 
 GPG_ENV = {**os.environ, "LC_ALL": "C.UTF-8"}
 DAY = 86400
@@ -60,91 +67,19 @@ class Repos:
     gnupghome: Path
 
 
-def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
-    done = subprocess.run(argv, capture_output=True, env=env or GPG_ENV, timeout=300)
-    if done.returncode != 0:
-        raise AssertionError(f"{argv[0]} failed: {done.stderr.decode(errors='replace')}")
-
-
 def _gen_key(home: Path, uid: str, algo: str = "rsa2048") -> str:
-    _run(
-        [
-            "gpg",
-            "--homedir",
-            str(home),
-            "--batch",
-            "--passphrase",
-            "",
-            "--quick-gen-key",
-            uid,
-            algo,
-            "sign",
-            "never",
-        ]
-    )
-    out = subprocess.run(
-        ["gpg", "--homedir", str(home), "--with-colons", "--list-keys", uid],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=GPG_ENV,
-    ).stdout
-    return next(ln.split(":")[9] for ln in out.splitlines() if ln.startswith("fpr:"))
-
-
-def _build(top: Path, name: str, size: int, home: Path, fpr: str) -> Path:
-    spec = top / f"{name}.spec"
-    top.mkdir(parents=True, exist_ok=True)
-    spec.write_text(SPEC.format(name=name, version="1.0", size=size))
-    _run(["rpmbuild", "-bb", "--define", f"_topdir {top}", str(spec)])
-    rpm = next((top / "RPMS" / "noarch").glob(f"{name}-1.0-1.noarch.rpm"))
-    _run(
-        [
-            "rpmsign",
-            "--addsign",
-            "--define",
-            "__gpg /usr/bin/gpg",
-            "--define",
-            f"_gpg_name {fpr}",
-            str(rpm),
-        ],
-        env={**GPG_ENV, "GNUPGHOME": str(home)},
-    )
-    return rpm
+    return make_gpg_key(home, uid, algo=algo)
 
 
 def _repo(dest: Path, rpms: list[Path], revision: int, home: Path, fpr: str, other: str) -> Path:
+    """A repository signed by fpr (repomd.xml.asc), with a signature by `other` beside
+    it (repomd.xml.other-asc) that the fault server can send instead."""
     (dest / "Packages").mkdir(parents=True)
     for rpm in rpms:
         shutil.copy2(rpm, dest / "Packages" / rpm.name)
-    _run(
-        [
-            "createrepo_c",
-            "--quiet",
-            "--revision",
-            str(revision),
-            "--set-timestamp-to-revision",
-            str(dest),
-        ]
-    )
-    repomd = dest / "repodata" / "repomd.xml"
+    repomd = createrepo(dest, revision=revision)
     for who, suffix in ((fpr, ".asc"), (other, ".other-asc")):
-        _run(
-            [
-                "gpg",
-                "--homedir",
-                str(home),
-                "--batch",
-                "--yes",
-                "--local-user",
-                who,
-                "--armor",
-                "--output",
-                str(repomd) + suffix,
-                "--detach-sign",
-                str(repomd),
-            ]
-        )
+        detach_sign(home, who, repomd, repomd.with_name(repomd.name + suffix))
     return dest
 
 
@@ -154,22 +89,17 @@ def build_repos(base: Path) -> Repos:
     done = root / "done"
     if not done.exists():
         shutil.rmtree(root, ignore_errors=True)
-        home.mkdir(parents=True, mode=0o700)
-        fpr = _gen_key(home, "Mirror Test Release <release@localhost>")
-        other = _gen_key(home, "Someone Else <else@localhost>")
+        fpr = make_gpg_key(home, "Mirror Test Release <release@localhost>")
+        other = make_gpg_key(home, "Someone Else <else@localhost>")
         for who, name in ((fpr, "key.asc"), (other, "other.asc")):
-            (root / name).write_bytes(
-                subprocess.run(
-                    ["gpg", "--homedir", str(home), "--armor", "--export", who],
-                    check=True,
-                    capture_output=True,
-                    env=GPG_ENV,
-                ).stdout
-            )
-        top = root / "rpmbuild"
-        alpha = _build(top, "mt-alpha", 2000, home, fpr)
-        gamma = _build(top, "mt-gamma", 2000, home, fpr)
-        delta = _build(top, "mt-delta", 300_000, home, fpr)
+            (root / name).write_bytes(export_public_key(home, who))
+        sizes = {"mt-alpha": 2000, "mt-gamma": 2000, "mt-delta": 300_000}
+        rpms = build_rpms(
+            {n: SPEC.format(name=n, version="1.0", size=size) for n, size in sizes.items()},
+            root / "rpmbuild",
+        )
+        rpmsign(rpms, home, fpr)
+        alpha, gamma, delta = (next(r for r in rpms if r.name.startswith(f"{n}-")) for n in sizes)
         now = int(time.time())
         _repo(root / "gen0", [alpha], now - 30 * 86400, home, fpr, other)
         _repo(root / "gen1", [alpha, gamma], now - 3600, home, fpr, other)
@@ -350,22 +280,7 @@ SIGNER = "Mirror Test Release <release@localhost>"
 
 def sign_detached(repos: Repos, path: Path) -> None:
     """``path``.asc: an armored detached signature by the pinned test key."""
-    _run(
-        [
-            "gpg",
-            "--homedir",
-            str(repos.gnupghome),
-            "--batch",
-            "--yes",
-            "--local-user",
-            SIGNER,
-            "--armor",
-            "--output",
-            str(path) + ".asc",
-            "--detach-sign",
-            str(path),
-        ]
-    )
+    detach_sign(repos.gnupghome, SIGNER, path, path.with_name(path.name + ".asc"))
 
 
 def signed_repo(
