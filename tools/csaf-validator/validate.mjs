@@ -63,8 +63,10 @@ export async function checkDocument(doc) {
   }
   const count = (group) =>
     out[group].reduce((n, f) => n + f.errors.length + f.warnings.length, 0)
-  // recommended tests report their findings as warnings: they count too
-  out.ok = count('schema') + count('mandatory') + count('recommended') === 0
+  // a valid CSAF document (conformance clause 1): schema and mandatory tests
+  out.valid = count('schema') + count('mandatory') === 0
+  // recommended tests report their findings as warnings: for "ok" they count too
+  out.ok = out.valid && count('recommended') === 0
   return out
 }
 
@@ -273,7 +275,11 @@ export async function checkProvider(publicDir, baseUrl) {
       const rel = relative(folder, docPath)
       listed.push(rel)
       documents[rel] = await checkDocument(doc)
-      report.check('7.1.1 valid CSAF document', documents[rel].ok, `${rel} fails the library's tests`)
+      report.check(
+        '7.1.1 valid CSAF document',
+        documents[rel].valid,
+        `${rel} fails the library's schema or mandatory tests`
+      )
       const tracking = doc.document?.tracking ?? {}
       report.check('7.1.15 ROLIE feed', entry.id === tracking.id, `${where}: id is not the document's tracking id`)
       report.check(
