@@ -10,7 +10,9 @@ transaction, so safety comes from the order of the uploads alone:
    the new ``repomd.xml`` names;
 3. ``index``    per repository ``repomd.xml.key``, ``repomd.xml``, then
    ``repomd.xml.asc``; per media label ``SHA256SUMS``, ``SHA256SUMS.asc``, then
-   ``media.json``: the small files that switch readers to what 1-2 put there;
+   ``media.json``: the small files that switch readers to what 1-2 put there.
+   A package or image whose bytes change under the same name (the old metadata
+   names its old checksum) goes up here too, right before its group's switch;
 4. ``pages``    the ``.repo`` file, site pages, feeds, mirror lists: they point
    at what 1-3 made reachable.
 
@@ -27,7 +29,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -132,11 +134,35 @@ def classify(path: str) -> tuple[Phase, str, int]:
     return "pages", "", 0
 
 
-def order_uploads(files: list[LocalFile]) -> tuple[Upload, ...]:
-    """The uploads in visibility order: phase by phase, index files group by group."""
+def switched_with(path: str) -> str | None:
+    """The index group that names ``path``'s bytes: a package's repository
+    (``repo/el7/x86_64/repodata``), a live image's label (``releases/3.3.2``)."""
+    phase, _, _ = classify(path)
+    if phase != "content":
+        return None
+    if path.endswith(".rpm"):
+        root, sep, _ = path.rpartition("/Packages/")
+        return f"{root if sep else posixpath.dirname(path)}/repodata".lstrip("/")
+    if path.startswith("releases/"):
+        return posixpath.dirname(path)
+    return None
+
+
+def order_uploads(files: list[LocalFile], rewritten: Collection[str] = ()) -> tuple[Upload, ...]:
+    """The uploads in visibility order: phase by phase, index files group by group.
+
+    A package or image in ``rewritten`` (new bytes under a name the served
+    metadata already names with the old checksum: a release package rebuilt for a
+    new base_url, a re-signed package) cannot go up first without breaking hosts
+    holding the old metadata: it goes up inside its repository's (label's) switch,
+    right before repomd.xml (SHA256SUMS).
+    """
     keyed = []
     for f in files:
         phase, group, rank = classify(f.path)
+        index_group = switched_with(f.path) if f.path in rewritten else None
+        if index_group is not None:
+            phase, group, rank = "index", index_group, -1
         keyed.append(
             (
                 (PHASES.index(phase), group, rank, f.path),
@@ -178,8 +204,11 @@ def plan_push(
             kept.append(path)
             entries[path] = ManifestEntry(entry.sha256, entry.size, since)
     manifest_changed = remote is None or dict(remote.entries) != entries
+    rewritten = {
+        f.path for f in changed if (e := held.get(f.path)) is not None and e.gone_since is None
+    }
     return PushPlan(
-        uploads=order_uploads(changed),
+        uploads=order_uploads(changed, rewritten),
         deletes=tuple(deletes),
         kept=tuple(kept),
         unchanged=len(tree) - len(changed),

@@ -22,7 +22,7 @@ from repotool.push.plan import (
     plan_push,
     render_manifest,
 )
-from repotool.push.run import push_tree, snapshot_tree
+from repotool.push.run import push_tree, read_manifest, snapshot_tree
 from repotool.push.s3 import parse_destination
 from repotool.push.store import MemoryStore, SimulatedKill
 from repotool.report import SilentReporter
@@ -49,7 +49,10 @@ def write_release(public: Path, version: int) -> None:
         names = [f"Packages/tool-{v}.rpm" for v in range(1, version + 1)]
         for name in names:
             (base / name).write_bytes(f"rpm {repo} {name}".encode() * 50)
-        primary = ("\n".join(names)).encode()
+        # the release package: same name, rebuilt with new bytes in every version
+        names.append("Packages/release.rpm")
+        (base / "Packages/release.rpm").write_bytes(f"release {repo} {version}".encode())
+        primary = "\n".join(f"{n} {sha((base / n).read_bytes())}" for n in names).encode()
         primary_name = f"repodata/{sha(primary)}-primary.xml.gz"
         (base / primary_name).write_bytes(primary)
         repomd = f"revision {version}\n{primary_name}\n".encode()
@@ -88,9 +91,12 @@ def reader_problems(store: MemoryStore) -> list[str]:
         except KeyError:
             problems.append(f"{repo}: {primary_name} missing")
             continue
-        for name in primary.decode().splitlines():
+        for line in primary.decode().splitlines():
+            name, digest = line.split()
             if f"{repo}/{name}" not in store.objects:
                 problems.append(f"{repo}: {name} missing")
+            elif sha(store.read(f"{repo}/{name}")) != digest:
+                problems.append(f"{repo}: {name} does not match its checksum")
     return problems
 
 
@@ -124,6 +130,26 @@ def test_uploads_go_packages_and_media_then_metadata_then_each_signed_pair_then_
     assert order[sums + 1 : sums + 3] == ["releases/3.1/SHA256SUMS.asc", "releases/3.1/media.json"]
     assert order.index("releases/3.1/live.iso") < sums
     assert order[-2:] == sorted(["index.html", "repo/perfsonar.repo"])
+
+
+def test_a_package_rewritten_in_place_goes_up_inside_its_repositorys_switch(
+    tmp_path: Path,
+) -> None:
+    write_release(tmp_path / "public", 1)
+    store = MemoryStore()
+    push(tmp_path / "public", store)
+    write_release(tmp_path / "public", 2)
+    plan = plan_push(
+        snapshot_tree(tmp_path / "public"), read_manifest(store), now=0, keep_seconds=0
+    )
+    order = [u.path for u in plan.uploads]
+    for repo in REPOS:
+        at = order.index(f"{repo}/Packages/release.rpm")
+        # (repomd.xml.key did not change: not uploaded)
+        assert order[at + 1 : at + 3] == [f"{repo}/repodata/repomd.xml{s}" for s in ("", ".asc")]
+        assert order.index(f"{repo}/Packages/tool-2.rpm") < order.index(
+            next(p for p in order if "primary" in p)
+        )
 
 
 def test_snapshot_reads_repodata_through_its_link_and_skips_hidden_generations(
@@ -233,31 +259,34 @@ def test_a_push_killed_before_any_change_leaves_readers_safe_and_the_next_push_f
     tmp_path: Path,
 ) -> None:
     """Every moment a kill can hit (before each PUT or DELETE): hosts see release 1
-    or release 2 whole, except between a repomd.xml and its signature (two objects
-    an object store cannot switch at once), where dnf refuses the metadata: it never
-    takes unsigned data. The next push always completes release 2."""
+    or release 2 whole, except inside a repository's switch (its rewritten release
+    package, repomd.xml, its signature: objects a store cannot switch at once), where
+    the checksum or signature check fails: hosts never take unchecked data. The next
+    push always completes release 2."""
     public = tmp_path / "public"
     write_release(public, 1)
     reference = MemoryStore()
     push(public, reference, now=0.0)
+    held = read_manifest(reference)
     write_release(public, 2)
+    plan = plan_push(snapshot_tree(public), held, now=10.0, keep_seconds=0.0)
+    group_of = {u.path: u.group for u in plan.uploads if u.phase == "index"}
     count = MemoryStore(objects=dict(reference.objects))
     push(public, count, now=10.0, keep=0.0)
-    changes = count.changes
-    assert changes >= 20
-    pair_windows = []
-    for n in range(changes):
+    changes = [key for op, key in count.log if op in ("put", "delete")]
+    assert len(changes) == count.changes >= 20
+    inside_switch = []
+    for n in range(len(changes)):
         store = MemoryStore(objects=dict(reference.objects), kill_before_change=n)
         with pytest.raises(SimulatedKill):
             push(public, store, now=10.0, keep=0.0)
         problems = reader_problems(store)
         if problems:
-            assert problems == [
-                f"{store.log[-1][1].rsplit('/repodata/', 1)[0]}: "
-                "repomd.xml.asc does not sign repomd.xml"
-            ], (n, problems)
-            assert store.log[-1][1].endswith("/repodata/repomd.xml")
-            pair_windows.append(n)
+            # the last change made and the next one belong to the same switch
+            group = group_of.get(changes[n - 1])
+            assert group and group.endswith("/repodata") and group_of.get(changes[n]) == group
+            assert all(p.startswith(group.removesuffix("/repodata") + ":") for p in problems)
+            inside_switch.append(n)
         else:
             assert revision(store, "repo/el6/x86_64") in (1, 2)
         store.kill_before_change = None
@@ -265,5 +294,5 @@ def test_a_push_killed_before_any_change_leaves_readers_safe_and_the_next_push_f
         assert not reader_problems(store) and revision(store) == 2, n
         assert set(store.objects) == set(count.objects), n
         assert finished.changed
-    # one window per repository, each exactly one change wide
-    assert len(pair_windows) == len(REPOS)
+    # per repository: after the release package, after repomd.xml
+    assert len(inside_switch) == 2 * len(REPOS)
