@@ -16,7 +16,7 @@ import createrepo_c as cr
 import pytest
 
 from repotool.config import load_config
-from repotool.repo.packages import RepoIndex
+from repotool.repo.index import RepoIndex
 from repotool.repo.repository import publish_lock
 from tests.conftest import (
     REPOTOOL,
@@ -222,7 +222,7 @@ def test_publish_killed_at_any_point_leaves_a_complete_repo_and_recovers(
     evr = re.search(r"^Release:\s*(\d+)", spec.read_text(), re.M)
     assert evr and f"perfsonar-toolkit-sysctl-3.3.2-{evr.group(1)}.el7.noarch.rpm" in names
     # every generation folder left is one the index knows (none half-made)
-    index = RepoIndex.load(project / ".repotool/repo-index/el7-x86_64.pickle")
+    index = RepoIndex.load(project / ".repotool/repo-index/el7-x86_64.json")
     on_disk = {d.name.removeprefix(".repodata-") for d in repo.glob(".repodata-*")}
     assert on_disk == set(index.generations)
 
@@ -296,7 +296,7 @@ def test_lost_index_keeps_older_generations_for_hosts_that_hold_them(release_cop
     second = _assert_repo_complete(repo)
     old_pkg = repo / "Packages/perfsonar-toolkit-sysctl-3.3.2-1.el7.noarch.rpm"
     assert old_pkg.exists()
-    index = project / ".repotool/repo-index/el7-x86_64.pickle"
+    index = project / ".repotool/repo-index/el7-x86_64.json"
     index.write_bytes(b"\x80\x09garbage")  # damaged: unreadable, an unknown pickle protocol
     _bump_release(spec)
     assert release_json(project)["published"] == ["el6/x86_64", "el7/x86_64"]

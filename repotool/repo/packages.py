@@ -1,36 +1,29 @@
-"""What the repository metadata says of each package file, and the index of them.
+"""What the repository metadata says of each package file.
 
 ``read_package`` turns an rpm into its primary/filelists/other XML chunks with
-createrepo_c; the :class:`RepoIndex` (in the state folder) keeps those chunks
-with each file's stat, so a package already in the repository is never read
-again.  Also the pure rules over package sets: retention and content digests,
-and the rpmlib() compatibility gate per target.
+createrepo_c; the index (:mod:`repotool.repo.index`, in the state folder)
+keeps those chunks with each file's stat, so a package already in the
+repository is never read again.  Also the pure rules over package sets:
+retention and content digests, and the rpmlib() compatibility gate per target.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import json
 import os
-import pickle
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cmp_to_key
 from pathlib import Path
-from typing import Any
 
 import createrepo_c as cr
 import rpmfile
 
-from repotool.atomic import write_atomic
 from repotool.config import TargetConfig
 from repotool.errors import CompatibilityError, PublishError
 from repotool.evr import EVR, NEVRA, evr_cmp
-
-INDEX_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -149,44 +142,6 @@ def content_digest(packages: Sequence[RepoPackage], updateinfo: bytes | None) ->
         h.update(f"{p.filename}\0{p.sha256}\n".encode())
     h.update(b"updateinfo\0" + (updateinfo or b""))
     return h.hexdigest()
-
-
-@dataclass
-class RepoIndex:
-    """Kept in the state folder: what each package file holds, and the generations."""
-
-    packages: dict[str, RepoPackage] = field(default_factory=dict)
-    #: revision → {"packages": [...], "files": [...], "retired": epoch or None, "digest": str}
-    generations: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path) -> RepoIndex:
-        # a private cache of our own: pickle is several times faster than JSON
-        # for thousands of packages; anything unreadable means "read again"
-        try:
-            data = pickle.loads(path.read_bytes())
-        except Exception:  # any damage (truncation, other protocol, moved class)
-            data = {}
-        if (
-            not isinstance(data, dict)
-            or data.get("version") != INDEX_VERSION
-            or not isinstance(data.get("packages"), dict)
-            or not isinstance(data.get("generations"), dict)
-        ):
-            data = {"packages": {}, "generations": {}}
-        index = cls(data["packages"], data["generations"])
-        # a generation written just before a swap that a killed run did not finish
-        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
-            index.generations.update(json.loads(path.with_suffix(".pending.json").read_text()))
-        return index
-
-    def save(self, path: Path) -> None:
-        data = {
-            "version": INDEX_VERSION,
-            "packages": self.packages,
-            "generations": self.generations,
-        }
-        write_atomic(path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def restat(p: RepoPackage, path: Path) -> RepoPackage:

@@ -17,14 +17,13 @@ import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import createrepo_c as cr
 
 from repotool.atomic import write_atomic
 from repotool.config import Config
 from repotool.errors import PublishError
-from repotool.repo.packages import RepoIndex
+from repotool.repo.index import Generation, RepoIndex
 
 
 def current_generation(repo_dir: Path) -> str | None:
@@ -122,20 +121,20 @@ def reconcile(repo_dir: Path, index: RepoIndex, current: str | None, now: float)
             gen = index.generations.pop(rev, None)
             shutil.rmtree(repo_dir / f".repodata-{rev}", ignore_errors=True)
             if gen is not None:
-                orphans.update(gen.get("incoming", []))
+                orphans.update(gen.incoming)
         elif rev not in index.generations:
             index.generations[rev] = _adopt(repo_dir, rev, retired=now)
-        elif index.generations[rev].get("retired") is None:
-            index.generations[rev]["retired"] = now
+        else:
+            index.retire(rev, now)
     named: set[str] = set()
     for gen in index.generations.values():
-        named.update(gen.get("packages", []))
+        named.update(gen.packages)
     for name in orphans - named:
         (repo_dir / "Packages" / name).unlink(missing_ok=True)
         index.packages.pop(name, None)
 
 
-def _adopt(repo_dir: Path, rev: str, *, retired: float | None) -> dict[str, Any]:
+def _adopt(repo_dir: Path, rev: str, *, retired: float | None) -> Generation:
     """Index entry of a generation folder found on disk (read from its own repomd.xml)."""
     folder = repo_dir / f".repodata-{rev}"
     files = sorted(n for n in os.listdir(folder) if not n.startswith("repomd.xml"))
@@ -154,4 +153,4 @@ def _adopt(repo_dir: Path, rev: str, *, retired: float | None) -> dict[str, Any]
             where=str(folder),
             hint="remove the damaged generation folder (not the current one) and publish again",
         ) from e
-    return {"packages": packages, "files": files, "retired": retired, "digest": None}
+    return Generation(tuple(packages), files=tuple(files), retired=retired)

@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import multiprocessing
 import os
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import createrepo_c as cr
 
@@ -44,8 +42,8 @@ from repotool.atomic import write_atomic
 from repotool.config import Config, TargetConfig
 from repotool.errors import BadSignatureError, LockHeldError, PublishError
 from repotool.evr import NEVRA
+from repotool.repo.index import Generation, RepoIndex, journal_bytes, journal_path
 from repotool.repo.packages import (
-    RepoIndex,
     RepoPackage,
     check_compatibility,
     content_digest,
@@ -132,7 +130,7 @@ class StagedRepo:
 
     @property
     def journal(self) -> Path:
-        return self.plan.index_path.with_suffix(".pending.json")
+        return journal_path(self.plan.index_path)
 
 
 def _read_all(paths: Sequence[Path]) -> list[RepoPackage]:
@@ -175,11 +173,13 @@ def plan_repo(
     """Decide the package set; ``verify`` (e.g. Signer.require_signed) gets every file
     that is new or was changed on disk, and must raise to refuse them."""
     repo_dir = cfg.public_dir / "repo" / target.name / arch
-    index_path = cfg.state / "repo-index" / f"{target.name}-{arch}.pickle"
+    index_path = cfg.state / "repo-index" / f"{target.name}-{arch}.json"
     recover(repo_dir)
     index = RepoIndex.load(index_path)
+    # the pickled index of repotool before 2026-11 (its packages are read again once)
+    index_path.with_suffix(".pickle").unlink(missing_ok=True)
     reconcile(repo_dir, index, current_generation(repo_dir), time.time())
-    journal = index_path.with_suffix(".pending.json")
+    journal = journal_path(index_path)
     if journal.exists():  # a killed run's journal is in the index now: make that durable
         index.save(index_path)
         journal.unlink()
@@ -231,7 +231,8 @@ def plan_repo(
     final = select_retained([*on_disk.values(), *new_pkgs], cfg.publish.keep_versions)
     current = current_generation(repo_dir)
     index.packages.update(on_disk)
-    digest = index.generations.get(current or "", {}).get("digest")
+    current_gen = index.generations.get(current or "")
+    digest = current_gen.digest if current_gen is not None else None
     kept = {p.filename for p in final}
     incoming_kept = {f: p for f, p in new.items() if f in kept}
     return RepoPlan(
@@ -366,20 +367,19 @@ def stage_repo(
                 os.fsync(fh.fileno())
         # files of older generations that are still live stay reachable
         for rev, gen in plan.index.generations.items():
-            if _generation_live(gen, now, plan.keep_generations):
+            if gen.live(now, plan.keep_generations):
                 old = plan.repo_dir / f".repodata-{rev}"
-                for name in gen.get("files", []):
+                for name in gen.files:
                     src, dst = old / name, staging / name
                     if src.exists() and not dst.exists():
                         os.link(src, dst)
-        plan.index.generations[staged.revision] = {
-            "packages": [p.filename for p in plan.packages],
+        plan.index.generations[staged.revision] = Generation(
+            packages=tuple(p.filename for p in plan.packages),
             # the files this run brings; if it never becomes current, only these go
-            "incoming": sorted(plan.incoming),
-            "files": names,
-            "retired": None,
-            "digest": digest,
-        }
+            incoming=tuple(sorted(plan.incoming)),
+            files=tuple(names),
+            digest=digest,
+        )
         for p in plan.packages:  # the new ones; prepare_swap records their final stat
             plan.index.packages.setdefault(p.filename, p)
     except BaseException:
@@ -407,11 +407,6 @@ def staged_view(staged: StagedRepo) -> Path:
         os.symlink(f"../{staged.staging.name}", view / "repodata")
         staged.view = view
     return staged.view
-
-
-def _generation_live(gen: Mapping[str, Any], now: float, keep: float) -> bool:
-    retired = gen.get("retired")
-    return retired is None or now - float(retired) < keep
 
 
 def abort_repo(staged: StagedRepo) -> None:
@@ -443,7 +438,7 @@ def prepare_swap(staged: StagedRepo) -> None:
     # a small journal now, the whole index once after the swap
     write_atomic(
         staged.journal,
-        json.dumps({staged.revision: plan.index.generations[staged.revision]}).encode(),
+        journal_bytes(staged.revision, plan.index.generations[staged.revision]),
     )
     pkg_dir = plan.repo_dir / "Packages"
     if staged.incoming_dir is not None:
@@ -500,8 +495,8 @@ def finish_repo(staged: StagedRepo, *, now: float | None = None) -> None:
         shutil.rmtree(staged.view, ignore_errors=True)
     if staged.incoming_dir is not None:
         shutil.rmtree(staged.incoming_dir, ignore_errors=True)
-    if plan.current_revision and plan.current_revision in plan.index.generations:
-        plan.index.generations[plan.current_revision]["retired"] = now
+    if plan.current_revision:
+        plan.index.retire(plan.current_revision, now)
     prune(plan, now)
     plan.index.save(plan.index_path)
     staged.journal.unlink(missing_ok=True)
@@ -513,13 +508,13 @@ def prune(plan: RepoPlan, now: float) -> None:
     live_pkgs: set[str] = set()
     current = current_generation(plan.repo_dir)
     for rev, gen in list(plan.index.generations.items()):
-        if rev == current or _generation_live(gen, now, keep):
-            live_pkgs.update(gen.get("packages", []))
+        if rev == current or gen.live(now, keep):
+            live_pkgs.update(gen.packages)
         else:
             folder = plan.repo_dir / f".repodata-{rev}"
             shutil.rmtree(folder, ignore_errors=True)
             if folder.exists():  # could not be removed now (busy?): try again next time
-                live_pkgs.update(gen.get("packages", []))
+                live_pkgs.update(gen.packages)
             else:
                 del plan.index.generations[rev]
     pkg_dir = plan.repo_dir / "Packages"
