@@ -26,11 +26,12 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from repotool import __version__
 from repotool.atomic import write_atomic
 from repotool.config import Config
+from repotool.csaf.writer import publish_csaf
 from repotool.errors import PublishedFileError, SiteExportError
 from repotool.report import Reporter
 from repotool.site.api_models import api_data
@@ -40,10 +41,12 @@ from repotool.site.released import (
     MANIFEST_NAME,
     ExportedFile,
     ExportManifest,
+    file_for_url,
     read_exported,
     read_manifest,
     removable,
     sha256_hex,
+    site_owned,
 )
 from repotool.site.state import content_fingerprint, input_files, load_snapshot
 
@@ -73,12 +76,11 @@ class SiteResult:
 
 
 def output_name(url_path: str) -> str:
-    """Pure: '/advisories/X/' -> 'advisories/X/index.html'; '/feeds/a.rss' -> 'feeds/a.rss'."""
-    rel = url_path.lstrip("/")
-    if rel == "" or rel.endswith("/"):
-        rel += "index.html"
-    parts = PurePosixPath(rel).parts
-    if any(p in ("", ".", "..") or p.startswith(STAGING_PREFIX) for p in parts):
+    """Pure: '/advisories/X/' -> 'advisories/X/index.html'; '/feeds/a.rss' -> 'feeds/a.rss'.
+
+    Only names the site owns (see :func:`repotool.site.released.site_owned`)."""
+    rel = file_for_url(url_path)
+    if not site_owned(rel):
         raise SiteExportError(
             f"refusing to export to the unsafe path '{url_path}'",
             where=url_path,
@@ -159,6 +161,8 @@ def build_site(
             where=str(public),
             hint="check the permissions of the publish folder",
         ) from e
+    # CSAF 2.0 advisories in public/.well-known/csaf/ (own skip check); refused first
+    publish_csaf(cfg, reporter, public)
     previous = _previous_manifest(public, reporter)
     fingerprint = content_fingerprint(input_files(cfg, public)) + ":" + __version__
     if (

@@ -110,6 +110,12 @@ def url_is_site_owned(path: str) -> bool:
     )
 
 
+def file_for_url(url: str) -> str:
+    """Pure: the export's file for a URL ('/a/' -> 'a/index.html', '/feeds/x' -> 'feeds/x')."""
+    rel = url.removeprefix("/")
+    return rel + "index.html" if rel == "" or rel.endswith("/") else rel
+
+
 def _problem(where: str, what: str) -> PublishedFileError:
     return PublishedFileError(
         what, where=where, hint="export the site again: repotool site build --force"
@@ -134,6 +140,7 @@ def parse_manifest(data: bytes, where: str) -> ExportManifest:
             and site_owned(rel)
             and isinstance(entry.get("url"), str)
             and str(entry["url"]).startswith("/")
+            and file_for_url(entry["url"]) == rel
             and isinstance(entry.get("sha256"), str)
             and _HEX64.match(entry["sha256"])
             and isinstance(entry.get("type"), str)

@@ -284,3 +284,17 @@ def test_site_owned_paths(rel: str, owned: bool) -> None:
     from repotool.site.released import site_owned
 
     assert site_owned(rel) is owned
+
+
+def test_a_manifest_cannot_point_a_url_at_another_file(site_project: SiteProject) -> None:
+    from repotool.errors import PublishedFileError
+    from repotool.site.released import parse_manifest
+
+    data = json.loads((site_project.public / MANIFEST_NAME).read_bytes())
+    assert parse_manifest(json.dumps(data).encode(), "m").files["index.html"].url == "/"
+    data["files"]["index.html"]["url"] = "/keys/RPM-GPG-KEY-perfsonar"
+    with pytest.raises(PublishedFileError) as e:
+        parse_manifest(json.dumps(data).encode(), "public/.site-export.json")
+    assert e.value.what == "the entry 'index.html' is not a file the site writes"
+    assert e.value.where == "public/.site-export.json"
+    assert e.value.hint == "export the site again: repotool site build --force"
