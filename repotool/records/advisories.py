@@ -399,6 +399,7 @@ def advisory_rows(advisories: Iterable[Advisory]) -> list[dict[str, Any]]:
                 "issued": adv.issued.isoformat(),
                 "updated": adv.last_updated.isoformat(),
                 "cves": list(adv.cves),
+                "cves_none_reason": adv.cves_none_reason,
                 "packages": {t: [str(p.nevra) for p in ps] for t, ps in adv.packages.items()},
                 "affected_releases": list(adv.affected_releases),
                 "fixed_in": adv.fixed_in,

@@ -13,7 +13,7 @@ import pytest
 
 from repotool.errors import RecordInvalidError
 from repotool.evr import NEVRA
-from repotool.records.advisories import advisory_problems
+from repotool.records.advisories import advisory_problems, advisory_rows
 from repotool.records.loading import load_records
 from repotool.records.models import parse_advisory, parse_news, parse_release
 from tests.conftest import REPOTOOL, make_project, run_repotool
@@ -98,7 +98,10 @@ def test_security_advisory_needs_a_cve_or_the_reason_it_has_none() -> None:
     reasoned = none.replace(
         "cves: []", "cves: []\ncves_none_reason: a configuration weakness, no CVE assigned"
     )
-    assert parse_advisory(reasoned, ADV).cves_none_reason.startswith("a configuration")
+    adv = parse_advisory(reasoned, ADV)
+    assert adv.cves_none_reason.startswith("a configuration")
+    (row,) = advisory_rows([adv])
+    assert (row["cves"], row["cves_none_reason"]) == ([], adv.cves_none_reason)
     both = GOOD.replace("cves: [CVE-2014-1234]", "cves: [CVE-2014-1234]\ncves_none_reason: x")
     (msg,) = problems(both)
     assert msg.startswith(f"{ADV}:9: cves_none_reason: the advisory lists CVEs and also says")
