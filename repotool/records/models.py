@@ -59,7 +59,13 @@ from repotool.records.frontmatter import (
 from repotool.records.frontmatter import (
     markdown_sections as markdown_sections,  # re-exported: part of this module's API
 )
-from repotool.records.screening import body_problems, first_forbidden, name_error, text_error
+from repotool.records.screening import (
+    body_problems,
+    first_forbidden,
+    name_error,
+    text_error,
+    unfinished_advisory_problems,
+)
 from repotool.records.terms import (  # the patterns are re-exported: part of this API
     ADVISORY_ID_RE as ADVISORY_ID_RE,
 )
@@ -432,49 +438,6 @@ class Records:
 _Record = TypeVar("_Record", Advisory, Release, NewsItem)
 
 
-def _advisory_presence_problems(parsed: FrontMatter, source: str) -> list[RecordProblem]:
-    """What an unfinished advisory leaves empty: its CVEs (or why there are
-    none) and the release that ships the fix.  Read from the raw front matter,
-    so these come out with every other problem of the file."""
-    data, lines = parsed.data, parsed.key_lines
-    out: list[RecordProblem] = []
-    cves, reason = data.get("cves"), data.get("cves_none_reason")
-    has_reason = isinstance(reason, str) and bool(reason.strip())
-    if data.get("type") == "security" and not cves and not has_reason:
-        out.append(
-            RecordProblem(
-                source,
-                lines.get("cves", lines.get("type", 1)),
-                "cves",
-                "a security advisory lists no CVE",
-                "list the CVE ids it fixes under cves:, or, when none is assigned (a "
-                "configuration weakness, say), write why in cves_none_reason:",
-            )
-        )
-    if cves and has_reason:
-        out.append(
-            RecordProblem(
-                source,
-                lines["cves_none_reason"],
-                "cves_none_reason",
-                "the advisory lists CVEs and also says why it has none",
-                "remove cves_none_reason (it is only for an advisory without CVEs)",
-            )
-        )
-    fixed_in = data.get("fixed_in")
-    if fixed_in is None or (isinstance(fixed_in, str) and not fixed_in.strip()):
-        out.append(
-            RecordProblem(
-                source,
-                lines.get("fixed_in", 1),
-                "fixed_in",
-                "is empty: the advisory does not say which release ships the fix",
-                'write the release or respin version, e.g. fixed_in: "3.3.2-2"',
-            )
-        )
-    return out
-
-
 def _validated(
     model: type[_Record], parsed: FrontMatter, source: str, extra: dict[str, Any]
 ) -> tuple[_Record | None, list[RecordProblem]]:
@@ -510,7 +473,7 @@ def parse_advisory(text: str, source: str) -> Advisory:
     parsed = parse_front_matter(text, source)
     extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
     adv, problems = _validated(Advisory, parsed, source, extra)
-    problems += _advisory_presence_problems(parsed, source)
+    problems += unfinished_advisory_problems(parsed.data, parsed.key_lines, source)
     missing = [s for s in ADVISORY_SECTIONS if not markdown_sections(parsed.body).get(s)]
     if missing:
         problems.append(

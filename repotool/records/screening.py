@@ -10,7 +10,8 @@ and pages, so some text is refused before it gets that far:
   ``exe.txt`` into ``txt.exe`` on screen; in a command it hides what is run);
 - the text of the ``advisory new`` template: the ``FILL IN`` marker and the
   template's sentences, so an unfinished advisory can never be published,
-  announced or signed.
+  announced or signed; and what such an advisory leaves empty (no CVE and no
+  ``cves_none_reason``, no ``fixed_in``: :func:`unfinished_advisory_problems`).
 
 The helpers come in two shapes: ``*_error(value)`` returns one message (or
 ``None``) for a pydantic validator in :mod:`repotool.records.models`, written
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
+from typing import Any
 
 from repotool.errors import RecordProblem
 
@@ -142,4 +145,49 @@ def body_problems(body: str, source: str, first_line: int) -> list[RecordProblem
                     "replace it with the advisory's own text",
                 )
             )
+    return out
+
+
+def unfinished_advisory_problems(
+    data: Mapping[str, Any], lines: Mapping[str, int], source: str
+) -> list[RecordProblem]:
+    """Pure: what an unfinished advisory leaves empty: its CVEs (or why there
+    are none) and the release that ships the fix.  Read from the raw front
+    matter ``data`` (``lines``: the line of each key), so these come out with
+    every other problem of the file."""
+    out: list[RecordProblem] = []
+    cves, reason = data.get("cves"), data.get("cves_none_reason")
+    has_reason = isinstance(reason, str) and bool(reason.strip())
+    if data.get("type") == "security" and not cves and not has_reason:
+        out.append(
+            RecordProblem(
+                source,
+                lines.get("cves", lines.get("type", 1)),
+                "cves",
+                "a security advisory lists no CVE",
+                "list the CVE ids it fixes under cves:, or, when none is assigned (a "
+                "configuration weakness, say), write why in cves_none_reason:",
+            )
+        )
+    if cves and has_reason:
+        out.append(
+            RecordProblem(
+                source,
+                lines["cves_none_reason"],
+                "cves_none_reason",
+                "the advisory lists CVEs and also says why it has none",
+                "remove cves_none_reason (it is only for an advisory without CVEs)",
+            )
+        )
+    fixed_in = data.get("fixed_in")
+    if fixed_in is None or (isinstance(fixed_in, str) and not fixed_in.strip()):
+        out.append(
+            RecordProblem(
+                source,
+                lines.get("fixed_in", 1),
+                "fixed_in",
+                "is empty: the advisory does not say which release ships the fix",
+                'write the release or respin version, e.g. fixed_in: "3.3.2-2"',
+            )
+        )
     return out
