@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -36,6 +35,8 @@ from repotool.process import SubprocessRunner
 from repotool.report import SilentReporter
 from repotool.site.export import SiteResult, build_site
 from repotool.site.published import GpgKeyInspector
+from tests.conftest import createrepo, detach_sign, export_public_key, make_gpg_key
+from tests.conftest import free_port as free_port  # the site tests take it from here
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MEDIA_LABEL = "3.3.2-2"
@@ -92,19 +93,9 @@ def make_site_project(base: Path, *, content: Path | None = None) -> SiteProject
     public = cfg.public_dir
 
     home = base / "gnupg"
-    home.mkdir(mode=0o700)
-    _gpg(
-        home,
-        "--quick-gen-key",
-        "Site Test Release Key <release@example.test>",
-        "rsa2048",
-        "sign",
-        "never",
-    )
-    colons = _gpg(home, "--with-colons", "--list-keys").decode()
-    fingerprint = next(ln.split(":")[9] for ln in colons.splitlines() if ln.startswith("fpr:"))
+    fingerprint = make_gpg_key(home, "Site Test Release Key <release@example.test>")
     (public / "keys").mkdir(parents=True)
-    (public / "keys" / "RPM-GPG-KEY-perfsonar").write_bytes(_gpg(home, "--armor", "--export"))
+    (public / "keys" / "RPM-GPG-KEY-perfsonar").write_bytes(export_public_key(home, fingerprint))
 
     repo = public / "repo"
     (repo / "perfsonar.repo").parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +108,7 @@ def make_site_project(base: Path, *, content: Path | None = None) -> SiteProject
     )
     arch_dir = repo / "el7" / "x86_64"
     (arch_dir / "Packages").mkdir(parents=True)
-    subprocess.run(["createrepo_c", "--quiet", str(arch_dir)], check=True, timeout=120)
+    createrepo(arch_dir)
     (arch_dir / "repodata").rename(arch_dir / ".repodata-1")
     os.symlink(".repodata-1", arch_dir / "repodata")
 
@@ -127,9 +118,7 @@ def make_site_project(base: Path, *, content: Path | None = None) -> SiteProject
     (media / IMAGE_NAME).write_bytes(image)
     sha = hashlib.sha256(image).hexdigest()
     (media / "SHA256SUMS").write_text(f"{sha}  {IMAGE_NAME}\n", encoding="utf-8")
-    (media / "SHA256SUMS.asc").write_bytes(
-        _gpg(home, "--armor", "--detach-sign", "--output", "-", str(media / "SHA256SUMS"))
-    )
+    detach_sign(home, fingerprint, media / "SHA256SUMS", media / "SHA256SUMS.asc")
     (media / "media.json").write_text(
         json.dumps(
             {
@@ -173,13 +162,6 @@ def make_site_project(base: Path, *, content: Path | None = None) -> SiteProject
     os.symlink(outside, public / "leak.txt")
     os.symlink(base, public / "leakdir")
     return SiteProject(root, cfg, public, home, fingerprint, sha, outside)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager
