@@ -244,24 +244,31 @@ def unpack_bound(compressed: int, open_size: int | None, limits: UnpackLimits) -
     return min(bound, open_size) if open_size else bound
 
 
-def decompress(data: bytes, path: str, open_size: int | None, limits: UnpackLimits) -> bytes:
+#: bytes unpacked per step: the output grows by this much at a time, so a bomb is
+#: stopped with at most its bound (plus one step) in memory
+UNPACK_STEP = 1024 * 1024
+
+
+def decompress(
+    data: bytes, path: str, open_size: int | None, limits: UnpackLimits
+) -> bytes | bytearray:
     """Decompress metadata by its file suffix, never producing more than
     :func:`unpack_bound` bytes (the signed ``open-size`` only narrows the bound)."""
-    limit = unpack_bound(len(data), open_size, limits)
-    if path.endswith(".gz"):
-        out = zlib.decompressobj(wbits=47).decompress(data, limit + 1)
-    elif path.endswith(".xz"):
-        out = lzma.LZMADecompressor().decompress(data, max_length=limit + 1)
-    elif path.endswith(".bz2"):
-        out = bz2.BZ2Decompressor().decompress(data, max_length=limit + 1)
-    elif path.endswith(".zst"):
+    if path.endswith(".zst"):
         raise MirrorIntegrityError(
             "zstd-compressed primary metadata is not supported",
             where=path,
             hint="publish gzip or xz metadata for this target (metadata_compression)",
         )
-    else:
-        out = data
+    limit = unpack_bound(len(data), open_size, limits)
+    try:
+        out = _unpack(data, path, limit)
+    except (zlib.error, lzma.LZMAError, OSError, EOFError) as e:
+        raise MirrorIntegrityError(
+            f"the metadata cannot be unpacked: {e}",
+            where=path,
+            hint="the upstream metadata is malformed; do not mirror it",
+        ) from e
     if len(out) > limit:
         if open_size and limit == open_size:
             raise MirrorIntegrityError(
@@ -279,7 +286,30 @@ def decompress(data: bytes, path: str, open_size: int | None, limits: UnpackLimi
     return out
 
 
-def parse_primary(xml: bytes, where: str) -> list[FileSpec]:
+def _unpack(data: bytes, path: str, limit: int) -> bytes | bytearray:
+    """At most ``limit`` + one step of ``data`` unpacked (more means: over the limit)."""
+    if path.endswith(".gz"):
+        gz = zlib.decompressobj(wbits=47)
+        out = bytearray(gz.decompress(data, UNPACK_STEP))
+        while not gz.eof and len(out) <= limit:
+            step = gz.decompress(gz.unconsumed_tail, UNPACK_STEP)
+            if not step and not gz.unconsumed_tail:
+                break  # a truncated stream: what there is
+            out += step
+        return out
+    if path.endswith((".xz", ".bz2")):
+        d = lzma.LZMADecompressor() if path.endswith(".xz") else bz2.BZ2Decompressor()
+        out = bytearray(d.decompress(data, max_length=UNPACK_STEP))
+        while not d.eof and len(out) <= limit:
+            step = d.decompress(b"", max_length=UNPACK_STEP)
+            if not step and d.needs_input:
+                break
+            out += step
+        return out
+    return data
+
+
+def parse_primary(xml: bytes | bytearray, where: str) -> list[FileSpec]:
     """Uncompressed primary.xml → one :class:`FileSpec` per package."""
     try:
         root = ET.fromstring(xml)

@@ -3,8 +3,11 @@ mirrors.toml, health classification and metalink rendering."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 
 import pytest
 
@@ -146,6 +149,27 @@ def test_decompress_is_bounded() -> None:
         decompress(bomb, "x.xml.gz", None, UnpackLimits(max_bytes=50_000, max_ratio=10**6))
     assert unpack_bound(10, None, UnpackLimits(max_bytes=500, max_ratio=100)) == 500
     assert unpack_bound(10, 20, limits) == 20
+
+
+@pytest.mark.parametrize(
+    ("suffix", "pack"),
+    [(".gz", gzip.compress), (".xz", lzma.compress), (".bz2", bz2.compress)],
+)
+def test_every_compression_is_unpacked_in_bounded_steps(
+    suffix: str, pack: Callable[[bytes], bytes]
+) -> None:
+    # 2 MB (more than one step), about as compressible as a real primary.xml
+    text = (
+        b"<metadata>"
+        + b"".join(f'<p n="{i * 7919 % 100003}"/>'.encode() for i in range(150_000))
+        + b"</metadata>"
+    )
+    assert decompress(pack(text), "p.xml" + suffix, None, UnpackLimits()) == text
+    bomb = pack(b" " * 3_000_000)
+    with pytest.raises(MirrorIntegrityError, match=f"unpacks to more than {100 * len(bomb)} "):
+        decompress(bomb, "p.xml" + suffix, None, UnpackLimits())
+    with pytest.raises(MirrorIntegrityError, match="the metadata cannot be unpacked"):
+        decompress(b"\x00garbage" * 10, "p.xml" + suffix, None, UnpackLimits())
 
 
 def test_rollback_and_freeze_decisions() -> None:
