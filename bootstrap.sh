@@ -48,18 +48,28 @@ install_python() {
   .venv/bin/python -m pip install -q --no-deps -e .
 }
 
+# the BSI's CSAF validator library for the CSAF tests (pinned in its package-lock.json)
+install_csaf_validator() {
+  if [ ! -d tools/csaf-validator/node_modules ]; then
+    echo "bootstrap: npm ci in tools/csaf-validator" >&2
+    (cd tools/csaf-validator && npm ci --no-audit --no-fund)
+  fi
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
   run)
     install_system_packages
     install_python
+    install_csaf_validator
     .venv/bin/repotool release
     exec .venv/bin/repotool serve --host 127.0.0.1 --port 8080
     ;;
   test)
     install_system_packages
     install_python
+    install_csaf_validator
     exec .venv/bin/python -m pytest "$@"
     ;;
   *)

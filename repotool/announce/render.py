@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from repotool.announce.plaintext import WIDTH, fill, markdown_to_text, underline
+from repotool.csaf.document import csaf_url
 from repotool.errors import MediaListMissingError, NothingToAnnounceError
 from repotool.media.manifest import ManifestError, MediaManifest, parse_manifest
 from repotool.records.models import RESPIN_VERSION_RE, Advisory, Records, Release, Respin
@@ -183,6 +184,7 @@ def render_advisory(adv: Advisory, links: Links, fingerprint: str) -> Announceme
         "",
         "Full advisory:",
         f"  {links.advisory(adv.id)}",
+        *(["CSAF 2.0 document:", csaf_url(links.site_url, adv)] if adv.type == "security" else []),
     ]
     if adv.summary:
         parts += ["", fill(adv.summary)]

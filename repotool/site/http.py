@@ -320,7 +320,11 @@ _GENERATION = re.compile(r"^\.repodata-\d+$")
 def _hidden(part: str) -> bool:
     """Dot-entries are work in progress (staging, views, incoming packages) or state:
     never served.  Metadata generations are the exception: repodata/ links to one."""
-    return part not in ("", ".") and part.startswith(".") and not _GENERATION.match(part)
+    return (
+        part not in ("", ".", ".well-known")  # RFC 8615: the CSAF provider tree
+        and part.startswith(".")
+        and not _GENERATION.match(part)
+    )
 
 
 class PublicFiles(StaticFiles):
