@@ -233,10 +233,13 @@ def _stage_repositories(
     records: Records,
 ) -> PublishOutcome:
     """Plan every repository, check the advisories against the plans, stage them."""
+    from repotool.csaf.document import check_exportable
     from repotool.records.advisories import check_advisories
 
     plans = plan_all(cfg, per_target, signer, reporter)
     check_advisories(records.advisories, {p.target.name: p.nevras for p in plans})
+    # the CSAF documents the site will publish: refused now, before anything is swapped in
+    check_exportable(records.advisories, {p.target.name: p.nevras for p in plans})
     return stage_all(plans, signer, _updateinfo_fn(cfg, records.advisories), reporter)
 
 
