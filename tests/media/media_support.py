@@ -2,9 +2,11 @@
 the real tools (rpmbuild, rpmsign, createrepo_c, gpg), and a qemu boot that
 reads the serial console.
 
-Until the release spine's ``released`` fixture is available, this builds the
-repository the media stage installs from, laid out as ``repotool publish``
-writes it (public/repo/<target>/<arch>/, public/keys/).
+The media stage's own tests install three tiny packages (built with conftest's
+``build_rpms``, signed by the project's signer) into the live root, laid out as
+``repotool publish`` writes them (public/repo/<target>/<arch>/, public/keys/);
+the media of the real release are tested on the session's ``released``
+(tests/test_release_media.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from repotool.config import Config
 from repotool.process import Runner
 from repotool.signing.signer import Signer
+from tests.conftest import build_rpms
 
 HELLO_FILE = "/usr/share/perfsonar-toolkit-hello/hello.txt"
 
@@ -94,14 +97,11 @@ def publish_signed_repo(
     shutil.rmtree(repo, ignore_errors=True)
     (repo / "Packages").mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="media-rpmbuild-") as top:
-        for name in packages:
-            spec = Path(top) / f"{name}.spec"
-            spec.write_text(SPECS[name].format(version=version, hello=HELLO_FILE))
-            runner.run(
-                ["rpmbuild", "-bb", "--define", f"_topdir {top}", str(spec)],
-                env={"SOURCE_DATE_EPOCH": "1390000000"},
-            )
-        rpms = sorted(Path(top).glob("RPMS/noarch/*.rpm"))
+        rpms = build_rpms(
+            {n: SPECS[n].format(version=version, hello=HELLO_FILE) for n in packages},
+            Path(top),
+            env={"SOURCE_DATE_EPOCH": "1390000000"},
+        )
         signer.sign_rpms(rpms)
         for rpm in rpms:
             shutil.copy2(rpm, repo / "Packages" / rpm.name)
