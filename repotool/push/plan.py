@@ -19,13 +19,18 @@ transaction, so safety comes from the order of the uploads alone:
 Files the tree no longer holds stay in the bucket for ``keep_seconds`` after the
 push that first saw them gone (hosts holding an older ``repomd.xml`` still
 fetch them), then are deleted.  What the bucket holds is recorded in a manifest
-object written last, so an unchanged tree costs one GET of it.
+object written last, so an unchanged tree costs one GET of it.  Before its first
+change a push writes the manifest with every object it is about to put marked
+pending: a push that was stopped leaves that behind, and the next one (of this
+tree or of another) puts those objects again instead of trusting their old
+checksums.
 
 Nothing here touches the disk or the network.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 import re
@@ -66,6 +71,8 @@ class ManifestEntry:
     size: int
     #: when a push first found the file gone from the tree (None: still in it)
     gone_since: float | None = None
+    #: a push began putting this object and may have stopped: its bytes are unknown
+    pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,9 @@ class PushPlan:
     unchanged: int
     #: what the bucket holds once the uploads and deletes are done
     manifest: Manifest = field(repr=False)
+    #: written before the first change: the bucket as it was, every object about
+    #: to be put or deleted marked pending (a stopped push leaves this behind)
+    intent: Manifest = field(repr=False)
     #: the manifest differs from the bucket's even with nothing to upload or delete
     #: (a file newly gone starts its keep window)
     manifest_changed: bool = False
@@ -183,9 +193,9 @@ def plan_push(
     """What to upload (in order) and delete so that the bucket holds ``tree``.
 
     ``remote`` is the bucket's manifest (None: nothing pushed there yet).  A file
-    whose manifest entry has the same SHA-256 is not uploaded again; a file gone
-    from the tree is kept until ``keep_seconds`` after the first push that saw it
-    gone, then deleted.
+    whose manifest entry has the same SHA-256 is not uploaded again (unless a
+    stopped push left it pending); a file gone from the tree is kept until
+    ``keep_seconds`` after the first push that saw it gone, then deleted.
     """
     held: Mapping[str, ManifestEntry] = remote.entries if remote is not None else {}
     changed = [f for p, f in sorted(tree.items()) if _differs(held.get(p), f)]
@@ -202,17 +212,23 @@ def plan_push(
             deletes.append(path)
         else:
             kept.append(path)
-            entries[path] = ManifestEntry(entry.sha256, entry.size, since)
+            entries[path] = ManifestEntry(entry.sha256, entry.size, since, entry.pending)
     manifest_changed = remote is None or dict(remote.entries) != entries
     rewritten = {
         f.path for f in changed if (e := held.get(f.path)) is not None and e.gone_since is None
     }
+    intent = dict(held)
+    for f in changed:
+        intent[f.path] = ManifestEntry(f.sha256, f.size, pending=True)
+    for path in deletes:
+        intent[path] = dataclasses.replace(held[path], pending=True)
     return PushPlan(
         uploads=order_uploads(changed, rewritten),
         deletes=tuple(deletes),
         kept=tuple(kept),
         unchanged=len(tree) - len(changed),
         manifest=Manifest(entries=entries, pushed_at=now),
+        intent=Manifest(entries=intent, pushed_at=remote.pushed_at if remote else 0.0),
         manifest_changed=manifest_changed,
     )
 
@@ -222,6 +238,7 @@ def _differs(entry: ManifestEntry | None, f: LocalFile) -> bool:
     # stopped before it wrote the manifest: put it again
     return (
         entry is None
+        or entry.pending
         or entry.gone_since is not None
         or entry.sha256 != f.sha256
         or entry.size != f.size
@@ -241,6 +258,8 @@ def render_manifest(manifest: Manifest) -> bytes:
         value: dict[str, Any] = {"sha256": e.sha256, "size": e.size}
         if e.gone_since is not None:
             value["gone_since"] = e.gone_since
+        if e.pending:
+            value["pending"] = True
         comma = "," if i < len(items) - 1 else ""
         lines.append(f"    {json.dumps(path)}: {json.dumps(value, sort_keys=True)}{comma}")
     lines += ["  }", "}", ""]
@@ -277,12 +296,14 @@ def _entry(path: str, value: object, where: str, hint: str) -> ManifestEntry:
     if not isinstance(value, dict):
         raise PushManifestError(f"the entry of {path!r} is not an object", where=where, hint=hint)
     sha, size, gone = value.get("sha256"), value.get("size"), value.get("gone_since")
+    pending = value.get("pending", False)
     ok = (
         isinstance(sha, str)
         and _SHA256.fullmatch(sha) is not None
         and isinstance(size, int)
         and size >= 0
         and (gone is None or isinstance(gone, int | float))
+        and isinstance(pending, bool)
         and _safe_key(path)
     )
     if not ok:
@@ -290,7 +311,7 @@ def _entry(path: str, value: object, where: str, hint: str) -> ManifestEntry:
             f"the entry of {path!r} is malformed (sha256, size, gone_since)", where=where, hint=hint
         )
     assert isinstance(sha, str) and isinstance(size, int)
-    return ManifestEntry(sha, size, float(gone) if gone is not None else None)
+    return ManifestEntry(sha, size, float(gone) if gone is not None else None, pending)
 
 
 def _safe_key(path: str) -> bool:

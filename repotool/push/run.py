@@ -5,7 +5,8 @@ link, the hidden generation folders skipped); :func:`push_tree` plans with
 :func:`repotool.push.plan.plan_push` and runs the plan: the uploads phase by phase
 (in parallel inside a phase), each repository's ``repomd.xml`` with its signature
 as one step that SIGTERM and Ctrl-C wait for, then the deletes of files past the
-keep window, then the manifest.  A push stopped anywhere leaves the bucket as
+keep window, then the manifest (also written before the first change, with the
+objects about to change marked pending).  A push stopped anywhere leaves the bucket as
 the last finished push left it, plus files no served index names yet (the one
 exception: a SIGKILL between a ``repomd.xml`` and its ``.asc``, see docs/push.md);
 the next push does the rest.
@@ -173,20 +174,15 @@ def push_tree(
         tree, remote, now=time.time() if now is None else now, keep_seconds=keep_seconds
     )
     resumed = 0
+    if plan.uploads or plan.deletes:
+        _put_manifest(store, plan.intent)
     if plan.uploads:
         resumed = _upload(public_dir, store, plan, reporter, jobs)
     if plan.deletes:
         with reporter.step(f"deleting {len(plan.deletes)} file(s) past the keep window", None):
             _parallel(store.delete, plan.deletes, jobs)
     if plan.changed:
-        manifest = render_manifest(plan.manifest)
-        store.put(
-            MANIFEST_NAME,
-            manifest,
-            sha256=hashlib.sha256(manifest).hexdigest(),
-            content_type="application/json",
-            cache_control="no-cache",
-        )
+        _put_manifest(store, plan.manifest)
     return PushResult(
         destination=store.where,
         uploaded=len(plan.uploads) - resumed,
@@ -197,6 +193,17 @@ def push_tree(
         kept=len(plan.kept),
         requests=int(getattr(store, "requests", 0)),
         seconds=time.monotonic() - started,
+    )
+
+
+def _put_manifest(store: ObjectStore, manifest: Manifest) -> None:
+    data = render_manifest(manifest)
+    store.put(
+        MANIFEST_NAME,
+        data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_type="application/json",
+        cache_control="no-cache",
     )
 
 
