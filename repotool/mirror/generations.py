@@ -107,28 +107,36 @@ def real_folder(path: Path) -> Path:
 
 
 def files_under(root: Path) -> set[str]:
-    """Relative paths of the files under ``root``: one directory walk, no stat per file.
+    """Relative paths of the files under ``root`` (see :func:`tree_under`)."""
+    return tree_under(root)[0]
+
+
+def tree_under(root: Path) -> tuple[set[str], set[str]]:
+    """Relative paths of the files and of the folders under ``root``: one directory
+    walk, no stat per file.
 
     Only regular files and folders are expected (repotool writes nothing else): a
     symbolic link or a special file is refused with :class:`MirrorError`, since
     verifying, hard-linking or publishing it would follow it out of the tree.
     """
     found: set[str] = set()
-    folders = [""]
-    while folders:
-        rel = folders.pop()
+    folders: set[str] = set()
+    todo = [""]
+    while todo:
+        rel = todo.pop()
         with os.scandir(root / rel) as entries:
             for entry in entries:
                 path = rel + entry.name
                 if entry.is_symlink():
                     raise _planted(root / path, "a symbolic link")
                 if entry.is_dir(follow_symlinks=False):
-                    folders.append(path + "/")
+                    folders.add(path)
+                    todo.append(path + "/")
                 elif entry.is_file(follow_symlinks=False):
                     found.add(path)
                 else:
                     raise _planted(root / path, "a special file (not a regular file)")
-    return found
+    return found, folders
 
 
 def link_held_files(current: Path, paths: Collection[str], staging: Path) -> None:

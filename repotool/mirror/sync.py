@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import posixpath
 import shutil
 import threading
 import time
@@ -52,6 +51,7 @@ from repotool.mirror.generations import (
     remove_replaced_generations,
     swap_in_staging,
     sync_lock,
+    tree_under,
     workdir_for,
 )
 from repotool.mirror.signature import GpgvVerifier
@@ -65,6 +65,7 @@ from repotool.mirror.sync_plan import (
     check_fresh,
     check_update,
     decompress,
+    folders_of,
     live_replaced,
     parse_primary,
     parse_repomd,
@@ -193,10 +194,18 @@ class StagingDownloader:
         """
         real_folder(self.staging)
         real_folder(self.partial)
-        in_staging = files_under(self.staging)
+        in_staging, staged_folders = tree_under(self.staging)
         files_under(self.partial)
         unique, copies = unique_downloads(specs, self.url)
-        for folder in sorted({posixpath.dirname(s.path) for s in specs} - {""}):
+        folders = folders_of(s.path for s in specs)
+        # what an earlier failed run left where this tree has a folder, or a file
+        for path in sorted({s.path for s in specs} & staged_folders):
+            shutil.rmtree(self.staging / path)
+            in_staging = {p for p in in_staging if not p.startswith(path + "/")}
+        for path in sorted(folders & in_staging):
+            (self.staging / path).unlink()
+            in_staging.discard(path)
+        for folder in sorted(folders):
             (self.staging / folder).mkdir(parents=True, exist_ok=True)
 
         def verified(spec: FileSpec) -> FileSpec | None:

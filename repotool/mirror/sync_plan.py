@@ -410,12 +410,7 @@ def wanted_files(repomd: Repomd, packages: Sequence[FileSpec], where: str) -> li
                 where=where,
             )
         by_path[spec.path] = spec
-    folders = {"repodata"}
-    for path in by_path:
-        folder = posixpath.dirname(path)
-        while folder and folder not in folders:
-            folders.add(folder)
-            folder = posixpath.dirname(folder)
+    folders = folders_of(by_path) | {"repodata"}
     for path in sorted(by_path):
         if path in folders:
             inside = next(
@@ -427,6 +422,17 @@ def wanted_files(repomd: Repomd, packages: Sequence[FileSpec], where: str) -> li
                 hint="the upstream metadata is malformed or hostile; do not mirror it",
             )
     return list(by_path.values())
+
+
+def folders_of(paths: Iterable[str]) -> set[str]:
+    """Every folder (and parent folder) the relative ``paths`` are in."""
+    folders: set[str] = set()
+    for path in paths:
+        folder = posixpath.dirname(path)
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = posixpath.dirname(folder)
+    return folders
 
 
 def unique_downloads(
@@ -476,8 +482,11 @@ def live_replaced(
 
 def carried_files(replaced: Iterable[ReplacedGeneration], wanted: Collection[str]) -> set[str]:
     """Files of ``replaced`` generations that the new tree must carry besides ``wanted``
-    (a path the new metadata names again takes the new file)."""
+    (a path the new metadata names again takes the new file, and an old file where
+    the new tree has a folder, or inside a new file's path, cannot be carried)."""
     paths: set[str] = set()
     for g in replaced:
         paths |= g.files
-    return paths - set(wanted) - REPOMD_FILES
+    new = set(wanted)
+    carried = paths - new - REPOMD_FILES - folders_of(new)
+    return {p for p in carried if not folders_of([p]) & new}

@@ -257,3 +257,40 @@ def test_a_symlink_planted_as_a_partial_download_is_not_followed(
     with pytest.raises(MirrorError, match="a symbolic link in a mirror's working folders"):
         do_sync(fault_server.url, dest, mirror_repos.key, tmp_path)
     assert victim.read_bytes() == b"precious"
+
+
+def test_a_file_that_becomes_a_folder_and_back_between_generations(
+    mirror_repos: Repos, tmp_path: Path
+) -> None:
+    """Valid but odd: each generation is consistent, the next one turns a file into a
+    folder (or back), after a failed run left staging behind and while the replaced
+    generation's files are kept for hosts that still hold its repomd.xml."""
+    now = int(time.time())
+    gens = {
+        name: signed_repo(tmp_path / name, mirror_repos, packages, timestamp=now - age)
+        for name, packages, age in (
+            ("a", [("Packages/X.rpm", RPM)], 400),
+            ("b", [("Packages/X.rpm/x.rpm", RPM[:-2])], 300),
+            ("c", [("Packages/X.rpm", RPM[:-3])], 200),
+            ("d", [("Packages/X.rpm/x.rpm", RPM[:-4])], 100),
+        )
+    }
+    dest = tmp_path / "el7"
+    with served(gens["a"]) as server:
+        do_sync(server.url, dest, mirror_repos.key, tmp_path)
+        server.state.root = gens["b"]
+        server.state.faults["x.rpm"] = "corrupt"  # leaves staging/Packages/X.rpm/ behind
+        with pytest.raises(MirrorIntegrityError, match="checksum mismatch"):
+            do_sync(server.url, dest, mirror_repos.key, tmp_path)
+        server.state.faults.clear()
+        server.state.root = gens["c"]
+        assert do_sync(server.url, dest, mirror_repos.key, tmp_path).changed
+        assert (dest / "Packages" / "X.rpm").read_bytes() == RPM[:-3]
+        server.state.root = gens["d"]
+        assert do_sync(server.url, dest, mirror_repos.key, tmp_path).changed
+    assert (dest / "Packages" / "X.rpm" / "x.rpm").read_bytes() == RPM[:-4]
+    # c's Packages/X.rpm cannot be kept beside d's folder of that name; the primaries
+    # of a and c (replaced within the keep window) are
+    snap = tree_snapshot(dest)
+    assert sorted(p for p in snap if p.startswith("Packages/")) == ["Packages/X.rpm/x.rpm"]
+    assert len([p for p in snap if p.endswith("-primary.xml.gz")]) == 3

@@ -213,6 +213,9 @@ def test_replaced_generations_are_carried_for_the_keep_window() -> None:
         "Packages/gone.rpm",
         "repodata/2-primary.xml.gz",
     }
+    # an old file where the new tree has a folder, or inside a new file, is not carried
+    odd = ReplacedGeneration("3", 5000.0, frozenset({"Packages/X.rpm", "Packages/Y.rpm/y.rpm"}))
+    assert carried_files([odd], {"Packages/X.rpm/x.rpm", "Packages/Y.rpm"}) == set()
 
 
 def test_mirrors_toml_is_validated() -> None:
