@@ -40,7 +40,18 @@ def workdir_for(dest: Path) -> Path:
 def sync_lock(workdir: Path, dest: Path) -> Iterator[None]:
     """Hold ``workdir/lock`` for the block; another sync of ``dest`` running → MirrorError."""
     workdir.mkdir(parents=True, exist_ok=True)
-    with open(workdir / "lock", "w") as lock:
+    path = workdir / "lock"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        if os.path.islink(path):
+            raise _planted(path, "a symbolic link") from e
+        raise MirrorError(
+            f"cannot open the lock file: {e.strerror}",
+            where=str(path),
+            hint="check the permissions of the folder beside DEST",
+        ) from e
+    with open(fd, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -294,3 +294,16 @@ def test_a_file_that_becomes_a_folder_and_back_between_generations(
     snap = tree_snapshot(dest)
     assert sorted(p for p in snap if p.startswith("Packages/")) == ["Packages/X.rpm/x.rpm"]
     assert len([p for p in snap if p.endswith("-primary.xml.gz")]) == 3
+
+
+def test_a_symlink_planted_as_the_lock_file_is_not_followed(
+    fault_server: FaultServer, mirror_repos: Repos, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    workdir = tmp_path / ".el7.repotool"
+    workdir.mkdir()
+    (workdir / "lock").symlink_to(victim)
+    with pytest.raises(MirrorError, match="a symbolic link in a mirror's working folders"):
+        do_sync(fault_server.url, tmp_path / "el7", mirror_repos.key, tmp_path)
+    assert victim.read_bytes() == b"precious"
