@@ -249,17 +249,22 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Released]:
     assert tree_digest(done.public) == published, "a test changed the session's release"
 
 
-def copy_of_release(released: Released, dest: Path) -> Path:
-    """A private copy of the session's release: project files, state folder (build
+def copy_project(project: Path, dest: Path) -> Path:
+    """A private copy of a released project: project files, state folder (build
     cache, signed packages, repository index, key) and public/, symlinks as links.
 
-    Its URLs still name the session's port; repotool finds everything it needs
+    Its URLs still name the original's port; repotool finds everything it needs
     in the copy, so the next `repotool release` there rebuilds nothing."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cp", "-a", str(released.project), str(dest)], check=True, timeout=120)
-    for log in dest.glob("serve-*.log"):  # the session server's, not the copy's
+    subprocess.run(["cp", "-a", str(project), str(dest)], check=True, timeout=120)
+    for log in dest.glob("serve-*.log"):  # the original's server, not the copy's
         log.unlink()
     return dest
+
+
+def copy_of_release(released: Released, dest: Path) -> Path:
+    """A private copy of the session's release (see copy_project)."""
+    return copy_project(released.project, dest)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import requests
 
 from tests.conftest import (
     Released,
+    copy_of_release,
+    copy_project,
     gpgv_check,
     run_repotool,
     tree_digest,
@@ -57,13 +60,29 @@ def test_release_livecd_boots_into_the_real_toolkit(released: Released) -> None:
     assert "MISSING" not in out
 
 
-def test_respin_makes_new_media_and_leaves_the_old(release_copy: Path, served_url: str) -> None:
-    project = release_copy
+@dataclass(frozen=True)
+class Respun:
+    project: Path
+    result: dict[str, object]
+    before: dict[str, str]  #: the 3.3.2 media folder before the respin
+
+
+@pytest.fixture(scope="module")
+def respun(released: Released, tmp_path_factory: pytest.TempPathFactory) -> Respun:
+    """A copy of the session release, respun as 3.3.2-2 (read-only: copy it to change it)."""
+    project = copy_of_release(released, tmp_path_factory.mktemp("respun") / "project")
     before = tree_digest(project / "public/releases/3.3.2")
     done = run_repotool(project, "release", "--respin", "2", "--json", "--quiet")
     assert done.returncode == 0, done.stderr
-    media = json.loads(done.stdout)["media"]
-    assert media["version"] == "3.3.2-2"
+    return Respun(project, json.loads(done.stdout), before)
+
+
+def test_respin_makes_new_media_and_leaves_the_old(
+    respun: Respun, served_url: str, tmp_path: Path
+) -> None:
+    project = respun.project
+    media = respun.result["media"]
+    assert isinstance(media, dict) and media["version"] == "3.3.2-2"
     respin = project / "public/releases/3.3.2-2"
     assert (respin / "pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso").is_file()
     assert (
@@ -75,31 +94,30 @@ def test_respin_makes_new_media_and_leaves_the_old(release_copy: Path, served_ur
     after = tree_digest(project / "public/releases/3.3.2")
     # the 3.3.2 media are untouched; only the exported release page may change
     assert {k: v for k, v in after.items() if not k.endswith(".html")} == {
-        k: v for k, v in before.items() if not k.endswith(".html")
+        k: v for k, v in respun.before.items() if not k.endswith(".html")
     }
-    # an unlisted respin is refused before any work, naming the record to edit
-    bad = run_repotool(project, "release", "--respin", "7")
-    assert bad.returncode == 7
-    assert "the release record lists no respin 3.3.2-7" in bad.stderr
-    assert re.search(r"web/content/releases/3\.3\.2\.md", bad.stderr)
     # the site page of the release shows the respin's download table
     page = (project / "public/releases/3.3.2/index.html").read_text()
     assert "pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso" in page
     assert requests.get(f"{served_url}/releases/3.3.2/", timeout=10).status_code == 200
+    # an unlisted respin is refused before any work, naming the record to edit
+    mine = copy_project(project, tmp_path / "p")
+    bad = run_repotool(mine, "release", "--respin", "7")
+    assert bad.returncode == 7
+    assert "the release record lists no respin 3.3.2-7" in bad.stderr
+    assert re.search(r"web/content/releases/3\.3\.2\.md", bad.stderr)
 
 
 def test_release_announcement_is_sent_and_appears_in_the_site_archive(
-    release_copy: Path,
+    respun: Respun, tmp_path: Path
 ) -> None:
     """The whole night: release, announce the respin with its media, the site shows it."""
     from tests.announce.test_announce_send import ListServer, free_port, smtp_server
 
-    project = release_copy
+    project = copy_project(respun.project, tmp_path / "p")
     port = free_port()
     toml = project / "repotool.toml"
     toml.write_text(toml.read_text() + f"\n[announce]\nsmtp_port = {port}\n")
-    done = run_repotool(project, "release", "--respin", "2", "--quiet")
-    assert done.returncode == 0, done.stderr
     shown = run_repotool(project, "announce", "release", "3.3.2-2", "--quiet")
     assert shown.returncode == 0, shown.stderr
     sums = (project / "public/releases/3.3.2-2/SHA256SUMS").read_text().split()
