@@ -116,7 +116,10 @@ def _print_human(result: dict[str, Any]) -> None:
 def disk_full_error(e: OSError, config: Config | None) -> RepotoolError:
     """A full disk met where no stage named it: the file (when the OS says), the
     folders repotool fills, and what can be deleted."""
-    where = e.filename or (f"{config.state} or {config.public_dir}" if config else None)
+    # a copy names its source first and the file it was writing second
+    where = (
+        e.filename2 or e.filename or (f"{config.state} or {config.public_dir}" if config else None)
+    )
     hint = "free space on that disk, then run the command again"
     if config is not None:
         hint = (

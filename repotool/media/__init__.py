@@ -301,8 +301,17 @@ def build_media(
                 ),
             )
             stage = None  # from here the caller owns it
+    except OSError as e:  # a full disk, most often: the live root and the ISO are large
+        raise MediaError(
+            f"cannot write the live media: {e.strerror or e}",
+            where=str(e.filename2 or e.filename or work),
+            hint=f"free space there and under {cfg.state} (the live root and the images need "
+            "about a gigabyte), then run again; nothing was published",
+        ) from e
     finally:
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
+            with contextlib.suppress(OSError):  # an empty .media-staging/ must not linger
+                stage.parent.rmdir()
         shutil.rmtree(work, ignore_errors=True)
     return staged
