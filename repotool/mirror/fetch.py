@@ -185,6 +185,8 @@ class HttpFetcher:
                 url,
                 headers={**HEADERS, **headers},
                 redirect=True,
+                # explicitly: PoolManager gives a redirected request Retry.DEFAULT otherwise
+                retries=self._retries,
                 preload_content=False,
                 decode_content=False,
             )

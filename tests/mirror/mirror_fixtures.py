@@ -130,7 +130,8 @@ class LoggedRequest:
 class ServerState:
     root: Path
     #: file name (last path component) → fault kind: corrupt, endless, truncate, drop,
-    #: stall, drip, badsig (repomd.xml.asc), redirect (301 to /moved/<path>), no-etag
+    #: stall, drip, badsig (repomd.xml.asc), redirect (301 to /moved/<path>),
+    #: redirect-loop (302 to itself), no-etag
     faults: dict[str, str] = field(default_factory=dict)
     log: list[LoggedRequest] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
@@ -163,6 +164,9 @@ class FaultHandler(BaseHTTPRequestHandler):
             rel, fault = rel.removeprefix("moved/"), None
         elif fault == "redirect":
             self._status(301, self.headers.get("Range"), location="/moved/" + rel)
+            return
+        elif fault == "redirect-loop":
+            self._status(302, self.headers.get("Range"), location="/" + rel)
             return
         file = st.root / rel
         if name == "repomd.xml.asc" and fault == "badsig":

@@ -112,6 +112,15 @@ def test_redirects_are_followed(tree: Path, tmp_path: Path) -> None:
             ("/Packages/a.rpm", 301),
             ("Packages/a.rpm", 200),
         ]
+        server.state.faults["a.rpm"] = "redirect-loop"
+        server.state.log.clear()
+        http = HttpFetcher(FetchLimits())
+        try:
+            with pytest.raises(MirrorTransportError, match="more than 5 redirects"):
+                http.get_small(server.url + "Packages/a.rpm", max_bytes=len(BODY))
+        finally:
+            http.close()
+        assert len(server.state.log) == 6
 
 
 def test_requests_go_through_the_proxy_unless_no_proxy_names_the_host(tree: Path) -> None:
