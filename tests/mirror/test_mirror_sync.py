@@ -64,7 +64,7 @@ def assert_serves(dest: Path, tree: Path, *, besides: tuple[Path, ...] = ()) -> 
         "ftp://mirror.example/x.rpm",
     ],
 )
-def test_a_url_requests_cannot_parse_is_a_transport_error(url: str, tmp_path: Path) -> None:
+def test_a_url_the_fetcher_cannot_parse_is_a_transport_error(url: str, tmp_path: Path) -> None:
     fetcher = HttpFetcher(FetchLimits())
     try:
         with pytest.raises(MirrorTransportError, match="not a valid http\\(s\\) URL") as info:
