@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,10 +17,15 @@ def register(
         "build",
         parents=[common],
         help="build components' RPMs (cached, reproducible)",
-        description="Run rpmbuild for each spec under specs/ (the current one and archive/) for "
-        "every target, each in a throwaway _topdir, in parallel. Output is byte-for-byte "
-        "reproducible: SOURCE_DATE_EPOCH comes from the spec's %%changelog. A component whose "
-        "spec and sources did not change is taken from the cache.",
+        # RawDescriptionHelpFormatter keeps the text as written: no %-escapes, own wrapping
+        description=textwrap.fill(
+            "Run rpmbuild for each spec under specs/ (the current one and archive/) for "
+            "every target, each in a throwaway _topdir, in parallel. Output is byte-for-byte "
+            "reproducible: SOURCE_DATE_EPOCH comes from the spec's %changelog. A component "
+            "whose spec and sources did not change is taken from the cache.",
+            width=78,
+            break_on_hyphens=False,
+        ),
         epilog="examples:\n  repotool build\n  repotool build perfsonar-toolkit-ntp --jobs 1",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from repotool.cli import Context
+from repotool.report import Reporter, Step
 
 
 def register(
@@ -48,7 +50,7 @@ def run_build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
     result = build_site(
         ctx.config,
-        ctx.reporter,
+        _WarningsOnly(ctx.reporter),
         keys=GpgKeyInspector(ctx.runner),
         public_dir=args.public_dir,
         force=args.force,
@@ -61,3 +63,21 @@ def run_build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             f"{len(result.removed)} removed, {len(result.files)} files in all"
         )
     return {"summary": summary, **result.to_json()}
+
+
+class _WarningsOnly:
+    """The export's own closing line would repeat the command's summary, which
+    says the same (and is the one --json and scripts read): warnings and
+    progress pass, notices do not."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        self._reporter.warn(message)
+
+    def step(self, title: str, total: int | None) -> AbstractContextManager[Step]:
+        return self._reporter.step(title, total)

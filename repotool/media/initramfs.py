@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from repotool.media.base import BootKit
@@ -27,6 +28,36 @@ def set_tree_times(tree: Path, epoch: int) -> None:
     paths = [tree, *tree.rglob("*")]
     for p in sorted(paths, key=lambda q: len(q.parts), reverse=True):
         os.utime(p, (epoch, epoch), follow_symlinks=False)
+
+
+#: what a driver the initramfs may load is for, in a reader's words
+_DRIVER_USE = {
+    "ahci": "SATA disks and drives in AHCI mode",
+    "ata_piix": "older IDE/SATA disks and CD drives",
+    "sr_mod": "CD/DVD drives",
+    "sd_mod": "disks and USB sticks",
+    "usb_storage": "USB sticks",
+    "uas": "USB 3 sticks and disks",
+    "xhci_pci": "USB 3 ports",
+    "ehci_pci": "USB 2 ports",
+    "virtio_blk": "virtual machine disks",
+    "virtio_scsi": "virtual machine disks and CD drives",
+}
+
+
+def absent_modules_note(kernel_version: str, absent: Sequence[str]) -> str:
+    """Pure: what it means for the media that the kernel lacks some of the drivers
+    [media] kernel_modules asks for (neither as modules nor built in)."""
+    names = ", ".join(absent)
+    uses = list(dict.fromkeys(_DRIVER_USE[m] for m in absent if m in _DRIVER_USE))
+    reach = f" ({'; '.join(uses)})" if uses else ""
+    return (
+        f"note: kernel {kernel_version} has no driver {names}, as a module or built in: "
+        f"the live system cannot find its medium through these{reach}, and boots only "
+        "where the kernel has a driver for it. To boot such hardware, set [media] "
+        "kernel_package in repotool.toml to a kernel with these drivers (e.g. "
+        f"linux-image-amd64); to stop this note, remove {names} from [media] kernel_modules."
+    )
 
 
 def make_initramfs(
@@ -52,7 +83,7 @@ def make_initramfs(
     builtin = builtin_modules(builtin_file.read_text()) if builtin_file.exists() else set()
     absent = [m for m in missing if m.replace("-", "_") not in builtin]
     if absent:
-        reporter.info(f"kernel {kit.kernel_version} has no module(s) {', '.join(absent)} (skipped)")
+        reporter.info(absent_modules_note(kit.kernel_version, absent))
     for rel in order:
         dst = tree / "lib" / "modules" / kit.kernel_version / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
