@@ -219,9 +219,15 @@ def _reusable_signature(
 
 def _swap(staging: Path, generation: Path, link: Path) -> None:
     """Rename the staged folder to its generation, then point the link at it in one step."""
+    aside = None
     if generation.exists():
-        shutil.rmtree(generation)
+        # the same content, repaired (a signature was missing): keep the old one
+        # whole until the new one has its name
+        aside = generation.with_name(f"{generation.name}-replaced-{os.getpid()}")
+        os.replace(generation, aside)
     os.replace(staging, generation)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
     tmp_link = link.parent / f".csaf-link-{os.getpid()}"
     if tmp_link.is_symlink() or tmp_link.exists():
         tmp_link.unlink()

@@ -199,6 +199,12 @@ def test_an_unchanged_tree_opens_no_key_and_a_change_swaps_in_whole(
 
         again = publish_csaf(cfg, SilentReporter(), public, open_key=no_key)
         assert again.unchanged and os.readlink(link) == generation
+        # a lost signature is put back (same generation, only that document signed)
+        lost = link / "white" / "2014" / "pssa-2014-0001.json.asc"
+        lost.unlink()
+        repaired = publish_csaf(cfg, SilentReporter(), public)
+        assert repaired.signed == ("white/2014/pssa-2014-0001.json",)
+        assert os.readlink(link) == generation and lost.is_file()
         # another site address changes every document: a new generation, signed anew,
         # while the previous one stays for downloads in flight; no staging is left
         other = dataclasses.replace(cfg, site=dataclasses.replace(cfg.site, base_url=HTTPS + "/x"))
