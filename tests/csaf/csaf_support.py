@@ -30,7 +30,7 @@ def run_validator(*args: str) -> dict[str, Any]:
         cwd=VALIDATOR,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # loading the library takes ~10 s of CPU
         check=False,
     )
     assert done.returncode == 0, done.stderr
