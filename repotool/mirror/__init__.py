@@ -12,8 +12,9 @@ The seams:
 * :mod:`repotool.mirror.signature`: ``gpgv`` against the pinned key.
 * :mod:`repotool.mirror.generations`: the generation folders behind DEST: the
   lock, the held generation, hard links into staging, the atomic swap.
-* :mod:`repotool.mirror.sync`: the shell: verified parallel downloads into
-  staging (``StagingDownloader``), then the swap.
+* :mod:`repotool.mirror.staging`: verified, bounded, resumed parallel downloads
+  into staging (``StagingDownloader``), shared by both syncs.
+* :mod:`repotool.mirror.sync`: the shell: the signed repomd.xml, staging, then the swap.
 * :mod:`repotool.mirror.media_plan` (pure) and :mod:`repotool.mirror.media`
   (shell, with the same downloads and generations): the release media, SHA256SUMS signed.
 * :mod:`repotool.mirror.network`: ``mirror/mirrors.toml`` as typed data.

@@ -57,7 +57,7 @@ from repotool.mirror.media_plan import (
     parse_sha256sums,
 )
 from repotool.mirror.signature import GpgvVerifier
-from repotool.mirror.sync import StagingDownloader
+from repotool.mirror.staging import StagingDownloader
 from repotool.mirror.sync_plan import FileSpec
 from repotool.report import Reporter
 
