@@ -2,7 +2,7 @@
 
 Same layout and guarantees as the repository sync (:mod:`repotool.mirror.sync`):
 the same lock, generation folders and swap (:mod:`repotool.mirror.generations`)
-and the same verified downloads into staging (``StagingDownloader``)::
+and the same verified downloads into staging (:mod:`repotool.mirror.staging`)::
 
     DEST -> .DEST.repotool/gen-<n>/         what hosts see: <label>/ folders, always whole
     .DEST.repotool/staging/                 the next generation being assembled
@@ -156,126 +156,36 @@ def sync_media(
     dest.parent.mkdir(parents=True, exist_ok=True)
     workdir = workdir_for(dest)
     downloads = StagingDownloader(base + "releases/", workdir, fetcher, reporter, jobs)
+    syncer = _MediaSyncer(base, dest, downloads, fetcher, verifier, reporter)
     with sync_lock(workdir, dest):
-        result = _run(
-            base,
-            dest,
-            labels,
-            _Choices(frozenset(remove), max_image_bytes),
-            downloads,
-            fetcher,
-            verifier,
-            reporter,
-        )
+        result = syncer.run(labels, _Choices(frozenset(remove), max_image_bytes))
     counts = getattr(fetcher, "requests", 0), getattr(fetcher, "bytes", 0)
     return MediaSyncResult(**{**asdict(result), "requests": counts[0], "bytes": counts[1]})
 
 
-def _run(
-    base: str,
-    dest: Path,
-    wanted: Sequence[str] | None,
-    choices: _Choices,
-    downloads: StagingDownloader,
-    fetcher: Fetcher,
-    verifier: GpgvVerifier,
-    reporter: Reporter,
-) -> MediaSyncResult:
-    workdir = workdir_for(dest)
-    if (workdir / "state.json").exists():
-        raise MirrorError(
-            "DEST is a repository mirror (made by repotool mirror sync)",
-            where=str(dest),
-            hint="mirror the media into a DEST of their own",
-        )
-    current = published_generation(dest, workdir)
-    held = _labels_held(current)
-    state_file = workdir / STATE
-    state = read_state(state_file)
-    old_state = state.get("labels") if isinstance(state.get("labels"), dict) else {}
-    assert isinstance(old_state, dict)
-    if wanted is None:
-        api = base + "api/releases"
-        listed = parse_release_labels(fetcher.get_small(api, max_bytes=API_LIMIT).body, api)
-        labels = [label for label in listed if label not in choices.remove]
-        withdrawn = tuple(sorted(held - set(listed) - choices.remove))
-        for label in withdrawn:
-            reporter.warn(
-                f"{api} no longer lists {label}; kept, since that list is not signed "
-                f"(delete it with --remove {label})"
-            )
-    else:
-        labels = list(dict.fromkeys(wanted))
-        withdrawn = ()
-    keep_others = held - set(labels) - choices.remove
-    new_state: dict[str, Any] = {k: v for k, v in old_state.items() if k in keep_others}
-    new: dict[str, _NewLabel] = {}
-    for label in labels:
-        url = downloads.url + label + "/"
-        sums_url = url + CHECKSUMS
-        headers: dict[str, str] = {}
-        was = old_state.get(label)
-        if label in held and isinstance(was, dict) and was.get("url") == url:
-            if was.get("etag"):
-                headers["If-None-Match"] = str(was["etag"])
-            if was.get("last_modified"):
-                headers["If-Modified-Since"] = str(was["last_modified"])
-        got = fetcher.get_small(
-            sums_url, max_bytes=SUMS_LIMIT, headers=headers, allow=(200, 304) if headers else (200,)
-        )
-        if got.status == 304:
-            new_state[label] = was
-            continue
-        sig = fetcher.get_small(url + SIGNATURE, max_bytes=SUMS_LIMIT)
-        verifier.verify(got.body, sig.body, sums_url, name=SIGNATURE)
-        new_state[label] = {
-            "url": url,
-            "etag": got.etag or "",
-            "last_modified": got.last_modified or "",
-        }
-        assert current is not None or label not in held
-        if (
-            label in held
-            and current is not None
-            and _same_bytes(current / label / CHECKSUMS, got.body)
-        ):
-            continue
-        sums = parse_sha256sums(got.body, sums_url)
-        manifest_url = url + MANIFEST
-        manifest = fetcher.get_small(manifest_url, max_bytes=MANIFEST_LIMIT).body
-        images = label_images(
-            label,
-            sums,
-            parse_media_manifest(manifest, manifest_url),
-            manifest_url,
-            max_image_bytes=choices.max_image_bytes,
-        )
-        new[label] = _NewLabel(got.body, sig.body, manifest, images)
+def _conditional_headers(was: object, url: str) -> dict[str, str]:
+    """If-None-Match/If-Modified-Since of a held label's SHA256SUMS, when fetched from ``url``."""
+    headers: dict[str, str] = {}
+    if isinstance(was, dict) and was.get("url") == url:
+        if was.get("etag"):
+            headers["If-None-Match"] = str(was["etag"])
+        if was.get("last_modified"):
+            headers["If-Modified-Since"] = str(was["last_modified"])
+    return headers
 
-    final = set(labels) | keep_others
-    removed = tuple(sorted(held - final))
-    if current is not None and not new and not removed:
-        write_atomic(state_file, json.dumps({**state, "labels": new_state}).encode())
-        return MediaSyncResult(changed=False, labels=tuple(sorted(final)), withdrawn=withdrawn)
 
-    held_files = files_under(current) if current is not None else set()
-    specs = [s for n in new.values() for s in n.images]
-    reused, fetched, fetched_bytes = downloads.stage_verified(specs, current, held_files)
-    staging = downloads.staging
-    for label, n in new.items():
-        write_atomic(staging / label / CHECKSUMS, n.sums)
-        write_atomic(staging / label / SIGNATURE, n.signature)
-        write_atomic(staging / label / MANIFEST, n.manifest)
-    kept = final - set(new)
-    carried = [p for p in held_files if p.split("/", 1)[0] in kept]
-    if current is not None:
-        link_held_files(current, carried, staging)
-    keep = {
+def _kept_paths(new: dict[str, _NewLabel], carried: list[str]) -> set[str]:
+    """Every file of the new generation: the carried labels' and the updated labels'."""
+    return {
         *carried,
-        *(s.path for s in specs),
+        *(s.path for n in new.values() for s in n.images),
         *(f"{label}/{name}" for label in new for name in (CHECKSUMS, SIGNATURE, MANIFEST)),
     }
-    for entry in staging.iterdir():  # left by an earlier failed run
+
+
+def _clear_staging(staging: Path, final: set[str], keep: set[str]) -> None:
+    """Remove from staging what an earlier failed run left there and the new tree lacks."""
+    for entry in staging.iterdir():
         if entry.name in final:
             continue
         if entry.is_dir() and not entry.is_symlink():
@@ -284,21 +194,143 @@ def _run(
             entry.unlink()
     for stray in files_under(staging) - keep:
         (staging / stray).unlink()
-    gen = swap_in_staging(workdir, staging, dest)
-    remove_replaced_generations(workdir, gen, reporter)
-    downloads.forget_partial()
-    write_atomic(state_file, json.dumps({"generation": gen.name, "labels": new_state}).encode())
-    return MediaSyncResult(
-        changed=True,
-        labels=tuple(sorted(final)),
-        updated=tuple(sorted(new)),
-        removed=removed,
-        withdrawn=withdrawn,
-        fetched=fetched,
-        fetched_bytes=fetched_bytes,
-        resumed=downloads.resumed,
-        reused=reused,
-    )
+
+
+class _MediaSyncer:
+    def __init__(
+        self,
+        base: str,
+        dest: Path,
+        downloads: StagingDownloader,
+        fetcher: Fetcher,
+        verifier: GpgvVerifier,
+        reporter: Reporter,
+    ) -> None:
+        self.base = base
+        self.dest = dest
+        self.workdir = workdir_for(dest)
+        self.state_file = self.workdir / STATE
+        self.downloads = downloads
+        self.fetcher = fetcher
+        self.verifier = verifier
+        self.reporter = reporter
+
+    def run(self, wanted: Sequence[str] | None, choices: _Choices) -> MediaSyncResult:
+        if (self.workdir / "state.json").exists():
+            raise MirrorError(
+                "DEST is a repository mirror (made by repotool mirror sync)",
+                where=str(self.dest),
+                hint="mirror the media into a DEST of their own",
+            )
+        current = published_generation(self.dest, self.workdir)
+        held = _labels_held(current)
+        state = read_state(self.state_file)
+        old_state = state.get("labels") if isinstance(state.get("labels"), dict) else {}
+        assert isinstance(old_state, dict)
+        labels, withdrawn = self._labels(wanted, held, choices.remove)
+        keep_others = held - set(labels) - choices.remove
+        new_state: dict[str, Any] = {k: v for k, v in old_state.items() if k in keep_others}
+        new: dict[str, _NewLabel] = {}
+        for label in labels:
+            assert current is not None or label not in held
+            held_label = current / label if current is not None and label in held else None
+            entry, got = self._fetch_label(label, old_state.get(label), held_label, choices)
+            new_state[label] = entry
+            if got is not None:
+                new[label] = got
+        final = set(labels) | keep_others
+        removed = tuple(sorted(held - final))
+        if current is not None and not new and not removed:
+            write_atomic(self.state_file, json.dumps({**state, "labels": new_state}).encode())
+            return MediaSyncResult(changed=False, labels=tuple(sorted(final)), withdrawn=withdrawn)
+        reused, fetched, fetched_bytes = self._swap_in(current, new, final, new_state)
+        return MediaSyncResult(
+            changed=True,
+            labels=tuple(sorted(final)),
+            updated=tuple(sorted(new)),
+            removed=removed,
+            withdrawn=withdrawn,
+            fetched=fetched,
+            fetched_bytes=fetched_bytes,
+            resumed=self.downloads.resumed,
+            reused=reused,
+        )
+
+    def _labels(
+        self, wanted: Sequence[str] | None, held: set[str], remove: frozenset[str]
+    ) -> tuple[list[str], tuple[str, ...]]:
+        """The labels to sync, and the held ones the master no longer lists (``wanted``
+        None: the labels of ``/api/releases``; a withdrawn label is kept and reported)."""
+        if wanted is not None:
+            return list(dict.fromkeys(wanted)), ()
+        api = self.base + "api/releases"
+        listed = parse_release_labels(self.fetcher.get_small(api, max_bytes=API_LIMIT).body, api)
+        withdrawn = tuple(sorted(held - set(listed) - remove))
+        for label in withdrawn:
+            self.reporter.warn(
+                f"{api} no longer lists {label}; kept, since that list is not signed "
+                f"(delete it with --remove {label})"
+            )
+        return [label for label in listed if label not in remove], withdrawn
+
+    def _fetch_label(
+        self, label: str, was: object, held: Path | None, choices: _Choices
+    ) -> tuple[object, _NewLabel | None]:
+        """The state entry of ``label`` and, unless DEST already holds its signed
+        SHA256SUMS (``held``: its folder there), what its new folder is made of."""
+        url = self.downloads.url + label + "/"
+        sums_url = url + CHECKSUMS
+        headers = _conditional_headers(was, url) if held is not None else {}
+        got = self.fetcher.get_small(
+            sums_url, max_bytes=SUMS_LIMIT, headers=headers, allow=(200, 304) if headers else (200,)
+        )
+        if got.status == 304:
+            return was, None
+        sig = self.fetcher.get_small(url + SIGNATURE, max_bytes=SUMS_LIMIT)
+        self.verifier.verify(got.body, sig.body, sums_url, name=SIGNATURE)
+        entry = {"url": url, "etag": got.etag or "", "last_modified": got.last_modified or ""}
+        if held is not None and _same_bytes(held / CHECKSUMS, got.body):
+            return entry, None
+        sums = parse_sha256sums(got.body, sums_url)
+        manifest_url = url + MANIFEST
+        manifest = self.fetcher.get_small(manifest_url, max_bytes=MANIFEST_LIMIT).body
+        images = label_images(
+            label,
+            sums,
+            parse_media_manifest(manifest, manifest_url),
+            manifest_url,
+            max_image_bytes=choices.max_image_bytes,
+        )
+        return entry, _NewLabel(got.body, sig.body, manifest, images)
+
+    def _swap_in(
+        self,
+        current: Path | None,
+        new: dict[str, _NewLabel],
+        final: set[str],
+        new_state: dict[str, Any],
+    ) -> tuple[int, int, int]:
+        """Assemble the labels ``final`` in staging (the ``new`` ones from their downloads,
+        the others from ``current``) and make it DEST; returns (reused, fetched, bytes)."""
+        held_files = files_under(current) if current is not None else set()
+        specs = [s for n in new.values() for s in n.images]
+        counts = self.downloads.stage_verified(specs, current, held_files)
+        staging = self.downloads.staging
+        for label, n in new.items():
+            write_atomic(staging / label / CHECKSUMS, n.sums)
+            write_atomic(staging / label / SIGNATURE, n.signature)
+            write_atomic(staging / label / MANIFEST, n.manifest)
+        kept = final - set(new)
+        carried = [p for p in held_files if p.split("/", 1)[0] in kept]
+        if current is not None:
+            link_held_files(current, carried, staging)
+        _clear_staging(staging, final, _kept_paths(new, carried))
+        gen = swap_in_staging(self.workdir, staging, self.dest)
+        remove_replaced_generations(self.workdir, gen, self.reporter)
+        self.downloads.forget_partial()
+        record = {"generation": gen.name, "labels": new_state}
+        write_atomic(self.state_file, json.dumps(record).encode())
+        return counts
 
 
 def _same_bytes(path: Path, data: bytes) -> bool:
