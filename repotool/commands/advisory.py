@@ -19,9 +19,12 @@ from repotool.records.terms import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+
     from repotool.cli import Context
     from repotool.config import Config
     from repotool.evr import NEVRA
+    from repotool.records.models import Advisory
 
 # The records (pydantic) and the repository reader (createrepo_c) are imported by
 # the handlers that use them, so that every other command starts without them.
@@ -50,15 +53,18 @@ def register(
             "(or cves_none_reason), no control or bidi characters, no file over 256 KiB, and "
             "nothing in a body that the site would strip (<script>, <iframe>, style=, "
             "javascript: links, images). Then check that each fixed package is in its "
-            "target's published repository with that exact NEVRA. Every problem in every "
+            "target's published repository with that exact NEVRA, or is built by a spec "
+            "under specs/ (the next 'repotool release' publishes it). Every problem in every "
             "file is listed at once as file:line: field, with a fix: line. 'repotool release' "
             "and 'repotool announce' refuse the same problems in the records' own text "
-            "and fields."
+            "and fields. A warning names each package that an advisory names or a published "
+            "repository holds but no spec under specs/ (archive/ included) builds any more: "
+            "a fresh checkout could not publish it, so keep its spec under archive/."
         ),
         epilog="examples:\n"
-        "  repotool advisory check                 every record, against public/repo/\n"
-        "  repotool advisory check --json | jq .problems\n"
-        "exit status 0 when all is valid, 7 when a record has a problem",
+        "  repotool advisory check                 every record, against public/repo/ and specs/\n"
+        "  repotool advisory check --json\n"
+        "exit status 0 when all is valid (warnings included), 7 when a record has a problem",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.set_defaults(handler=check_command)
@@ -179,6 +185,7 @@ def published_packages(cfg: Config) -> tuple[dict[str, set[NEVRA]], list[str]]:
 
 
 def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from repotool.build.buildable import unbuildable
     from repotool.records.advisories import advisory_problems
     from repotool.records.loading import load_records, load_sanitiser_problems
 
@@ -191,29 +198,117 @@ def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     except RecordInvalidError as e:
         raise RecordInvalidError(_in_file_order([*e.problems, *stripped])) from None
     repo_packages, unpublished = published_packages(cfg)
-    mismatches = advisory_problems(
-        list(records.advisories), repo_packages, unchecked_targets=unpublished
-    )
+    buildable = _buildable_packages(cfg, ctx)
+    # a fixed package specs/ builds is accepted before it is published: the next
+    # 'repotool release' publishes it (and checks the advisory again against that)
+    against = {t: set(pkgs) for t, pkgs in repo_packages.items()}
+    if buildable is not None:
+        for target, pkgs in buildable.items():
+            against.setdefault(target, set()).update(pkgs)
+    unchecked = [t for t in unpublished if t not in against]
+    # before any error: a package no spec builds is often why an advisory fails here
+    lost: list[str] = []
+    if buildable is not None:
+        named = _named_packages(records.advisories, repo_packages, cfg)
+        specs_dir = cfg.path(cfg.build.specs_dir)
+        for item in unbuildable(named, buildable, specs_dir, root=cfg.root):
+            ctx.reporter.warn(item.message)
+            lost.append(item.message)
+    mismatches = advisory_problems(list(records.advisories), against, unchecked_targets=unchecked)
     if mismatches:
         raise AdvisoryMismatchError(_in_file_order([*mismatches, *stripped]))
     if stripped:
         raise RecordInvalidError(_in_file_order(stripped))
-    for name in unpublished:
+    for name in unchecked:
         ctx.reporter.warn(
             f"the {name} repository is not published yet: its fixed packages were not checked "
             "(repotool release checks them against what it builds)"
         )
+    pending = sorted(
+        f"{pkg.nevra} ({target})"
+        for adv in records.advisories
+        for target, fixed in adv.packages.items()
+        for pkg in fixed
+        if pkg.nevra not in repo_packages.get(target, set())
+        and buildable is not None
+        and pkg.nevra in buildable.get(target, {})
+    )
     checked = sorted(repo_packages)
-    against = f" against the {', '.join(checked)} repositories" if checked else ""
+    against_text = f" against the {', '.join(checked)} repositories" if checked else ""
+    summary = (
+        f"{len(records.advisories)} advisories, {len(records.releases)} releases "
+        f"and {len(records.news)} news items are valid{against_text}"
+    )
+    if pending:
+        summary += (
+            f"; not published yet, built by specs/ (the next 'repotool release' publishes "
+            f"them): {', '.join(pending)}"
+        )
+    if lost:
+        summary += f"; {len(lost)} package(s) named cannot be rebuilt from specs/ (see above)"
     return {
-        "summary": f"{len(records.advisories)} advisories, {len(records.releases)} releases "
-        f"and {len(records.news)} news items are valid{against}",
+        "summary": summary,
         "advisories": [a.id for a in records.advisories],
         "releases": [r.version for r in records.releases],
         "news": [n.slug for n in records.news],
         "checked_targets": checked,
-        "unchecked_targets": unpublished,
+        "unchecked_targets": unchecked,
+        "not_published_yet": pending,
+        "not_rebuildable": lost,
     }
+
+
+def _buildable_packages(cfg: Config, ctx: Context) -> Mapping[str, Mapping[NEVRA, Path]] | None:
+    """Target -> what specs/ builds, and from which spec; None (with a warning)
+    when that cannot be told."""
+    from shutil import which
+
+    from repotool.build.buildable import spec_packages
+    from repotool.errors import SpecError
+
+    if which("rpmspec") is None:
+        ctx.reporter.warn(
+            "rpmspec is not installed: not checked whether specs/ still builds the packages "
+            "the advisories and repositories name (apt-get install rpm)"
+        )
+        return None
+    try:
+        found = spec_packages(cfg, ctx.runner)
+    except SpecError as e:
+        ctx.reporter.warn(
+            f"{e.where}: {e.what}: not checked whether specs/ still builds the packages "
+            "the advisories and repositories name"
+        )
+        return None
+    for spec, why in found.unreadable.items():
+        ctx.reporter.warn(f"{spec}: rpmspec cannot read it ({why}); its packages are not counted")
+    return found.built_by
+
+
+def _named_packages(
+    advisories: Sequence[Advisory], repo_packages: Mapping[str, Collection[NEVRA]], cfg: Config
+) -> dict[str, dict[NEVRA, set[str]]]:
+    """Target -> NEVRA -> who names it: the advisories' fixed packages, and every
+    package a published repository holds (kept there by earlier releases)."""
+    named: dict[str, dict[NEVRA, set[str]]] = {}
+    for adv in advisories:
+        line = adv.lines.get("packages", 1)
+        for target, fixed in adv.packages.items():
+            for pkg in fixed:
+                who = named.setdefault(target, {}).setdefault(pkg.nevra, set())
+                who.add(f"named by {adv.id} ({_shown(adv.source, cfg.root)}:{line})")
+    for target, pkgs in repo_packages.items():
+        for nevra in pkgs:
+            named.setdefault(target, {}).setdefault(nevra, set()).add(
+                f"held by the published {target} repository"
+            )
+    return named
+
+
+def _shown(path: str, root: Path) -> str:
+    """A path inside the project as the maintainer types it there."""
+    p = Path(path)
+    return str(p.relative_to(root)) if p.is_relative_to(root) else path
 
 
 def _in_file_order(problems: list[RecordProblem]) -> list[RecordProblem]:
