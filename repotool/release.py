@@ -23,6 +23,7 @@ from repotool.build.rpmbuild import BuildOutcome, build
 from repotool.config import Config
 from repotool.errors import AdvisoryError, PublishError
 from repotool.process import Runner
+from repotool.repo.planning import RepoPlan
 from repotool.repo.publish import (
     PublishOutcome,
     abort_all,
@@ -32,7 +33,7 @@ from repotool.repo.publish import (
     stage_all,
     swap_all,
 )
-from repotool.repo.repository import RepoPlan, publish_lock, staged_view
+from repotool.repo.repository import publish_lock, staged_view
 from repotool.repo.tree_checks import check_inside_public, check_name
 from repotool.report import Reporter
 from repotool.signing.release_key import open_signer
@@ -265,7 +266,7 @@ def _swap_in(
     from repotool.media import StagedMedia, discard_media, publish_media
 
     try:
-        swap_all(published, cfg)
+        flipped = swap_all(published, cfg)
     except BaseException:
         if isinstance(staged_media, StagedMedia):
             discard_media(staged_media)
@@ -280,7 +281,7 @@ def _swap_in(
             media_error = e
     else:
         placed = staged_media
-    finish_all(published, cfg, signer)
+    finish_all(flipped, cfg, signer)
     if media_error is not None and isinstance(staged_media, StagedMedia):
         final = staged_media.result.directory
         raise PublishError(

@@ -327,11 +327,10 @@ signer = open_signer(cfg, r, rep)
 with publish_lock(cfg):
     _, per_target, _ = build_and_sign(cfg, signer, r, rep)
     out = stage_all(plan_all(cfg, per_target, signer, rep), signer, lambda t, p: None, rep)
-    for s in out.staged:
-        prepare_swap(s)
-    write_intent(cfg, {{str(s.plan.repo_dir): s.staging.name for s in out.staged}})
-    flip(out.staged[0])
-    print(out.staged[0].plan.target.name, out.staged[1].staging.name)
+    prepared = [prepare_swap(s) for s in out.staged]
+    write_intent(cfg, {{str(p.plan.repo_dir): p.generation.name for p in prepared}})
+    flip(prepared[0])
+    print(prepared[0].plan.target.name, prepared[1].generation.name)
     os._exit(9)  # killed between the flips
 """
     done = subprocess.run(

@@ -18,17 +18,20 @@ from pathlib import Path
 from repotool.atomic import write_atomic
 from repotool.config import Config
 from repotool.errors import PublishError
+from repotool.repo.planning import RepoPlan, plan_repo
 from repotool.repo.recovery import intent_path, roll_forward, write_intent
 from repotool.repo.repository import (
-    RepoPlan,
-    StagedRepo,
+    Flipped,
+    Prepared,
+    PreparedRepo,
+    Staged,
     abort_repo,
     finish_repo,
     flip,
-    plan_repo,
     prepare_swap,
     stage_repo,
-    unswap_repo,
+    undo_prepared,
+    unflip,
 )
 from repotool.repo.tree_checks import check_config_names, check_inside_public
 from repotool.report import Reporter
@@ -56,6 +59,8 @@ def render_repo_file(cfg: Config, *, gpgkey: str) -> str:
         "enabled=1\n"
         "gpgcheck=1\n"
         "repo_gpgcheck=1\n"
+        # a security repository: hosts see new errata within hours, not after days
+        "metadata_expire=6h\n"
         f"gpgkey={gpgkey}\n"
     )
 
@@ -74,9 +79,11 @@ def generated_sources(cfg: Config, signer: Signer) -> dict[str, bytes]:
     }
 
 
-@dataclass
+@dataclass(frozen=True)
 class PublishOutcome:
-    staged: list[StagedRepo]
+    """Every repository staged (or unchanged), none swapped in yet."""
+
+    staged: list[Staged]
 
     @property
     def changed(self) -> list[str]:
@@ -119,7 +126,7 @@ def stage_all(
     updateinfo: UpdateinfoFn,
     reporter: Reporter,
 ) -> PublishOutcome:
-    staged: list[StagedRepo] = []
+    staged: list[Staged] = []
     try:
         with reporter.step("Writing and signing repository metadata", len(plans)) as step:
             for plan in plans:
@@ -136,7 +143,7 @@ def abort_all(outcome: PublishOutcome) -> None:
         abort_repo(s)
 
 
-def swap_all(outcome: PublishOutcome, cfg: Config) -> None:
+def swap_all(outcome: PublishOutcome, cfg: Config) -> list[Flipped]:
     """Swap every repository in, all or none.
 
     Everything that can fail (final names, journals, packages landing) is done
@@ -145,19 +152,23 @@ def swap_all(outcome: PublishOutcome, cfg: Config) -> None:
     next run (:func:`repotool.repo.recovery.roll_forward`).  If anything fails,
     every repository is back as it was.
     """
+    prepared: list[Prepared] = []
+    flipped: list[Flipped] = []
     try:
         for s in outcome.staged:
-            prepare_swap(s)
+            prepared.append(prepare_swap(s))
         write_intent(
-            cfg, {str(s.plan.repo_dir): s.staging.name for s in outcome.staged if not s.unchanged}
+            cfg,
+            {
+                str(p.plan.repo_dir): p.generation.name
+                for p in prepared
+                if isinstance(p, PreparedRepo)
+            },
         )
-        for s in outcome.staged:
-            flip(s)
+        for p in prepared:
+            flipped.append(flip(p))
     except BaseException as e:
-        for s in reversed(outcome.staged):
-            with contextlib.suppress(OSError):
-                unswap_repo(s)
-        abort_all(outcome)
+        _undo_swap(outcome, prepared, flipped)
         intent_path(cfg).unlink(missing_ok=True)
         if isinstance(e, OSError):
             raise PublishError(
@@ -166,9 +177,22 @@ def swap_all(outcome: PublishOutcome, cfg: Config) -> None:
                 hint="nothing was changed; free space or fix permissions, then run again",
             ) from e
         raise
+    return flipped
 
 
-def finish_all(outcome: PublishOutcome, cfg: Config, signer: Signer) -> None:
+def _undo_swap(outcome: PublishOutcome, prepared: list[Prepared], flipped: list[Flipped]) -> None:
+    """Every repository back as it was, whichever state each had reached."""
+    for f in reversed(flipped):
+        with contextlib.suppress(OSError):
+            unflip(f)
+    for p in reversed(prepared[len(flipped) :]):
+        with contextlib.suppress(OSError):
+            undo_prepared(p)
+    for s in reversed(outcome.staged[len(prepared) :]):
+        abort_repo(s)
+
+
+def finish_all(flipped: Sequence[Flipped], cfg: Config, signer: Signer) -> None:
     """After the swap: the published key and .repo file, then each repository's
     bookkeeping (retire the previous generation, prune, save the index)."""
     try:
@@ -181,8 +205,8 @@ def finish_all(outcome: PublishOutcome, cfg: Config, signer: Signer) -> None:
         repo_path = cfg.public_dir / "repo" / f"{cfg.publish.repo_id}.repo"
         if not repo_path.exists() or repo_path.read_bytes() != repo_file:
             write_atomic(repo_path, repo_file)
-        for s in outcome.staged:
-            finish_repo(s)
+        for f in flipped:
+            finish_repo(f)
     except OSError as e:
         raise PublishError(
             f"the new repositories are live, but finishing failed: {e.strerror or e}",
@@ -194,5 +218,4 @@ def finish_all(outcome: PublishOutcome, cfg: Config, signer: Signer) -> None:
 
 def commit_all(outcome: PublishOutcome, cfg: Config, signer: Signer) -> None:
     """Swap every repository in and finish them (a publish with nothing else to place)."""
-    swap_all(outcome, cfg)
-    finish_all(outcome, cfg, signer)
+    finish_all(swap_all(outcome, cfg), cfg, signer)

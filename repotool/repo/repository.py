@@ -13,53 +13,40 @@ because the current generation carries the older generations' files for
 ``keep_generations_seconds``.  Packages land before the metadata that names
 them and leave only when no live generation names them.
 
-The work is split in three so that a release can be all-or-nothing across
-targets: :func:`plan_repo` (decide the package set; reads only new packages),
-:func:`stage_repo` (copy packages, write and sign metadata in a staging folder,
-verify), then :func:`prepare_swap` / :func:`flip` / :func:`finish_repo` (driven for
-every target together by :mod:`repotool.repo.publish`) or :func:`abort_repo`.
+After :func:`repotool.repo.planning.plan_repo` decided the package set, each
+state of a repository is its own type, and each step returns the next one::
+
+    stage_repo   → UnchangedRepo | StagedRepo   (written and signed in .tmp)
+    prepare_swap → PreparedRepo                 (final name, journal, packages landed)
+    flip         → FlippedRepo                  (the repodata link names it)
+    finish_repo                                 (retire, prune, save the index)
+
+and each has its undo (:func:`abort_repo`, :func:`undo_prepared`,
+:func:`unflip`).  :mod:`repotool.repo.publish` drives every target together,
+so that a release is all-or-nothing across targets.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import multiprocessing
 import os
 import shutil
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import createrepo_c as cr
 
 from repotool.atomic import write_atomic
-from repotool.config import Config, TargetConfig
-from repotool.errors import BadSignatureError, LockHeldError, PublishError
-from repotool.evr import NEVRA
-from repotool.repo.index import Generation, RepoIndex, journal_bytes, journal_path
-from repotool.repo.packages import (
-    RepoPackage,
-    check_compatibility,
-    content_digest,
-    header_digest,
-    read_package,
-    restat,
-    select_retained,
-    stat_of,
-)
-from repotool.repo.recovery import (
-    current_generation,
-    point_link,
-    reconcile,
-    recover,
-)
-from repotool.repo.tree_checks import check_package_entry
+from repotool.config import Config
+from repotool.errors import BadSignatureError, LockHeldError
+from repotool.repo.index import Generation, journal_bytes, journal_path
+from repotool.repo.packages import content_digest, restat
+from repotool.repo.planning import RepoPlan
+from repotool.repo.recovery import current_generation, point_link
 from repotool.signing.signer import Signer
 
 _COMPRESSION = {"gz": cr.GZ_COMPRESSION, "xz": cr.XZ_COMPRESSION, "zstd": cr.ZSTD_COMPRESSION}
@@ -89,166 +76,66 @@ def publish_lock(cfg: Config) -> Iterator[None]:
         os.close(fd)
 
 
-# --- one repository -------------------------------------------------------------------
+# --- the states of one repository ----------------------------------------------------
 
 
-@dataclass
-class RepoPlan:
-    target: TargetConfig
-    arch: str
-    repo_dir: Path
-    index_path: Path
-    index: RepoIndex
-    packages: list[RepoPackage]  # the final set, sorted by filename
-    incoming: dict[str, Path]  # filename → source path of packages to copy in
-    current_revision: str | None
-    current_digest: str | None
-    keep_generations: float
-    refresh_after: float
-    #: files in Packages/ were read again (changed on disk or unknown to the index)
-    reread: bool = False
+@dataclass(frozen=True)
+class UnchangedRepo:
+    """The current generation stays as it is: nothing to swap."""
 
-    @property
-    def nevras(self) -> set[NEVRA]:
-        return {p.nevra for p in self.packages}
-
-
-@dataclass
-class StagedRepo:
     plan: RepoPlan
     revision: str
-    staging: Path  # the new generation folder, not yet in place
-    unchanged: bool
-    #: new packages wait in a hidden folder until the swap (never adopted by accident)
-    incoming_dir: Path | None = None
-    #: new packages already moved into Packages/ by prepare_swap
-    landed: list[Path] = field(default_factory=list)
-    #: what the repodata link named before flip (to undo a swap)
-    previous_link: str | None = None
-    swapped: bool = False
-    view: Path | None = None  # a folder that looks like the new repository (for dnf)
+    unchanged = True
+
+
+@dataclass(frozen=True)
+class StagedRepo:
+    """A new generation, written, signed and verified in ``staging``
+    (``.repodata-<revision>.tmp``); new packages wait in ``incoming_dir``
+    (hidden, so never adopted by accident)."""
+
+    plan: RepoPlan
+    revision: str
+    staging: Path
+    incoming_dir: Path | None
+    unchanged = False
 
     @property
-    def journal(self) -> Path:
-        return journal_path(self.plan.index_path)
+    def view_dir(self) -> Path:
+        return self.plan.repo_dir / f".view-{self.revision}"
 
 
-def _read_all(paths: Sequence[Path]) -> list[RepoPackage]:
-    """Read many packages; a large cold repository is split over forked processes
-    (the createrepo_c bindings hold the GIL while they parse a header)."""
-    workers = min(os.cpu_count() or 1, len(paths) // 256)
-    # fork only a single-threaded process: a lock held by another thread (a
-    # progress display, say) at fork time would stay locked in the child
-    if workers < 2 or threading.active_count() > 1:
-        return [read_package(p) for p in paths]
-    chunks = [list(paths[i::workers]) for i in range(workers)]
-    ctx = multiprocessing.get_context("fork")
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            parts = list(pool.map(_read_chunk, chunks))
-    except BrokenProcessPool as e:
-        raise PublishError(
-            "a process reading package headers died",
-            where=str(paths[0].parent),
-            hint="a package file may be damaged; run again to find which",
-        ) from e
-    out: list[RepoPackage | None] = [None] * len(paths)
-    for i, part in enumerate(parts):
-        out[i::workers] = part
-    return [p for p in out if p is not None]
+@dataclass(frozen=True)
+class PreparedRepo:
+    """Everything of the swap that can fail is done: the generation has its final
+    name, the journal is written, the new packages are in Packages/."""
+
+    staged: StagedRepo
+    generation: Path
+    landed: tuple[Path, ...]
+    unchanged = False
+
+    @property
+    def plan(self) -> RepoPlan:
+        return self.staged.plan
 
 
-def _read_chunk(paths: list[Path]) -> list[RepoPackage]:
-    return [read_package(p) for p in paths]
+@dataclass(frozen=True)
+class FlippedRepo:
+    """The repodata link names the new generation; ``previous`` is what it named."""
+
+    prepared: PreparedRepo
+    previous: str | None
+    unchanged = False
+
+    @property
+    def plan(self) -> RepoPlan:
+        return self.prepared.plan
 
 
-def plan_repo(
-    cfg: Config,
-    target: TargetConfig,
-    arch: str,
-    incoming: Sequence[Path],
-    *,
-    verify: Callable[[list[Path], list[str]], None] | None = None,
-) -> RepoPlan:
-    """Decide the package set; ``verify`` (e.g. Signer.require_signed) gets every file
-    that is new or was changed on disk, and must raise to refuse them."""
-    repo_dir = cfg.public_dir / "repo" / target.name / arch
-    index_path = cfg.state / "repo-index" / f"{target.name}-{arch}.json"
-    recover(repo_dir)
-    index = RepoIndex.load(index_path)
-    # the pickled index of repotool before 2026-11 (its packages are read again once)
-    index_path.with_suffix(".pickle").unlink(missing_ok=True)
-    reconcile(repo_dir, index, current_generation(repo_dir), time.time())
-    journal = journal_path(index_path)
-    if journal.exists():  # a killed run's journal is in the index now: make that durable
-        index.save(index_path)
-        journal.unlink()
-    pkg_dir = repo_dir / "Packages"
-    on_disk: dict[str, RepoPackage] = {}
-    reread: list[Path] = []
-    for path in incoming:
-        check_package_entry(path, cfg.public_dir)
-    if pkg_dir.is_dir():
-        for entry in os.scandir(pkg_dir):
-            if not entry.name.endswith(".rpm") or entry.name.startswith("."):
-                continue
-            check_package_entry(Path(entry.path), cfg.public_dir)
-            known = index.packages.get(entry.name)
-            if known is not None and known.stat == stat_of(entry.stat()):
-                on_disk[entry.name] = known
-            else:
-                reread.append(Path(entry.path))
-    for pkg in _read_all(reread):
-        on_disk[pkg.filename] = pkg
-    incoming_pkgs = _read_all(list(incoming))
-    if verify is not None:
-        # by their SHA-256, so that files verified before are not checked again
-        checked = [*reread, *incoming]
-        verify(
-            checked, [on_disk[p.name].sha256 for p in reread] + [p.sha256 for p in incoming_pkgs]
-        )
-
-    new: dict[str, Path] = {}
-    new_pkgs: list[RepoPackage] = []
-    for path, pkg in zip(incoming, incoming_pkgs, strict=True):
-        if pkg.arch not in (arch, "noarch"):
-            continue  # a package of another arch belongs to that arch's repository
-        check_compatibility(path, target)
-        have = on_disk.get(pkg.filename)
-        if have is not None:
-            if header_digest(pkg_dir / have.filename, have.header_range) != header_digest(
-                path, pkg.header_range
-            ):
-                raise PublishError(
-                    f"{pkg.filename} is already published with different content",
-                    where=f"{pkg_dir / pkg.filename} (target {target.name})",
-                    hint="a published version is never replaced: bump the Release in the spec",
-                )
-            continue  # the same build is already there (perhaps signed at another time)
-        new[pkg.filename] = path
-        new_pkgs.append(pkg)
-
-    final = select_retained([*on_disk.values(), *new_pkgs], cfg.publish.keep_versions)
-    current = current_generation(repo_dir)
-    index.packages.update(on_disk)
-    current_gen = index.generations.get(current or "")
-    digest = current_gen.digest if current_gen is not None else None
-    kept = {p.filename for p in final}
-    incoming_kept = {f: p for f, p in new.items() if f in kept}
-    return RepoPlan(
-        target,
-        arch,
-        repo_dir,
-        index_path,
-        index,
-        final,
-        incoming_kept,
-        current,
-        digest,
-        float(cfg.publish.keep_generations_seconds),
-        float(cfg.publish.refresh_after_seconds),
-        bool(reread),
-    )
+Staged = UnchangedRepo | StagedRepo
+Prepared = UnchangedRepo | PreparedRepo
+Flipped = UnchangedRepo | FlippedRepo
 
 
 def _next_revision(known: Sequence[str], now: float) -> str:
@@ -332,48 +219,30 @@ def generation_signed(gen_dir: Path, signer: Signer) -> bool:
 
 def stage_repo(
     plan: RepoPlan, signer: Signer, updateinfo: bytes | None, *, now: float | None = None
-) -> StagedRepo:
-    """Copy new packages in and write the next generation beside the current one."""
+) -> Staged:
+    """Copy new packages in and write the next generation beside the current one
+    (unless the current one already holds this content, signed and fresh)."""
     now = time.time() if now is None else now
     digest = content_digest(plan.packages, updateinfo)
     current = plan.current_revision
-    fresh = current is not None and current.isdigit() and now - int(current) < plan.refresh_after
-    if fresh and current is not None and digest == plan.current_digest and not plan.incoming:
-        current_dir = plan.repo_dir / f".repodata-{current}"
-        # a generation whose signature or key went missing is written (and signed) again
-        if generation_signed(current_dir, signer):
-            return StagedRepo(plan, current, current_dir, True)
-    pkg_dir = plan.repo_dir / "Packages"
-    pkg_dir.mkdir(parents=True, exist_ok=True)
+    if current is not None and _current_holds(plan, current, digest, now, signer):
+        return UnchangedRepo(plan, current)
+    (plan.repo_dir / "Packages").mkdir(parents=True, exist_ok=True)
     known = [*plan.index.generations, *([current] if current else [])]
-    staged = StagedRepo(plan, _next_revision(known, now), Path(), False)
+    revision = _next_revision(known, now)
+    incoming_dir = plan.repo_dir / f".incoming-{revision}" if plan.incoming else None
+    staging = plan.repo_dir / f".repodata-{revision}.tmp"
+    staged = StagedRepo(plan, revision, staging, incoming_dir)
     try:
-        if plan.incoming:
-            staged.incoming_dir = plan.repo_dir / f".incoming-{staged.revision}"
-            staged.incoming_dir.mkdir()
+        if incoming_dir is not None:
+            incoming_dir.mkdir()
             for filename, src in sorted(plan.incoming.items()):
-                _copy_in(src, staged.incoming_dir / filename)
-        staging = plan.repo_dir / f".repodata-{staged.revision}.tmp"
+                _copy_in(src, incoming_dir / filename)
         staging.mkdir(parents=True)
-        staged.staging = staging
-        names = _write_metadata(plan, staging, staged.revision, updateinfo)
-        repomd = (staging / "repomd.xml").read_bytes()
-        sig = signer.detach_sign(repomd)
-        signer.verify_detached(repomd, sig)
-        (staging / "repomd.xml.asc").write_bytes(sig)
-        (staging / "repomd.xml.key").write_text(signer.public_key_armored())
-        for f in staging.iterdir():  # durable before any link can name them
-            with f.open("rb") as fh:
-                os.fsync(fh.fileno())
-        # files of older generations that are still live stay reachable
-        for rev, gen in plan.index.generations.items():
-            if gen.live(now, plan.keep_generations):
-                old = plan.repo_dir / f".repodata-{rev}"
-                for name in gen.files:
-                    src, dst = old / name, staging / name
-                    if src.exists() and not dst.exists():
-                        os.link(src, dst)
-        plan.index.generations[staged.revision] = Generation(
+        names = _write_metadata(plan, staging, revision, updateinfo)
+        _sign_generation(staging, signer)
+        _link_live_files(plan, staging, now)
+        plan.index.generations[revision] = Generation(
             packages=tuple(p.filename for p in plan.packages),
             # the files this run brings; if it never becomes current, only these go
             incoming=tuple(sorted(plan.incoming)),
@@ -388,90 +257,134 @@ def stage_repo(
     return staged
 
 
-def staged_view(staged: StagedRepo) -> Path:
+def _current_holds(plan: RepoPlan, current: str, digest: str, now: float, signer: Signer) -> bool:
+    """The current generation is fresh, holds this content and is signed."""
+    fresh = current.isdigit() and now - int(current) < plan.refresh_after
+    if not fresh or digest != plan.current_digest or plan.incoming:
+        return False
+    # a generation whose signature or key went missing is written (and signed) again
+    return generation_signed(plan.repo_dir / f".repodata-{current}", signer)
+
+
+def _sign_generation(staging: Path, signer: Signer) -> None:
+    repomd = (staging / "repomd.xml").read_bytes()
+    sig = signer.detach_sign(repomd)
+    signer.verify_detached(repomd, sig)
+    (staging / "repomd.xml.asc").write_bytes(sig)
+    (staging / "repomd.xml.key").write_text(signer.public_key_armored())
+    for f in staging.iterdir():  # durable before any link can name them
+        with f.open("rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def _link_live_files(plan: RepoPlan, staging: Path, now: float) -> None:
+    """Files of older generations that are still live stay reachable."""
+    for rev, gen in plan.index.generations.items():
+        if gen.live(now, plan.keep_generations):
+            old = plan.repo_dir / f".repodata-{rev}"
+            for name in gen.files:
+                src, dst = old / name, staging / name
+                if src.exists() and not dst.exists():
+                    os.link(src, dst)
+
+
+def staged_view(staged: Staged) -> Path:
     """A folder that looks like the new repository, for clients (dnf) before the swap."""
-    if staged.unchanged:
+    if isinstance(staged, UnchangedRepo):
         return staged.plan.repo_dir
-    if staged.view is None:
-        view = staged.plan.repo_dir / f".view-{staged.revision}"
-        (view / "Packages").mkdir(parents=True)
-        for p in staged.plan.packages:
-            src = (
-                staged.incoming_dir / p.filename
-                if staged.incoming_dir is not None and p.filename in staged.plan.incoming
-                else staged.plan.repo_dir / "Packages" / p.filename
-            )
-            # symlinks, not hard links: a link would change the file's ctime and
-            # make the next run read every package again
-            os.symlink(src.resolve(), view / "Packages" / p.filename)
-        os.symlink(f"../{staged.staging.name}", view / "repodata")
-        staged.view = view
-    return staged.view
+    view = staged.view_dir
+    if view.exists():
+        return view
+    plan = staged.plan
+    (view / "Packages").mkdir(parents=True)
+    for p in plan.packages:
+        src = (
+            staged.incoming_dir / p.filename
+            if staged.incoming_dir is not None and p.filename in plan.incoming
+            else plan.repo_dir / "Packages" / p.filename
+        )
+        # symlinks, not hard links: a link would change the file's ctime and
+        # make the next run read every package again
+        os.symlink(src.resolve(), view / "Packages" / p.filename)
+    os.symlink(f"../{staged.staging.name}", view / "repodata")
+    return view
 
 
-def abort_repo(staged: StagedRepo) -> None:
+def abort_repo(staged: Staged) -> None:
     """Undo a staged (not yet swapped) generation: nothing of it stays."""
-    if staged.unchanged:
+    if isinstance(staged, UnchangedRepo):
         return
-    if staged.view is not None:
-        shutil.rmtree(staged.view, ignore_errors=True)
-    if staged.staging != Path() and staged.staging.exists():
-        shutil.rmtree(staged.staging, ignore_errors=True)
+    shutil.rmtree(staged.view_dir, ignore_errors=True)
+    shutil.rmtree(staged.staging, ignore_errors=True)
     if staged.incoming_dir is not None:
         shutil.rmtree(staged.incoming_dir, ignore_errors=True)
-    for path in staged.landed:
-        path.unlink(missing_ok=True)
     staged.plan.index.generations.pop(staged.revision, None)
-    staged.journal.unlink(missing_ok=True)
+    journal_path(staged.plan.index_path).unlink(missing_ok=True)
 
 
-def prepare_swap(staged: StagedRepo) -> None:
+def prepare_swap(staged: Staged) -> Prepared:
     """Everything of a swap that can fail, for one repository, before any link moves:
-    the generation gets its final name, the journal is written, packages land."""
+    the generation gets its final name, the journal is written, packages land.
+    If any of it fails, what was done of it is undone."""
+    if isinstance(staged, UnchangedRepo):
+        return staged
     plan = staged.plan
-    if staged.unchanged:
-        return
     final = plan.repo_dir / f".repodata-{staged.revision}"
-    os.replace(staged.staging, final)
-    staged.staging = final
-    # the index must know the new generation before the swap makes it current:
-    # a small journal now, the whole index once after the swap
-    write_atomic(
-        staged.journal,
-        journal_bytes(staged.revision, plan.index.generations[staged.revision]),
-    )
-    pkg_dir = plan.repo_dir / "Packages"
-    if staged.incoming_dir is not None:
-        for filename in sorted(plan.incoming):
-            dest = pkg_dir / filename
-            os.replace(staged.incoming_dir / filename, dest)
-            staged.landed.append(dest)
-            # the index records the file as it is in the repository
-            plan.index.packages[filename] = restat(plan.index.packages[filename], dest)
-    _fsync_dir(pkg_dir)
-    _fsync_dir(plan.repo_dir)
+    landed: list[Path] = []
+    try:
+        os.replace(staged.staging, final)
+        # the index must know the new generation before the swap makes it current:
+        # a small journal now, the whole index once after the swap
+        write_atomic(
+            journal_path(plan.index_path),
+            journal_bytes(staged.revision, plan.index.generations[staged.revision]),
+        )
+        pkg_dir = plan.repo_dir / "Packages"
+        if staged.incoming_dir is not None:
+            for filename in sorted(plan.incoming):
+                dest = pkg_dir / filename
+                os.replace(staged.incoming_dir / filename, dest)
+                landed.append(dest)
+                # the index records the file as it is in the repository
+                plan.index.packages[filename] = restat(plan.index.packages[filename], dest)
+        _fsync_dir(pkg_dir)
+        _fsync_dir(plan.repo_dir)
+    except BaseException:
+        undo_prepared(PreparedRepo(staged, final, tuple(landed)))
+        raise
+    return PreparedRepo(staged, final, tuple(landed))
 
 
-def flip(staged: StagedRepo) -> None:
-    """Make the prepared generation current: one rename of the repodata link."""
-    if staged.unchanged:
+def undo_prepared(prepared: Prepared) -> None:
+    """The prepared generation and the packages it landed go; the staged rest too."""
+    if isinstance(prepared, UnchangedRepo):
         return
-    link = staged.plan.repo_dir / "repodata"
-    staged.previous_link = os.readlink(link) if link.is_symlink() else None
-    point_link(link, staged.staging.name)
-    staged.swapped = True
+    for path in prepared.landed:
+        path.unlink(missing_ok=True)
+    shutil.rmtree(prepared.generation, ignore_errors=True)
+    abort_repo(prepared.staged)
 
 
-def unswap_repo(staged: StagedRepo) -> None:
-    """Undo a prepared or flipped swap: the previous generation is back."""
-    if staged.swapped:
-        link = staged.plan.repo_dir / "repodata"
-        if staged.previous_link is not None:
-            point_link(link, staged.previous_link)
-        else:
-            link.unlink(missing_ok=True)
-        staged.swapped = False
-    abort_repo(staged)
+def flip(prepared: Prepared) -> Flipped:
+    """Make the prepared generation current: one rename of the repodata link."""
+    if isinstance(prepared, UnchangedRepo):
+        return prepared
+    link = prepared.plan.repo_dir / "repodata"
+    previous = os.readlink(link) if link.is_symlink() else None
+    point_link(link, prepared.generation.name)
+    return FlippedRepo(prepared, previous)
+
+
+def unflip(flipped: Flipped) -> None:
+    """Undo a flip: the previous generation is current again, the new one goes."""
+    if isinstance(flipped, UnchangedRepo):
+        return
+    link = flipped.plan.repo_dir / "repodata"
+    if flipped.previous is not None:
+        point_link(link, flipped.previous)
+    else:
+        link.unlink(missing_ok=True)
+    undo_prepared(flipped.prepared)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -483,23 +396,23 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def finish_repo(staged: StagedRepo, *, now: float | None = None) -> None:
+def finish_repo(flipped: Flipped, *, now: float | None = None) -> None:
     """After every swap: retire the previous generation, prune, save the index."""
-    plan = staged.plan
-    if staged.unchanged:
+    plan = flipped.plan
+    if isinstance(flipped, UnchangedRepo):
         if plan.reread:  # remember re-read files so they are not read again
             plan.index.save(plan.index_path)
         return
     now = time.time() if now is None else now
-    if staged.view is not None:
-        shutil.rmtree(staged.view, ignore_errors=True)
+    staged = flipped.prepared.staged
+    shutil.rmtree(staged.view_dir, ignore_errors=True)
     if staged.incoming_dir is not None:
         shutil.rmtree(staged.incoming_dir, ignore_errors=True)
     if plan.current_revision:
         plan.index.retire(plan.current_revision, now)
     prune(plan, now)
     plan.index.save(plan.index_path)
-    staged.journal.unlink(missing_ok=True)
+    journal_path(plan.index_path).unlink(missing_ok=True)
 
 
 def prune(plan: RepoPlan, now: float) -> None:

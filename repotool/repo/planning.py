@@ -1,0 +1,250 @@
+"""Deciding one repository's package set: read the disk into a snapshot, plan purely.
+
+As on the mirror side (:mod:`repotool.mirror.sync_plan`), the shell
+(:func:`plan_repo`) first mends what a killed run left (``recover``,
+``reconcile``), then reads the disk once into a :class:`RepoSnapshot`; the
+decisions are pure functions of the snapshot, the index and the package
+records: which files must be read again (:func:`stale_files`), which incoming
+packages are new and which name a published file (:func:`sort_incoming`),
+and the final set (:func:`decide_plan`).  Reading package headers, checking
+signatures and comparing builds are the shell's work between those steps.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from repotool.config import Config, TargetConfig
+from repotool.errors import PublishError
+from repotool.evr import NEVRA
+from repotool.repo.index import RepoIndex, journal_path
+from repotool.repo.packages import (
+    RepoPackage,
+    check_compatibility,
+    header_digest,
+    read_package,
+    select_retained,
+    stat_of,
+)
+from repotool.repo.recovery import current_generation, reconcile, recover
+from repotool.repo.tree_checks import check_package_entry
+
+Stat = tuple[int, int, int, int]
+
+
+@dataclass
+class RepoPlan:
+    """What one repository is to hold; the index is the one this run will save."""
+
+    target: TargetConfig
+    arch: str
+    repo_dir: Path
+    index_path: Path
+    index: RepoIndex
+    packages: list[RepoPackage]  # the final set, sorted by filename
+    incoming: dict[str, Path]  # filename → source path of packages to copy in
+    current_revision: str | None
+    current_digest: str | None
+    keep_generations: float
+    refresh_after: float
+    #: files in Packages/ were read again (changed on disk or unknown to the index)
+    reread: bool = False
+
+    @property
+    def nevras(self) -> set[NEVRA]:
+        return {p.nevra for p in self.packages}
+
+
+@dataclass(frozen=True)
+class RepoSnapshot:
+    """One repository as the disk shows it, read once before anything is decided."""
+
+    repo_dir: Path
+    #: the revision the repodata link names (None: never published)
+    current: str | None
+    #: Packages/*.rpm (hidden files are a run's temporary files) → stat_of()
+    files: Mapping[str, Stat]
+
+
+def read_snapshot(repo_dir: Path, public_dir: Path) -> RepoSnapshot:
+    files: dict[str, Stat] = {}
+    pkg_dir = repo_dir / "Packages"
+    if pkg_dir.is_dir():
+        for entry in os.scandir(pkg_dir):
+            if not entry.name.endswith(".rpm") or entry.name.startswith("."):
+                continue
+            check_package_entry(Path(entry.path), public_dir)
+            files[entry.name] = stat_of(entry.stat())
+    return RepoSnapshot(repo_dir, current_generation(repo_dir), files)
+
+
+# --- pure decisions -------------------------------------------------------------------
+
+
+def stale_files(snapshot: RepoSnapshot, known: Mapping[str, RepoPackage]) -> list[str]:
+    """Pure: files in Packages/ to read again: unknown to the index, or changed since
+    (a re-signed file keeps size and mtime, but not ctime and inode)."""
+    return sorted(
+        name for name, st in snapshot.files.items() if name not in known or known[name].stat != st
+    )
+
+
+@dataclass(frozen=True)
+class IncomingSort:
+    #: filename → (source, record) of packages not yet in the repository
+    new: dict[str, tuple[Path, RepoPackage]]
+    #: (source, record, published record) of packages whose file name is published
+    published: list[tuple[Path, RepoPackage, RepoPackage]]
+
+
+def sort_incoming(
+    arch: str,
+    on_disk: Mapping[str, RepoPackage],
+    incoming: Sequence[tuple[Path, RepoPackage]],
+) -> IncomingSort:
+    """Pure: the incoming packages of this arch, new or already published by name."""
+    new: dict[str, tuple[Path, RepoPackage]] = {}
+    published: list[tuple[Path, RepoPackage, RepoPackage]] = []
+    for path, pkg in incoming:
+        if pkg.arch not in (arch, "noarch"):
+            continue  # a package of another arch belongs to that arch's repository
+        have = on_disk.get(pkg.filename)
+        if have is not None:
+            published.append((path, pkg, have))
+        else:
+            new[pkg.filename] = (path, pkg)
+    return IncomingSort(new, published)
+
+
+def decide_plan(
+    cfg: Config,
+    target: TargetConfig,
+    snapshot: RepoSnapshot,
+    index: RepoIndex,
+    index_path: Path,
+    new: Mapping[str, tuple[Path, RepoPackage]],
+    *,
+    reread: bool,
+) -> RepoPlan:
+    """Pure: the final package set (newest ``keep_versions`` of each name) and what
+    of it must be brought in.  ``index.packages`` holds every file on disk."""
+    on_disk = [index.packages[name] for name in snapshot.files]
+    final = select_retained([*on_disk, *(p for _, p in new.values())], cfg.publish.keep_versions)
+    kept = {p.filename for p in final}
+    current_gen = index.generations.get(snapshot.current or "")
+    return RepoPlan(
+        target,
+        snapshot.repo_dir.name,
+        snapshot.repo_dir,
+        index_path,
+        index,
+        final,
+        {f: path for f, (path, _) in new.items() if f in kept},
+        snapshot.current,
+        current_gen.digest if current_gen is not None else None,
+        float(cfg.publish.keep_generations_seconds),
+        float(cfg.publish.refresh_after_seconds),
+        reread,
+    )
+
+
+# --- the shell ------------------------------------------------------------------------
+
+
+def _mend(repo_dir: Path, index_path: Path) -> RepoIndex:
+    """What a killed run left is mended before the disk is read for planning."""
+    recover(repo_dir)
+    index = RepoIndex.load(index_path)
+    # the pickled index of repotool before 2026-11 (its packages are read again once)
+    index_path.with_suffix(".pickle").unlink(missing_ok=True)
+    reconcile(repo_dir, index, current_generation(repo_dir), time.time())
+    journal = journal_path(index_path)
+    if journal.exists():  # a killed run's journal is in the index now: make that durable
+        index.save(index_path)
+        journal.unlink()
+    return index
+
+
+def plan_repo(
+    cfg: Config,
+    target: TargetConfig,
+    arch: str,
+    incoming: Sequence[Path],
+    *,
+    verify: Callable[[list[Path], list[str]], None] | None = None,
+) -> RepoPlan:
+    """Decide the package set; ``verify`` (e.g. Signer.require_signed) gets every file
+    that is new or was changed on disk, and must raise to refuse them."""
+    repo_dir = cfg.public_dir / "repo" / target.name / arch
+    index_path = cfg.state / "repo-index" / f"{target.name}-{arch}.json"
+    index = _mend(repo_dir, index_path)
+    for path in incoming:
+        check_package_entry(path, cfg.public_dir)
+    snapshot = read_snapshot(repo_dir, cfg.public_dir)
+    stale = [repo_dir / "Packages" / name for name in stale_files(snapshot, index.packages)]
+    reread = _read_all(stale)
+    incoming_pkgs = _read_all(list(incoming))
+    if verify is not None:
+        # by their SHA-256, so that files verified before are not checked again
+        verify([*stale, *incoming], [p.sha256 for p in [*reread, *incoming_pkgs]])
+    index.packages.update({p.filename: p for p in reread})
+    on_disk = {name: index.packages[name] for name in snapshot.files}
+    sort = sort_incoming(arch, on_disk, list(zip(incoming, incoming_pkgs, strict=True)))
+    for path, _ in sort.new.values():
+        check_compatibility(path, target)
+    for path, pkg, have in sort.published:
+        check_compatibility(path, target)
+        _require_same_build(repo_dir / "Packages", path, pkg, have, target)
+    return decide_plan(cfg, target, snapshot, index, index_path, sort.new, reread=bool(stale))
+
+
+def _require_same_build(
+    pkg_dir: Path, path: Path, pkg: RepoPackage, have: RepoPackage, target: TargetConfig
+) -> None:
+    """A published file name may come again only as the same build (perhaps signed
+    at another time): the main header is the same however often it is signed."""
+    if header_digest(pkg_dir / have.filename, have.header_range) != header_digest(
+        path, pkg.header_range
+    ):
+        raise PublishError(
+            f"{pkg.filename} is already published with different content",
+            where=f"{pkg_dir / pkg.filename} (target {target.name})",
+            hint="a published version is never replaced: bump the Release in the spec",
+        )
+
+
+def _read_all(paths: Sequence[Path]) -> list[RepoPackage]:
+    """Read many packages; a large cold repository is split over forked processes
+    (the createrepo_c bindings hold the GIL while they parse a header)."""
+    workers = min(os.cpu_count() or 1, len(paths) // 256)
+    # fork only a single-threaded process: a lock held by another thread (a
+    # progress display, say) at fork time would stay locked in the child
+    if workers < 2 or threading.active_count() > 1:
+        return [read_package(p) for p in paths]
+    chunks = [list(paths[i::workers]) for i in range(workers)]
+    ctx = multiprocessing.get_context("fork")
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            parts = list(pool.map(_read_chunk, chunks))
+    except BrokenProcessPool as e:
+        raise PublishError(
+            "a process reading package headers died",
+            where=str(paths[0].parent),
+            hint="a package file may be damaged; run again to find which",
+        ) from e
+    out: list[RepoPackage | None] = [None] * len(paths)
+    for i, part in enumerate(parts):
+        out[i::workers] = part
+    return [p for p in out if p is not None]
+
+
+def _read_chunk(paths: list[Path]) -> list[RepoPackage]:
+    return [read_package(p) for p in paths]
