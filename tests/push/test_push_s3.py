@@ -338,3 +338,29 @@ def test_with_one_volume_server_stopped_hosts_and_mirrors_still_read_the_bucket(
     finally:
         seaweed.restart("v2")
         seaweed.wait_for("the restarted volume server", lambda: len(seaweed.data_nodes()) == 2)
+
+
+def test_refused_credentials_and_a_missing_bucket_are_named_with_a_fix(
+    projects: Projects, seaweed: Cluster
+) -> None:
+    push(projects.v2, seaweed)
+    wrong = {**seaweed.env, "AWS_SECRET_ACCESS_KEY": "wrong"}
+    done = subprocess.run(
+        [*REPOTOOL, "push", f"s3://{BUCKET}/{PREFIX}"],
+        cwd=projects.v2, env=wrong, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 12, done.stderr
+    assert f"s3://{BUCKET}/{PREFIX}/.repotool-push.json: the object store refused access" in (
+        done.stderr
+    )
+    assert "hint: check the credentials" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run(
+        [*REPOTOOL, "push", "s3://no-such-bucket/x", "--json"],
+        cwd=projects.v2, env=seaweed.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 12, done.stderr
+    error = json.loads(done.stdout)
+    assert error["error"] == "PushAccessError" and "the bucket does not exist" in error["what"]
+    assert "create the bucket first" in error["hint"]
+    # nothing was written into the real bucket by either
+    assert push(projects.v2, seaweed)["requests"] == 1
