@@ -8,7 +8,8 @@ The seams:
 * :mod:`repotool.mirror.fetch`: bounded HTTP over urllib3 (length limit,
   timeouts, minimum rate, Range resume) behind the
   :class:`~repotool.mirror.fetch.Fetcher` seam; :mod:`repotool.mirror.memory_fetch`
-  is its in-memory fake.
+  is its in-memory fake; :mod:`repotool.mirror.partial` is the partial file both
+  resume from.
 * :mod:`repotool.mirror.signature`: ``gpgv`` against the pinned key.
 * :mod:`repotool.mirror.generations`: the generation folders behind DEST: the
   lock, the held generation, hard links into staging, the atomic swap.

@@ -4,8 +4,8 @@ Every read carries a length limit (a server that sends more than declared is
 cut off after one extra byte), a socket timeout (a stalled connection fails
 after ``timeout`` seconds of silence) and a minimum average rate (a server that
 drips bytes fails once the grace period is over).  Downloads resume with HTTP
-Range from whatever an earlier attempt left in the partial file, and are hashed
-as they stream to disk.
+Range from whatever an earlier attempt left in the partial file
+(:mod:`repotool.mirror.partial`), and are hashed as they stream to disk.
 
 :class:`HttpFetcher` sends every request through one thread-safe urllib3
 ``PoolManager`` (keep-alive connections per origin, redirects followed, no
@@ -19,10 +19,7 @@ the seam, for tests that need no socket.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
-import stat
 import threading
 import time
 import urllib.request
@@ -34,7 +31,8 @@ from typing import Protocol
 import urllib3
 import urllib3.exceptions
 
-from repotool.errors import MirrorError, MirrorIntegrityError, MirrorTransportError
+from repotool.errors import MirrorIntegrityError, MirrorTransportError
+from repotool.mirror.partial import PartialSink, resume_point
 
 CHUNK = 64 * 1024
 #: redirects followed per request (a mirror network may redirect to a mirror once or twice)
@@ -362,72 +360,7 @@ def _finish(resp: urllib3.BaseHTTPResponse) -> None:
     resp.release_conn()
 
 
-# --- shared by every Fetcher (the real one and the fake) -------------------------
-
-
-def resume_point(dest: Path, size: int) -> int:
-    """How many bytes of ``dest`` an earlier attempt left to resume from (0: start over).
-
-    The partial file is looked at, never followed: a symbolic link there is refused.
-    """
-    try:
-        st = os.lstat(dest)
-    except FileNotFoundError:
-        return 0
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
-        raise MirrorError(
-            "the partial download is a symbolic link or not a regular file; refusing to follow it",
-            where=str(dest),
-            hint="only repotool writes there: check it, delete it, then sync again",
-        )
-    return st.st_size if st.st_size < size else 0
-
-
-class PartialSink:
-    """Appends a download to its partial file (``O_NOFOLLOW``), hashing as it writes."""
-
-    def __init__(self, dest: Path, have: int, algo: str | None) -> None:
-        self.dest = dest
-        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
-        flags |= os.O_APPEND if have else os.O_TRUNC
-        try:
-            if algo is None:
-                self._hash = None
-            elif have:
-                with open(os.open(dest, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
-                    self._hash = hashlib.file_digest(f, algo)  # the head kept from before
-            else:
-                self._hash = hashlib.new(algo)
-            try:
-                self._fd = os.open(dest, flags, 0o666)
-            except FileNotFoundError:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(dest, flags, 0o666)
-        except OSError as e:
-            raise self._error(e) from e
-
-    def _error(self, e: OSError) -> MirrorError:
-        return MirrorError(
-            f"cannot write the download: {e.strerror}",
-            where=str(self.dest),
-            hint="check the disk space and the permissions of DEST's folder; run again to resume",
-        )
-
-    def write(self, chunk: bytes) -> None:
-        if self._hash is not None:
-            self._hash.update(chunk)
-        view = memoryview(chunk)
-        try:
-            while view:
-                view = view[os.write(self._fd, view) :]
-        except OSError as e:
-            raise self._error(e) from e
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-    def digest(self) -> str | None:
-        return self._hash.hexdigest() if self._hash is not None else None
+# --- errors shared by every Fetcher (the real one and the fake) ------------------
 
 
 def status_error(status: int, url: str) -> MirrorTransportError:

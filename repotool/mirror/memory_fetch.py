@@ -19,13 +19,12 @@ from pathlib import Path
 
 from repotool.mirror.fetch import (
     Download,
-    PartialSink,
     SmallResponse,
     endless_error,
-    resume_point,
     status_error,
     truncated_error,
 )
+from repotool.mirror.partial import PartialSink, resume_point
 
 
 @dataclass(frozen=True)
