@@ -95,7 +95,7 @@ def check_package_entry(path: Path, public: Path) -> None:
     check_name(
         "package file name",
         path.name,
-        where=str(path.parent / repr(path.name)[1:-1]),
+        where=repr(str(path))[1:-1],  # shown escaped, as the message shows the name
         hint="rename the file (rpm names are name-version-release.arch.rpm)",
     )
     if path.is_symlink():
