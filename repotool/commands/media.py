@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from repotool.config import Config
@@ -61,16 +62,37 @@ def _build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    media = sub.add_parser("media", help="build the LiveCD/LiveUSB images of a release")
+    media = sub.add_parser(
+        "media",
+        help="build the LiveCD/LiveUSB images of a release",
+        description=textwrap.fill(
+            "The live media of a release: one isohybrid image that boots from CD (LiveCD) "
+            "and from a USB stick (LiveUSB), with the toolkit installed from the signed "
+            "repository, in public/releases/<label>/ beside SHA256SUMS, its signature and "
+            "media.json. 'repotool release' builds them for a new version or respin; "
+            "'media build' builds them alone.",
+            width=78,
+        ),
+        epilog="examples:\n  repotool media build\n  repotool media build 3.3.2-2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     msub = media.add_subparsers(dest="media_command", metavar="ACTION", required=True)
     build = msub.add_parser(
         "build",
         parents=[common],
         help="build, check and publish the live media into public/releases/VERSION/",
-        description="Install the toolkit from the published signed repository on top of the "
-        "[media] base, squash it, master an isohybrid ISO (LiveCD, and the same image as "
-        "LiveUSB), implant its checksum, write SHA256SUMS and its signature and media.json. "
-        "Nothing appears in public/releases/ unless it is complete and verified.",
+        description=textwrap.fill(
+            "Install the toolkit from the published signed repository on top of the "
+            "[media] base, squash it, master an isohybrid ISO (LiveCD, and the same image as "
+            "LiveUSB), implant its checksum, write SHA256SUMS and its signature and media.json. "
+            "Nothing appears in public/releases/ unless it is complete and verified.",
+            width=78,
+        ),
+        epilog="examples:\n"
+        "  repotool media build                    the config's version, e.g. 3.3.2\n"
+        "  repotool media build 3.3.2-2            a respin (list it in the release record)\n"
+        "  repotool media build --source-date-epoch 1397088000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument(
         "version",
