@@ -168,6 +168,20 @@ def register(
         "mirror",
         help="sync a mirror (repositories, media), check the "
         "mirror network, write mirrorlist/metalink",
+        description=textwrap.fill(
+            "Mirror operators: 'sync' keeps a copy of one published repository and 'media' "
+            "a copy of the release media, each checked against the pinned release key and "
+            "switched in atomically; both run on any host, without a project. The master: "
+            "'check' asks every mirror in [mirror] mirrors_file how fresh it is, and 'list' "
+            "writes the yum mirrorlist and metalink that steer hosts to the fresh ones.",
+            width=78,
+        ),
+        epilog="examples:\n"
+        "  repotool mirror sync https://master.example/repo/el7/x86_64/ /srv/mirror/el7 \\\n"
+        "      --key RPM-GPG-KEY-perfsonar\n"
+        "  repotool mirror check\n"
+        "  repotool mirror list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     msub = mirror.add_subparsers(dest="mirror_command", metavar="ACTION", required=True)
 
@@ -188,10 +202,19 @@ def register(
         "sync",
         parents=[common, net],
         help="mirror one published repository into DEST, verified and atomically",
-        description="Mirror the repository at URL (the base of one repository, e.g. "
-        "https://host/repo/el7/x86_64/) into DEST.  repomd.xml must be signed by KEYFILE; "
-        "every file is checked against the signed size and checksum; DEST changes in one "
-        "atomic step or not at all.  Run it again after a failure: it resumes.",
+        description=textwrap.fill(
+            "Mirror the repository at URL (the base of one repository, e.g. "
+            "https://host/repo/el7/x86_64/) into DEST.  repomd.xml must be signed by KEYFILE; "
+            "every file is checked against the signed size and checksum; DEST changes in one "
+            "atomic step or not at all.  Run it again after a failure: it resumes.",
+            width=78,
+        ),
+        epilog="examples (from cron; serve /srv/mirror/el7):\n"
+        "  repotool mirror sync https://master.example/repo/el7/x86_64/ /srv/mirror/el7 \\\n"
+        "      --key RPM-GPG-KEY-perfsonar\n"
+        "  repotool mirror sync https://master.example/repo/el7/x86_64/ /srv/mirror/el7 \\\n"
+        "      --key RPM-GPG-KEY-perfsonar --max-age 604800 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("url", metavar="URL")
     s.add_argument("dest", metavar="DEST", type=Path)
@@ -234,7 +257,7 @@ def register(
             "label costs one request.",
             width=78,
         ),
-        epilog="example (from cron; serve /srv/mirror/perfsonar/releases):\n"
+        epilog="examples (from cron; serve /srv/mirror/perfsonar/releases):\n"
         "  repotool mirror media https://master.example/ /srv/mirror/perfsonar/releases \\\n"
         "      --key RPM-GPG-KEY-perfsonar --label 3.3.2 --label 3.3.2-2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -280,6 +303,17 @@ def register(
         "check",
         parents=[common, net],
         help="check every mirror against the master; write public/mirrors/status.json",
+        description=textwrap.fill(
+            "Ask every mirror in [mirror] mirrors_file (or --mirrors) for its signed "
+            "repomd.xml of each repository and compare it with the master's: a mirror is "
+            "fresh, stale (and by how much), down, or serves a bad signature. The result goes to "
+            "public/mirrors/status.json, which 'mirror list' and the site read.",
+            width=78,
+        ),
+        epilog="examples:\n"
+        "  repotool mirror check\n"
+        "  repotool mirror check --mirrors mirror/mirrors.toml --timeout 10 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("--mirrors", type=Path, help="mirrors.toml (default: [mirror] mirrors_file)")
     c.set_defaults(handler=_check)
@@ -288,5 +322,14 @@ def register(
         "list",
         parents=[common],
         help="write the yum mirrorlist and metalink (fresh mirrors only) into public/mirrors/",
+        description=textwrap.fill(
+            "From public/mirrors/status.json (written by 'mirror check'), write "
+            "public/mirrors/<target>/<arch>/mirrorlist and metalink.xml naming the master "
+            "and the mirrors that are fresh. 'repotool release' writes them again after "
+            "each publish.",
+            width=78,
+        ),
+        epilog="examples:\n  repotool mirror list\n  repotool mirror list --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ls.set_defaults(handler=_list)
