@@ -4,7 +4,8 @@ and steering hosts to fresh mirrors.
 The seams:
 
 * :mod:`repotool.mirror.sync_plan` (pure): repomd.xml/primary parsing, what to
-  fetch, reuse and delete, rollback and freeze decisions.
+  fetch, reuse and delete, rollback and freeze decisions;
+  :mod:`repotool.mirror.metadata_values` (pure) checks each value it reads.
 * :mod:`repotool.mirror.fetch`: bounded HTTP over urllib3 (length limit,
   timeouts, minimum rate, Range resume) behind the
   :class:`~repotool.mirror.fetch.Fetcher` seam; :mod:`repotool.mirror.memory_fetch`

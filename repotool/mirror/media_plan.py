@@ -15,7 +15,8 @@ import re
 
 from repotool.errors import MirrorIntegrityError
 from repotool.media.manifest import ManifestError, MediaManifest, parse_manifest
-from repotool.mirror.sync_plan import FileSpec, printable
+from repotool.mirror.metadata_values import printable
+from repotool.mirror.sync_plan import FileSpec
 
 #: the largest image a media sync accepts (``--max-image-size``): media.json is not
 #: signed, so its sizes may only narrow this bound

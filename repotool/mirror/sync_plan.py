@@ -4,7 +4,8 @@ Parses repomd.xml and primary metadata into the list of files a repository is
 made of, decides whether a newly fetched repomd.xml may replace the held one
 (rollback and freeze), plans which files to reuse, fetch and delete, and which
 files of replaced generations stay reachable.  Nothing here touches the network
-or the disk.
+or the disk.  Each value taken from the metadata is checked by
+:mod:`repotool.mirror.metadata_values`.
 """
 
 from __future__ import annotations
@@ -18,26 +19,21 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from repotool.errors import MirrorIntegrityError
+from repotool.mirror.metadata_values import (
+    checksum_algo,
+    hex_digest,
+    printable,
+    safe_relpath,
+    whole_number,
+)
 
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 COMMON_NS = "{http://linux.duke.edu/metadata/common}"
 
-#: checksum types we accept from metadata (hashlib names)
-KNOWN_ALGOS = {
-    "sha256": "sha256",
-    "sha512": "sha512",
-    "sha384": "sha384",
-    "sha224": "sha224",
-    "sha1": "sha1",
-    "sha": "sha1",
-}
 #: the files a sync writes itself rather than taking from the metadata
 REPOMD_FILES = frozenset(
     {"repodata/repomd.xml", "repodata/repomd.xml.asc", "repodata/repomd.xml.key"}
 )
-#: hex digits of a digest of each accepted algorithm
-DIGEST_LENGTHS = {"sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True, order=True)
@@ -116,82 +112,6 @@ class SyncPlan:
         return sum(f.size for f in self.fetch)
 
 
-def printable(text: str, what: str, where: str) -> str:
-    """``text`` from upstream input, refused if it holds a control or other
-    non-printing character (a newline in a file name or a label, a bidi override):
-    such names become files on disk and lines in messages."""
-    bad = next((c for c in text if not c.isprintable()), None)
-    if bad is not None:
-        raise MirrorIntegrityError(
-            f"{what} contains the control character U+{ord(bad):04X}: {text[:140]!r}",
-            where=where,
-            hint="the upstream metadata is malformed or hostile; do not mirror it",
-        )
-    return text
-
-
-def safe_relpath(href: str, where: str) -> str:
-    """A location from metadata, checked to stay inside the repository."""
-    printable(href, "the location of a file", where)
-    norm = posixpath.normpath(href)
-    if (
-        not href
-        or href.startswith("/")
-        or "\\" in href
-        or norm.startswith("../")
-        or norm == ".."
-        or norm == "."
-        or "\x00" in href
-    ):
-        raise MirrorIntegrityError(
-            f"the metadata names a file outside the repository: {href!r}",
-            where=where,
-            hint="the upstream metadata is malformed or hostile; do not mirror it",
-        )
-    return norm
-
-
-def _algo(name: str | None, where: str) -> str:
-    algo = KNOWN_ALGOS.get((name or "").lower())
-    if algo is None:
-        raise MirrorIntegrityError(
-            f"unsupported checksum type {name!r}",
-            where=where,
-            hint="the repository must use sha1 or a sha2 checksum",
-        )
-    return algo
-
-
-def _digest(text: str | None, algo: str, where: str) -> str:
-    """A checksum from metadata, as lower-case hex of the length ``algo`` gives.
-
-    The digest names files on disk (partial downloads), so nothing else may pass.
-    """
-    digest = (text or "").strip().lower()
-    if len(digest) != DIGEST_LENGTHS[algo] or not set(digest) <= _HEX:
-        raise MirrorIntegrityError(
-            f"the {algo} checksum is not {DIGEST_LENGTHS[algo]} hex digits: {digest[:140]!r}",
-            where=where,
-            hint="the upstream metadata is malformed or hostile; do not mirror it",
-        )
-    return digest
-
-
-def _int(text: str | None, what: str, where: str) -> int:
-    """A size or timestamp from metadata: a whole number, never negative."""
-    try:
-        value = int((text or "").strip())
-    except ValueError:
-        raise MirrorIntegrityError(f"{what} is not a whole number: {text!r}", where=where) from None
-    if value < 0:
-        raise MirrorIntegrityError(
-            f"{what} is negative: {value}",
-            where=where,
-            hint="the upstream metadata is malformed or hostile; do not mirror it",
-        )
-    return value
-
-
 def parse_repomd(data: bytes, where: str) -> Repomd:
     """repomd.xml bytes (already signature-checked) → :class:`Repomd`."""
     try:
@@ -201,37 +121,38 @@ def parse_repomd(data: bytes, where: str) -> Repomd:
     if root.tag != f"{REPO_NS}repomd":
         raise MirrorIntegrityError(f"not a repomd.xml (root element {root.tag})", where=where)
     revision = printable((root.findtext(f"{REPO_NS}revision") or "").strip(), "the revision", where)
-    entries: list[RepomdEntry] = []
-    for data_el in root.findall(f"{REPO_NS}data"):
-        type_ = printable(data_el.get("type", ""), "a data type", where)
-        here = f"{where} <data type={type_!r}>"
-        loc = data_el.find(f"{REPO_NS}location")
-        cks = data_el.find(f"{REPO_NS}checksum")
-        if loc is None or cks is None or not loc.get("href"):
-            raise MirrorIntegrityError("a data entry lacks its location or checksum", where=here)
-        if loc.get("{http://www.w3.org/XML/1998/namespace}base"):
-            raise MirrorIntegrityError(
-                "a data entry points to another server (xml:base)",
-                where=here,
-                hint="only self-contained repositories can be mirrored",
-            )
-        open_size_text = data_el.findtext(f"{REPO_NS}open-size")
-        entries.append(
-            RepomdEntry(
-                type=type_,
-                file=FileSpec(
-                    path=safe_relpath(loc.get("href", ""), here),
-                    size=_int(data_el.findtext(f"{REPO_NS}size"), "size", here),
-                    algo=(algo := _algo(cks.get("type"), here)),
-                    digest=_digest(cks.text, algo, here),
-                ),
-                timestamp=_int(data_el.findtext(f"{REPO_NS}timestamp"), "timestamp", here),
-                open_size=_int(open_size_text, "open-size", here) if open_size_text else None,
-            )
-        )
+    entries = [_data_entry(data_el, where) for data_el in root.findall(f"{REPO_NS}data")]
     if entry_named(entries, "primary") is None:
         raise MirrorIntegrityError("repomd.xml lists no primary metadata", where=where)
     return Repomd(revision=revision, entries=tuple(entries))
+
+
+def _data_entry(data_el: ET.Element, where: str) -> RepomdEntry:
+    """One ``<data>`` element of repomd.xml, every value checked."""
+    type_ = printable(data_el.get("type", ""), "a data type", where)
+    here = f"{where} <data type={type_!r}>"
+    loc = data_el.find(f"{REPO_NS}location")
+    cks = data_el.find(f"{REPO_NS}checksum")
+    if loc is None or cks is None or not loc.get("href"):
+        raise MirrorIntegrityError("a data entry lacks its location or checksum", where=here)
+    if loc.get("{http://www.w3.org/XML/1998/namespace}base"):
+        raise MirrorIntegrityError(
+            "a data entry points to another server (xml:base)",
+            where=here,
+            hint="only self-contained repositories can be mirrored",
+        )
+    open_size = data_el.findtext(f"{REPO_NS}open-size")
+    return RepomdEntry(
+        type=type_,
+        file=FileSpec(
+            path=safe_relpath(loc.get("href", ""), here),
+            size=whole_number(data_el.findtext(f"{REPO_NS}size"), "size", here),
+            algo=(algo := checksum_algo(cks.get("type"), here)),
+            digest=hex_digest(cks.text, algo, here),
+        ),
+        timestamp=whole_number(data_el.findtext(f"{REPO_NS}timestamp"), "timestamp", here),
+        open_size=whole_number(open_size, "open-size", here) if open_size else None,
+    )
 
 
 def entry_named(entries: Iterable[RepomdEntry], type_: str) -> RepomdEntry | None:
@@ -335,9 +256,9 @@ def parse_primary(xml: bytes | bytearray, where: str) -> list[FileSpec]:
         packages.append(
             FileSpec(
                 path=safe_relpath(loc.get("href", ""), here),
-                size=_int(size.get("package"), "package size", here),
-                algo=(algo := _algo(cks.get("type"), here)),
-                digest=_digest(cks.text, algo, here),
+                size=whole_number(size.get("package"), "package size", here),
+                algo=(algo := checksum_algo(cks.get("type"), here)),
+                digest=hex_digest(cks.text, algo, here),
             )
         )
     return packages

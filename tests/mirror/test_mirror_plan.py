@@ -13,6 +13,7 @@ import pytest
 
 from repotool.errors import MirrorError, MirrorIntegrityError
 from repotool.mirror.health import Observation, classify, overall
+from repotool.mirror.metadata_values import safe_relpath
 from repotool.mirror.metalink import (
     Resource,
     digest_repomd,
@@ -32,7 +33,6 @@ from repotool.mirror.sync_plan import (
     parse_primary,
     parse_repomd,
     plan_sync,
-    safe_relpath,
     unpack_bound,
     wanted_files,
 )
