@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,14 @@ def register(
         "outbox",
         parents=[common],
         help="list the announcements in the outbox: unsent, sent, failed attempts",
+        description=textwrap.fill(
+            "List every announcement in the outbox (<state_dir>/outbox/), one line "
+            "each: unsent or sent (and when), what it announces, its subject, and the last "
+            "error of any failed --send.",
+            width=78,
+        ),
+        epilog="examples:\n  repotool announce outbox\n  repotool announce outbox --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     box.set_defaults(handler=outbox_command)
 
@@ -115,9 +124,14 @@ def register(
         "archive",
         parents=[common],
         help="write the public list archive again from the sent record",
-        description="Write public/lists/<list_name>/ (archive.json, the .eml files, "
-        "archive.mbox) from the messages the outbox records as sent, e.g. after public/ "
-        "was rebuilt. Messages already in the archive are kept.",
+        description=textwrap.fill(
+            "Write public/lists/<list_name>/ (archive.json, the .eml files, "
+            "archive.mbox) from the messages the outbox records as sent, e.g. after public/ "
+            "was rebuilt. Messages already in the archive are kept.",
+            width=78,
+        ),
+        epilog="examples:\n  repotool announce archive",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     arc.set_defaults(handler=archive_command)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import Any
 
 from repotool.cli import Context
@@ -32,11 +33,18 @@ def register(
         "serve",
         parents=[common],
         help="serve public/ and the released site over HTTP",
-        description="Serve the published tree (repositories, keys, media) and the site as the "
-        "last 'repotool release' or 'repotool site build' exported it (never web/content/ as "
-        "it is now; a new export is picked up within a second, all at once). Hosts point "
-        "their .repo file here; readers open the site.",
-        epilog="example: repotool serve --port 8080   then: curl http://127.0.0.1:8080/repo/perfsonar.repo",
+        description=textwrap.fill(
+            "Serve the published tree (repositories, keys, media) and the site as the "
+            "last 'repotool release' or 'repotool site build' exported it (never web/content/ "
+            "as it is now; a new export is picked up within a second, all at once). Hosts "
+            "point their .repo file here; readers open the site.",
+            width=78,
+        ),
+        epilog="examples:\n"
+        "  repotool serve\n"
+        "  repotool serve --host 0.0.0.0 --port 8080\n"
+        "then: curl http://127.0.0.1:8080/repo/perfsonar.repo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
