@@ -64,10 +64,15 @@ def register(
         "release",
         parents=[common],
         help="announce a release (3.3.2) or a respin of its media (3.3.2-2)",
-        description="Announce a release from web/content/releases/<version>.md: its notes, "
-        "the advisories it includes and its live media with their SHA-256 checksums (read "
-        "from public/releases/<version>/media.json). A respin version (3.3.2-2) announces "
-        "the new media of that respin.\n\n" + HOW,
+        description=textwrap.fill(
+            "Announce a release from web/content/releases/<version>.md: its notes, "
+            "the advisories it includes and its live media with their SHA-256 checksums (read "
+            "from public/releases/<version>/media.json). A respin version (3.3.2-2) announces "
+            "the new media of that respin.",
+            width=78,
+        )
+        + "\n\n"
+        + HOW,
         epilog="examples:\n  repotool announce release 3.3.2\n"
         "  repotool announce release 3.3.2 --send\n"
         "  repotool announce release 3.3.2 --without-media   media not built yet",
@@ -92,9 +97,14 @@ def register(
         "advisory",
         parents=[common],
         help="announce a security advisory (PSSA-YYYY-NNNN)",
-        description="Announce the advisory web/content/advisories/<ID>.md: what changed, who "
-        "is affected, the exact steps (yum update, certificate regeneration, configuration "
-        "lines), the fixed packages and a link to its page on the site.\n\n" + HOW,
+        description=textwrap.fill(
+            "Announce the advisory web/content/advisories/<ID>.md: what changed, who "
+            "is affected, the exact steps (yum update, certificate regeneration, configuration "
+            "lines), the fixed packages and a link to its page on the site.",
+            width=78,
+        )
+        + "\n\n"
+        + HOW,
         epilog="examples:\n  repotool announce advisory PSSA-2014-0001\n"
         "  repotool announce advisory PSSA-2014-0001 --send --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +18,14 @@ def register(
         "publish",
         parents=[common],
         help="publish the signed packages as yum repositories (with errata)",
-        description="Write repodata with createrepo_c into public/repo/<target>/<arch>/, sign "
-        "repomd.xml, add updateinfo from web/content/advisories/, and swap the new metadata "
-        "generation in with one rename. Earlier generations stay for a while so hosts holding "
-        "an older repomd.xml never get a 404. Unsigned or foreign-signed packages are refused. "
-        "Same as 'release' (builds and signs what is missing first).",
+        description=textwrap.fill(
+            "Write repodata with createrepo_c into public/repo/<target>/<arch>/, sign "
+            "repomd.xml, add updateinfo from web/content/advisories/, and swap the new metadata "
+            "generation in with one rename. Earlier generations stay for a while so hosts "
+            "holding an older repomd.xml never get a 404. Unsigned or foreign-signed packages "
+            "are refused. Same as 'release' (builds and signs what is missing first).",
+            width=78,
+        ),
         epilog="examples:\n  repotool publish\n"
         "  repotool publish --add el7 extra/foo-1.0-1.el7.noarch.rpm",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from repotool.records.terms import respin_number
@@ -18,11 +19,14 @@ def register(
         "release",
         parents=[common],
         help="cut a release: build, sign and publish everything that changed",
-        description="Build every component for every target (cached), sign the packages with "
-        "the release key, check the advisories against the repositories about to be "
-        "published, write and sign the repository metadata with errata, then swap it all "
-        "into public/ at once. If any step fails, public/ is left exactly as it was. Run it "
-        "again with nothing changed and nothing is rebuilt, re-signed or rewritten.",
+        description=textwrap.fill(
+            "Build every component for every target (cached), sign the packages with "
+            "the release key, check the advisories against the repositories about to be "
+            "published, write and sign the repository metadata with errata, then swap it all "
+            "into public/ at once. If any step fails, public/ is left exactly as it was. Run "
+            "it again with nothing changed and nothing is rebuilt, re-signed or rewritten.",
+            width=78,
+        ),
         epilog="examples:\n  repotool release\n  repotool release --respin 2     "
         "# after a security fix: media 3.3.2-2\n  repotool release --json | jq .published",
         formatter_class=argparse.RawDescriptionHelpFormatter,

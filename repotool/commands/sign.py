@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +18,12 @@ def register(
         "sign",
         parents=[common],
         help="sign the built packages (or the RPM files named) with the release key",
-        description="Sign with rpmsign, then check every signature with 'rpmkeys --checksig' "
-        "against the public key that is published. Without files: the build outputs (kept "
-        "signed per key, so nothing is signed twice). With files: those files, in place.",
+        description=textwrap.fill(
+            "Sign with rpmsign, then check every signature with 'rpmkeys --checksig' "
+            "against the public key that is published. Without files: the build outputs (kept "
+            "signed per key, so nothing is signed twice). With files: those files, in place.",
+            width=78,
+        ),
         epilog="examples:\n  repotool sign\n  repotool sign extra/foo-1.0-1.el7.noarch.rpm\n"
         "  repotool sign --check public/repo/el7/x86_64/Packages/*.rpm",
         formatter_class=argparse.RawDescriptionHelpFormatter,
