@@ -173,7 +173,7 @@ def push_tree(
     plan = plan_push(
         tree, remote, now=time.time() if now is None else now, keep_seconds=keep_seconds
     )
-    resumed = 0
+    resumed: list[Upload] = []
     if plan.uploads or plan.deletes:
         _put_manifest(store, plan.intent)
     if plan.uploads:
@@ -185,9 +185,9 @@ def push_tree(
         _put_manifest(store, plan.manifest)
     return PushResult(
         destination=store.where,
-        uploaded=len(plan.uploads) - resumed,
-        uploaded_bytes=plan.upload_bytes,
-        resumed=resumed,
+        uploaded=len(plan.uploads) - len(resumed),
+        uploaded_bytes=plan.upload_bytes - sum(u.size for u in resumed),
+        resumed=len(resumed),
         unchanged=plan.unchanged,
         deleted=len(plan.deletes),
         kept=len(plan.kept),
@@ -209,15 +209,16 @@ def _put_manifest(store: ObjectStore, manifest: Manifest) -> None:
 
 def _upload(
     public_dir: Path, store: ObjectStore, plan: PushPlan, reporter: Reporter, jobs: int
-) -> int:
-    resumed = 0
+) -> list[Upload]:
+    """Carry out the uploads; returns those found already there (a stopped push's work)."""
+    resumed: list[Upload] = []
 
-    def one(upload: Upload) -> bool:
-        """Put one file; False when it was already there (a stopped push's work)."""
+    def one(upload: Upload) -> Upload | None:
+        """Put one file; the upload back when it was already there."""
         if upload.size >= RESUME_CHECK_BYTES:
             held = store.head(upload.path)
             if held is not None and held.sha256 == upload.sha256 and held.size == upload.size:
-                return False
+                return upload
         store.put(
             upload.path,
             public_dir / upload.path,
@@ -225,23 +226,24 @@ def _upload(
             content_type=content_type(upload.path),
             cache_control=cache_control(upload),
         )
-        return True
+        return None
 
     with reporter.step(
         f"uploading {len(plan.uploads)} file(s), {plan.upload_bytes} bytes", len(plan.uploads)
     ) as step:
         for phase in ("content", "metadata"):
-            for done in _parallel(one, plan.phase(phase), jobs):
-                resumed += not done
+            for there in _parallel(one, plan.phase(phase), jobs):
+                resumed += [there] if there else []
                 step.advance(note=phase)
         # each repository switches with two PUTs in a row: a TERM or Ctrl-C waits for both
         for group in _groups(plan.phase("index")):
             with _signals_deferred():
                 for upload in group:
-                    resumed += not one(upload)
+                    there = one(upload)
+                    resumed += [there] if there else []
                     step.advance(note=upload.path)
-        for done in _parallel(one, plan.phase("pages"), jobs):
-            resumed += not done
+        for there in _parallel(one, plan.phase("pages"), jobs):
+            resumed += [there] if there else []
             step.advance(note="pages")
     return resumed
 

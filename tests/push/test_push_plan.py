@@ -8,6 +8,9 @@ reader model can tell a consistent repository from a broken one at any moment.
 from __future__ import annotations
 
 import hashlib
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -308,3 +311,42 @@ def test_a_push_killed_before_any_change_leaves_readers_safe_and_the_next_push_f
         assert finished.changed
     # per repository: after the release package, after repomd.xml
     assert len(inside_switch) == 2 * len(REPOS)
+
+
+def test_a_large_file_a_stopped_push_already_put_is_not_sent_again(tmp_path: Path) -> None:
+    public = tmp_path / "public"
+    write_release(public, 1)
+    big = public / "releases/3.1/live.iso"
+    big.write_bytes(b"\x00" * (2 * 1024 * 1024))
+    sums = f"{sha(big.read_bytes())}  live.iso\n".encode()
+    (public / "releases/3.1/SHA256SUMS").write_bytes(sums)
+    store = MemoryStore(kill_before_change=3)  # the intent manifest, the key, the image
+    with pytest.raises(SimulatedKill):
+        push(public, store)
+    assert store.read("releases/3.1/live.iso") == big.read_bytes()
+    store.kill_before_change = None
+    store.log.clear()
+    again = push(public, store)
+    assert again.resumed == 1 and ("put", "releases/3.1/live.iso") not in store.log
+    assert ("head", "releases/3.1/live.iso") in store.log
+    assert again.uploaded_bytes == sum(f.size for f in snapshot_tree(public).values()) - (
+        2 * 1024 * 1024
+    )
+    assert not reader_problems(store)
+
+
+def test_term_during_a_repositorys_switch_waits_for_the_switch(tmp_path: Path) -> None:
+    """SIGTERM arriving between repomd.xml and its signature is held until both are
+    up, then ends the process as usual."""
+    marker = tmp_path / "marker"
+    script = (
+        "import os, signal, sys\n"
+        "from repotool.push.run import _signals_deferred\n"
+        "with _signals_deferred():\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        f"    open({str(marker)!r}, 'w').write('both PUTs done')\n"
+        f"open({str(marker)!r}, 'a').write(' and past the switch')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert done.returncode == -signal.SIGTERM
+    assert marker.read_text() == "both PUTs done"
