@@ -120,97 +120,20 @@ class SmtplibTransport:
 
     def send(self, sender: str, recipients: Sequence[str], message: bytes) -> None:
         s = self.settings
-        where = s.where
-        check = (
-            f"check [announce] smtp_host and smtp_port, and that the server at "
-            f"{s.host}:{s.port} runs"
-        )
         smtp: smtplib.SMTP | None = None
         try:
             try:
                 # connecting in the constructor also gives STARTTLS the name to check
                 smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-                smtp.ehlo()
-                if s.starttls:
-                    context = ssl.create_default_context(cafile=str(s.cafile) if s.cafile else None)
-                    smtp.starttls(context=context)
-                    smtp.ehlo()
-                if s.user:
-                    smtp.login(s.user, s.password or "")
+                self._greet(smtp)
                 refused = smtp.sendmail(sender, list(recipients), message)
-            except (TimeoutError, smtplib.SMTPServerDisconnected) as e:
-                # smtplib reports a reply that never came as a lost connection
-                if not isinstance(e, TimeoutError) and not isinstance(e.__context__, TimeoutError):
-                    raise SmtpConnectError(
-                        f"the server closed the connection: {e}", where=where, hint=check
-                    ) from e
-                raise SmtpTimeoutError(
-                    f"the server did not answer within {s.timeout:g} s",
-                    where=where,
-                    hint=f"{check}; a slow server may need a larger [announce] smtp_timeout",
-                ) from e
-            except smtplib.SMTPAuthenticationError as e:
-                raise SmtpAuthError(
-                    f"the server refused the login of user '{s.user}': "
-                    f"{_reply(e.smtp_code, e.smtp_error)}",
-                    where=where,
-                    hint="check [announce] smtp_user and the password in smtp_password_file "
-                    "or the environment",
-                ) from e
-            except smtplib.SMTPRecipientsRefused as e:
-                first, (code, text) = next(iter(e.recipients.items()))
-                raise SmtpRejectedError(
-                    f"the server refused the recipient {first}: {_reply(code, text)}",
-                    where=where,
-                    hint="check [announce] list_address, and that this server accepts "
-                    "mail for the list from the sender",
-                ) from e
-            except smtplib.SMTPSenderRefused as e:
-                raise SmtpRejectedError(
-                    f"the server refused the sender {e.sender}: "
-                    f"{_reply(e.smtp_code, e.smtp_error)}",
-                    where=where,
-                    hint="check [announce] from_address, and that the list accepts posts from it",
-                ) from e
-            except smtplib.SMTPDataError as e:
-                raise SmtpRejectedError(
-                    f"the server refused the message: {_reply(e.smtp_code, e.smtp_error)}",
-                    where=where,
-                    hint="read the server's reason above; fix and send again",
-                ) from e
-            except smtplib.SMTPNotSupportedError as e:
-                wanted = "STARTTLS" if s.starttls else "AUTH"
-                raise SmtpConnectError(
-                    f"the server does not offer {wanted}: {e}",
-                    where=where,
-                    hint="set [announce] smtp_starttls / smtp_user to what the server supports",
-                ) from e
-            except ssl.SSLError as e:
-                raise SmtpConnectError(
-                    f"STARTTLS failed: {e.reason or e}",
-                    where=where,
-                    hint="trust the server's CA with [announce] smtp_cafile, or fix its "
-                    "certificate",
-                ) from e
-            except smtplib.SMTPResponseException as e:
-                raise DeliveryError(
-                    f"the server answered {_reply(e.smtp_code, e.smtp_error)}",
-                    where=where,
-                    hint="read the server's reason; fix and send again",
-                ) from e
-            except smtplib.SMTPException as e:
-                raise DeliveryError(f"SMTP failed: {e}", where=where, hint=check) from e
-            except ConnectionRefusedError as e:
-                raise SmtpConnectError("connection refused", where=where, hint=check) from e
-            except OSError as e:
-                raise SmtpConnectError(
-                    f"cannot reach the server: {e.strerror or e}", where=where, hint=check
-                ) from e
+            except (smtplib.SMTPException, OSError) as e:
+                raise delivery_error(e, s) from e
             if refused:
                 first, (code, text) = next(iter(refused.items()))
                 raise SmtpRejectedError(
                     f"the server refused the recipient {first}: {_reply(code, text)}",
-                    where=where,
+                    where=s.where,
                     hint="check [announce] list_address",
                 )
             # the message was accepted; a lost goodbye changes nothing
@@ -220,3 +143,101 @@ class SmtplibTransport:
             # after a failure do not wait for the server again: just drop the line
             if smtp is not None:
                 smtp.close()
+
+    def _greet(self, smtp: smtplib.SMTP) -> None:
+        """EHLO, then STARTTLS and login as configured."""
+        s = self.settings
+        smtp.ehlo()
+        if s.starttls:
+            context = ssl.create_default_context(cafile=str(s.cafile) if s.cafile else None)
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        if s.user:
+            smtp.login(s.user, s.password or "")
+
+
+def _check(s: SmtpSettings) -> str:
+    return (
+        f"check [announce] smtp_host and smtp_port, and that the server at {s.host}:{s.port} runs"
+    )
+
+
+def delivery_error(e: smtplib.SMTPException | OSError, s: SmtpSettings) -> DeliveryError:
+    """The :class:`DeliveryError` that says what smtplib's or the network's ``e`` means."""
+    if isinstance(e, TimeoutError | smtplib.SMTPServerDisconnected):
+        return _no_answer(e, s)
+    if isinstance(e, smtplib.SMTPException):
+        return _smtp_refusal(e, s)
+    return _network_error(e, s)
+
+
+def _no_answer(e: BaseException, s: SmtpSettings) -> DeliveryError:
+    # smtplib reports a reply that never came as a lost connection
+    if not isinstance(e, TimeoutError) and not isinstance(e.__context__, TimeoutError):
+        return SmtpConnectError(
+            f"the server closed the connection: {e}", where=s.where, hint=_check(s)
+        )
+    return SmtpTimeoutError(
+        f"the server did not answer within {s.timeout:g} s",
+        where=s.where,
+        hint=f"{_check(s)}; a slow server may need a larger [announce] smtp_timeout",
+    )
+
+
+def _smtp_refusal(e: smtplib.SMTPException, s: SmtpSettings) -> DeliveryError:
+    where = s.where
+    if isinstance(e, smtplib.SMTPAuthenticationError):
+        return SmtpAuthError(
+            f"the server refused the login of user '{s.user}': {_reply(e.smtp_code, e.smtp_error)}",
+            where=where,
+            hint="check [announce] smtp_user and the password in smtp_password_file "
+            "or the environment",
+        )
+    if isinstance(e, smtplib.SMTPRecipientsRefused):
+        first, (code, text) = next(iter(e.recipients.items()))
+        return SmtpRejectedError(
+            f"the server refused the recipient {first}: {_reply(code, text)}",
+            where=where,
+            hint="check [announce] list_address, and that this server accepts "
+            "mail for the list from the sender",
+        )
+    if isinstance(e, smtplib.SMTPSenderRefused):
+        return SmtpRejectedError(
+            f"the server refused the sender {e.sender}: {_reply(e.smtp_code, e.smtp_error)}",
+            where=where,
+            hint="check [announce] from_address, and that the list accepts posts from it",
+        )
+    if isinstance(e, smtplib.SMTPDataError):
+        return SmtpRejectedError(
+            f"the server refused the message: {_reply(e.smtp_code, e.smtp_error)}",
+            where=where,
+            hint="read the server's reason above; fix and send again",
+        )
+    if isinstance(e, smtplib.SMTPNotSupportedError):
+        wanted = "STARTTLS" if s.starttls else "AUTH"
+        return SmtpConnectError(
+            f"the server does not offer {wanted}: {e}",
+            where=where,
+            hint="set [announce] smtp_starttls / smtp_user to what the server supports",
+        )
+    if isinstance(e, smtplib.SMTPResponseException):
+        return DeliveryError(
+            f"the server answered {_reply(e.smtp_code, e.smtp_error)}",
+            where=where,
+            hint="read the server's reason; fix and send again",
+        )
+    return DeliveryError(f"SMTP failed: {e}", where=where, hint=_check(s))
+
+
+def _network_error(e: OSError, s: SmtpSettings) -> DeliveryError:
+    if isinstance(e, ssl.SSLError):
+        return SmtpConnectError(
+            f"STARTTLS failed: {e.reason or e}",
+            where=s.where,
+            hint="trust the server's CA with [announce] smtp_cafile, or fix its certificate",
+        )
+    if isinstance(e, ConnectionRefusedError):
+        return SmtpConnectError("connection refused", where=s.where, hint=_check(s))
+    return SmtpConnectError(
+        f"cannot reach the server: {e.strerror or e}", where=s.where, hint=_check(s)
+    )
