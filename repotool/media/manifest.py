@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: checked with ``fullmatch``: ``$`` would let a trailing newline through
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 DEFAULT_CHECKSUMS = "SHA256SUMS"
 DEFAULT_SIGNATURE = "SHA256SUMS.asc"
 
@@ -51,8 +52,20 @@ class MediaManifest:
 
 
 def _plain_name(value: object) -> bool:
-    """A file name beside media.json: never a path, never '.' or '..'."""
-    return isinstance(value, str) and value not in ("", ".", "..") and "/" not in value
+    """A file name beside media.json: never a path, never '.' or '..', and no control
+    or bidi character (it becomes a file on disk, a link and a line of text)."""
+    return (
+        isinstance(value, str)
+        and value not in ("", ".", "..")
+        and "/" not in value
+        and value.isprintable()
+    )
+
+
+def _unprintable(value: object) -> str:
+    """`` (it holds the control character U+XXXX)`` when ``value`` holds one, else ''."""
+    bad = next((c for c in value if not c.isprintable()), None) if isinstance(value, str) else None
+    return "" if bad is None else f" (it holds the control character U+{ord(bad):04X})"
 
 
 def _image(n: int, img: Any, where: str) -> MediaImage:
@@ -64,12 +77,13 @@ def _image(n: int, img: Any, where: str) -> MediaImage:
     name, size, sha256 = img.get("name"), img.get("size"), img.get("sha256")
     if not _plain_name(name):
         raise ManifestError(
-            f"image #{n} lacks a plain file name: {name!r} is not a name beside media.json",
+            f"image #{n} lacks a plain file name: {name!r} is not a name beside media.json"
+            + _unprintable(name),
             where=where,
         )
     if not isinstance(size, int) or isinstance(size, bool):
         raise ManifestError(f"image #{n} lacks an integer size: {size!r}", where=where)
-    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise ManifestError(
             f"image #{n} lacks a 64-digit SHA-256 (lower-case hex): {sha256!r}", where=where
         )
@@ -81,7 +95,8 @@ def _file_name(doc: dict[str, Any], key: str, default: str, where: str) -> str:
     value = doc.get(key) or default
     if not _plain_name(value):
         raise ManifestError(
-            f"'{key}' is {value!r}, not a plain file name beside media.json", where=where
+            f"'{key}' is {value!r}, not a plain file name beside media.json" + _unprintable(value),
+            where=where,
         )
     assert isinstance(value, str)
     return value

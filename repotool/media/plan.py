@@ -15,8 +15,9 @@ from repotool.errors import MediaError
 
 #: ISO 9660 volume identifiers hold at most 32 characters.
 MAX_LABEL = 32
-_LABEL_OK = re.compile(r"^[A-Za-z0-9._-]+$")
-_VERSION_LABEL = re.compile(r"^[0-9][0-9A-Za-z.]*(-[0-9]+)?$")
+#: checked with ``fullmatch``: ``$`` would let a trailing newline through
+_LABEL_OK = re.compile(r"[A-Za-z0-9._-]+")
+_VERSION_LABEL = re.compile(r"[0-9][0-9A-Za-z.]*(-[0-9]+)?")
 
 #: kernel command line switch that selects the menu entry's mode
 MODE_ARG = "pslive.mode"
@@ -76,16 +77,16 @@ def media_names(*, prefix: str, version_label: str, arch: str, volume_label: str
     The LiveUSB image is the same isohybrid image under its own name (``.img``,
     to be written to a stick with dd); it is published as a hard link.
     """
-    if not _VERSION_LABEL.match(version_label):
+    if not _VERSION_LABEL.fullmatch(version_label):
         raise MediaError(
-            f"'{version_label}' is not a release label",
+            f"{version_label!r} is not a release label",
             where="repotool media build VERSION",
             hint="use the toolkit version, with -N for a respin: 3.3.2 or 3.3.2-2",
         )
     label = f"{volume_label}-{version_label}"
-    if len(label) > MAX_LABEL or not _LABEL_OK.match(label):
+    if len(label) > MAX_LABEL or not _LABEL_OK.fullmatch(label):
         raise MediaError(
-            f"the volume label '{label}' is not usable on an ISO 9660 image "
+            f"the volume label {label!r} is not usable on an ISO 9660 image "
             f"(at most {MAX_LABEL} of A-Z a-z 0-9 . _ -)",
             where="repotool.toml [media] volume_label",
             hint="choose a shorter volume_label without spaces",
