@@ -29,6 +29,7 @@ from typing import Any
 
 import createrepo_c as cr
 
+from repotool.announce.plaintext import markdown_to_text, underline
 from repotool.errors import AdvisoryError, AdvisoryMismatchError, RecordProblem
 from repotool.evr import NEVRA, evr_cmp
 from repotool.records.loading import duplicate_advisory_problems
@@ -37,6 +38,8 @@ from repotool.records.screening import PLACEHOLDER, TEMPLATE_TEXT
 from repotool.records.terms import ADVISORY_TYPES, SEVERITIES
 
 ADVISORY_PREFIX = "PSSA"
+#: makes yum and dnf fetch the repository metadata (and so new errata) now
+REFRESH_COMMAND = "yum clean expire-cache"
 NVD_URL = "https://nvd.nist.gov/vuln/detail/{cve}"
 
 
@@ -236,13 +239,10 @@ def _update_record(
     rec.title = adv.title
     rec.severity = adv.severity or "None"
     rec.summary = adv.summary or adv.title
-    # yum and dnf show the description but not the solution: carry the steps in both.
-    rec.description = "\n\n".join(
-        f"{name}\n{'-' * len(name)}\n{sections[name]}"
-        for name in ("Description", "Impact", "Remediation")
-        if name in sections
-    )
-    rec.solution = sections.get("Remediation", "")
+    # yum and dnf show the description but not the solution: carry the steps in both,
+    # as plain text (a terminal shows Markdown's ``` fences and `quotes` raw)
+    rec.description = updateinfo_description(adv)
+    rec.solution = markdown_to_text(sections.get("Remediation", ""))
     rec.release = f"{product} {adv.fixed_in}".strip()
     rec.rights = f"Copyright {adv.year} {product}"
     rec.issued_date = _when(adv.issued)
@@ -264,6 +264,35 @@ def _update_record(
         col.append(_collection_package(n, digests.get(n)))
     rec.append_collection(col)
     return rec
+
+
+def update_commands(adv: Advisory) -> tuple[str, ...]:
+    """Pure: what a host runs before the Remediation's own steps: the metadata
+    refresh, and the update command unless a Remediation step already gives it."""
+    remediation = adv.sections.get("Remediation", "")
+    in_steps = any(line.strip() == adv.update_cmd for line in remediation.splitlines())
+    return (REFRESH_COMMAND,) if in_steps else (REFRESH_COMMAND, adv.update_cmd)
+
+
+def updateinfo_description(adv: Advisory) -> str:
+    """Pure: the description ``yum/dnf updateinfo info`` prints: plain text sections,
+    the update command and the metadata refresh first among the steps."""
+    sections = adv.sections
+    parts = []
+    for name in ("Description", "Impact", "Remediation"):
+        if name not in sections:
+            continue
+        text = markdown_to_text(sections[name])
+        if name == "Remediation":
+            first = update_commands(adv)
+            text = (
+                f"First make yum see the new errata{'' if len(first) == 1 else ' and update'}:"
+                "\n\n" + "".join(f"    {c}\n" for c in first) + f"\n{text}"
+            )
+        parts.append(f"{underline(name)}\n\n{text}")
+    if adv.cvss is not None:
+        parts.append(f"CVSS v3 base score: {adv.cvss.score} ({adv.cvss.rating}), {adv.cvss.vector}")
+    return "\n\n".join(parts)
 
 
 def _reference(kind: str, href: str, ref_id: str, title: str) -> Any:

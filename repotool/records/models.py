@@ -15,7 +15,8 @@ Public API (pure: text in, values out)::
     parse_advisory(text, source) -> Advisory
     parse_release(text, source)  -> Release
     parse_news(text, source)     -> NewsItem
-    NEVRA, Reference, FixedPackage, Advisory, Respin, Release, NewsItem, Records
+    NEVRA, Reference, FixedPackage, Cvss, Revision, Advisory, Respin, Release, NewsItem,
+    Records
 
 ``source`` names the file in errors.  A file's problems are raised together as
 one :class:`~repotool.errors.RecordInvalidError` (an ``AdvisoryError``) whose
@@ -168,6 +169,52 @@ class FixedPackage(_Strict):
         return NEVRA(self.name, int(epoch or 0), version, release, self.arch)
 
 
+#: a CVSS v3 base vector, every base metric once, in the specification's order
+_CVSS_VECTOR_RE = re.compile(
+    r"^CVSS:3\.[01]/AV:[NALP]/AC:[LH]/PR:[NLH]/UI:[NR]/S:[UC]/C:[NLH]/I:[NLH]/A:[NLH]\Z"
+)
+
+
+class Cvss(_Strict):
+    """A CVSS v3 base score: ``{score: 7.5, vector: "CVSS:3.1/AV:N/..."}`` (optional)."""
+
+    score: float = Field(ge=0.0, le=10.0)
+    vector: str
+
+    @field_validator("vector")
+    @classmethod
+    def _vector(cls, v: str) -> str:
+        if not _CVSS_VECTOR_RE.match(v):
+            raise ValueError(
+                f"'{v}' is not a CVSS v3 base vector; copy it from the NVD entry, "
+                "e.g. CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"
+            )
+        return v
+
+    @property
+    def rating(self) -> str:
+        """The qualitative rating of the score (CVSS v3.1 specification, section 5)."""
+        if self.score == 0:
+            return "None"
+        if self.score < 4:
+            return "Low"
+        if self.score < 7:
+            return "Medium"
+        return "High" if self.score < 9 else "Critical"
+
+
+class Revision(_Strict):
+    """One entry of an advisory's revision history: ``{date: 2014-04-10, note: ...}``."""
+
+    date: date
+    note: str = Field(min_length=1)
+
+    @field_validator("note", mode="before")
+    @classmethod
+    def _free_text(cls, v: object) -> object:
+        return _text(v, "revision note")
+
+
 class Advisory(_Strict):
     """A security advisory (or bugfix/enhancement erratum): ``advisories/<id>.md``.
 
@@ -175,8 +222,11 @@ class Advisory(_Strict):
     security), ``title``, ``summary`` (one line, optional), ``issued``,
     ``updated`` (defaults to issued), ``cves``, ``references``, ``packages``
     (target -> list of FixedPackage), ``affected_releases`` and ``fixed_in``
-    (the release or respin version that ships the fix).  The body is Markdown
-    with ``## Description``, ``## Impact`` and ``## Remediation`` sections.
+    (the release or respin version that ships the fix).  Optional:
+    ``update_command`` (what a host runs, default ``yum update --advisory <id>``),
+    ``cvss`` (a :class:`Cvss`) and ``revisions`` (the history, oldest first).
+    The body is Markdown with ``## Description``, ``## Impact`` and
+    ``## Remediation`` sections.
     """
 
     id: str
@@ -193,6 +243,11 @@ class Advisory(_Strict):
     fixed_in: str = ""
     #: why a security advisory lists no CVE (none assigned, a configuration weakness)
     cves_none_reason: str = ""
+    #: the command that installs the fix; empty: ``yum update --advisory <id>``
+    update_command: str = ""
+    cvss: Cvss | None = None
+    #: what changed and when, oldest first; empty: issued (and updated) only
+    revisions: tuple[Revision, ...] = ()
     # filled from the file, not the front matter
     body: str = ""
     source: str = ""
@@ -218,6 +273,22 @@ class Advisory(_Strict):
     @classmethod
     def _free_text(cls, v: object, info: ValidationInfo) -> object:
         return _text(v, str(info.field_name), multiline=info.field_name != "title")
+
+    @field_validator("update_command", mode="before")
+    @classmethod
+    def _command_text(cls, v: object) -> object:
+        return _text(v, "update_command")
+
+    @field_validator("update_command")
+    @classmethod
+    def _command(cls, v: str) -> str:
+        if v and not re.match(r"^(yum|dnf) [^\n;&|`$<>]+\Z", v):
+            raise ValueError(
+                "the update command is not one yum or dnf command (it may not chain "
+                "or redirect commands); write e.g. 'yum update' or "
+                "'yum update perfsonar-toolkit-ntp' (further steps go under ## Remediation)"
+            )
+        return v
 
     @field_validator("id")
     @classmethod
@@ -276,7 +347,31 @@ class Advisory(_Strict):
             )
         if self.type != "security" and self.cves:
             raise ValueError("cves: only a security advisory lists CVEs; set type: security")
+        previous = self.issued
+        for r in self.revisions:
+            if not previous <= r.date <= self.last_updated:
+                raise ValueError(
+                    f"revisions: the entry of {r.date} is not between issued "
+                    f"({self.issued}) and updated ({self.last_updated}) in date order; "
+                    "list revisions oldest first, dated from issued to updated"
+                )
+            previous = r.date
         return self
+
+    @property
+    def update_cmd(self) -> str:
+        """What a host runs to install the fix."""
+        return self.update_command or f"yum update --advisory {self.id}"
+
+    @property
+    def history(self) -> tuple[Revision, ...]:
+        """The revision history; without one in the record, issued (and updated)."""
+        if self.revisions:
+            return self.revisions
+        out = [Revision(date=self.issued, note="Initial release.")]
+        if self.last_updated != self.issued:
+            out.append(Revision(date=self.last_updated, note="Updated."))
+        return tuple(out)
 
     @property
     def last_updated(self) -> date:

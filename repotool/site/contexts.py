@@ -9,14 +9,16 @@ so they work without a server that reads query strings.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from repotool.records.advisories import update_commands
 from repotool.records.models import Advisory, NewsItem, Records, Release
 from repotool.records.terms import SEVERITIES
-from repotool.site.published import MediaSet, Published, media_for
-from repotool.site.render import markdown_to_html
+from repotool.site.published import ListMessage, MediaSet, Published, media_for
+from repotool.site.render import first_paragraph, markdown_to_html
 
 #: feeds advertised in every page head: (path, media type, title)
 FEEDS: tuple[tuple[str, str, str], ...] = (
@@ -66,8 +68,42 @@ def news_path(n: NewsItem) -> str:
 
 
 def yum_update_command(a: Advisory) -> str:
-    names = sorted({p.name for pkgs in a.packages.values() for p in pkgs})
-    return "yum update " + " ".join(names)
+    """The record's update command (default ``yum update --advisory <id>``)."""
+    return a.update_cmd
+
+
+def short_hash(hexdigest: str) -> str:
+    """'0123…cdef': a digest short enough for a phone, still recognisable."""
+    return hexdigest if len(hexdigest) <= 20 else f"{hexdigest[:12]}…{hexdigest[-6:]}"
+
+
+def format_timestamp(iso: str) -> str:
+    """'2014-04-10T12:00:00+00:00' -> '2014-04-10 12:00 UTC' (dates as people read them)."""
+    try:
+        when = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+#: the mirror table's columns, in order: (status.json key, heading)
+MIRROR_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("name", "Mirror"),
+    ("region", "Region"),
+    ("status", "Status"),
+    ("detail", "Details"),
+    ("url", "Address"),
+    ("contact", "Contact"),
+)
+#: what each mirror status means, for the legend
+MIRROR_STATUSES: tuple[tuple[str, str], ...] = (
+    ("fresh", "same metadata as the master"),
+    ("stale", "signed correctly but behind the master"),
+    ("down", "could not be reached"),
+    ("bad-signature", "metadata that does not verify against the release key: do not use"),
+)
 
 
 def _by_issued(advisories: Sequence[Advisory]) -> list[Advisory]:
@@ -105,9 +141,41 @@ def select_advisories(
     ]
 
 
-def _advisory_view(a: Advisory, records: Records) -> dict[str, Any]:
+def _package_rows(a: Advisory, published: Published) -> list[dict[str, Any]]:
+    """Every fixed package: target, name, the versions still vulnerable, its files."""
+    rows = []
+    for target, pkgs in sorted(a.packages.items()):
+        for p in pkgs:
+            files = published.package_files.get((target, p.nevra), ())
+            rows.append(
+                {
+                    "target": target,
+                    "package": p,
+                    "fixed": f"{p.evr}.{p.arch}",
+                    "vulnerable": f"{p.name} < {p.evr}",
+                    "files": files,
+                }
+            )
+    return rows
+
+
+def _announcement(a: Advisory, published: Published) -> ListMessage | None:
+    """The advisory's signed message in the list archive, if it was sent."""
+    return next(
+        (
+            m
+            for lst in published.lists
+            for m in lst.archive
+            if m.kind == "advisory" and m.ref == a.id
+        ),
+        None,
+    )
+
+
+def _advisory_view(a: Advisory, records: Records, published: Published) -> dict[str, Any]:
     sections = a.sections
     fixed_release = records.release(a.fixed_in.partition("-")[0]) if a.fixed_in else None
+    commands = update_commands(a)
     return {
         "advisory": a,
         "path": advisory_path(a),
@@ -121,8 +189,14 @@ def _advisory_view(a: Advisory, records: Records) -> dict[str, Any]:
             if name not in ("Description", "Impact", "Remediation")
         ],
         "yum_update": yum_update_command(a),
+        "first_commands": commands,
+        "update_in_steps": len(commands) == 1,
+        "updateinfo_command": f"yum updateinfo info {a.id}",
         "fixed_in_path": release_path(a.fixed_in) if fixed_release else "",
         "packages": sorted(a.packages.items()),
+        "package_rows": _package_rows(a, published),
+        "announcement": _announcement(a, published),
+        "description": a.summary or first_paragraph(sections.get("Description", ""), 155),
     }
 
 
@@ -155,18 +229,31 @@ def plan_pages(site: SiteInfo, records: Records, published: Published) -> dict[s
 
     current = records.releases[0] if records.releases else None
     advisories = _by_issued(records.advisories)
+    latest = current.respins[-1] if current and current.respins else None
     add(
         "/",
         "home.html",
         site.title,
         current=_release_view(current, records, published) if current else None,
+        latest_respin=latest,
         news=list(records.news[:4]),
-        advisories=[_advisory_view(a, records) for a in advisories[:5]],
+        advisories=[_advisory_view(a, records, published) for a in advisories[:5]],
         yum=published.yum,
+        description=(
+            f"The {site.product}: network measurement hosts on a LiveCD, a LiveUSB or a "
+            "signed yum repository. Downloads, set-up, security advisories and news."
+        ),
     )
     add("/news/", "news_index.html", "News", news=list(records.news))
     for n in records.news:
-        add(news_path(n), "news.html", n.title, item=n, body_html=markdown_to_html(n.body))
+        add(
+            news_path(n),
+            "news.html",
+            n.title,
+            item=n,
+            body_html=markdown_to_html(n.body),
+            description=n.summary or first_paragraph(n.body, 155),
+        )
     add(
         "/releases/",
         "release_index.html",
@@ -180,6 +267,7 @@ def plan_pages(site: SiteInfo, records: Records, published: Published) -> dict[s
             rel.title or f"{site.product} {rel.version}",
             yum=published.yum,
             is_current=rel is current,
+            description=rel.summary or f"{site.product} {rel.version}: downloads and notes.",
             **_release_view(rel, records, published),
         )
     filters = advisory_filters(records.advisories)
@@ -192,7 +280,7 @@ def plan_pages(site: SiteInfo, records: Records, published: Published) -> dict[s
             filter_path(year, sev),
             "advisory_index.html",
             f"{label} security advisories" if label else "Security advisories",
-            advisories=[_advisory_view(a, records) for a in chosen],
+            advisories=[_advisory_view(a, records, published) for a in chosen],
             year=year,
             severity=sev,
             years=years,
@@ -200,30 +288,50 @@ def plan_pages(site: SiteInfo, records: Records, published: Published) -> dict[s
             filter_path=filter_path,
         )
     for a in records.advisories:
-        add(advisory_path(a), "advisory.html", f"{a.id}: {a.title}", **_advisory_view(a, records))
-    add("/lists/", "lists.html", "Mailing lists", lists=published.lists)
-    if published.mirrors is not None:
-        columns: list[str] = []
-        for row in published.mirrors:
-            columns += [k for k in row if k not in columns]
         add(
-            "/mirrors/", "mirrors.html", "Mirror status", mirrors=published.mirrors, columns=columns
+            advisory_path(a),
+            "advisory.html",
+            f"{a.id}: {a.title}",
+            **_advisory_view(a, records, published),
         )
+    add(
+        "/lists/",
+        "lists.html",
+        "Mailing lists",
+        lists=published.lists,
+        description=f"The {site.product} mailing lists: subscribe, read the signed archive.",
+    )
+    for lst in published.lists:
+        for m in lst.archive:
+            if m.page:
+                add(m.page, "message.html", m.subject, message=m, list=lst, description=m.subject)
+    add(
+        "/mirrors/",
+        "mirrors.html",
+        "Mirror status",
+        mirrors=published.mirrors or (),
+        checked=published.mirrors_checked,
+        columns=MIRROR_COLUMNS,
+        statuses=MIRROR_STATUSES,
+        description=f"Mirrors of the {site.product} repository and how fresh each one is.",
+    )
     add(NOT_FOUND_PATH, "404.html", "Page not found")
     return pages
 
 
-def page_context(site: SiteInfo, page: Page, has_mirrors: bool) -> dict[str, Any]:
-    """The context a template gets: the page's own plus what the layout needs."""
+def page_context(site: SiteInfo, page: Page, has_mirrors: bool = True) -> dict[str, Any]:
+    """The context a template gets: the page's own plus what the layout needs.
+
+    The mirrors page is always there (it says when no check ran yet), so
+    ``has_mirrors`` no longer changes the menu."""
     nav = [
         ("/", "Home"),
         ("/releases/", "Releases"),
         ("/advisories/", "Advisories"),
         ("/news/", "News"),
         ("/lists/", "Mailing lists"),
+        ("/mirrors/", "Mirrors"),
     ]
-    if has_mirrors:
-        nav.append(("/mirrors/", "Mirrors"))
     section = "/" + page.path.strip("/").split("/")[0] + "/" if page.path != "/" else "/"
     return {
         **page.context,
@@ -234,4 +342,8 @@ def page_context(site: SiteInfo, page: Page, has_mirrors: bool) -> dict[str, Any
         "section": section,
         "feeds": FEEDS,
         "release_path": release_path,
+        "page_description": page.context.get("description")
+        or f"{page.title}: {site.title}, the {site.product} site.",
+        "short_hash": short_hash,
+        "format_timestamp": format_timestamp,
     }

@@ -150,3 +150,42 @@ def plan_feeds(
         out[atom] = (ATOM_TYPE, render_atom(site, feed, atom))
         out[rss] = (RSS_TYPE, render_rss(site, feed, rss))
     return out
+
+
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+#: files at the top of the site that crawlers ask for by name
+ROBOTS_PATH = "/robots.txt"
+SITEMAP_PATH = "/sitemap.xml"
+
+
+def render_sitemap(site: SiteInfo, page_paths: Sequence[str]) -> bytes:
+    """Pure: sitemap.xml listing every HTML page (not the 404 page)."""
+    ET.register_namespace("", SITEMAP_NS)
+    root = ET.Element(f"{{{SITEMAP_NS}}}urlset")
+    for path in sorted(page_paths):
+        if path.endswith("/"):
+            url = ET.SubElement(root, f"{{{SITEMAP_NS}}}url")
+            ET.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = _absolute(site, path)
+    return _xml(root)
+
+
+def render_robots(site: SiteInfo) -> bytes:
+    """Pure: robots.txt: the pages are for everyone; the repository and media trees
+    are for yum and downloads, not for crawlers (they are large and change often)."""
+    lines = [
+        "User-agent: *",
+        "Disallow: /repo/",
+        "Disallow: /releases/*/*.iso",
+        "Disallow: /releases/*/*.img",
+        "Allow: /",
+        f"Sitemap: {_absolute(site, SITEMAP_PATH)}",
+    ]
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def plan_site_files(site: SiteInfo, page_paths: Sequence[str]) -> dict[str, tuple[str, bytes]]:
+    """robots.txt and sitemap.xml by URL path: (media type, bytes)."""
+    return {
+        ROBOTS_PATH: ("text/plain; charset=utf-8", render_robots(site)),
+        SITEMAP_PATH: ("application/xml", render_sitemap(site, page_paths)),
+    }

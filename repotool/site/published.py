@@ -17,18 +17,20 @@ The parsers (``parse_*``) are pure; :func:`read_published` is the thin shell.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from repotool.announce.archive import parse_index
 from repotool.config import Config
 from repotool.errors import AnnounceError, PublishedFileError
-from repotool.evr import evr_key
+from repotool.evr import NEVRA, evr_key
 from repotool.media.manifest import ManifestError, MediaImage, parse_manifest
 from repotool.process import Runner
 
@@ -141,7 +143,7 @@ class YumSetup:
 
 @dataclass(frozen=True)
 class ListMessage:
-    """One archived announcement as the list page shows it (a link to its .eml)."""
+    """One archived announcement: its page (``page``) and its signed .eml (``url``)."""
 
     message_id: str
     subject: str
@@ -149,6 +151,21 @@ class ListMessage:
     kind: str
     ref: str
     url: str
+    #: the message's own page, /lists/<list>/<file without .eml>/
+    page: str = ""
+    sender: str = ""
+    #: the text the list members read (the signed text/plain part)
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """A package file of a published repository: where it is and its SHA-256."""
+
+    target: str
+    arch: str
+    url: str
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -167,6 +184,10 @@ class Published:
     yum: YumSetup | None = None
     lists: tuple[MailingList, ...] = ()
     mirrors: tuple[Mapping[str, str], ...] | None = None
+    #: when ``repotool mirror check`` wrote status.json (its "generated")
+    mirrors_checked: str = ""
+    #: (target, NEVRA) -> the files of that package in the target's repositories
+    package_files: Mapping[tuple[str, NEVRA], tuple[PackageFile, ...]] = field(default_factory=dict)
 
 
 # --- pure parsers ------------------------------------------------------------------
@@ -220,6 +241,30 @@ def parse_archive(data: bytes, list_name: str, where: str) -> tuple[ListMessage,
     return tuple(sorted(out, key=lambda m: m.date, reverse=True))
 
 
+def message_text(raw: bytes) -> tuple[str, str]:
+    """Pure: (sender, text) of an archived message: the text/plain part that was signed."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    sender = str(msg.get("from", ""))
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain" and not part.is_attachment():
+            try:
+                body = part.get_content()
+            except (LookupError, ValueError):
+                body = part.get_payload(decode=True) or b""
+            text = body if isinstance(body, str) else bytes(body).decode("utf-8", "replace")
+            return sender, text.replace("\r\n", "\n")
+    return sender, ""
+
+
+def mirror_check_time(data: bytes, where: str) -> str:
+    """Pure: status.json's "generated" as 'YYYY-MM-DD HH:MM UTC' ('' when absent)."""
+    doc = _json(data, where)
+    generated = doc.get("generated") if isinstance(doc, dict) else None
+    if not isinstance(generated, str) or not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d", generated):
+        return ""
+    return f"{generated[:10]} {generated[11:16]} UTC"
+
+
 def parse_mirror_status(data: bytes, where: str) -> tuple[Mapping[str, str], ...]:
     """Pure: status.json in, one row (text values) per mirror out."""
     doc = _json(data, where)
@@ -231,13 +276,20 @@ def parse_mirror_status(data: bytes, where: str) -> tuple[Mapping[str, str], ...
     out: list[dict[str, str]] = []
     for row in rows:
         if isinstance(row, dict):
-            out.append(
-                {
-                    str(k): str(v)
-                    for k, v in row.items()
-                    if isinstance(v, str | int | float | bool) or v is None
-                }
-            )
+            flat = {
+                str(k): str(v)
+                for k, v in row.items()
+                if isinstance(v, str | int | float | bool) or v is None
+            }
+            repos = row.get("repos")
+            if isinstance(repos, dict) and "detail" not in flat:
+                # what is wrong, per repository (a fresh one needs no words)
+                flat["detail"] = "; ".join(
+                    f"{name}: {r['detail']}"
+                    for name, r in sorted(repos.items())
+                    if isinstance(r, dict) and r.get("status") != "fresh" and r.get("detail")
+                )
+            out.append(flat)
     return tuple(out)
 
 
@@ -261,20 +313,38 @@ def _read(path: Path) -> bytes | None:
         ) from e
 
 
-def _release_packages(cfg: Config, public: Path) -> tuple[ReleasePackage, ...]:
+def _package_files(cfg: Config, public: Path) -> dict[tuple[str, NEVRA], tuple[PackageFile, ...]]:
     from repotool.errors import AdvisoryError
     from repotool.records.advisories import read_repo_packages
 
-    out: list[ReleasePackage] = []
+    out: dict[tuple[str, NEVRA], tuple[PackageFile, ...]] = {}
     for target in cfg.targets:
         for arch in target.arches:
             repo_dir = public / "repo" / target.name / arch
             if not (repo_dir / "repodata" / "repomd.xml").is_file():
                 continue
             try:
-                nevras = read_repo_packages(repo_dir)
+                sums = read_repo_packages(repo_dir)
             except AdvisoryError as e:
                 raise PublishedFileError(e.what, where=e.where, hint=e.hint) from e
+            for n, sha in sums.items():
+                url = f"/repo/{target.name}/{arch}/Packages/{n.filename}"
+                key = (target.name, n)
+                out[key] = (*out.get(key, ()), PackageFile(target.name, arch, url, sha))
+    return out
+
+
+def _release_packages(
+    cfg: Config, files: Mapping[tuple[str, NEVRA], tuple[PackageFile, ...]]
+) -> tuple[ReleasePackage, ...]:
+    out: list[ReleasePackage] = []
+    for target in cfg.targets:
+        for arch in target.arches:
+            nevras = [
+                n
+                for (t, n), fs in files.items()
+                if t == target.name and any(f.arch == arch for f in fs)
+            ]
             found = [n for n in nevras if n.name == RELEASE_PACKAGE]
             if found:
                 newest = max(found, key=lambda n: evr_key(n.evr))
@@ -303,6 +373,7 @@ def published_inputs(cfg: Config, public: Path) -> list[Path]:
     for list_name in mailing_list_names(cfg):
         paths.append(public / "lists" / list_name / "archive.json")
         paths.append(public / "lists" / list_name / "archive.mbox")
+        paths.extend(sorted((public / "lists" / list_name).glob("*.eml")))
     return paths
 
 
@@ -326,13 +397,14 @@ def read_published(cfg: Config, public: Path, keys: KeyInspector) -> Published:
     repo_path = public / "repo" / f"{cfg.publish.repo_id}.repo"
     key = _read(key_path)
     repo_text = _read(repo_path)
+    package_files = _package_files(cfg, public)
     if key is not None and repo_text is not None:
         yum = YumSetup(
             repo_file_url=f"/repo/{repo_path.name}",
             repo_file_text=repo_text.decode("utf-8", "replace"),
             key_url=f"/keys/{key_path.name}",
             fingerprint=format_fingerprint(keys.fingerprint(key)),
-            release_packages=_release_packages(cfg, public),
+            release_packages=_release_packages(cfg, package_files),
         )
 
     lists: list[MailingList] = []
@@ -341,6 +413,7 @@ def read_published(cfg: Config, public: Path, keys: KeyInspector) -> Published:
         archive_path = public / "lists" / list_name / "archive.json"
         data = _read(archive_path)
         archive = parse_archive(data, list_name, str(archive_path)) if data is not None else ()
+        archive = tuple(_with_text(m, public) for m in archive)
         mbox = public / "lists" / list_name / "archive.mbox"
         lists.append(
             MailingList(
@@ -356,7 +429,23 @@ def read_published(cfg: Config, public: Path, keys: KeyInspector) -> Published:
     status_path = public / "mirrors" / "status.json"
     status = _read(status_path)
     mirrors = parse_mirror_status(status, str(status_path)) if status is not None else None
-    return Published(media=media, yum=yum, lists=tuple(lists), mirrors=mirrors)
+    checked = mirror_check_time(status, str(status_path)) if status is not None else ""
+    return Published(
+        media=media,
+        yum=yum,
+        lists=tuple(lists),
+        mirrors=mirrors,
+        mirrors_checked=checked,
+        package_files=package_files,
+    )
+
+
+def _with_text(m: ListMessage, public: Path) -> ListMessage:
+    """The message with its page, sender and text (from the .eml beside archive.json)."""
+    raw = _read(public / m.url.lstrip("/"))
+    sender, text = message_text(raw) if raw is not None else ("", "")
+    page = m.url.removesuffix(".eml") + "/" if m.url.endswith(".eml") else ""
+    return replace(m, page=page, sender=sender, text=text)
 
 
 def media_for(published: Published, labels: Sequence[str]) -> tuple[MediaSet, ...]:

@@ -42,6 +42,8 @@ from repotool.site.http import Document
 MANIFEST_NAME = ".site-export.json"
 FORMAT = 1
 NOT_FOUND_URL = "/404.html"
+#: files the export writes at the top of public/ (crawlers ask for them there)
+TOP_FILES = frozenset({"robots.txt", "sitemap.xml"})
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 logger = logging.getLogger("repotool.site.released")
@@ -95,6 +97,7 @@ def site_owned(rel: str) -> bool:
     return (
         parts[-1] == "index.html"
         or rel == NOT_FOUND_URL.lstrip("/")
+        or rel in TOP_FILES
         or (parts[0] in ("feeds", "static") and len(parts) >= 2)
     )
 
@@ -106,6 +109,7 @@ def url_is_site_owned(path: str) -> bool:
         path.endswith("/")
         or path.endswith("/index.html")
         or path == NOT_FOUND_URL
+        or path.lstrip("/") in TOP_FILES
         or path.startswith(("/feeds/", "/static/"))
     )
 

@@ -18,6 +18,7 @@ import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from repotool.announce.plaintext import format_size
 from repotool.errors import SiteError
 
 #: the HTML a record body may produce, and nothing more
@@ -100,13 +101,9 @@ def cve_url(cve: str) -> str:
 
 
 def human_size(size: int) -> str:
-    """1536 -> '1.5 KiB' (what a download table shows beside the exact bytes)."""
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"  # pragma: no cover - the loop always returns
+    """1_536_000 -> '1.5 MB': the announcements' own formatter, so a size reads the
+    same in the mail and on the site (decimal units, 1 MB = 10^6 bytes)."""
+    return format_size(size)
 
 
 def template_environment(templates_dir: Path) -> jinja2.Environment:

@@ -18,7 +18,7 @@ from repotool.config import Config
 from repotool.records.loading import load_records
 from repotool.records.models import Records
 from repotool.site.contexts import NOT_FOUND_PATH, Page, SiteInfo, page_context, plan_pages
-from repotool.site.feeds import plan_feeds
+from repotool.site.feeds import plan_feeds, plan_site_files
 from repotool.site.http import Document
 from repotool.site.published import KeyInspector, Published, published_inputs, read_published
 from repotool.site.render import render_template, template_environment
@@ -111,12 +111,15 @@ def load_snapshot(cfg: Config, public: Path, keys: KeyInspector) -> SiteSnapshot
     records = load_records(cfg.path(cfg.site.content_dir))
     published = read_published(cfg, public, keys)
     info = site_info(cfg)
+    pages = plan_pages(info, records, published)
     return SiteSnapshot(
         site=info,
         records=records,
         published=published,
-        pages=plan_pages(info, records, published),
-        feeds=plan_feeds(info, records.news, records.advisories),
+        pages=pages,
+        # robots.txt and sitemap.xml ride with the feeds: generated files, not pages
+        feeds=plan_feeds(info, records.news, records.advisories)
+        | plan_site_files(info, [p for p in pages if p != NOT_FOUND_PATH]),
         env=template_environment(cfg.path(cfg.site.templates_dir)),
         last_modified=float(int(max(mtimes, default=0.0))),
     )

@@ -106,7 +106,9 @@ def test_bare_page_url_redirects_to_folder(site: InProcessClient) -> None:
 
 def test_mailing_list_archive_from_json(site: InProcessClient) -> None:
     text = site.get("/lists/").text
-    assert '<a href="/lists/perfsonar-announce/PSSA-2014-0002.eml">' in text
+    # the subject opens the message's page; the signed .eml stays downloadable beside it
+    assert '<a href="/lists/perfsonar-announce/PSSA-2014-0002/">' in text
+    assert 'href="/lists/perfsonar-announce/PSSA-2014-0002.eml" type="message/rfc822"' in text
     assert "OpenSSL Heartbleed: regenerate the host key" in text
     assert "The archive is empty" in text  # perfsonar-user has none
     eml = site.get("/lists/perfsonar-announce/PSSA-2014-0002.eml")
