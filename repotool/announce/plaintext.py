@@ -168,3 +168,16 @@ def markdown_to_text(markdown: str, *, indent: str = "") -> str:
     while out and out[-1] == "":
         out.pop()
     return "\n".join(out)
+
+
+def format_size(size: int) -> str:
+    """1_536_000 -> '1.5 MB': the one way sizes are written, in mail and on the site.
+
+    Decimal units (1 kB = 1000 bytes, 1 MB = 10^6, 1 GB = 10^9), as disks and
+    downloads are counted; below 1 kB the exact bytes."""
+    if size < 1000:
+        return f"{size} bytes"
+    for unit, scale in (("kB", 1e3), ("MB", 1e6)):
+        if size < scale * 999.95:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size / 1e9:.1f} GB"

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from repotool.announce.plaintext import WIDTH, fill, markdown_to_text, underline
+from repotool.announce.plaintext import WIDTH, fill, format_size, markdown_to_text, underline
 from repotool.csaf.document import csaf_url
 from repotool.errors import MediaListMissingError, NothingToAnnounceError
 from repotool.media.manifest import ManifestError, MediaManifest, parse_manifest
+from repotool.records.advisories import update_commands
 from repotool.records.models import RESPIN_VERSION_RE, Advisory, Records, Release, Respin
 
 Kind = Literal["release", "advisory"]
@@ -153,6 +154,15 @@ def _package_lines(adv: Advisory) -> str:
     return "\n".join(lines)
 
 
+def _first_commands(adv: Advisory) -> list[str]:
+    """yum keeps metadata for hours: the refresh (and the update) before the steps."""
+    commands = update_commands(adv)
+    lead = "First make yum see the new errata" + (
+        ":" if len(commands) == 1 else ", then install the fix:"
+    )
+    return [fill(lead), "", *(f"    {c}" for c in commands)]
+
+
 def render_advisory(adv: Advisory, links: Links, fingerprint: str) -> Announcement:
     """The announcement of one advisory: what, who, the exact steps, the links."""
     sev = f" ({adv.severity})" if adv.severity else ""
@@ -202,6 +212,8 @@ def render_advisory(adv: Advisory, links: Links, fingerprint: str) -> Announceme
         "",
         underline("What to do"),
         "",
+        *_first_commands(adv),
+        "",
         markdown_to_text(sections["Remediation"]),
         "",
         underline("Fixed packages"),
@@ -248,7 +260,7 @@ def _media_lines(version: str, media: MediaManifest | None, links: Links) -> lis
         ),
     ]
     for img in media.images:
-        size = f"{img.size / 1_000_000:.1f} MB" if img.size >= 100_000 else f"{img.size} bytes"
+        size = format_size(img.size)
         label = f" ({img.kind}, {size})" if img.kind else f" ({size})"
         out += ["", fill(f"{img.name}{label}", first="- ", indent="  ")]
         out.append(f"  {links.media(version, img.name)}")
