@@ -27,7 +27,7 @@ from repotool.report import Reporter
 
 #: bump when the way packages are built changes, to invalidate old cache entries
 BUILD_RECIPE = "1"
-_PACKAGE_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+~^-]*\.rpm$")
+_PACKAGE_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+~^-]*\.rpm\Z")
 
 
 @dataclass(frozen=True)

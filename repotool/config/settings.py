@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from pydantic_core import CoreSchema
 
 CONFIG_NAME = "repotool.toml"
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
-_FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{40}$")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*\Z")
+_FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{40}\Z")
 
 #: rpmlib() features that rpm on each EL release understands.  A package that
 #: requires anything else cannot be installed there.

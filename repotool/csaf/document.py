@@ -48,9 +48,9 @@ TLP_FOLDER = "white"
 TLP_URL = "https://www.first.org/tlp/"
 NVD_URL = "https://nvd.nist.gov/vuln/detail/{cve}"
 #: the CSAF schema's CVE pattern: ASCII digits only (Python's \d takes any digit)
-CSAF_CVE_RE = re.compile(r"^CVE-[0-9]{4}-[0-9]{4,}$")
+CSAF_CVE_RE = re.compile(r"^CVE-[0-9]{4}-[0-9]{4,}\Z")
 #: the characters RFC 3986 allows in a URI (anything else must be %-encoded)
-_URI_CHARS_RE = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
+_URI_CHARS_RE = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+\Z")
 _BAD_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 Json = dict[str, Any]

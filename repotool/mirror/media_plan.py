@@ -28,8 +28,8 @@ MANIFEST = "media.json"
 #: the files of a label's folder a media sync writes itself (not downloaded as images)
 LABEL_FILES = (CHECKSUMS, SIGNATURE, MANIFEST)
 
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]*$")
-_SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]*\Z")
+_SUM_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)\Z")
 
 
 def check_label(label: str, where: str) -> str:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from repotool.errors import MirrorError
 
-_REGION = re.compile(r"^[A-Z]{2}$")
+_REGION = re.compile(r"^[A-Z]{2}\Z")
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ class VerifiedLedger:
         known.update(new)
 
 
-_SHA256_LINE = re.compile(rb"^[0-9a-f]{64}$")
+_SHA256_LINE = re.compile(rb"^[0-9a-f]{64}\Z")
 
 
 def parse_ledger(data: bytes) -> set[str] | int:

@@ -27,7 +27,7 @@ DEV_KEY_BANNER = (
 )
 
 
-_FPR = re.compile(r"^[0-9A-Fa-f]{40}$")
+_FPR = re.compile(r"^[0-9A-Fa-f]{40}\Z")
 
 
 def _make_dev_key(home: Path, uid: str) -> str:
