@@ -8,7 +8,9 @@ through its manifest (:mod:`repotool.site.released`).  Editing
 is switched in all at once.  Routes, in order: the JSON API (``/api/``,
 schema at ``/api/openapi.json``), then :class:`~repotool.site.pages.SiteFiles`
 (released documents, then every file of ``public/``).  Errors become HTTP
-status codes here and nowhere else.
+status codes here and nowhere else.  In front of all of it,
+:class:`SiteApp` answers plain GET/HEADs of released pages from memory
+(:class:`~repotool.site.http.FastPath`): same bytes, same headers.
 """
 
 from __future__ import annotations
@@ -16,18 +18,34 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from repotool.config import Config
 from repotool.errors import RepotoolError, SiteError
 from repotool.site.api import api_router
-from repotool.site.http import CompressionMiddleware, SecurityHeadersMiddleware
+from repotool.site.http import CompressionMiddleware, FastPath, SecurityHeadersMiddleware
 from repotool.site.pages import SiteFiles
-from repotool.site.released import ReleasedSource
+from repotool.site.released import ReleasedSite, ReleasedSource
 
 logger = logging.getLogger("repotool.site.app")
+
+
+class SiteApp(FastAPI):
+    """FastAPI with :class:`~repotool.site.http.FastPath` in front: a plain GET/HEAD
+    of a released page is answered from memory, byte for byte what the routes
+    and middlewares would send, before any of them runs."""
+
+    fast_path: FastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_path
+        if fast is not None and await fast.answer(scope, send):
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -47,7 +65,11 @@ def create_app(
     source = ReleasedSource(public, check_interval=check_interval)
     files = SiteFiles(source, str(public))
 
-    app = FastAPI(
+    async def released() -> ReleasedSite | None:
+        # loading a new export reads and digests every page: not on the event loop
+        return await anyio.to_thread.run_sync(source.current) if source.due() else source.current()
+
+    app = SiteApp(
         title=f"{cfg.site.title} API",
         description="Releases and security advisories of the toolkit, as on the site. "
         "Read-only: records are reviewed in git.",
@@ -57,6 +79,7 @@ def create_app(
         openapi_url="/api/openapi.json",
     )
     app.state.released = source
+    app.fast_path = FastPath(released)
     app.include_router(api_router())
     app.mount("/", files, name="public")
 

@@ -4,6 +4,9 @@
   then If-Modified-Since).
 * :class:`Document` is a rendered page or feed with its ETag, Last-Modified
   and a gzip copy made once; :func:`document_response` picks what to send.
+  :meth:`Document.wire_headers` are the same response's headers, made once,
+  for :class:`FastPath`, which answers a plain GET/HEAD of a released page
+  from memory before routing and middlewares.
 * :class:`SecurityHeadersMiddleware` puts the Content-Security-Policy (and
   friends) on every response.
 * :class:`CompressionMiddleware` gzips text the app did not compress itself
@@ -25,9 +28,11 @@ import gzip
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
+from functools import cached_property
+from typing import Protocol
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
@@ -186,30 +191,109 @@ class Document:
             last_modified=last_modified,
         )
 
+    @cached_property
+    def wire_headers(self) -> tuple[RawHeaders, RawHeaders]:
+        """The 200 response's headers (plain, gzip) exactly as :func:`document_response`
+        and :class:`SecurityHeadersMiddleware` send them, built once."""
+        heads = []
+        for use_gzip, body in ((False, self.body), (True, self.gzipped)):
+            response = Response(
+                body, headers=_document_headers(self, use_gzip), media_type=self.media_type
+            )
+            raw = list(response.raw_headers)
+            names = {name for name, _ in raw}
+            raw += [
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in SECURITY_HEADERS
+                if name.encode("latin-1") not in names
+            ]
+            heads.append(raw)
+        return heads[0], heads[1]
 
-def document_response(request: Request, doc: Document, *, status_code: int = 200) -> Response:
-    """200 (gzip when accepted), or 304 when the client's copy is current."""
-    use_gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
-    etag = doc.etag[:-1] + GZIP_SUFFIX + '"' if use_gzip else doc.etag
+
+RawHeaders = list[tuple[bytes, bytes]]
+RESPONSE_START = "http.response.start"
+RESPONSE_BODY = "http.response.body"
+
+
+def _document_headers(doc: Document, use_gzip: bool) -> dict[str, str]:
     headers = {
-        "etag": etag,
+        "etag": doc.etag[:-1] + GZIP_SUFFIX + '"' if use_gzip else doc.etag,
         "last-modified": http_date(doc.last_modified),
         "vary": "Accept-Encoding",
         "cache-control": "public, max-age=60",
     }
+    if use_gzip:
+        headers["content-encoding"] = "gzip"
+    return headers
+
+
+def document_response(request: Request, doc: Document, *, status_code: int = 200) -> Response:
+    """200 (gzip when accepted), or 304 when the client's copy is current."""
+    use_gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
+    headers = _document_headers(doc, use_gzip)
+    etag = headers["etag"]
     # CompressionMiddleware hands the app the plain form of a "-gzip" ETag
     if status_code == 200 and (
         not_modified(request.headers, etag, doc.last_modified)
         or not_modified(request.headers, doc.etag, doc.last_modified)
     ):
+        headers.pop("content-encoding", None)
         return Response(status_code=304, headers=headers)
-    if use_gzip:
-        headers["content-encoding"] = "gzip"
     body = doc.gzipped if use_gzip else doc.body
     if request.method == "HEAD":
         headers["content-length"] = str(len(body))
         return Response(status_code=status_code, headers=headers, media_type=doc.media_type)
     return Response(body, status_code=status_code, headers=headers, media_type=doc.media_type)
+
+
+class FastPath:
+    """Answers a plain GET/HEAD of a released page, feed or the CSS from memory.
+
+    It runs in front of the app (no routing, no middlewares, no Request object)
+    and sends exactly what the app would: the same body, gzip copy and headers
+    (:meth:`Document.wire_headers`).  Anything else goes to the app: other
+    paths, other methods, conditional requests (the app's 304 rules), a
+    ``root_path``.  ``site`` is the app's own view of the released site
+    (:meth:`ReleasedSource.current`, loaded off the event loop when due).
+    """
+
+    def __init__(self, site: Callable[[], Awaitable[HasDocuments | None]]) -> None:
+        self.site = site
+
+    async def answer(self, scope: Scope, send: Send) -> bool:
+        """Send the response and say True, or send nothing and say False."""
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return False
+        if scope.get("root_path"):
+            return False
+        accept = b""
+        for name, value in scope["headers"]:
+            if name in _CONDITIONAL:
+                return False
+            if name == b"accept-encoding":
+                accept = value
+        site = await self.site()
+        doc = site.document(scope["path"]) if site is not None else None
+        if doc is None:
+            return False
+        use_gzip = bool(accept) and accepts_gzip(accept.decode("latin-1"))
+        plain, gzipped = doc.wire_headers
+        await send(
+            {"type": RESPONSE_START, "status": 200, "headers": gzipped if use_gzip else plain}
+        )
+        body = b"" if scope["method"] == "HEAD" else doc.gzipped if use_gzip else doc.body
+        await send({"type": RESPONSE_BODY, "body": body, "more_body": False})
+        return True
+
+
+_CONDITIONAL = frozenset({b"if-none-match", b"if-modified-since"})
+
+
+class HasDocuments(Protocol):
+    """What :class:`FastPath` needs of a released site."""
+
+    def document(self, path: str) -> Document | None: ...
 
 
 class SecurityHeadersMiddleware:
@@ -291,9 +375,13 @@ class CompressionMiddleware:
                 else:
                     start = message
                 return
-            chunks.append(message.get("body", b""))
-            if message.get("more_body", False):
-                return
+            if message["type"] == "http.response.pathsend":  # a text file: gzip it instead
+                with open(message["path"], "rb") as fh:
+                    chunks.append(fh.read(GZIP_MAX_BYTES + 1))
+            else:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
             assert start is not None
             body = gzip.compress(b"".join(chunks), compresslevel=6, mtime=0)
             headers = MutableHeaders(scope=start)

@@ -1,13 +1,14 @@
-"""Running the app under uvicorn with the limits a public server needs.
+"""Running the app under uvicorn with the limits a public server needs, and sendfile.
 
-uvicorn (h11) keeps a connection that has not sent a whole request open for
-ever: its keep-alive timer is cancelled by every byte received, and there is no
+uvicorn keeps a connection that has not sent a whole request open for ever:
+its keep-alive timer is cancelled by every byte received, and there is no
 timer at all before the first request.  5,000 idle or trickling connections
 ("slowloris") then hold the server's sockets and memory.  nginx drops them
 after ``client_header_timeout`` (60 s) and caps connections per worker.
 
-:class:`ServeLimits` holds our limits; :func:`guarded_protocol` makes the h11
-protocol class that enforces them:
+:class:`ServeLimits` holds our limits; :func:`guarded_protocol` makes the
+HTTP protocol class that enforces them, over uvicorn's httptools protocol (C
+parser, the default when httptools is installed) or its h11 one:
 
 * ``request_timeout``: a request (line, headers, body) must arrive in full
   within this many seconds of the connection opening or of the previous
@@ -16,13 +17,20 @@ protocol class that enforces them:
 * ``keepalive_timeout``: an idle keep-alive connection is closed after this;
 * ``max_connections``: a connection beyond this many gets ``503`` at once and
   is closed.
+
+The httptools protocol also offers the ASGI ``http.response.pathsend``
+extension: Starlette's ``FileResponse`` then hands over the file's path and
+the protocol sends it with ``loop.sendfile`` (``os.sendfile``: the kernel
+copies the file to the socket, no userspace buffer), as nginx's ``sendfile
+on``.  uvicorn itself does not implement the extension.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import h11
 import uvicorn
@@ -37,9 +45,12 @@ _BUSY = (
     b"Too many connections; retry.\n"
 )
 
-
 #: how long a refused connection may take to read the 503 before it is closed
 REJECT_LINGER = 2.0
+#: the ASGI extension for zero-copy file responses (Starlette's FileResponse uses it)
+PATHSEND = "http.response.pathsend"
+
+HttpKind = Literal["auto", "httptools", "h11"]
 
 
 @dataclass(frozen=True)
@@ -49,29 +60,72 @@ class ServeLimits:
     max_connections: int = 1000
 
 
-def guarded_protocol(limits: ServeLimits) -> type[H11Protocol]:
-    """An h11 protocol class that enforces ``limits`` (see the module docstring)."""
+def httptools_available() -> bool:
+    return importlib.util.find_spec("httptools") is not None
 
-    class GuardedH11Protocol(H11Protocol):
-        _deadline: asyncio.TimerHandle | None = None
-        _rejected = False
 
+class _Guard:
+    """The limits, for any uvicorn HTTP protocol: ``_request_complete`` says whether
+    a whole request is waiting for its response (then no timer runs)."""
+
+    limits: ServeLimits
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    connections: set[Any]
+    _deadline: asyncio.TimerHandle | None = None
+    _rejected = False
+
+    def _request_complete(self) -> bool:
+        raise NotImplementedError
+
+    def _over_cap(self) -> bool:
+        return len(self.connections) > self.limits.max_connections
+
+    def _reject(self) -> None:
+        # answer at once, then half-close and drop what the client sends: closing
+        # with its request unread would reset the connection and lose the 503
+        self._rejected = True
+        self.connections.discard(self)
+        self.transport.write(_BUSY)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._deadline = self.loop.call_later(REJECT_LINGER, self.transport.close)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.limits.request_timeout, self._expire)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing() and not self._request_complete():
+            self.transport.close()
+
+
+def guarded_protocol(limits: ServeLimits, http: HttpKind = "auto") -> type[asyncio.Protocol]:
+    """The HTTP protocol class that enforces ``limits`` (see the module docstring).
+
+    ``http``: ``"httptools"`` (with sendfile), ``"h11"``, or ``"auto"`` (httptools
+    when installed).
+    """
+    if http == "httptools" or (http == "auto" and httptools_available()):
+        return _httptools_protocol(limits)
+    return _h11_protocol(limits)
+
+
+def _h11_protocol(limits: ServeLimits) -> type[H11Protocol]:
+    class GuardedH11Protocol(_Guard, H11Protocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            self.limits = limits
             super().connection_made(transport)
-            if len(self.connections) > limits.max_connections:
+            if self._over_cap():
                 self._reject()
                 return
             self._arm()
-
-        def _reject(self) -> None:
-            # answer at once, then half-close and drop what the client sends: closing
-            # with its request unread would reset the connection and lose the 503
-            self._rejected = True
-            self.connections.discard(self)
-            self.transport.write(_BUSY)
-            if self.transport.can_write_eof():
-                self.transport.write_eof()
-            self._deadline = self.loop.call_later(REJECT_LINGER, self.transport.close)
 
         def data_received(self, data: bytes) -> None:
             if self._rejected:
@@ -94,29 +148,109 @@ def guarded_protocol(limits: ServeLimits) -> type[H11Protocol]:
         def _request_complete(self) -> bool:
             return self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED)
 
-        def _arm(self) -> None:
-            self._disarm()
-            self._deadline = self.loop.call_later(limits.request_timeout, self._expire)
-
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _expire(self) -> None:
-            self._deadline = None
-            if not self.transport.is_closing() and not self._request_complete():
-                self.transport.close()
-
     return GuardedH11Protocol
 
 
-def server_config(app: Any, host: str, port: int, limits: ServeLimits) -> uvicorn.Config:
+def _httptools_protocol(limits: ServeLimits) -> type[asyncio.Protocol]:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class GuardedHttpToolsProtocol(_Guard, HttpToolsProtocol):
+        # httptools parses pipelined requests as their bytes arrive (h11 waits for
+        # the response): "receiving" is a request begun and not yet whole
+        _receiving = False
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            self.limits = limits
+            super().connection_made(transport)
+            if self._over_cap():
+                self._reject()
+                return
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            if self._rejected:
+                return
+            super().data_received(data)
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._receiving = True
+
+        def on_headers_complete(self) -> None:
+            before = self.cycle
+            super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not before and cycle is not None:
+                self.scope.setdefault("extensions", {})[PATHSEND] = {}
+                cycle.send = _with_pathsend(cycle, self.loop)  # type: ignore[method-assign]
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._receiving = False
+            if self.cycle is not None and self.cycle.response_complete:
+                self._arm()  # answered before its body was in: idle from now on
+            else:
+                self._disarm()
+
+        def on_response_complete(self) -> None:
+            queued = bool(self.pipeline)
+            super().on_response_complete()
+            if not self.transport.is_closing() and (self._receiving or not queued):
+                self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _request_complete(self) -> bool:
+            cycle = self.cycle
+            return not self._receiving and cycle is not None and not cycle.response_complete
+
+    return GuardedHttpToolsProtocol
+
+
+def _with_pathsend(cycle: Any, loop: asyncio.AbstractEventLoop) -> Any:
+    """``cycle.send`` that also takes ``http.response.pathsend``: the body is the file,
+    sent by the kernel (``loop.sendfile``; asyncio falls back to reads where it must)."""
+    send = cycle.send
+
+    async def send_with_pathsend(message: Any) -> None:
+        if message["type"] != PATHSEND:
+            await send(message)
+            return
+        if cycle.disconnected:
+            return
+        if not cycle.response_started or cycle.response_complete:
+            raise RuntimeError(f"'{PATHSEND}' sent outside a response body")
+        length = cycle.expected_content_length
+        if cycle.scope["method"] != "HEAD" and length > 0:
+            if cycle.chunked_encoding:
+                raise RuntimeError(f"'{PATHSEND}' needs a content-length")
+            if cycle.flow.write_paused:
+                await cycle.flow.drain()
+            try:
+                with open(message["path"], "rb") as fh:
+                    sent = await loop.sendfile(cycle.transport, fh, 0, length)
+            except (ConnectionError, RuntimeError):  # the client went away meanwhile
+                cycle.disconnected = True
+                cycle.transport.close()
+                return
+            cycle.expected_content_length -= sent
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return send_with_pathsend
+
+
+def server_config(
+    app: Any, host: str, port: int, limits: ServeLimits, *, http: HttpKind = "auto"
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        http=guarded_protocol(limits),
+        http=guarded_protocol(limits, http),
+        # the stdlib loop: its sendfile is os.sendfile on sockets (uvloop has none)
+        loop="asyncio",
         timeout_keep_alive=max(1, round(limits.keepalive_timeout)),
         log_level="warning",
         lifespan="off",

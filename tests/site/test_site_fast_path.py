@@ -1,0 +1,248 @@
+"""`repotool serve`'s fast paths (issue 15 item 4): released pages answered from memory
+before routing, with exactly the bytes and headers the app's routes send; files sent
+with sendfile (zero-copy) by the httptools protocol; the h11 protocol still works."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from repotool.site.app import SiteApp, create_app
+from repotool.site.serving import ServeLimits, guarded_protocol, server_config
+from tests.site.site_support import (
+    IMAGE_NAME,
+    MEDIA_LABEL,
+    REPO_ROOT,
+    InProcessClient,
+    SiteProject,
+    free_port,
+)
+
+PAGES = [
+    "/",
+    "/advisories/",
+    "/advisories/PSSA-2014-0002/",
+    "/advisories/PSSA-2014-0002/index.html",
+    "/feeds/advisories.atom",
+    "/static/site.css",
+]
+IMAGE = f"/releases/{MEDIA_LABEL}/{IMAGE_NAME}"
+#: set by the server per response: not part of what the app decides
+_PER_RESPONSE = {"date", "server"}
+
+
+def _headers(response: httpx.Response) -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in response.headers.multi_items() if k not in _PER_RESPONSE)
+
+
+def _slow(site_project: SiteProject) -> InProcessClient:
+    app = create_app(site_project.cfg)
+    assert isinstance(app, SiteApp)
+    app.fast_path = None  # routes and middlewares only, as before the fast path
+    return InProcessClient(app)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("encoding", ["gzip", "identity", "gzip;q=0"])
+def test_fast_path_sends_what_the_routes_send(
+    site: InProcessClient, site_project: SiteProject, method: str, encoding: str
+) -> None:
+    slow = _slow(site_project)
+    for path in PAGES:
+        headers = {"accept-encoding": encoding}
+        fast_r, fast_raw = asyncio.run(site._send(method, path, headers=headers))
+        slow_r, slow_raw = asyncio.run(slow._send(method, path, headers=headers))
+        assert fast_r.status_code == slow_r.status_code == 200, path
+        assert fast_raw == slow_raw, path
+        assert _headers(fast_r) == _headers(slow_r), path
+        assert "content-security-policy" in fast_r.headers
+        assert (fast_r.headers.get("content-encoding") == "gzip") == (encoding == "gzip")
+
+
+def _answers(app: SiteApp, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path, "headers": headers}
+    assert app.fast_path is not None
+    answered = asyncio.run(app.fast_path.answer(scope, send))  # type: ignore[arg-type]
+    assert answered == bool(sent)
+    return answered
+
+
+def test_fast_path_takes_only_plain_reads_of_released_documents(
+    site_project: SiteProject,
+) -> None:
+    app = create_app(site_project.cfg)
+    assert isinstance(app, SiteApp)
+    gz = [(b"accept-encoding", b"gzip")]
+    assert _answers(app, "GET", "/advisories/PSSA-2014-0002/", gz)
+    assert _answers(app, "HEAD", "/feeds/advisories.atom", [])
+    # everything else is the app's: conditionals (its 304 rules), writes, files, API
+    assert not _answers(app, "GET", "/advisories/", [*gz, (b"if-none-match", b'"x"')])
+    assert not _answers(app, "GET", "/", [(b"if-modified-since", b"Sat, 01 Jan 2000 00:00:00 GMT")])
+    assert not _answers(app, "POST", "/", gz)
+    assert not _answers(app, "GET", "/advisories", gz)  # the 308 to the folder
+    assert not _answers(app, "GET", "/repo/perfsonar.repo", gz)
+    assert not _answers(app, "GET", "/api/advisories", gz)
+    assert not _answers(app, "GET", "/nowhere/", gz)
+
+
+def test_conditional_page_requests_still_get_304(site: InProcessClient) -> None:
+    first = site.get("/advisories/", headers={"accept-encoding": "gzip"})
+    again = site.get(
+        "/advisories/",
+        headers={"accept-encoding": "gzip", "if-none-match": first.headers["etag"]},
+    )
+    assert again.status_code == 304
+    assert again.headers["etag"] == first.headers["etag"]
+    assert "content-security-policy" in again.headers
+
+
+# --- a live `repotool serve`: sendfile for files, gzip for text files ----------------
+
+
+@contextlib.contextmanager
+def serve_traced(project: SiteProject, trace: Path) -> Iterator[str]:
+    """`repotool serve` under strace, which records every sendfile(2) it makes."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=sendfile",
+            "-o",
+            str(trace),
+            str(REPO_ROOT / ".venv" / "bin" / "repotool"),
+            "serve",
+            "--quiet",
+            "--port",
+            str(port),
+        ],
+        cwd=project.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, "repotool serve exited"
+            try:
+                if httpx.get(url + "/repo/perfsonar.repo", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "repotool serve did not answer within 60 s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+def test_files_go_out_with_sendfile_and_text_files_gzipped(
+    site_project: SiteProject, tmp_path: Path
+) -> None:
+    image = (site_project.public / IMAGE.lstrip("/")).read_bytes()
+    repo_file = (site_project.public / "repo/perfsonar.repo").read_bytes()
+    trace = tmp_path / "strace.txt"
+    with serve_traced(site_project, trace) as url, httpx.Client(base_url=url) as client:
+        # (the readiness check's plain GET of the .repo file was a sendfile already)
+        before = len(trace.read_text()) if trace.exists() else 0
+        got = client.get(IMAGE, headers={"accept-encoding": "gzip"})
+        assert got.status_code == 200
+        assert got.content == image and got.headers["content-length"] == str(len(image))
+        assert "content-encoding" not in got.headers
+        assert got.headers["content-type"] == "application/octet-stream"
+        assert "content-security-policy" in got.headers
+        # HEAD: headers only; a Range request: the part (Starlette reads that one)
+        head = client.head(IMAGE)
+        assert head.headers["content-length"] == str(len(image)) and head.content == b""
+        part = client.get(IMAGE, headers={"range": "bytes=0-9"})
+        assert part.status_code == 206 and part.content == image[:10]
+        # a text file is gzipped (the middleware reads the file the pathsend names)
+        text = client.get("/repo/perfsonar.repo", headers={"accept-encoding": "gzip"})
+        assert text.headers.get("content-encoding") == ("gzip" if len(repo_file) >= 512 else None)
+        assert text.content == repo_file
+        # the page still comes from memory
+        page = client.get("/advisories/PSSA-2014-0002/", headers={"accept-encoding": "gzip"})
+        assert page.status_code == 200 and page.headers["content-encoding"] == "gzip"
+    calls = [line for line in trace.read_text()[before:].splitlines() if "sendfile(" in line]
+    # the whole image in sendfile calls (the kernel copied it; nothing in userspace)
+    sent = sum(int(line.rsplit("=", 1)[1].split()[0]) for line in calls if "= -1" not in line)
+    assert calls, "no sendfile(2) call"
+    assert sent >= len(image), calls
+
+
+@contextlib.contextmanager
+def uvicorn_with(project: SiteProject, http: str) -> Iterator[str]:
+    port = free_port()
+    config = server_config(
+        create_app(project.cfg),
+        "127.0.0.1",
+        port,
+        ServeLimits(),
+        http=http,  # type: ignore[arg-type]
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+def test_both_protocols_serve_pages_files_and_pipelined_requests(
+    site_project: SiteProject, http: str
+) -> None:
+    assert (
+        guarded_protocol(ServeLimits(), http)
+        .__name__.lower()
+        .startswith(  # type: ignore[arg-type]
+            f"guarded{http}"
+        )
+    )
+    image = (site_project.public / IMAGE.lstrip("/")).read_bytes()
+    with uvicorn_with(site_project, http) as url, httpx.Client(base_url=url) as client:
+        page = client.get("/advisories/PSSA-2014-0002/", headers={"accept-encoding": "gzip"})
+        assert page.status_code == 200 and b"PSSA-2014-0002" in page.content
+        assert client.get(IMAGE).content == image
+        port = int(url.rsplit(":", 1)[1])
+        # two pipelined requests in one packet: two whole answers, in order
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(
+                b"GET /static/site.css HTTP/1.1\r\nHost: t\r\n\r\n"
+                b"GET /repo/perfsonar.repo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            )
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+        assert data.count(b"HTTP/1.1 200 OK") == 2, data[:300]
+        assert data.index(b"text/css") < data.index(b"text/plain")
