@@ -5,21 +5,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
+import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from repotool.cli import build_parser
+from tests.announce.test_announce_send import ListServer, smtp_server
 from tests.conftest import (
+    REPO_ROOT,
     REPOTOOL,
     Released,
+    build_rpms,
+    free_port,
     make_gpg_key,
     make_project,
     run_repotool,
+    start_server,
     use_production_key,
 )
 
@@ -35,17 +44,24 @@ def _parsers(
                 yield from _parsers(sub, (*path, name))
 
 
-def _examples(help_text: str) -> list[str]:
-    """The command lines under "examples:", without their trailing comments."""
-    if "examples:\n" not in help_text:
+def _example_lines(help_text: str) -> list[str]:
+    """The command lines under "examples:" (or "examples (when ...):") as a user
+    copies them: continued lines joined, trailing comments cut off, pipes kept."""
+    m = re.search(r"^examples[^\n]*:\n", help_text, re.M)
+    if m is None:
         return []
-    block = re.sub(r"\s*\\\n\s*", " ", help_text.split("examples:\n", 1)[1])  # continued lines
+    block = re.sub(r"\s*\\\n\s*", " ", help_text[m.end() :])  # continued lines
     found = []
     for line in block.splitlines():
         if not line.strip().startswith("repotool"):
             break  # the block ends at a blank line or at prose
-        found.append(re.split(r"\s+#|\s\|\s|\s{3,}", line.strip())[0])
+        found.append(re.split(r"\s+#|\s{3,}", line.strip())[0])
     return found
+
+
+def _examples(help_text: str) -> list[str]:
+    """The command lines under "examples:", without their trailing comments or pipes."""
+    return [re.split(r"\s\|\s", line)[0] for line in _example_lines(help_text)]
 
 
 def test_top_level_help_lists_every_command() -> None:
@@ -87,6 +103,163 @@ def test_an_example_with_a_wrong_option_would_be_caught() -> None:
         "  repotool build \\\n      --jobs 2\n\nexit 0 ok\n"
     )
     assert _examples(help_text) == ["repotool build --jobs 1", "repotool build --jobs 2"]
+
+
+def test_every_command_and_subcommand_has_a_description_and_an_example() -> None:
+    """--help of each command says what it does and shows how to run it, as text a
+    terminal shows as written (no %-escapes, no line as wide as a paragraph)."""
+    missing = []
+    for path, sub in _parsers(build_parser()):
+        if not path:
+            continue  # the top level: its epilog lists every command
+        text = sub.format_help()
+        if not (sub.description or "").strip():
+            missing.append(f"repotool {' '.join(path)}: no description")
+        if not _examples(text):
+            missing.append(f"repotool {' '.join(path)}: no example")
+        if "%%" in text:
+            missing.append(f"repotool {' '.join(path)}: a literal %%")
+        wide = [ln for ln in text.splitlines() if len(ln) > 100]
+        if wide:
+            missing.append(f"repotool {' '.join(path)}: a line of {len(wide[0])} columns")
+    assert missing == []
+
+
+#: examples not run here, and why
+NOT_RUN = {
+    "push": "needs an S3 endpoint; tests/push/ runs push against a local SeaweedFS",
+}
+
+
+def _example_cases() -> list[tuple[tuple[str, ...], str]]:
+    """(command path, example line) for every example, in --help order."""
+    return [
+        (path, line)
+        for path, sub in _parsers(build_parser())
+        if path
+        for line in _example_lines(sub.format_help())
+    ]
+
+
+def _serve_example(line: str, cwd: Path, env: dict[str, str]) -> None:
+    """`repotool serve ...` on a free loopback port: it must answer, then it is stopped."""
+    argv = shlex.split(line.replace("0.0.0.0", "127.0.0.1"))
+    port = free_port()
+    if "--port" in argv:
+        argv[argv.index("--port") + 1] = str(port)
+    else:
+        argv += ["--port", str(port)]
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"`{line}` exited with {proc.returncode}"
+            try:
+                got = requests.get(f"http://127.0.0.1:{port}/repo/perfsonar.repo", timeout=5)
+                if got.status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, f"`{line}` did not answer within 60 s"
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_every_example_in_help_runs(release_copy: Path, tmp_path: Path) -> None:
+    """Each example of each --help, run as a user would type it (through bash, pipes
+    and globs included), in order, on a copy of the session's release.
+
+    What the examples name that a copy does not have is made first, as a user would
+    have it: extra/foo-1.0-1.el7.noarch.rpm, the pinned key RPM-GPG-KEY-perfsonar in
+    the working folder, a list server (loopback SMTP) for --send.  Addresses are
+    moved to loopback: https://master.example/ is the copy served by `repotool serve`,
+    /srv and /tmp paths are under tmp_path, serve listens on a free port."""
+    project = release_copy
+    smtp_port = free_port()
+    with (project / "repotool.toml").open("a") as toml:
+        toml.write(f'\n[announce]\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp_port}\n')
+    (project / "extra").mkdir()
+    (rpm,) = build_rpms({"foo": FOO_SPEC}, tmp_path / "foo-build")
+    shutil.copy2(rpm, project / "extra" / rpm.name)
+    shutil.copy2(project / "public/keys/RPM-GPG-KEY-perfsonar", project)
+    env = {**os.environ, "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    advisories = project / "web/content/advisories"
+    server = start_server(project, free_port())
+    outputs: dict[str, subprocess.CompletedProcess[str]] = {}
+    try:
+        with smtp_server(smtp_port, ListServer()) as mail:
+            for path, example in _example_cases():
+                if path[0] in NOT_RUN:
+                    continue
+                line = re.sub(
+                    r" /(srv|tmp)/",
+                    lambda m: f" {tmp_path}/{m.group(1)}/",
+                    example.replace("https://master.example/", server.url + "/"),
+                )
+                if path == ("serve",):
+                    _serve_example(line, project, env)
+                    continue
+                before = {p.name for p in advisories.iterdir()}
+                done = subprocess.run(
+                    ["bash", "-o", "pipefail", "-c", line],
+                    cwd=project,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=900,
+                )
+                assert done.returncode == 0, (
+                    f"`{example}` from `repotool {' '.join(path)} --help` exited "
+                    f"{done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+                )
+                outputs[example] = done
+                # an unfinished advisory would stop the examples after it: as its
+                # author would, write it or delete it; here it is deleted
+                for new in {p.name for p in advisories.iterdir()} - before:
+                    (advisories / new).unlink()
+            sent = len(mail.received)
+    finally:
+        server.stop()
+    # every command but those NOT_RUN names ran at least one example
+    ran = {path for path, example in _example_cases() if example in outputs}
+    assert {p for p, _ in _example_cases() if p[0] not in {*NOT_RUN, "serve"}} <= ran
+    assert sent >= 3  # advisories and a respin went to the list
+    # what the examples made is there
+    assert (project / "public/releases/3.3.2-2/media.json").is_file()
+    assert (tmp_path / "srv/mirror/el7/repodata/repomd.xml").is_file()
+    assert (tmp_path / "srv/mirror/perfsonar/releases/3.3.2-2/SHA256SUMS").is_file()
+    assert (tmp_path / "tmp/site-preview/index.html").is_file()
+    assert "foo-1.0-1.el7.noarch.rpm" in {
+        p.name for p in (project / "public/repo/el7/x86_64/Packages").iterdir()
+    }
+    # site build says what it did once, not twice (stdout and stderr together)
+    forced = outputs["repotool site build --force"]
+    assert (forced.stdout + forced.stderr).count("site exported into") == 1, forced
+
+
+FOO_SPEC = """\
+Name: foo
+Version: 1.0
+Release: 1.el7
+Summary: an extra package a maintainer signs and publishes by hand
+License: ASL 2.0
+BuildArch: noarch
+
+%description
+An extra package for the sign and publish --add examples.
+
+%files
+
+%changelog
+* Sat Nov 28 2026 Test <test@example.invalid> - 1.0-1.el7
+- first
+"""
 
 
 def test_json_error_is_machine_readable(released: Released, tmp_path: Path) -> None:

@@ -36,9 +36,16 @@ def register(
     p = sub.add_parser(
         "advisory",
         help="check, create and list security advisories",
-        description="Security advisories are Markdown files with YAML front matter in "
-        "web/content/advisories/; they become the repository's updateinfo (errata), "
-        "pages on the site and announcements.",
+        description=_wrapped(
+            "Security advisories are Markdown files with YAML front matter in "
+            "web/content/advisories/; they become the repository's updateinfo (errata), "
+            "pages on the site and announcements."
+        ),
+        epilog="examples:\n"
+        "  repotool advisory new --severity Critical --cve CVE-2014-0160 --affected 3.3.2\n"
+        "  repotool advisory check\n"
+        "  repotool advisory list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     adv_sub = p.add_subparsers(dest="advisory_command", metavar="ACTION", required=True)
 
@@ -114,7 +121,18 @@ def register(
     new.set_defaults(handler=new_command)
 
     lst = adv_sub.add_parser(
-        "list", parents=[common], help="print the advisories as a table (or JSON with --json)"
+        "list",
+        parents=[common],
+        help="print the advisories as a table (or JSON with --json)",
+        description=_wrapped(
+            "Print every advisory under web/content/advisories/ as a table, one line each, "
+            "newest first. With --json: every field of each (packages, CVEs, dates, "
+            "fixed_in, source file), for scripts."
+        ),
+        epilog="examples:\n"
+        "  repotool advisory list\n"
+        "  repotool advisory list --json | jq -r '.advisories[].id'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     lst.set_defaults(handler=list_command)
 
