@@ -1,18 +1,22 @@
 """The repository index in the state folder: what each package file holds, and the
 metadata generations — a versioned JSON file that a newer repotool can read.
 
-Format (``<state>/repo-index/<target>-<arch>.json``)::
+Format (``<state>/repo-index/<target>-<arch>.json``): one line of JSON, a
+newline, then the packages' metadata chunks as UTF-8, one after the other::
 
     {"format": "repotool-repo-index", "version": 2,
      "packages": [{"filename", "name", "epoch", "version", "release", "arch",
                    "sha256", "header_range": [start, end],
                    "stat": [size, mtime_ns, ctime_ns, inode],
-                   "primary", "filelists", "other"}, ...],
+                   "chunks": [offset, primary bytes, filelists bytes, other bytes]}, ...],
      "generations": {"<revision>": {"packages": [...], "incoming": [...],
                                     "files": [...], "retired": epoch|null,
                                     "digest": sha256|null}, ...}}
+    <primary XML><filelists XML><other XML>...   (offsets count from after the newline)
 
-Readers ignore keys they do not know (a later version may add some); an index
+The chunks (nearly all of the bytes) sit outside the JSON so that loading
+the index of thousands of packages costs milliseconds, not an unescaping pass
+over megabytes.  Readers ignore keys they do not know (a later version may add some); an index
 that is missing, damaged or of an unknown version reads as empty, which means
 "read the packages again and adopt the generations on disk", never "delete".
 A generation written just before a swap waits in ``<index>.pending.json``
@@ -82,7 +86,7 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _package_json(p: RepoPackage) -> dict[str, Any]:
+def _package_json(p: RepoPackage, offset: int, sizes: list[int]) -> dict[str, Any]:
     return {
         "filename": p.filename,
         "name": p.name,
@@ -93,15 +97,33 @@ def _package_json(p: RepoPackage) -> dict[str, Any]:
         "sha256": p.sha256,
         "header_range": list(p.header_range),
         "stat": list(p.stat),
-        "primary": p.chunks[0],
-        "filelists": p.chunks[1],
-        "other": p.chunks[2],
+        "chunks": [offset, *sizes],
     }
 
 
-def _package(d: dict[str, Any]) -> RepoPackage:
-    start, end = (int(v) for v in d["header_range"])
-    size, mtime, ctime, inode = (int(v) for v in d["stat"])
+class _Chunks:
+    """The chunk bytes after the JSON line; pure ASCII (the usual case) is decoded
+    once and sliced, anything else chunk by chunk."""
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+        self.text = blob.decode("ascii") if blob.isascii() else None
+
+    def take(self, offset: int, size: int) -> str:
+        if size < 0 or offset < 0 or offset + size > len(self.blob):
+            raise ValueError("a chunk lies outside the file")
+        if self.text is not None:
+            return self.text[offset : offset + size]
+        return self.blob[offset : offset + size].decode("utf-8")
+
+
+def _package(d: dict[str, Any], blob: _Chunks) -> RepoPackage:
+    start, end = d["header_range"]
+    size, mtime, ctime, inode = d["stat"]
+    offset, n_primary, n_filelists, n_other = d["chunks"]
+    primary = blob.take(offset, n_primary)
+    filelists = blob.take(offset + n_primary, n_filelists)
+    other = blob.take(offset + n_primary + n_filelists, n_other)
     return RepoPackage(
         filename=str(d["filename"]),
         name=str(d["name"]),
@@ -110,9 +132,9 @@ def _package(d: dict[str, Any]) -> RepoPackage:
         release=str(d["release"]),
         arch=str(d["arch"]),
         sha256=str(d["sha256"]),
-        header_range=(start, end),
-        stat=(size, mtime, ctime, inode),
-        chunks=(str(d["primary"]), str(d["filelists"]), str(d["other"])),
+        header_range=(int(start), int(end)),
+        stat=(int(size), int(mtime), int(ctime), int(inode)),
+        chunks=(primary, filelists, other),
     )
 
 
@@ -158,28 +180,41 @@ def parse_journal(data: bytes) -> dict[str, Generation]:
 
 def index_bytes(index: RepoIndex) -> bytes:
     """Pure: the index file's bytes."""
-    return json.dumps(
+    blob: list[bytes] = []
+    records = []
+    offset = 0
+    for p in index.packages.values():
+        parts = [c.encode("utf-8") for c in p.chunks]
+        sizes = [len(b) for b in parts]
+        records.append(_package_json(p, offset, sizes))
+        blob += parts
+        offset += sum(sizes)
+    header = json.dumps(
         {
             "format": FORMAT,
             "version": VERSION,
-            "packages": [_package_json(p) for p in index.packages.values()],
+            "packages": records,
             "generations": {rev: g.to_json() for rev, g in index.generations.items()},
         },
         separators=(",", ":"),
     ).encode()
+    return b"".join([header, b"\n", *blob])
 
 
 def parse_index(data: bytes) -> RepoIndex:
     """Pure: an index from its bytes; anything unreadable or unknown is an empty index."""
+    cut = data.find(b"\n")
     try:
-        raw = json.loads(data)
+        raw = json.loads(data[:cut])
         if (
-            not isinstance(raw, dict)
+            cut < 0
+            or not isinstance(raw, dict)
             or raw.get("format") != FORMAT
             or raw.get("version") != VERSION
         ):
             return RepoIndex()
-        packages = {p.filename: p for p in map(_package, raw["packages"])}
+        blob = _Chunks(data[cut + 1 :])
+        packages = {p.filename: p for p in (_package(d, blob) for d in raw["packages"])}
         generations = {str(r): Generation.from_json(g) for r, g in raw["generations"].items()}
     except (ValueError, TypeError, KeyError, AttributeError):
         return RepoIndex()
