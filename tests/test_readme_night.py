@@ -242,6 +242,12 @@ def test_forgetting_the_archive_step_is_warned_about(release_copy: Path, tmp_pat
     assert refused.returncode == 7
     assert refused.stderr.index("WARNING") < refused.stderr.index("repotool: error:")
     assert f"keep the spec that built 3.3.2-2 as {archived}" in refused.stderr
+    # and the error's own fix says the same, not "build the fix" of an older version
+    assert (
+        f"fix: keep the spec that built {COMPONENT} 3.3.2-2.el7 under specs/<component>/archive/ "
+        "(specs/README.md, 'Bumping a component'), or correct evr if the fix is one of: "
+        "3.3.2-1.el7, 3.3.2-3.el7"
+    ) in refused.stderr
     # with the spec kept under archive/, nothing is warned about
     (release_copy / archived).write_text(as_released, encoding="utf-8")
     again = run_repotool(release_copy, "advisory", "check")

@@ -112,6 +112,13 @@ def advisory_problems(
                     )
                 else:
                     have = ", ".join(str(n.evr) for n in same_name)
+                    # older than what is held: its spec was replaced instead of archived
+                    build_it = (
+                        f"keep the spec that built {want.name} {want.evr} under "
+                        "specs/<component>/archive/ (specs/README.md, 'Bumping a component')"
+                        if evr_cmp(want.evr, same_name[-1].evr) < 0
+                        else f"build the fix (update specs/{want.name} to {want.evr})"
+                    )
                     problems.append(
                         RecordProblem(
                             adv.source,
@@ -119,8 +126,7 @@ def advisory_problems(
                             field,
                             f"{want} is not in the {target} repository "
                             f"(it holds {want.name} {have})",
-                            f"build the fix (update specs/{want.name} to {want.evr}), "
-                            f"or correct evr if the fix is one of: {have}",
+                            f"{build_it}, or correct evr if the fix is one of: {have}",
                         )
                     )
     return problems
