@@ -43,6 +43,28 @@ def test_the_steps_are_read_with_their_placeholders() -> None:
     assert all("PSSA-2014" not in s and "--respin 2" not in s for s in steps)
 
 
+def test_every_repotool_line_in_the_readme_parses() -> None:
+    """The README's other command lines name commands and options that exist."""
+    from repotool.cli import build_parser
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    lines, fenced = [], False
+    for ln in re.sub(r"\\\n\s*", " ", readme).splitlines():
+        fenced ^= ln.startswith("```")
+        if (fenced or ln.startswith("    ")) and ln.strip().startswith("repotool "):
+            lines.append(re.split(r"\s+#\s", ln.strip(), maxsplit=1)[0])
+    assert len(lines) >= 6
+    sample = {"<new-id>": "PSSA-2014-0003", "<n>": "3", "<version>": "3.3.2", "<CVE-id>": CVE}
+    for line in lines:
+        for key, value in sample.items():
+            line = line.replace(key, value)
+        try:
+            args = build_parser().parse_args(shlex.split(line)[1:])
+        except SystemExit as e:
+            pytest.fail(f"README: `{line}` is refused by repotool ({e})")
+        assert getattr(args, "handler", None) is not None, line
+
+
 def _bump_release(spec: Path, today: dt.date) -> None:
     """The fix: Release +1 and a changelog entry on top (the spec's sources stay)."""
     text = spec.read_text(encoding="utf-8")
