@@ -122,8 +122,12 @@ def unbuildable(
                     "specs/README.md 'Bumping a component' says"
                 )
             else:
+                # a folder needs its current spec first (archive/ beside it)
+                current = folder / f"{nevra.name}.spec"
+                if root is not None and current.is_relative_to(root):
+                    current = current.relative_to(root)
                 fix = (
-                    f"no spec builds {nevra.name} at all; bring its spec back as {archived} "
+                    f"no spec builds {nevra.name} at all; bring its spec back as {current} "
                     "(e.g. from git history)"
                 )
             # the advisories first: they are why the package matters
