@@ -367,6 +367,7 @@ def layout_problems(report: dict[str, Any]) -> list[str]:
     problems += [f"sticks out of the viewport: {x}" for x in report["sticksOut"]]
     problems += [f"table needs a sideways scroll: {x}" for x in report["tableScrolls"]]
     problems += [f"content cut off: {x}" for x in report["cutOff"]]
+    problems += [f"code needs a sideways scroll: {x}" for x in report["codeScrolls"]]
     return problems
 
 
