@@ -159,7 +159,8 @@ def switched_with(path: str) -> str | None:
 
 
 def order_uploads(files: list[LocalFile], rewritten: Collection[str] = ()) -> tuple[Upload, ...]:
-    """The uploads in visibility order: phase by phase, index files group by group.
+    """The uploads in visibility order: phase by phase, index files group by group
+    (every repository's, then every media label's).
 
     A package or image in ``rewritten`` (new bytes under a name the served
     metadata already names with the old checksum: a release package rebuilt for a
@@ -175,7 +176,8 @@ def order_uploads(files: list[LocalFile], rewritten: Collection[str] = ()) -> tu
             phase, group, rank = "index", index_group, -1
         keyed.append(
             (
-                (PHASES.index(phase), group, rank, f.path),
+                # repositories switch before media labels: media name their packages
+                (PHASES.index(phase), not group.endswith("/repodata"), group, rank, f.path),
                 Upload(f.path, f.sha256, f.size, phase, group),
             )
         )

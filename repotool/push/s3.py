@@ -96,6 +96,12 @@ class S3Store:
         with self._errors(key):
             if isinstance(source, bytes):
                 self.client.put_object(Bucket=self.bucket, Key=self.key(key), Body=source, **extra)
+            elif source.stat().st_size < MULTIPART_THRESHOLD:
+                # one PUT; the transfer manager below costs more than the request itself
+                with source.open("rb") as body:
+                    self.client.put_object(
+                        Bucket=self.bucket, Key=self.key(key), Body=body, **extra
+                    )
             else:
                 from boto3.s3.transfer import TransferConfig
 

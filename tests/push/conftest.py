@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -132,7 +133,7 @@ class Cluster:
             time.sleep(0.3)
         raise RuntimeError(f"SeaweedFS: {what} not ready within {timeout} s ({last})")
 
-    def s3_client(self):  # type: ignore[no-untyped-def]
+    def s3_client(self) -> Any:
         import boto3
 
         return boto3.session.Session().client(
@@ -144,7 +145,7 @@ class Cluster:
         )
 
 
-def make_bucket(client) -> bool:  # type: ignore[no-untyped-def]
+def make_bucket(client: Any) -> bool:
     from botocore.exceptions import ClientError
 
     try:

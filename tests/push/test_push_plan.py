@@ -130,6 +130,7 @@ def test_uploads_go_packages_and_media_then_metadata_then_each_signed_pair_then_
         )
         assert key < xml < asc and asc == xml + 1
     sums = order.index("releases/3.1/SHA256SUMS")
+    assert all(order.index(f"{repo}/repodata/repomd.xml.asc") < sums for repo in REPOS)
     assert order[sums + 1 : sums + 3] == ["releases/3.1/SHA256SUMS.asc", "releases/3.1/media.json"]
     assert order.index("releases/3.1/live.iso") < sums
     assert order[-2:] == sorted(["index.html", "repo/perfsonar.repo"])
