@@ -309,9 +309,12 @@ def _named_packages(
     """Target -> NEVRA -> who names it: the advisories' fixed packages, and every
     package a published repository holds (kept there by earlier releases)."""
     named: dict[str, dict[NEVRA, set[str]]] = {}
+    targets = {t.name for t in cfg.targets}
     for adv in advisories:
         line = adv.lines.get("packages", 1)
         for target, fixed in adv.packages.items():
+            if target not in targets:
+                continue  # an error of its own: not a target of this configuration
             for pkg in fixed:
                 who = named.setdefault(target, {}).setdefault(pkg.nevra, set())
                 who.add(f"named by {adv.id} ({_shown(adv.source, cfg.root)}:{line})")
