@@ -22,40 +22,56 @@ def vercmp(a: str, b: str) -> int:
     sa = _SEGMENT.findall(a)
     sb = _SEGMENT.findall(b)
     while sa or sb:
-        # tilde sorts before everything, even the end of the string
-        if (sa and sa[0] == "~") or (sb and sb[0] == "~"):
-            if not (sa and sa[0] == "~"):
-                return 1
-            if not (sb and sb[0] == "~"):
-                return -1
-            sa, sb = sa[1:], sb[1:]
-            continue
-        # caret sorts after the end of the string but before anything else
-        if (sa and sa[0] == "^") or (sb and sb[0] == "^"):
-            if not sa:
-                return -1
-            if not sb:
-                return 1
-            if sa[0] != "^":
-                return 1
-            if sb[0] != "^":
-                return -1
-            sa, sb = sa[1:], sb[1:]
-            continue
-        if not sa or not sb:
+        step = _step(sa, sb)
+        if step is None:
             break
-        x, y = sa.pop(0), sb.pop(0)
-        if x.isdigit() != y.isdigit():
-            return 1 if x.isdigit() else -1
-        if x.isdigit():
-            xi, yi = int(x), int(y)
-            if xi != yi:
-                return 1 if xi > yi else -1
-        elif x != y:
-            return 1 if x > y else -1
+        if step:
+            return step
     if not sa and not sb:
         return 0
     return 1 if sa else -1
+
+
+def _starts(segments: list[str], mark: str) -> bool:
+    return bool(segments) and segments[0] == mark
+
+
+def _step(sa: list[str], sb: list[str]) -> int | None:
+    """Compare (and consume) the next segment of each: non-zero decides, 0 goes on,
+    None when one side has run out of ordinary segments."""
+    # tilde sorts before everything, even the end of the string
+    if _starts(sa, "~") or _starts(sb, "~"):
+        return _marker(sa, sb, "~")
+    # caret sorts after the end of the string but before anything else
+    if _starts(sa, "^") or _starts(sb, "^"):
+        if not sa:
+            return -1
+        if not sb:
+            return 1
+        return _marker(sa, sb, "^")
+    if not sa or not sb:
+        return None
+    return _segment_cmp(sa.pop(0), sb.pop(0))
+
+
+def _marker(sa: list[str], sb: list[str], mark: str) -> int:
+    """The side without ``mark`` is the newer one; with it on both, both go on."""
+    if not _starts(sa, mark):
+        return 1
+    if not _starts(sb, mark):
+        return -1
+    del sa[0], sb[0]
+    return 0
+
+
+def _segment_cmp(x: str, y: str) -> int:
+    """A digit run is newer than a letter run; digits compare as numbers."""
+    if x.isdigit() != y.isdigit():
+        return 1 if x.isdigit() else -1
+    if x.isdigit():
+        xi, yi = int(x), int(y)
+        return (xi > yi) - (xi < yi)
+    return (x > y) - (x < y)
 
 
 class EVR(NamedTuple):

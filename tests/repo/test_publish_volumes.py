@@ -50,6 +50,6 @@ def test_release_with_public_on_another_file_system_publishes_the_media(
     )
     assert sums.returncode == 0, sums.stdout + sums.stderr
     # nothing half-made is left beside the release, and the repositories are live
-    assert sorted(p.name for p in releases.iterdir()) == ["3.3.2", "index.html"]
+    assert [p.name for p in releases.iterdir() if p.name.startswith(".")] == []
     assert (public_volume / "repo/el7/x86_64/repodata/repomd.xml").is_file()
     assert not (state / "media-staging").exists() or not any((state / "media-staging").iterdir())
