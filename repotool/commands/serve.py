@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import textwrap
 from typing import Any
 
@@ -97,5 +98,10 @@ def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
                 "until 'repotool site build' or 'repotool release' exports it"
             )
     ctx.reporter.info(f"Serving {public} on http://{args.host}:{args.port}/")
+    # what is loaded now (the app, its libraries, the released site) lives as long as the
+    # server: out of the collector's sight, a full collection no longer walks it
+    # (shorter pauses, lower p99 latency under load)
+    gc.collect()
+    gc.freeze()
     uvicorn.Server(server_config(app, args.host, args.port, limits)).run()
     return {"summary": "server stopped", "host": args.host, "port": args.port}

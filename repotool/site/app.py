@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,7 +28,7 @@ from repotool.errors import RepotoolError, SiteError
 from repotool.site.api import api_router
 from repotool.site.http import CompressionMiddleware, FastPath, SecurityHeadersMiddleware
 from repotool.site.pages import SiteFiles
-from repotool.site.released import ReleasedSite, ReleasedSource
+from repotool.site.released import ReleasedSource
 
 logger = logging.getLogger("repotool.site.app")
 
@@ -65,10 +64,6 @@ def create_app(
     source = ReleasedSource(public, check_interval=check_interval)
     files = SiteFiles(source, str(public))
 
-    async def released() -> ReleasedSite | None:
-        # loading a new export reads and digests every page: not on the event loop
-        return await anyio.to_thread.run_sync(source.current) if source.due() else source.current()
-
     app = SiteApp(
         title=f"{cfg.site.title} API",
         description="Releases and security advisories of the toolkit, as on the site. "
@@ -79,7 +74,7 @@ def create_app(
         openapi_url="/api/openapi.json",
     )
     app.state.released = source
-    app.fast_path = FastPath(released)
+    app.fast_path = FastPath(source)
     app.include_router(api_router())
     app.mount("/", files, name="public")
 

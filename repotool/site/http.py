@@ -28,12 +28,13 @@ import gzip
 import hashlib
 import os
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from functools import cached_property
 from typing import Protocol
 
+import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -210,6 +211,15 @@ class Document:
             heads.append(raw)
         return heads[0], heads[1]
 
+    @cached_property
+    def wire_head(self) -> tuple[bytes, bytes]:
+        """:attr:`wire_headers` as the header lines of an HTTP/1.1 response."""
+        plain, gzipped = (
+            b"".join(name + b": " + value + b"\r\n" for name, value in raw)
+            for raw in self.wire_headers
+        )
+        return plain, gzipped
+
 
 RawHeaders = list[tuple[bytes, bytes]]
 RESPONSE_START = "http.response.start"
@@ -254,35 +264,61 @@ class FastPath:
     and sends exactly what the app would: the same body, gzip copy and headers
     (:meth:`Document.wire_headers`).  Anything else goes to the app: other
     paths, other methods, conditional requests (the app's 304 rules), a
-    ``root_path``.  ``site`` is the app's own view of the released site
-    (:meth:`ReleasedSource.current`, loaded off the event loop when due).
+    ``root_path``.  ``source`` is the app's own view of the released site
+    (:class:`~repotool.site.released.ReleasedSource`): :meth:`answer` loads a
+    new export off the event loop when one is due; :meth:`lookup` (for the
+    HTTP protocol, which cannot wait) declines then.
     """
 
-    def __init__(self, site: Callable[[], Awaitable[HasDocuments | None]]) -> None:
-        self.site = site
+    def __init__(self, source: SiteSource) -> None:
+        self.source = source
+
+    def _find(
+        self, method: str, path: str, headers: Iterable[tuple[bytes, bytes]]
+    ) -> tuple[Document, int] | None:
+        """The document and which copy (0 plain, 1 gzip), or None: the app answers."""
+        if method not in ("GET", "HEAD") or self.source.due():
+            return None
+        accept = b""
+        for name, value in headers:
+            if name in _CONDITIONAL:
+                return None
+            if name == b"accept-encoding":
+                accept = value
+        site = self.source.current()
+        doc = site.document(path) if site is not None else None
+        if doc is None:
+            return None
+        return doc, int(bool(accept) and accepts_gzip(accept.decode("latin-1")))
+
+    def lookup(
+        self, method: str, path: str, headers: Iterable[tuple[bytes, bytes]]
+    ) -> tuple[bytes, bytes] | None:
+        """(header block, body), or None: the app answers.  Never waits.
+
+        The header block is every header line, each ending in CRLF, without
+        the status line and the server's own ``date``/``server`` lines.
+        """
+        found = self._find(method, path, headers)
+        if found is None:
+            return None
+        doc, copy = found
+        body = b"" if method == "HEAD" else (doc.body, doc.gzipped)[copy]
+        return doc.wire_head[copy], body
 
     async def answer(self, scope: Scope, send: Send) -> bool:
         """Send the response and say True, or send nothing and say False."""
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+        if scope["type"] != "http" or scope.get("root_path"):
             return False
-        if scope.get("root_path"):
+        if self.source.due():  # reads and digests every page of a new export: not on the loop
+            await anyio.to_thread.run_sync(self.source.current)
+        method = scope["method"]
+        found = self._find(method, scope["path"], scope["headers"])
+        if found is None:
             return False
-        accept = b""
-        for name, value in scope["headers"]:
-            if name in _CONDITIONAL:
-                return False
-            if name == b"accept-encoding":
-                accept = value
-        site = await self.site()
-        doc = site.document(scope["path"]) if site is not None else None
-        if doc is None:
-            return False
-        use_gzip = bool(accept) and accepts_gzip(accept.decode("latin-1"))
-        plain, gzipped = doc.wire_headers
-        await send(
-            {"type": RESPONSE_START, "status": 200, "headers": gzipped if use_gzip else plain}
-        )
-        body = b"" if scope["method"] == "HEAD" else doc.gzipped if use_gzip else doc.body
+        doc, copy = found
+        body = b"" if method == "HEAD" else (doc.body, doc.gzipped)[copy]
+        await send({"type": RESPONSE_START, "status": 200, "headers": doc.wire_headers[copy]})
         await send({"type": RESPONSE_BODY, "body": body, "more_body": False})
         return True
 
@@ -294,6 +330,14 @@ class HasDocuments(Protocol):
     """What :class:`FastPath` needs of a released site."""
 
     def document(self, path: str) -> Document | None: ...
+
+
+class SiteSource(Protocol):
+    """What :class:`FastPath` needs of the released site's source."""
+
+    def due(self) -> bool: ...
+
+    def current(self) -> HasDocuments | None: ...
 
 
 class SecurityHeadersMiddleware:

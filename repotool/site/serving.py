@@ -23,18 +23,30 @@ extension: Starlette's ``FileResponse`` then hands over the file's path and
 the protocol sends it with ``loop.sendfile`` (``os.sendfile``: the kernel
 copies the file to the socket, no userspace buffer), as nginx's ``sendfile
 on``.  uvicorn itself does not implement the extension.
+
+And it answers a plain GET/HEAD of a released page (the app's
+:class:`~repotool.site.http.FastPath`) as soon as the request's headers are
+parsed, with the response's bytes made once per export: no ASGI task, no
+routing.  Only when nothing else is in flight on the connection (pipelined
+answers keep their order), the write buffer is not full, and access logging
+is off; everything else (conditional requests, bodies, files, the API) goes
+to the app.  The limits above hold for these requests too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from repotool.site.http import FastPath
 
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\n"
@@ -106,14 +118,18 @@ class _Guard:
             self.transport.close()
 
 
-def guarded_protocol(limits: ServeLimits, http: HttpKind = "auto") -> type[asyncio.Protocol]:
+def guarded_protocol(
+    limits: ServeLimits, http: HttpKind = "auto", fast: FastPath | None = None
+) -> type[asyncio.Protocol]:
     """The HTTP protocol class that enforces ``limits`` (see the module docstring).
 
-    ``http``: ``"httptools"`` (with sendfile), ``"h11"``, or ``"auto"`` (httptools
-    when installed).
+    ``http``: ``"httptools"`` (with sendfile and ``fast``), ``"h11"``, or
+    ``"auto"`` (httptools when installed).  ``fast``: the app's
+    :class:`~repotool.site.http.FastPath`, consulted as soon as a request's
+    headers are in.
     """
     if http == "httptools" or (http == "auto" and httptools_available()):
-        return _httptools_protocol(limits)
+        return _httptools_protocol(limits, fast)
     return _h11_protocol(limits)
 
 
@@ -151,13 +167,57 @@ def _h11_protocol(limits: ServeLimits) -> type[H11Protocol]:
     return GuardedH11Protocol
 
 
-def _httptools_protocol(limits: ServeLimits) -> type[asyncio.Protocol]:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+def _httptools_protocol(limits: ServeLimits, fast: FastPath | None) -> type[asyncio.Protocol]:
+    import httptools
+    from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+    ok = STATUS_LINE[200]
 
     class GuardedHttpToolsProtocol(_Guard, HttpToolsProtocol):
         # httptools parses pipelined requests as their bytes arrive (h11 waits for
         # the response): "receiving" is a request begun and not yet whole
         _receiving = False
+        # the request being received was answered from memory (and keeps the connection)
+        _answered = False
+        _answered_keep_alive = True
+
+        def _answer_now(self) -> bool:
+            """A released page, written at once when nothing else is in flight."""
+            assert fast is not None
+            cycle = self.cycle
+            if (
+                (cycle is not None and not cycle.response_complete)
+                or self.pipeline
+                or self.flow.write_paused
+                or self.root_path
+                or self.access_logger.isEnabledFor(logging.INFO)
+                or self.parser.should_upgrade()
+            ):
+                return False
+            method = self.parser.get_method()
+            if method not in (b"GET", b"HEAD"):
+                return False
+            for name, _ in self.headers:
+                if name in (b"content-length", b"transfer-encoding", b"expect"):
+                    return False
+            path = httptools.parse_url(self.url).path.decode("ascii")
+            if "%" in path:
+                path = unquote(path)
+            found = fast.lookup(method.decode("ascii"), path, self.headers)
+            if found is None:
+                return False
+            head, body = found
+            keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+            parts = [ok]
+            for name, value in self.server_state.default_headers:
+                parts += (name, b": ", value, b"\r\n")
+            parts.append(head)
+            if not keep_alive:
+                parts.append(b"connection: close\r\n")
+            parts += (b"\r\n", body)
+            self.transport.write(b"".join(parts))
+            self._answered, self._answered_keep_alive = True, keep_alive
+            return True
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             self.limits = limits
@@ -175,8 +235,11 @@ def _httptools_protocol(limits: ServeLimits) -> type[asyncio.Protocol]:
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self._receiving = True
+            self._answered = False
 
         def on_headers_complete(self) -> None:
+            if fast is not None and self._answer_now():
+                return
             before = self.cycle
             super().on_headers_complete()
             cycle = self.cycle
@@ -185,6 +248,18 @@ def _httptools_protocol(limits: ServeLimits) -> type[asyncio.Protocol]:
                 cycle.send = _with_pathsend(cycle, self.loop)  # type: ignore[method-assign]
 
         def on_message_complete(self) -> None:
+            if self._answered:  # what on_response_complete does for the app's answers
+                self._answered = self._receiving = False
+                self.server_state.total_requests += 1
+                if not self._answered_keep_alive:
+                    self.transport.close()
+                    return
+                self._arm()
+                self._unset_keepalive_if_required()
+                self.timeout_keep_alive_task = self.loop.call_later(
+                    self.timeout_keep_alive, self.timeout_keep_alive_handler
+                )
+                return
             super().on_message_complete()
             self._receiving = False
             if self.cycle is not None and self.cycle.response_complete:
@@ -248,7 +323,7 @@ def server_config(
         app,
         host=host,
         port=port,
-        http=guarded_protocol(limits, http),
+        http=guarded_protocol(limits, http, getattr(app, "fast_path", None)),
         # the stdlib loop: its sendfile is os.sendfile on sockets (uvloop has none)
         loop="asyncio",
         timeout_keep_alive=max(1, round(limits.keepalive_timeout)),

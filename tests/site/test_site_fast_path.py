@@ -246,3 +246,64 @@ def test_both_protocols_serve_pages_files_and_pipelined_requests(
                 data += chunk
         assert data.count(b"HTTP/1.1 200 OK") == 2, data[:300]
         assert data.index(b"text/css") < data.index(b"text/plain")
+
+
+def _exchange(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+def _split(response: bytes) -> tuple[bytes, list[bytes], bytes]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    return status, sorted(line for line in lines if not line.startswith(b"date:")), body
+
+
+def test_the_protocol_answers_pages_with_the_apps_exact_response(
+    site_project: SiteProject,
+) -> None:
+    """On the wire, a page answered by the protocol from memory and the same page
+    answered by the app's routes (an old If-Modified-Since sends it there) are the
+    same bytes but for the date; HTTP/1.0, HEAD and pipelining behave."""
+    page = "/advisories/PSSA-2014-0002/"
+    old = "If-Modified-Since: Thu, 01 Jan 1970 00:00:00 GMT\r\n"
+    with uvicorn_with(site_project, "httptools") as url:
+        port = int(url.rsplit(":", 1)[1])
+        for extra in ("Accept-Encoding: gzip\r\n", ""):
+            for method in ("GET", "HEAD"):
+                ask = f"{method} {page} HTTP/1.1\r\nHost: t\r\n{extra}Connection: close\r\n"
+                fast = _split(_exchange(port, (ask + "\r\n").encode()))
+                slow = _split(_exchange(port, (ask + old + "\r\n").encode()))
+                assert fast == slow, (method, extra)
+                assert fast[0] == b"HTTP/1.1 200 OK"
+                assert b"connection: close" in fast[1]
+        # HTTP/1.0 without keep-alive: answered, then closed by the server
+        reply = _exchange(port, f"GET {page} HTTP/1.0\r\n\r\n".encode())
+        assert reply.startswith(b"HTTP/1.1 200 OK") and b"PSSA-2014-0002" in reply
+        # three pipelined requests (page, file, page) in one packet, answered in order
+        reply = _exchange(
+            port,
+            (
+                f"GET {page} HTTP/1.1\r\nHost: t\r\n\r\n"
+                "GET /repo/perfsonar.repo HTTP/1.1\r\nHost: t\r\n\r\n"
+                f"HEAD /static/site.css HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            ).encode(),
+        )
+        assert reply.count(b"HTTP/1.1 200 OK") == 3
+        first, second, third = (
+            reply.index(b"text/html"),
+            reply.index(b"text/plain"),
+            reply.index(b"text/css"),
+        )
+        assert first < second < third
+        # a page asked with a body (odd, but legal) still gets its answer from the app
+        reply = _exchange(
+            port,
+            f"GET {page} HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+            "Connection: close\r\n\r\nabc".encode(),
+        )
+        assert reply.startswith(b"HTTP/1.1 200 OK") and b"PSSA-2014-0002" in reply
