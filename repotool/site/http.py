@@ -10,7 +10,8 @@
 * :class:`SecurityHeadersMiddleware` puts the Content-Security-Policy (and
   friends) on every response.
 * :class:`CompressionMiddleware` gzips text the app did not compress itself
-  (static text files); it never touches packages, images or Range requests.
+  (static text files; a file's gzip copy is kept per version in a bounded
+  :class:`GzipCache`); it never touches packages, images or Range requests.
 * :class:`PublicFiles` serves ``public/`` so that nothing outside it is
   reachable: ``..`` and its encoded forms, and symlinks that lead outside,
   are 404s, while in-tree symlinks (``repodata -> .repodata-<rev>``) work.
@@ -372,6 +373,7 @@ class CompressionMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.files = GzipCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -419,15 +421,18 @@ class CompressionMiddleware:
                 else:
                     start = message
                 return
-            if message["type"] == "http.response.pathsend":  # a text file: gzip it instead
-                with open(message["path"], "rb") as fh:
-                    chunks.append(fh.read(GZIP_MAX_BYTES + 1))
+            assert start is not None
+            if message["type"] == "http.response.pathsend":  # a text file: its gzip copy
+                key = (message["path"], *Headers(raw=start["headers"]).getlist("etag"))
+                body = self.files.get(key)
+                if body is None:
+                    body = await anyio.to_thread.run_sync(_gzip_file, message["path"])
+                    self.files.put(key, body)
             else:
                 chunks.append(message.get("body", b""))
                 if message.get("more_body", False):
                     return
-            assert start is not None
-            body = gzip.compress(b"".join(chunks), compresslevel=6, mtime=0)
+                body = gzip.compress(b"".join(chunks), compresslevel=6, mtime=0)
             headers = MutableHeaders(scope=start)
             headers["content-encoding"] = "gzip"
             headers["content-length"] = str(len(body))
@@ -437,6 +442,42 @@ class CompressionMiddleware:
             await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, wrapped)
+
+
+def _gzip_file(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return gzip.compress(fh.read(GZIP_MAX_BYTES + 1), compresslevel=6, mtime=0)
+
+
+class GzipCache:
+    """Gzip copies of text files (repomd.xml, .repo files, keys), made once per version.
+
+    Keyed by path and Starlette's ETag (the file's mtime and size): a file
+    replaced in place gets a new key, so a stale copy is never sent.  Bounded
+    in entries and bytes; the oldest entry goes first.
+    """
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._entries: dict[tuple[str, ...], bytes] = {}
+        self._bytes = 0
+
+    def get(self, key: tuple[str, ...]) -> bytes | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[str, ...], body: bytes) -> None:
+        if len(key) < 2 or len(body) > self.max_bytes:  # no ETag: nothing safe to key on
+            return
+        old = self._entries.pop(key, None)
+        self._bytes -= len(old) if old is not None else 0
+        while self._entries and (
+            len(self._entries) >= self.max_entries or self._bytes + len(body) > self.max_bytes
+        ):
+            oldest = next(iter(self._entries))
+            self._bytes -= len(self._entries.pop(oldest))
+        self._entries[key] = body
+        self._bytes += len(body)
 
 
 def _gzip_etag(message: Message) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 import threading
@@ -195,10 +196,10 @@ def test_files_go_out_with_sendfile_and_text_files_gzipped(
 
 
 @contextlib.contextmanager
-def uvicorn_with(project: SiteProject, http: str) -> Iterator[str]:
+def uvicorn_with(project: SiteProject, http: str, public: Path | None = None) -> Iterator[str]:
     port = free_port()
     config = server_config(
-        create_app(project.cfg),
+        create_app(project.cfg, public_dir=public),
         "127.0.0.1",
         port,
         ServeLimits(),
@@ -307,3 +308,28 @@ def test_the_protocol_answers_pages_with_the_apps_exact_response(
             "Connection: close\r\n\r\nabc".encode(),
         )
         assert reply.startswith(b"HTTP/1.1 200 OK") and b"PSSA-2014-0002" in reply
+
+
+def test_a_text_files_gzip_copy_follows_the_file(site_project: SiteProject, tmp_path: Path) -> None:
+    """The gzip copy of a text file is made once per version of the file: a file
+    replaced in place (same size too) is never answered with the old copy."""
+    public = tmp_path / "public"
+    (public / "repo").mkdir(parents=True)
+    target = public / "repo" / "perfsonar.repo"
+    versions = [
+        b"".join(b"baseurl=http://mirror-%d.example/%d\n" % (v, i) for i in range(40))
+        for v in (1, 2, 3)
+    ]
+    assert len(versions[1]) == len(versions[2])
+    with uvicorn_with(site_project, "httptools", public) as url, httpx.Client(base_url=url) as c:
+        for n, text in enumerate(versions):
+            staged = public / "repo" / ".new"
+            staged.write_bytes(text)
+            stamp = 1_700_000_000 + n  # a new mtime, as any rewrite gets
+            os.utime(staged, (stamp, stamp))
+            os.replace(staged, target)
+            for _ in range(2):  # made, then from the cache
+                got = c.get("/repo/perfsonar.repo", headers={"accept-encoding": "gzip"})
+                assert got.status_code == 200
+                assert got.headers["content-encoding"] == "gzip"
+                assert got.content == text, n
