@@ -43,9 +43,17 @@ def register(
 
 
 def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    # nothing changed since the last release's stamp: say so before any heavy import
+    from repotool.repo.inputs import record_release, unchanged_release
+
+    noop = unchanged_release(ctx.config_path, vars(args), ctx.reporter)
+    if noop is not None:
+        return noop
     from repotool.release import run_release
 
     result = run_release(
         ctx.config, ctx.runner, ctx.reporter, respin=args.respin, media=not args.no_media
     )
-    return {"summary": result.summary, **result.to_json()}
+    out = {"summary": result.summary, **result.to_json()}
+    record_release(ctx.config_path, ctx.config, out)
+    return out

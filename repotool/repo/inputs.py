@@ -225,7 +225,11 @@ def _stat_line(rel: str, entry: os.DirEntry[str]) -> bytes:
         return f"L {rel} -> {os.readlink(entry.path)}\n".encode()
     if stat.S_ISDIR(st.st_mode):
         return f"D {rel}\n".encode()
-    return f"F {rel} {st.st_size} {st.st_mtime_ns} {stat.S_IMODE(st.st_mode):o}\n".encode()
+    # ctime and inode too: a file re-signed in place may keep its size and mtime
+    return (
+        f"F {rel} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} "
+        f"{stat.S_IMODE(st.st_mode):o}\n"
+    ).encode()
 
 
 def _file_stat(path: Path) -> bytes:
