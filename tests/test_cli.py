@@ -179,7 +179,7 @@ def test_every_example_in_help_runs(release_copy: Path, tmp_path: Path) -> None:
     have it: extra/foo-1.0-1.el7.noarch.rpm, the pinned key RPM-GPG-KEY-perfsonar in
     the working folder, a list server (loopback SMTP) for --send.  Addresses are
     moved to loopback: https://master.example/ is the copy served by `repotool serve`,
-    /srv and /tmp paths are under tmp_path, serve listens on a free port."""
+    /srv, /tmp and /etc paths are under tmp_path, serve listens on a free port."""
     project = release_copy
     smtp_port = free_port()
     with (project / "repotool.toml").open("a") as toml:
@@ -188,6 +188,7 @@ def test_every_example_in_help_runs(release_copy: Path, tmp_path: Path) -> None:
     (rpm,) = build_rpms({"foo": FOO_SPEC}, tmp_path / "foo-build")
     shutil.copy2(rpm, project / "extra" / rpm.name)
     shutil.copy2(project / "public/keys/RPM-GPG-KEY-perfsonar", project)
+    (tmp_path / "etc/nginx/conf.d").mkdir(parents=True)
     env = {**os.environ, "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
     advisories = project / "web/content/advisories"
     server = start_server(project, free_port())
@@ -198,7 +199,7 @@ def test_every_example_in_help_runs(release_copy: Path, tmp_path: Path) -> None:
                 if path[0] in NOT_RUN:
                     continue
                 line = re.sub(
-                    r" /(srv|tmp)/",
+                    r" /(srv|tmp|etc)/",
                     lambda m: f" {tmp_path}/{m.group(1)}/",
                     example.replace("https://master.example/", server.url + "/"),
                 )
@@ -235,6 +236,9 @@ def test_every_example_in_help_runs(release_copy: Path, tmp_path: Path) -> None:
     assert (tmp_path / "srv/mirror/el7/repodata/repomd.xml").is_file()
     assert (tmp_path / "srv/mirror/perfsonar/releases/3.3.2-2/SHA256SUMS").is_file()
     assert (tmp_path / "tmp/site-preview/index.html").is_file()
+    assert "server_name downloads.example.org;" in (
+        tmp_path / "etc/nginx/conf.d/perfsonar.conf"
+    ).read_text(encoding="utf-8")
     assert "foo-1.0-1.el7.noarch.rpm" in {
         p.name for p in (project / "public/repo/el7/x86_64/Packages").iterdir()
     }

@@ -53,12 +53,19 @@ def register(
         "nginx-conf",
         parents=[common],
         help="write an nginx server block that serves public/",
-        description="Print (or write with --out) a production nginx server block for the "
-        "static export in public/: the app's Content-Types, Cache-Control per file kind "
-        "(repomd.xml revalidated, hashed metadata immutable, pages 60 s), the security "
-        "headers, gzip and gzip_static, sendfile, no directory listing, dot-files hidden.",
-        epilog="example: repotool site nginx-conf --server-name downloads.example.org "
-        "--out /etc/nginx/conf.d/perfsonar.conf   then: nginx -t && nginx -s reload",
+        description=textwrap.fill(
+            "Print (or write with --out) a production nginx server block for the "
+            "static export in public/: the app's Content-Types, Cache-Control per file kind "
+            "(repomd.xml revalidated, hashed metadata immutable, pages 60 s), the security "
+            "headers, gzip and gzip_static, sendfile, no directory listing, dot-files hidden.",
+            width=78,
+        ),
+        epilog="examples:\n"
+        "  repotool site nginx-conf --server-name downloads.example.org\n"
+        "  repotool site nginx-conf --server-name downloads.example.org \\\n"
+        "      --out /etc/nginx/conf.d/perfsonar.conf\n"
+        "then: nginx -t && nginx -s reload",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     n.add_argument("--out", type=Path, help="write the block to this file instead of stdout")
     n.add_argument("--server-name", default="_", help="nginx server_name (default '_': any)")
