@@ -59,30 +59,13 @@ EXPIRY_MARGIN_SECONDS = 300.0
 
 #: the outside tools whose binaries a release runs
 TOOLS = (
-    "rpm",
-    "rpmbuild",
-    "rpmspec",
-    "rpmsign",
-    "rpmkeys",
-    "createrepo_c",
-    "gpg",
-    "gpgv",
-    "gpg-agent",
-    "xorriso",
-    "mksquashfs",
+    *("rpm", "rpmbuild", "rpmspec", "rpmsign", "rpmkeys", "createrepo_c"),
+    *("gpg", "gpgv", "gpg-agent", "xorriso", "mksquashfs"),
 )
 #: Python packages whose code shapes what a release writes
 PACKAGES = (
-    "createrepo_c",
-    "gnupg",
-    "rpmfile",
-    "jinja2",
-    "markdown",
-    "markdown_it",
-    "nh3",
-    "yaml",
-    "pydantic",
-    "pydantic_core",
+    *("createrepo_c", "gnupg", "cryptography", "rpmfile", "jinja2", "markdown"),
+    *("markdown_it", "nh3", "yaml", "pydantic", "pydantic_core"),
 )
 ENVIRONMENT = ("PATH", "HOME", "GNUPGHOME", "SOURCE_DATE_EPOCH", "TZ", "LANG", "LC_ALL", "TMPDIR")
 #: flags of ``repotool release`` that do not change what it does
