@@ -32,7 +32,8 @@ the web app turns them into HTTP status codes.
      ├── MediaError               live media could not be composed
      │    ├── BaseSystemError      the live base (kernel, busybox, base repos) is missing
      │    ├── LiveRootError        toolkit packages could not be installed into the live root
-     │    └── MediaVerifyError     a finished image fails its checksum or signature check
+     │    ├── MediaVerifyError     a finished image fails its checksum or signature check
+     │    └── RespinOrderError     a respin older than the newest one (unless --force)
      ├── SiteError                the site could not be rendered
      │    ├── PublishedFileError   a file the site reads from public/ is broken
      │    └── SiteExportError      the static export could not be written into public/
@@ -267,6 +268,10 @@ class LiveRootError(MediaError):
 
 class MediaVerifyError(MediaError):
     pass
+
+
+class RespinOrderError(MediaError):
+    """Media of a respin older than the newest: they would hold the newer packages."""
 
 
 # --- site ------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from repotool.build.rpmbuild import BuildOutcome, build
 from repotool.config import Config
-from repotool.errors import AdvisoryError, PublishError
+from repotool.errors import AdvisoryError, PublishError, RespinOrderError
 from repotool.process import Runner
 from repotool.repo.planning import RepoPlan
 from repotool.repo.publish import (
@@ -91,8 +91,16 @@ class ReleaseResult:
         if self.media is not None and not isinstance(self.media, SkippedMedia):
             label = self.media.version_label
             media_text = f"; media {label} in public/releases/{label}/"
+            if self.media.superseded_by:
+                media_text += f" (superseded by {self.media.superseded_by})"
         if self.site.written:
             site_text = f"; site: {len(self.site.written)} files written"
+        if not self.built and not self.signed and not self.published and media_text:
+            # new media are a change, even when every repository was already current
+            return (
+                f"New media{media_text.removeprefix('; media')}; repositories unchanged "
+                f"({len(self.unchanged)} already current){site_text}."
+            )
         if not self.built and not self.signed and not self.published:
             return (
                 f"Nothing changed: {len(self.unchanged)} repositories already current"
@@ -169,6 +177,46 @@ def media_label(cfg: Config, records: Records, respin: int | None) -> tuple[str,
     return label, epoch
 
 
+def respin_order(
+    cfg: Config, records: Records, respin: int, *, force: bool, reporter: Reporter
+) -> str:
+    """Refuse media of a respin older than the newest one, unless ``force``.
+
+    They would carry the older respin's label and date and the packages
+    published now.  Returns the newer respin when forced ('' when in order,
+    or when the media are already published and nothing is built).
+    """
+    from repotool.records.respins import newer_respin, respin_label
+
+    label = respin_label(cfg.version, respin)
+    releases = cfg.public_dir / "releases"
+    if (releases / label / "media.json").is_file():
+        return ""
+    release = next(r for r in records.releases if r.version == cfg.version)
+    published = [p.parent.name for p in releases.glob("*/media.json")]
+    newest = newer_respin(cfg.version, respin, [r.version for r in release.respins], published)
+    if newest is None:
+        return ""
+    if not force:
+        day = next(r.date for r in release.respins if r.version == label)
+        out = newest in published
+        record = cfg.path(cfg.site.content_dir) / "releases" / f"{cfg.version}.md"
+        raise RespinOrderError(
+            f"{label} is older than the newest respin, {newest} "
+            f"({'published in ' + str(releases / newest) if out else 'listed in ' + str(record)})"
+            f": media {label} would be dated {day} but hold the packages published now",
+            where=f"repotool release --respin {respin}",
+            hint=f"make the newest media with 'repotool release --respin "
+            f"{newest.rpartition('-')[2]}', or add --force to build {label} anyway "
+            f"(media.json and the release page then mark them superseded by {newest})",
+        )
+    reporter.warn(
+        f"building media {label} after {newest} (--force): they hold the packages published "
+        f"now; media.json and the release page mark them superseded by {newest}"
+    )
+    return newest
+
+
 def run_release(
     cfg: Config,
     runner: Runner,
@@ -177,6 +225,7 @@ def run_release(
     extra_packages: dict[str, list[Path]] | None = None,
     respin: int | None = None,
     media: bool = True,
+    force: bool = False,
 ) -> ReleaseResult:
     from repotool.records.loading import load_records
     from repotool.site.export import build_site
@@ -197,6 +246,12 @@ def run_release(
     # one run at a time owns the state folder: build and sign caches, then the tree
     with publish_lock(cfg):
         check_inside_public(cfg, [label] if media else [])
+        # read under the lock: no other run publishes media meanwhile
+        superseded_by = (
+            respin_order(cfg, records, respin, force=force, reporter=reporter)
+            if media and respin is not None
+            else ""
+        )
         outcome, per_target, n_signed = build_and_sign(cfg, signer, runner, reporter)
         for target, paths in (extra_packages or {}).items():
             per_target.setdefault(target, []).extend(paths)
@@ -204,7 +259,16 @@ def run_release(
         staged_media = _stage_or_abort(
             published,
             lambda: (
-                _media(cfg, published, signer, runner, reporter, label, source_date_epoch)
+                _media(
+                    cfg,
+                    published,
+                    signer,
+                    runner,
+                    reporter,
+                    label,
+                    source_date_epoch,
+                    superseded_by,
+                )
                 if media
                 else None
             ),
@@ -323,6 +387,7 @@ def _media(
     reporter: Reporter,
     label: str,
     source_date_epoch: int,
+    superseded_by: str = "",
 ) -> StagedMedia | SkippedMedia:
     """Live media from the staged repository, built and checked in a staging folder.
 
@@ -352,4 +417,5 @@ def _media(
         source_date_epoch=source_date_epoch,
         repo_dir=staged.plan.repo_dir if staged.unchanged else staged_view(staged),
         key_file=key_file,
+        superseded_by=superseded_by,
     )

@@ -6,10 +6,9 @@ import argparse
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from repotool.records.terms import respin_number
-
 if TYPE_CHECKING:
     from repotool.cli import Context
+    from repotool.config import Config
 
 
 def register(
@@ -28,15 +27,22 @@ def register(
             width=78,
         ),
         epilog="examples:\n  repotool release\n  repotool release --respin 2     "
-        "# after a security fix: media 3.3.2-2\n  repotool release --json | jq .published",
+        "# after a security fix: media 3.3.2-2\n  repotool release --respin 3.3.2-2 "
+        "# the same, by the respin's version\n  repotool release --json | jq .published",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--respin",
-        type=respin_number,
         metavar="N",
         help="make new live media VERSION-N with the current packages (list the respin "
-        "in web/content/releases/VERSION.md first)",
+        "in web/content/releases/VERSION.md first); N or VERSION-N. A respin older than "
+        "the newest one is refused",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --respin: build the media of a respin older than the newest one anyway "
+        "(they hold today's packages; media.json and the release page mark them superseded)",
     )
     p.add_argument("--no-media", action="store_true", help="do not build live media this time")
     p.set_defaults(handler=run)
@@ -52,8 +58,29 @@ def run(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.release import run_release
 
     result = run_release(
-        ctx.config, ctx.runner, ctx.reporter, respin=args.respin, media=not args.no_media
+        ctx.config,
+        ctx.runner,
+        ctx.reporter,
+        respin=respin_argument(args.respin, ctx.config) if args.respin is not None else None,
+        media=not args.no_media,
+        force=args.force,
     )
     out = {"summary": result.summary, **result.to_json()}
     record_release(ctx.config_path, ctx.config, out)
     return out
+
+
+def respin_argument(text: str, cfg: Config) -> int:
+    """``--respin 2`` or ``--respin 3.3.2-2`` (a respin of repotool.toml's version): 2."""
+    from repotool.errors import ConfigError
+    from repotool.records.respins import RespinArgumentError, parse_respin
+
+    try:
+        return parse_respin(text, cfg.version)
+    except RespinArgumentError as e:
+        raise ConfigError(
+            str(e),
+            where=str(cfg.root / "repotool.toml"),
+            hint=f"give the respin's number (--respin 2 makes {cfg.version}-2), or release "
+            "the other version by setting version in repotool.toml",
+        ) from e

@@ -88,9 +88,11 @@ class MediaResult:
     release: str
     kernel: str
     packages: tuple[str, ...]
+    #: the newer respin already out when these were built (``--force``); "" if none
+    superseded_by: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "version": self.version_label,
             "directory": str(self.directory),
             "images": [i.__dict__ for i in self.images],
@@ -101,6 +103,9 @@ class MediaResult:
             "kernel": self.kernel,
             "packages": list(self.packages),
         }
+        if self.superseded_by:
+            out["superseded_by"] = self.superseded_by
+        return out
 
 
 @dataclass(frozen=True)
@@ -160,13 +165,15 @@ def build_media(
     source_date_epoch: int,
     repo_dir: Path | None = None,
     key_file: Path | None = None,
+    superseded_by: str = "",
 ) -> StagedMedia:
     """Build and check the live media of ``version_label`` (e.g. 3.3.2-2); staged only.
 
     The toolkit is installed from ``repo_dir`` (default: the published
     public/repo/<media target>/<arch>/; a release may pass its staged,
     signed repository instead) with the key ``key_file`` (default: the
-    published public/keys/ key).
+    published public/keys/ key).  ``superseded_by`` names the newer respin
+    already out (media.json then says so).
     """
     check_name(
         "media label",
@@ -281,6 +288,7 @@ def build_media(
                     kernel=kit.description,
                     base=base.name,
                     packages=toolkit,
+                    superseded_by=superseded_by,
                 )
             )
             verify_stage(stage, names, runner, signer)
@@ -298,6 +306,7 @@ def build_media(
                     release=release,
                     kernel=kit.description,
                     packages=tuple(toolkit),
+                    superseded_by=superseded_by,
                 ),
             )
             stage = None  # from here the caller owns it

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from repotool.records.respins import split_label
+
 #: checked with ``fullmatch``: ``$`` would let a trailing newline through
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 DEFAULT_CHECKSUMS = "SHA256SUMS"
@@ -49,6 +51,8 @@ class MediaManifest:
     signature: str = DEFAULT_SIGNATURE
     #: ISO 8601 UTC (2014-04-10T12:00:00Z); "" when the file has none
     date: str = ""
+    #: the newer respin that was already out when these media were built; "" if none
+    superseded_by: str = ""
 
 
 def _plain_name(value: object) -> bool:
@@ -129,4 +133,18 @@ def parse_manifest(data: bytes | str, where: str) -> MediaManifest:
         checksums=_file_name(doc, "checksums", DEFAULT_CHECKSUMS, where),
         signature=_file_name(doc, "signature", DEFAULT_SIGNATURE, where),
         date=date if isinstance(date, str) else "",
+        superseded_by=_superseded_by(doc, where),
     )
+
+
+def _superseded_by(doc: dict[str, Any], where: str) -> str:
+    """The optional 'superseded_by': a release label (3.3.2-3), shown as a link."""
+    value = doc.get("superseded_by")
+    if value is None:
+        return ""
+    if not isinstance(value, str) or split_label(value) is None:
+        raise ManifestError(
+            f"'superseded_by' is {value!r}, not a release label like 3.3.2-3" + _unprintable(value),
+            where=where,
+        )
+    return value

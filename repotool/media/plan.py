@@ -387,9 +387,13 @@ def manifest_json(
     kernel: str,
     base: str,
     packages: Sequence[str],
+    superseded_by: str = "",
 ) -> str:
-    """media.json, read by the site's download table and the announcements."""
-    doc = {
+    """media.json, read by the site's download table and the announcements.
+
+    ``superseded_by``: the newer respin already out when these media were
+    built (``release --respin N --force``); the key is absent otherwise."""
+    doc: dict[str, object] = {
         "product": product,
         "version": names.version_label,
         "release": release_of(names.version_label),
@@ -405,4 +409,6 @@ def manifest_json(
         "checksums": names.checksums,
         "signature": names.signature,
     }
+    if superseded_by:
+        doc["superseded_by"] = superseded_by
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"

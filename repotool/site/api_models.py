@@ -72,6 +72,8 @@ class MediaOut(BaseModel):
     images: list[ImageOut]
     checksums_url: str
     signature_url: str
+    #: the newer media of the same release that replace these ("" if none)
+    superseded_by: str = ""
 
 
 class RespinOut(BaseModel):
@@ -141,6 +143,7 @@ def _media_out(m: MediaSet, base_url: str) -> MediaOut:
         ],
         checksums_url=base_url + m.checksums_url,
         signature_url=base_url + m.signature_url,
+        superseded_by=m.superseded_by,
     )
 
 

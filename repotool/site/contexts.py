@@ -28,6 +28,8 @@ FEEDS: tuple[tuple[str, str, str], ...] = (
     ("/feeds/advisories.rss", "application/rss+xml", "Security advisories (RSS)"),
 )
 NOT_FOUND_PATH = "/404.html"
+#: a page that only sends the browser on (a respin's own URL): not in the site map
+REDIRECT_TEMPLATE = "redirect.html"
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,17 @@ def plan_pages(site: SiteInfo, records: Records, published: Published) -> dict[s
             description=rel.summary or f"{site.product} {rel.version}: downloads and notes.",
             **_release_view(rel, records, published),
         )
+        # /releases/3.3.2-3/ (typed, or guessed from the media folder's name) leads to
+        # the respin's section of its release's page
+        for r in rel.respins:
+            add(
+                f"/releases/{r.version}/",
+                REDIRECT_TEMPLATE,
+                f"{site.product} {r.version}",
+                target=release_path(r.version),
+                description=f"Respin {r.version} is described on the page of release "
+                f"{rel.version}.",
+            )
     filters = advisory_filters(records.advisories)
     years = sorted({y for y, _ in filters if y is not None}, reverse=True)
     sevs = [s for s in SEVERITIES if any(sv == s for _, sv in filters)]

@@ -33,6 +33,7 @@ from repotool.errors import AnnounceError, PublishedFileError
 from repotool.evr import NEVRA, evr_key
 from repotool.media.manifest import ManifestError, MediaImage, parse_manifest
 from repotool.process import Runner
+from repotool.records.respins import superseded_by as newer_media_of
 
 RELEASE_PACKAGE = "perfsonar-release"
 _LABEL_RE = re.compile(r"^[0-9][0-9A-Za-z.]*(-[0-9]+)?$")
@@ -119,9 +120,19 @@ class MediaSet:
     images: tuple[MediaImage, ...]
     checksums_url: str
     signature_url: str
+    #: the newer media of the same release that replace these ("" if none)
+    superseded_by: str = ""
 
     def image_url(self, image: MediaImage) -> str:
         return f"/releases/{self.label}/{image.name}"
+
+    @property
+    def superseded_url(self) -> str:
+        """The newer media's section of the release page ('' if not superseded)."""
+        base, sep, _ = self.superseded_by.partition("-")
+        if not self.superseded_by:
+            return ""
+        return f"/releases/{base}/#respin-{self.superseded_by}" if sep else f"/releases/{base}/"
 
 
 @dataclass(frozen=True)
@@ -214,6 +225,7 @@ def parse_media(data: bytes, label: str, where: str) -> MediaSet:
         images=manifest.images,
         checksums_url=f"/releases/{label}/{manifest.checksums}",
         signature_url=f"/releases/{label}/{manifest.signature}",
+        superseded_by=manifest.superseded_by,
     )
 
 
@@ -391,6 +403,9 @@ def read_published(cfg: Config, public: Path, keys: KeyInspector) -> Published:
         data = _read(manifest)
         if data is not None and _LABEL_RE.match(label):
             media[label] = parse_media(data, label, str(manifest))
+    # newer media of the same release published since: their label wins over media.json's
+    for label, newer in newer_media_of(media).items():
+        media[label] = replace(media[label], superseded_by=newer)
 
     yum: YumSetup | None = None
     key_path = public / "keys" / cfg.key.public_key_name

@@ -17,7 +17,14 @@ import jinja2
 from repotool.config import Config
 from repotool.records.loading import load_records
 from repotool.records.models import Records
-from repotool.site.contexts import NOT_FOUND_PATH, Page, SiteInfo, page_context, plan_pages
+from repotool.site.contexts import (
+    NOT_FOUND_PATH,
+    REDIRECT_TEMPLATE,
+    Page,
+    SiteInfo,
+    page_context,
+    plan_pages,
+)
 from repotool.site.feeds import plan_feeds, plan_site_files
 from repotool.site.http import Document
 from repotool.site.published import KeyInspector, Published, published_inputs, read_published
@@ -119,7 +126,12 @@ def load_snapshot(cfg: Config, public: Path, keys: KeyInspector) -> SiteSnapshot
         pages=pages,
         # robots.txt and sitemap.xml ride with the feeds: generated files, not pages
         feeds=plan_feeds(info, records.news, records.advisories)
-        | plan_site_files(info, [p for p in pages if p != NOT_FOUND_PATH]),
+        | plan_site_files(info, [p for p, pg in pages.items() if _in_site_map(p, pg.template)]),
         env=template_environment(cfg.path(cfg.site.templates_dir)),
         last_modified=float(int(max(mtimes, default=0.0))),
     )
+
+
+def _in_site_map(path: str, template: str) -> bool:
+    """Every page but the 404 page and the pages that only send the browser on."""
+    return path != NOT_FOUND_PATH and template != REDIRECT_TEMPLATE
