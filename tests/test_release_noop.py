@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from repotool.config import Config, parse_config
-from repotool.repo.inputs import STAMP_NAME, project_files
+from repotool.repo.inputs import STAMP_FORMAT, STAMP_NAME, _stamp_holds, noop_result, project_files
 
 #: none of these may be imported when the stamp says nothing changed
 HEAVY = (
@@ -251,3 +251,37 @@ def test_sources_named_in_the_tests_exist() -> None:
         assert (root / path).is_file(), path
     text = (root / "repotool.toml").read_text()
     assert re.search(r"^\[site\]\n", text, re.M) and re.search(r"^\[key\]\n", text, re.M)
+
+
+def test_a_stamp_holds_only_for_its_digest_and_its_time() -> None:
+    stamp = {
+        "format": STAMP_FORMAT,
+        "written": 1000.0,
+        "valid_until": 1000.0 + 3 * 24 * 3600,
+        "digest": "d1",
+        "warnings": [],
+        "noop": {},
+        "media": None,
+    }
+    assert _stamp_holds(stamp, "d1", 2000.0)
+    assert not _stamp_holds(stamp, "d2", 2000.0)  # something changed
+    assert not _stamp_holds(stamp, "d1", 999.0)  # the clock went back
+    assert not _stamp_holds(stamp, "d1", stamp["valid_until"] - 1)  # nearly due
+    assert not _stamp_holds({**stamp, "format": STAMP_FORMAT + 1}, "d1", 2000.0)
+    assert not _stamp_holds({**stamp, "warnings": [1]}, "d1", 2000.0)
+    assert not _stamp_holds([stamp], "d1", 2000.0)
+
+
+def test_no_stamp_when_the_noop_output_cannot_be_told(tmp_path: Path) -> None:
+    """Some components built and some cached: the order a no-op would list them
+    in is the build's, not known here, so the next release takes the full path."""
+    cfg = parse_config("", root=tmp_path)
+    site = {"public_dir": str(cfg.public_dir), "files": 3}
+    mixed = {"built": ["a/el7"], "cached": ["b/el7"], "site": site}
+    assert noop_result(cfg, mixed) is None
+    planned = noop_result(cfg, {"built": ["a/el7", "b/el7"], "cached": [], "site": site})
+    assert planned is not None
+    body, media = planned
+    assert body["cached"] == ["a/el7", "b/el7"] and body["built"] == []
+    assert body["unchanged"] == ["el7/x86_64"]
+    assert media is None  # no media published for the version: a release builds them

@@ -330,19 +330,23 @@ def unchanged_release(
         return None
     if not _stamp_holds(stamp, digest, time.time()):
         return None
-    body = stamp["noop"]
-    media = None if flags.get("no_media") or not files.media_enabled else stamp["media"]
-    if media is None and files.media_enabled and not flags.get("no_media"):
+    body, media = stamp["noop"], stamp["media"]
+    if flags.get("no_media") or not files.media_enabled:
+        media = None  # the full path does not mention media then
+    elif media is None:
         return None  # media of this version are not published yet: they are built now
+    try:
+        out: dict[str, Any] = {
+            k: body[k] for k in ("summary", "built", "cached", "signed", "published", "unchanged")
+        }
+    except KeyError:
+        return None
+    if media is not None:
+        out["media"] = media
+    out["site"] = body.get("site")
     for warning in stamp["warnings"]:
         reporter.warn(warning)
     reporter.info("nothing changed since the last release: no stage had anything to do")
-    out: dict[str, Any] = {
-        k: body[k] for k in ("summary", "built", "cached", "signed", "published", "unchanged")
-    }
-    if media is not None:
-        out["media"] = media
-    out["site"] = body["site"]
     out["seconds"] = round(time.monotonic() - started, 3)
     return out
 
