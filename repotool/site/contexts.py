@@ -90,14 +90,14 @@ def format_timestamp(iso: str) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
-#: the mirror table's columns, in order: (status.json key, heading)
+#: the mirror table's columns, in order: (status.json key, heading); the contact
+#: goes under the mirror's name
 MIRROR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("name", "Mirror"),
     ("region", "Region"),
     ("status", "Status"),
     ("detail", "Details"),
     ("url", "Address"),
-    ("contact", "Contact"),
 )
 #: what each mirror status means, for the legend
 MIRROR_STATUSES: tuple[tuple[str, str], ...] = (

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import nh3
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from repotool.announce.plaintext import format_size
 from repotool.errors import SiteError
@@ -106,6 +106,12 @@ def human_size(size: int) -> str:
     return format_size(size)
 
 
+def breakable(text: str) -> Markup:
+    """Escaped text with a line-break chance (<wbr>) after each '/', '@' and '.' of a
+    URL or address: it wraps at its separators instead of widening a table column."""
+    return Markup(re.sub(r"([/@.])", r"\1<wbr>", str(escape(text))))
+
+
 def template_environment(templates_dir: Path) -> jinja2.Environment:
     """A Jinja2 environment over the site's templates; autoescaping everything."""
     if not templates_dir.is_dir():
@@ -124,6 +130,7 @@ def template_environment(templates_dir: Path) -> jinja2.Environment:
     env.filters["markdown"] = markdown_to_html
     env.filters["human_size"] = human_size
     env.filters["cve_url"] = cve_url
+    env.filters["breakable"] = breakable
     return env
 
 

@@ -181,7 +181,7 @@ MEASURE_JS = r"""
   };
   const text = (el) => el.textContent.trim().replace(/\s+/g, " ").slice(0, 50);
   const out = {viewport: vw, pageWidth: doc.scrollWidth, sticksOut: [], tableScrolls: [],
-               cutOff: [], codeScrolls: []};
+               cutOff: [], codeScrolls: [], squeezed: []};
   for (const el of document.body.querySelectorAll("*")) {
     const r = el.getBoundingClientRect();
     if (r.width === 0 || r.right <= 0) continue;  // hidden, or parked off-screen on purpose
@@ -195,6 +195,20 @@ MEASURE_JS = r"""
   for (const cell of document.querySelectorAll("td, th, dd, dt, h1, h2, h3, p, li, summary")) {
     if (cell.clientWidth && cell.scrollWidth > cell.clientWidth + 1)
       out.cutOff.push([name(cell), cell.scrollWidth, cell.clientWidth, text(cell)]);
+  }
+  // one word (a hash, a URL, a file name) broken over 3 or more lines of a narrow
+  // column, a few characters a line: the old SHA-256 column on a phone
+  for (const el of document.querySelectorAll("caption, th, td, dt, dd, code, a")) {
+    const r = el.getBoundingClientRect();
+    const line = parseFloat(getComputedStyle(el).lineHeight) || 20;
+    const word = el.textContent.trim();
+    if (r.width && r.width < 160 && r.height > 2.5 * line && word.length > 12 && !/\s/.test(word))
+      out.squeezed.push([name(el), Math.round(r.width), Math.round(r.height / line), text(el)]);
+  }
+  for (const cap of document.querySelectorAll("caption")) {
+    const c = cap.getBoundingClientRect(), t = cap.parentElement.getBoundingClientRect();
+    if (c.width && c.width < t.width / 2)
+      out.squeezed.push([name(cap), Math.round(c.width), Math.round(t.width), text(cap)]);
   }
   for (const pre of document.querySelectorAll("pre")) {
     if (pre.scrollWidth > pre.clientWidth + 1) out.codeScrolls.push([name(pre), text(pre)]);
@@ -368,6 +382,7 @@ def layout_problems(report: dict[str, Any]) -> list[str]:
     problems += [f"table needs a sideways scroll: {x}" for x in report["tableScrolls"]]
     problems += [f"content cut off: {x}" for x in report["cutOff"]]
     problems += [f"code needs a sideways scroll: {x}" for x in report["codeScrolls"]]
+    problems += [f"text squeezed into a narrow column: {x}" for x in report["squeezed"]]
     return problems
 
 
@@ -418,6 +433,16 @@ def test_layout_check_catches_a_table_wider_than_a_phone(browser: DevTools, tmp_
     browser.open(page.as_uri(), PHONE)
     problems = layout_problems(browser.evaluate(MEASURE_JS))
     assert any(p.startswith("table needs a sideways scroll") for p in problems), problems
+    # and a 64-digit hash squeezed into a narrow column, as the release page had it
+    page.write_text(
+        '<!doctype html><meta name="viewport" content="width=device-width"><table><tr>'
+        "<td>pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso</td><td>19.9 MB</td>"
+        f'<td><code style="word-break:break-all">{"a53f8b9060" * 6}15bb</code></td></tr></table>',
+        encoding="utf-8",
+    )
+    browser.open(page.as_uri(), PHONE)
+    problems = layout_problems(browser.evaluate(MEASURE_JS))
+    assert any(p.startswith("text squeezed") and "a53f8b" in p for p in problems), problems
 
 
 def test_phone_shows_a_short_hash_with_the_full_one_a_tap_away(
@@ -528,7 +553,7 @@ def test_mirror_table_labelled_coloured_linked_and_whole_on_a_phone(
             browser.screenshot(tag + "-full.png", full=True)
             assert layout_problems(report) == [], report
             seen = browser.evaluate(table)
-            assert seen["heads"] == ["Mirror", "Region", "Status", "Details", "Address", "Contact"]
+            assert seen["heads"] == ["Mirror", "Region", "Status", "Details", "Address"]
             (stale, stale_bg), (fresh, fresh_bg) = seen["badges"][:2]
             assert (stale, fresh) == ("stale", "fresh") and stale_bg != fresh_bg
             assert stale_bg not in ("rgba(0, 0, 0, 0)", "transparent")
