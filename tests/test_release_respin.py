@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -271,5 +273,32 @@ def test_respin_url_leads_to_the_respin_section(respun3: Respun3) -> None:
         )
         assert section, landed.text
         assert "OpenSSL fixes of June 2014" in section.group(1)
+        if shutil.which("chromium"):
+            # a real browser follows the refresh: the DOM it ends with is the release page
+            dom = _browser_dom(f"{server.url}/releases/3.3.2-3/")
+            assert "<h1>pS-Performance Toolkit 3.3.2</h1>" in dom, dom[-2000:]
+            assert 'id="respin-3.3.2-3"' in dom and 'http-equiv="refresh"' not in dom
     finally:
         server.stop()
+
+
+def _browser_dom(url: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="respin-chromium-") as profile:
+        done = subprocess.run(
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
