@@ -560,3 +560,31 @@ def test_mirror_table_labelled_coloured_linked_and_whole_on_a_phone(
             assert MIRROR_STATUS["mirrors"][0]["url"] in seen["links"]  # type: ignore[index]
             assert "mailto:noc@geant.example.org" in seen["links"]
             assert seen["checked"] == "2014-04-10 13:05 UTC"
+
+
+def test_advisory_with_its_rpm_and_checksum_fits_desktop_and_phone(
+    browser: DevTools, tmp_path: Path
+) -> None:
+    """The package table with a real RPM link and its 64-digit SHA-256 in it."""
+    from repotool.site.app import create_app
+    from tests.conftest import build_rpms, createrepo
+    from tests.site.site_support import export_site, live_server, make_site_project
+    from tests.site.test_site_pages_advisory import SECURITY_SPEC
+
+    project = make_site_project(tmp_path)
+    rpm = build_rpms({"perfsonar-toolkit-security": SECURITY_SPEC}, tmp_path / "rpmbuild")[0]
+    arch_dir = project.public / "repo" / "el7" / "x86_64"
+    shutil.copy2(rpm, arch_dir / "Packages" / rpm.name)
+    (arch_dir / "repodata").unlink()
+    shutil.rmtree(arch_dir / ".repodata-1")
+    createrepo(arch_dir)
+    export_site(project)
+    with live_server(create_app(project.cfg)) as url:
+        for size in (DESKTOP, PHONE):
+            browser.open(url + "/advisories/PSSA-2014-0002/", size)
+            assert layout_problems(browser.evaluate(MEASURE_JS)) == [], size
+            shown = browser.evaluate(
+                "[...document.querySelectorAll('#pkg-h ~ div td a.file')].map(a => a.innerText)"
+            )
+            assert shown == [rpm.name], shown
+            browser.screenshot(f"site-advisory-rpm-{size[0]}x{size[1]}-full.png", full=True)
