@@ -24,6 +24,14 @@ import rpmfile
 from repotool.config import TargetConfig
 from repotool.errors import CompatibilityError, PublishError
 from repotool.evr import EVR, NEVRA, evr_cmp
+from repotool.signing.rpm_verify import (
+    PublishedKeys,
+    Verdict,
+    finish_check,
+    layout_needs,
+    read_layout,
+    start_check,
+)
 
 
 @dataclass(frozen=True)
@@ -60,19 +68,64 @@ def stat_of(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
+#: the read pass reads a file in pieces of this size (memory stays flat for large files)
+READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class PackageRead:
+    """One package read once: its metadata record and, when keys were given, what the
+    in-process signature check decided (see :mod:`repotool.signing.rpm_verify`)."""
+
+    package: RepoPackage
+    verdict: Verdict | None
+
+
 def read_package(path: Path) -> RepoPackage:
     """Read one package's headers into metadata chunks (createrepo_c)."""
+    return read_and_check(path, None).package
+
+
+def read_and_check(path: Path, keys: PublishedKeys | None) -> PackageRead:
+    """The one pass over a package file: the file's SHA-256, its metadata and (with
+    ``keys``) its header signature and payload digest, from a single read.
+
+    createrepo_c parses a copy of the headers alone (an in-memory file), so it
+    neither reads the payload again nor checksums the file a second time; the
+    file's own checksum and size are set from this pass."""
     try:
-        pkg = cr.package_from_rpm(str(path), cr.SHA256, f"Packages/{path.name}", None, 10)
-        pkg.time_file = 0  # the metadata must not depend on when the file was copied
-        chunks = cr.xml_dump(pkg)
+        with path.open("rb") as f:
+            st = os.fstat(f.fileno())
+            head = f.read(64 << 10)
+            while len(head) < (need := layout_needs(head)):
+                more = f.read(need - len(head))
+                if not more:
+                    break
+                head += more
+            layout = read_layout(head)
+            file_hash = hashlib.sha256(head)
+            pending = start_check(head, layout, keys) if keys is not None else None
+            payload = pending.payload_hash if pending is not None else None
+            if payload is not None:
+                payload.update(memoryview(head)[layout.header_end :])
+            buf = bytearray(READ_CHUNK)
+            view = memoryview(buf)
+            while n := f.readinto(buf):
+                file_hash.update(view[:n])
+                if payload is not None:
+                    payload.update(view[:n])
+        pkg = _parse_headers(head[: layout.header_end], path.name)
     except (OSError, cr.CreaterepoCError, ValueError, KeyError) as e:
         raise PublishError(
             f"cannot read the package: {e}",
             where=str(path),
             hint="the file is not a valid rpm; remove it or rebuild it",
         ) from e
-    return RepoPackage(
+    pkg.pkgId = file_hash.hexdigest()
+    pkg.size_package = st.st_size
+    pkg.time_file = 0  # the metadata must not depend on when the file was copied
+    chunks = cr.xml_dump(pkg)
+    record = RepoPackage(
         path.name,
         pkg.name,
         int(pkg.epoch or 0),
@@ -80,10 +133,26 @@ def read_package(path: Path) -> RepoPackage:
         pkg.release,
         pkg.arch,
         pkg.pkgId,
-        (pkg.rpm_header_start, pkg.rpm_header_end),
-        _stat_key(path),
+        (layout.header_start, layout.header_end),
+        stat_of(st),
         (chunks[0], chunks[1], chunks[2]),
     )
+    return PackageRead(record, finish_check(pending) if pending is not None else None)
+
+
+def _parse_headers(headers: bytes, filename: str) -> cr.Package:
+    """createrepo_c's reading of a package's headers (lead to payload), handed over
+    as an in-memory file; checksum and size are the caller's to set."""
+    fd = os.memfd_create("repotool-rpm-headers")
+    try:
+        view = memoryview(headers)
+        while view:
+            view = view[os.write(fd, view) :]
+        return cr.package_from_rpm(
+            f"/proc/self/fd/{fd}", cr.SHA256, f"Packages/{filename}", None, 10
+        )
+    finally:
+        os.close(fd)
 
 
 def header_digest(path: Path, header_range: tuple[int, int]) -> str:

@@ -12,6 +12,7 @@ signatures and comparing builds are the shell's work between those steps.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import threading
@@ -21,21 +22,24 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from repotool.config import Config, TargetConfig
 from repotool.errors import PublishError
 from repotool.evr import NEVRA
 from repotool.repo.index import RepoIndex, journal_path
 from repotool.repo.packages import (
+    PackageRead,
     RepoPackage,
     check_compatibility,
     header_digest,
-    read_package,
+    read_and_check,
     select_retained,
     stat_of,
 )
 from repotool.repo.recovery import current_generation, reconcile, recover
 from repotool.repo.tree_checks import check_package_entry
+from repotool.signing.rpm_verify import PublishedKeys, Verdict
 
 Stat = tuple[int, int, int, int]
 
@@ -179,10 +183,11 @@ def plan_repo(
     arch: str,
     incoming: Sequence[Path],
     *,
-    verify: Callable[[list[Path], list[str]], None] | None = None,
+    verify: PackageChecks | Callable[[list[Path], list[str]], None] | None = None,
 ) -> RepoPlan:
-    """Decide the package set; ``verify`` (e.g. Signer.require_signed) gets every file
-    that is new or was changed on disk, and must raise to refuse them."""
+    """Decide the package set; ``verify`` (the Signer, or its ``require_signed``)
+    checks every file that is new or was changed on disk, in the same pass that
+    reads it, and must raise to refuse them."""
     repo_dir = cfg.public_dir / "repo" / target.name / arch
     index_path = cfg.state / "repo-index" / f"{target.name}-{arch}.json"
     index = _mend(repo_dir, index_path)
@@ -190,11 +195,16 @@ def plan_repo(
         check_package_entry(path, cfg.public_dir)
     snapshot = read_snapshot(repo_dir, cfg.public_dir)
     stale = [repo_dir / "Packages" / name for name in stale_files(snapshot, index.packages)]
-    reread = _read_all(stale)
-    incoming_pkgs = _read_all(list(incoming))
-    if verify is not None:
-        # by their SHA-256, so that files verified before are not checked again
-        verify([*stale, *incoming], [p.sha256 for p in [*reread, *incoming_pkgs]])
+    checks = _package_checks(verify)
+    reads = _read_all([*stale, *incoming], checks.published_keys() if checks else None)
+    shas = [r.package.sha256 for r in reads]
+    # by their SHA-256, so that files verified before are not checked again
+    if checks is not None:
+        checks.require_verdicts([*stale, *incoming], shas, [r.verdict for r in reads])
+    elif callable(verify):
+        verify([*stale, *incoming], shas)
+    reread = [r.package for r in reads[: len(stale)]]
+    incoming_pkgs = [r.package for r in reads[len(stale) :]]
     index.packages.update({p.filename: p for p in reread})
     on_disk = {name: index.packages[name] for name in snapshot.files}
     sort = sort_incoming(arch, on_disk, list(zip(incoming, incoming_pkgs, strict=True)))
@@ -221,30 +231,48 @@ def _require_same_build(
         )
 
 
-def _read_all(paths: Sequence[Path]) -> list[RepoPackage]:
-    """Read many packages; a large cold repository is split over forked processes
-    (the createrepo_c bindings hold the GIL while they parse a header)."""
-    workers = min(os.cpu_count() or 1, len(paths) // 256)
+def _read_all(paths: Sequence[Path], keys: PublishedKeys | None) -> list[PackageRead]:
+    """Read (and, with ``keys``, check) many packages, each file once; a large cold
+    repository is split over forked processes (the createrepo_c bindings hold the
+    GIL while they parse a header; the checksums are the bulk of the work)."""
+    workers = min(os.cpu_count() or 1, len(paths) // 64)
     # fork only a single-threaded process: a lock held by another thread (a
     # progress display, say) at fork time would stay locked in the child
     if workers < 2 or threading.active_count() > 1:
-        return [read_package(p) for p in paths]
-    chunks = [list(paths[i::workers]) for i in range(workers)]
+        return [read_and_check(p, keys) for p in paths]
+    # small interleaved batches keep the workers busy to the end when sizes vary
+    batches = [list(paths[i : i + 16]) for i in range(0, len(paths), 16)]
     ctx = multiprocessing.get_context("fork")
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            parts = list(pool.map(_read_chunk, chunks))
+            parts = list(pool.map(functools.partial(_read_batch, keys=keys), batches))
     except BrokenProcessPool as e:
         raise PublishError(
             "a process reading package headers died",
             where=str(paths[0].parent),
             hint="a package file may be damaged; run again to find which",
         ) from e
-    out: list[RepoPackage | None] = [None] * len(paths)
-    for i, part in enumerate(parts):
-        out[i::workers] = part
-    return [p for p in out if p is not None]
+    return [r for part in parts for r in part]
 
 
-def _read_chunk(paths: list[Path]) -> list[RepoPackage]:
-    return [read_package(p) for p in paths]
+def _read_batch(paths: list[Path], keys: PublishedKeys | None) -> list[PackageRead]:
+    return [read_and_check(p, keys) for p in paths]
+
+
+def _package_checks(verify: object) -> PackageChecks | None:
+    """The Signer behind ``verify`` (passed itself or as its bound ``require_signed``)."""
+    for candidate in (verify, getattr(verify, "__self__", None)):
+        if isinstance(candidate, PackageChecks):
+            return candidate
+    return None
+
+
+@runtime_checkable
+class PackageChecks(Protocol):
+    """The signature checks of the read pass (:class:`repotool.signing.signer.Signer`)."""
+
+    def published_keys(self) -> PublishedKeys: ...
+
+    def require_verdicts(
+        self, paths: Sequence[Path], sha256s: Sequence[str], verdicts: Sequence[Verdict | None]
+    ) -> None: ...

@@ -8,6 +8,7 @@ whether it may be used at all, is decided in :mod:`repotool.signing.release_key`
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 import time
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from repotool.report import Reporter
 from repotool.signing.checksig import read_checksig, split_checksig_output
 from repotool.signing.key_checks import KeyStrength, read_sign_status, signing_key_strength
 from repotool.signing.ledger import VerifiedLedger
+from repotool.signing.rpm_verify import PublishedKeys, Verdict, parse_public_keys
 
 GPG = "/usr/bin/gpg"
 
@@ -69,6 +71,7 @@ class Signer:
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._keyring: Path | None = None
         self._rpmdb: Path | None = None
+        self._keys: PublishedKeys | None = None
 
     def _scratch_dir(self) -> Path:
         """A private folder for the published key's keyring and rpm database."""
@@ -344,6 +347,51 @@ class Signer:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return [r for rs in pool.map(check, batches) for r in rs]
 
+    def published_keys(self) -> PublishedKeys:
+        """The published key's (sub)keys, for the in-process check of the read pass."""
+        if self._keys is None:
+            try:
+                self._keys = parse_public_keys(self.public_key_armored())
+            except (ValueError, IndexError, struct.error):
+                self._keys = PublishedKeys((), complete=False)  # rpmkeys checks every file
+        return self._keys
+
+    def require_verdicts(
+        self, paths: Sequence[Path], sha256s: Sequence[str], verdicts: Sequence[Verdict | None]
+    ) -> None:
+        """Refuse unless every package passed: the read pass's in-process check
+        (:mod:`repotool.signing.rpm_verify`) decided most of them; what it left
+        undecided (another key or signature type) goes to ``rpmkeys --checksig``,
+        as do files it never checked (``None``).  A file in the ledger passed before."""
+        known = self._ledger.known()
+        refused: list[CheckResult] = []
+        to_rpm: list[tuple[Path, str]] = []
+        passed: list[str] = []
+        for path, digest, verdict in zip(paths, sha256s, verdicts, strict=True):
+            if digest in known:
+                continue
+            if verdict is None or verdict.ok is None:
+                to_rpm.append((path, digest))
+            elif verdict.ok:
+                passed.append(digest)
+            else:
+                refused.append(CheckResult(path, False, verdict.detail))
+        self._refuse(refused)
+        if to_rpm:
+            self.require_signed([p for p, _ in to_rpm], [d for _, d in to_rpm])
+        self._ledger.remember(passed)
+
+    def _refuse(self, bad: Sequence[CheckResult]) -> None:
+        if bad:
+            first = bad[0]
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise BadSignatureError(
+                f"{first.detail}{more}",
+                where=str(first.path),
+                hint=f"only packages signed by the release key {self.fingerprint} are published; "
+                "remove the file or sign it with 'repotool sign'",
+            )
+
     def require_signed(self, paths: Sequence[Path], sha256s: Sequence[str] | None = None) -> None:
         """Refuse unless every package is signed by this key with good digests.
 
@@ -358,16 +406,7 @@ class Signer:
             pairs = [(p, d) for p, d in zip(paths, sha256s, strict=True) if d not in known]
             todo = [p for p, _ in pairs]
             digests = [d for _, d in pairs]
-        bad = [r for r in self.check_rpms(todo) if not r.ok]
-        if bad:
-            first = bad[0]
-            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-            raise BadSignatureError(
-                f"{first.detail}{more}",
-                where=str(first.path),
-                hint=f"only packages signed by the release key {self.fingerprint} are published; "
-                "remove the file or sign it with 'repotool sign'",
-            )
+        self._refuse([r for r in self.check_rpms(todo) if not r.ok])
         self._ledger.remember(digests)
 
 

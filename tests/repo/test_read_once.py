@@ -1,0 +1,174 @@
+"""The read pass checks signatures in-process (issue 15): each new file is read once,
+and what it accepts or refuses is what ``rpmkeys --checksig`` accepts or refuses."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import createrepo_c as cr
+import pytest
+
+from repotool.errors import BadSignatureError
+from repotool.repo.packages import read_and_check
+from repotool.signing.signer import Signer
+from tests.conftest import build_rpms, make_gpg_key, rpmsign
+from tests.signing.test_signing import RecordingRunner
+
+SPEC = """Name: readonce
+Version: 1.0
+Release: 1
+Summary: read once
+License: MIT
+BuildArch: noarch
+%description
+read once
+%install
+mkdir -p %{buildroot}/usr/share/readonce
+head -c 300000 /dev/urandom > %{buildroot}/usr/share/readonce/data
+%files
+/usr/share/readonce
+"""
+
+
+@pytest.fixture(scope="module")
+def keys_and_rpm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str], Path]:
+    top = tmp_path_factory.mktemp("read-once")
+    home = top / "gnupg"
+    fprs = {
+        "release": make_gpg_key(home, "release <r@localhost>", algo="rsa2048"),
+        "foreign": make_gpg_key(home, "someone else <f@localhost>", algo="rsa2048"),
+        "ed25519": make_gpg_key(home, "ed release <e@localhost>", algo="ed25519"),
+    }
+    (rpm,) = build_rpms({"readonce": SPEC}, top / "build")
+    return home, fprs, rpm
+
+
+def _signed(keys_and_rpm: tuple[Path, dict[str, str], Path], who: str, dest: Path) -> Path:
+    home, fprs, rpm = keys_and_rpm
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / rpm.name
+    shutil.copyfile(rpm, out)
+    rpmsign([out], home, fprs[who])
+    return out
+
+
+def _signer(
+    keys_and_rpm: tuple[Path, dict[str, str], Path], who: str
+) -> tuple[Signer, RecordingRunner]:
+    home, fprs, _ = keys_and_rpm
+    runner = RecordingRunner()
+    return Signer(gnupghome=home, fingerprint=fprs[who], runner=runner), runner
+
+
+def _rpmkeys_accepts(signer: Signer, rpm: Path) -> bool:
+    return all(r.ok for r in signer.check_rpms([rpm]))
+
+
+def _flip(path: Path, at: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_good_package_is_accepted_in_one_pass_with_createrepo_c_s_metadata(
+    keys_and_rpm: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    rpm = _signed(keys_and_rpm, "release", tmp_path)
+    signer, runner = _signer(keys_and_rpm, "release")
+    read = read_and_check(rpm, signer.published_keys())
+    assert read.verdict is not None and read.verdict.ok is True
+    signer.require_verdicts([rpm], [read.package.sha256], [read.verdict])
+    assert runner.checksig_runs() == 0  # decided in-process
+    # the same metadata createrepo_c writes when it reads the whole file itself
+    pkg = cr.package_from_rpm(str(rpm), cr.SHA256, f"Packages/{rpm.name}", None, 10)
+    pkg.time_file = 0
+    assert read.package.chunks == tuple(cr.xml_dump(pkg))
+    assert read.package.sha256 == hashlib.sha256(rpm.read_bytes()).hexdigest()
+    assert read.package.header_range == (pkg.rpm_header_start, pkg.rpm_header_end)
+    assert _rpmkeys_accepts(signer, rpm)
+
+
+def test_a_tampered_payload_is_refused_as_rpmkeys_refuses_it(
+    keys_and_rpm: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    rpm = _signed(keys_and_rpm, "release", tmp_path)
+    _flip(rpm, rpm.stat().st_size - 100)
+    signer, runner = _signer(keys_and_rpm, "release")
+    read = read_and_check(rpm, signer.published_keys())
+    assert read.verdict is not None and read.verdict.ok is False
+    with pytest.raises(BadSignatureError) as e:
+        signer.require_verdicts([rpm], [read.package.sha256], [read.verdict])
+    assert "Payload digest: BAD" in str(e.value)
+    assert str(rpm) in str(e.value)
+    assert runner.checksig_runs() == 0
+    assert not _rpmkeys_accepts(signer, rpm)
+
+
+def test_a_tampered_header_is_refused(
+    keys_and_rpm: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    rpm = _signed(keys_and_rpm, "release", tmp_path)
+    signer, _ = _signer(keys_and_rpm, "release")
+    _start, end = read_and_check(rpm, None).package.header_range
+    _flip(rpm, end - 40)  # inside the main header's data
+    read = read_and_check(rpm, signer.published_keys())
+    assert read.verdict is not None and read.verdict.ok is False, read.verdict
+    assert not _rpmkeys_accepts(signer, rpm)
+
+
+def test_a_package_signed_by_another_key_is_refused_without_rpmkeys(
+    keys_and_rpm: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    rpm = _signed(keys_and_rpm, "foreign", tmp_path)
+    signer, runner = _signer(keys_and_rpm, "release")
+    read = read_and_check(rpm, signer.published_keys())
+    assert read.verdict is not None and read.verdict.ok is False
+    foreign_id = keys_and_rpm[1]["foreign"][-16:].lower()
+    assert read.verdict.detail == f"signed by key ID {foreign_id}, not by the published key"
+    with pytest.raises(BadSignatureError, match="not by the published key"):
+        signer.require_verdicts([rpm], [read.package.sha256], [read.verdict])
+    assert runner.checksig_runs() == 0
+    assert not _rpmkeys_accepts(signer, rpm)
+
+
+def test_an_unsigned_package_is_refused(
+    keys_and_rpm: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    signer, _ = _signer(keys_and_rpm, "release")
+    rpm = keys_and_rpm[2]
+    read = read_and_check(rpm, signer.published_keys())
+    assert read.verdict is not None and read.verdict.ok is False
+    assert read.verdict.detail == "the package is not signed"
+    assert not _rpmkeys_accepts(signer, rpm)
+
+
+def test_ed25519_signatures_are_checked_too(
+    keys_and_rpm: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    rpm = _signed(keys_and_rpm, "ed25519", tmp_path)
+    signer, _ = _signer(keys_and_rpm, "ed25519")
+    read = read_and_check(rpm, signer.published_keys())
+    assert read.verdict is not None and read.verdict.ok is True, read.verdict
+    assert _rpmkeys_accepts(signer, rpm)
+    _flip(rpm, rpm.stat().st_size - 100)
+    read = read_and_check(rpm, signer.published_keys())
+    assert read.verdict is not None and read.verdict.ok is False
+    # the release (RSA) key does not accept the Ed25519 key's signature
+    rsa, _ = _signer(keys_and_rpm, "release")
+    good = _signed(keys_and_rpm, "ed25519", tmp_path / "again")
+    verdict = read_and_check(good, rsa.published_keys()).verdict
+    assert verdict is not None and verdict.ok is False
+
+
+def test_a_shape_it_cannot_decide_goes_to_rpmkeys(
+    keys_and_rpm: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    """A file the read pass did not check (verdict None) is checked by rpmkeys."""
+    rpm = _signed(keys_and_rpm, "foreign", tmp_path)
+    signer, runner = _signer(keys_and_rpm, "release")
+    sha = hashlib.sha256(rpm.read_bytes()).hexdigest()
+    with pytest.raises(BadSignatureError):
+        signer.require_verdicts([rpm], [sha], [None])
+    assert runner.checksig_runs() == 1
