@@ -84,7 +84,12 @@ class _Guard:
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     connections: set[Any]
-    _deadline: asyncio.TimerHandle | None = None
+    # one lazy timer per connection: arming moves a deadline (no timer-heap work per
+    # request); when the timer fires it closes the connection or sleeps on
+    _timer: asyncio.TimerHandle | None = None
+    _request_due: float | None = None  # the awaited request must be whole by then
+    _idle_due: float | None = None  # an idle keep-alive connection is closed then
+    _linger: asyncio.TimerHandle | None = None
     _rejected = False
 
     def _request_complete(self) -> bool:
@@ -101,21 +106,51 @@ class _Guard:
         self.transport.write(_BUSY)
         if self.transport.can_write_eof():
             self.transport.write_eof()
-        self._deadline = self.loop.call_later(REJECT_LINGER, self.transport.close)
+        self._linger = self.loop.call_later(REJECT_LINGER, self.transport.close)
 
     def _arm(self) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(self.limits.request_timeout, self._expire)
+        """The next request must be whole within the request timeout from now."""
+        self._request_due = self.loop.time() + self.limits.request_timeout
+        self._wake_by(self._request_due)
+
+    def _arm_idle(self) -> None:
+        """Close the connection if it stays idle for the keep-alive timeout."""
+        self._idle_due = self.loop.time() + self.limits.keepalive_timeout
+        self._wake_by(self._idle_due)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._request_due = None
+
+    def _wake_by(self, when: float) -> None:
+        timer = self._timer
+        if timer is None or timer.when() > when:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(when, self._expire)
+
+    def _stop_timers(self) -> None:
+        self._request_due = self._idle_due = None
+        for timer in (self._timer, self._linger):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._linger = None
 
     def _expire(self) -> None:
-        self._deadline = None
-        if not self.transport.is_closing() and not self._request_complete():
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._idle_due is not None and now >= self._idle_due:
             self.transport.close()
+            return
+        if self._request_due is not None and now >= self._request_due:
+            self._request_due = None
+            if not self._request_complete():
+                self.transport.close()
+                return
+        pending = [t for t in (self._idle_due, self._request_due) if t is not None]
+        if pending:
+            self._timer = self.loop.call_at(min(pending), self._expire)
 
 
 def guarded_protocol(
@@ -158,7 +193,7 @@ def _h11_protocol(limits: ServeLimits) -> type[H11Protocol]:
                     self._disarm()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
+            self._stop_timers()
             super().connection_lost(exc)
 
         def _request_complete(self) -> bool:
@@ -230,6 +265,7 @@ def _httptools_protocol(limits: ServeLimits, fast: FastPath | None) -> type[asyn
         def data_received(self, data: bytes) -> None:
             if self._rejected:
                 return
+            self._idle_due = None  # not idle: the request timer covers what follows
             super().data_received(data)
 
         def on_message_begin(self) -> None:
@@ -255,10 +291,7 @@ def _httptools_protocol(limits: ServeLimits, fast: FastPath | None) -> type[asyn
                     self.transport.close()
                     return
                 self._arm()
-                self._unset_keepalive_if_required()
-                self.timeout_keep_alive_task = self.loop.call_later(
-                    self.timeout_keep_alive, self.timeout_keep_alive_handler
-                )
+                self._arm_idle()  # uvicorn's keep-alive timer, lazily
                 return
             super().on_message_complete()
             self._receiving = False
@@ -274,7 +307,7 @@ def _httptools_protocol(limits: ServeLimits, fast: FastPath | None) -> type[asyn
                 self._arm()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
+            self._stop_timers()
             super().connection_lost(exc)
 
         def _request_complete(self) -> bool:

@@ -333,3 +333,80 @@ def test_a_text_files_gzip_copy_follows_the_file(site_project: SiteProject, tmp_
                 assert got.status_code == 200
                 assert got.headers["content-encoding"] == "gzip"
                 assert got.content == text, n
+
+
+def _closed_by_server(s: socket.socket) -> bool:
+    try:
+        return s.recv(65536) == b""
+    except BlockingIOError:
+        return False
+    except OSError:  # reset
+        return True
+
+
+def _one_response(s: socket.socket) -> bytes:
+    """One whole response (headers and content-length body) from a keep-alive socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+    while len(body) < length:
+        chunk = s.recv(65536)
+        assert chunk
+        body += chunk
+    assert len(body) == length
+    return head
+
+
+def test_limits_hold_for_requests_answered_from_memory(site_project: SiteProject) -> None:
+    """After a page from memory, an idle keep-alive connection is closed after the
+    keep-alive timeout, and a half-sent next request after the request timeout,
+    though the connection stays useful while requests keep coming."""
+    limits = ServeLimits(request_timeout=3.0, keepalive_timeout=1.0, max_connections=100)
+    port = free_port()
+    # no new export looked for during the test: every page below comes from memory
+    app = create_app(site_project.cfg, check_interval=3600)
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, limits))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    ask = b"GET /advisories/ HTTP/1.1\r\nHost: t\r\n\r\n"
+    closed: dict[str, float] = {}
+    try:
+        # the first request loads the site through the app (then uvicorn arms its own
+        # keep-alive timer); the ones below never reach it
+        assert _exchange(port, ask.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as idle,
+            socket.create_connection(("127.0.0.1", port), timeout=10) as half,
+            socket.create_connection(("127.0.0.1", port), timeout=10) as busy,
+        ):
+            for s in (idle, half, busy):
+                s.sendall(ask)
+                assert _one_response(s).startswith(b"HTTP/1.1 200 OK")
+            started = time.monotonic()
+            half.sendall(b"GET /advisories/ HTTP/1.1\r\n")  # and no more
+            idle.setblocking(False)
+            half.setblocking(False)
+            # busy: a request every 0.25 s for 4.5 s, past both timeouts, all answered;
+            # meanwhile note when the server closed the other two
+            for _ in range(18):
+                time.sleep(0.25)
+                busy.sendall(ask)
+                assert _one_response(busy).startswith(b"HTTP/1.1 200 OK")
+                for name, s in (("idle", idle), ("half", half)):
+                    if name not in closed and _closed_by_server(s):
+                        closed[name] = time.monotonic() - started
+        # idle: the keep-alive timeout (1 s), well before the request timeout (3 s)
+        assert closed.get("idle", 99) < 2.5, closed
+        # half a request: the request timeout, though it is no longer idle
+        assert 2.5 <= closed.get("half", 99) < 4.5, closed
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
