@@ -21,6 +21,7 @@ recomputed.  Everything here is pure: bytes and hash states in, values out.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ _CRYPTO_HASHES: dict[int, type[hashes.HashAlgorithm]] = {
     11: hashes.SHA224,
 }
 _ED25519_OID = bytes.fromhex("2b06010401da470f01")
+_SIG_TAGS = frozenset({SIGTAG_DSA, SIGTAG_RSA, SIGTAG_SHA256, SIGTAG_PGP, SIGTAG_GPG})
+_MAIN_TAGS = frozenset({TAG_PAYLOADDIGEST, TAG_PAYLOADDIGESTALGO})
 
 
 class FormatError(ValueError):
@@ -99,16 +102,16 @@ def read_layout(buf: bytes) -> RpmLayout:
     return RpmLayout(LEAD_SIZE, sig_end, header_start, need)
 
 
-def header_entries(buf: bytes, start: int) -> dict[int, tuple[int, int, bytes]]:
-    """Pure: tag → (type, count, the bytes from its offset to the end of the data)."""
+def header_entries(
+    buf: bytes, start: int, wanted: frozenset[int]
+) -> dict[int, tuple[int, int, bytes]]:
+    """Pure: tag → (type, count, the bytes from its offset on) for the ``wanted`` tags."""
     nindex, hsize = struct.unpack_from(">II", buf, start + 8)
     data_at = start + 16 + 16 * nindex
-    data = buf[data_at : data_at + hsize]
     out = {}
-    for i in range(nindex):
-        tag, typ, off, count = struct.unpack_from(">iIiI", buf, start + 16 + 16 * i)
-        if 0 <= off <= hsize:
-            out[tag] = (typ, count, data[off:])
+    for tag, typ, off, count in struct.iter_unpack(">iIiI", buf[start + 16 : data_at]):
+        if tag in wanted and 0 <= off <= hsize:
+            out[tag] = (typ, count, buf[data_at + off : data_at + min(hsize, off + 8192)])
     return out
 
 
@@ -305,6 +308,16 @@ def parse_signature(blob: bytes) -> Signature | None:
     return Signature(algo, hash_algo, trailer, left16, tuple(values), issuer)
 
 
+@functools.lru_cache(maxsize=16)
+def _rsa_key(n: int, e: int) -> rsa.RSAPublicKey:
+    return rsa.RSAPublicNumbers(e, n).public_key()
+
+
+@functools.lru_cache(maxsize=16)
+def _ed25519_key(point: bytes) -> ed25519.Ed25519PublicKey:
+    return ed25519.Ed25519PublicKey.from_public_bytes(point)
+
+
 def _signature_holds(sig: Signature, key: PublicKey, digest: bytes) -> bool:
     try:
         if key.algo == 1 and sig.algo == 1 and isinstance(key.params, tuple):
@@ -312,8 +325,7 @@ def _signature_holds(sig: Signature, key: PublicKey, digest: bytes) -> bool:
             size = (n.bit_length() + 7) // 8
             if len(sig.values) != 1 or sig.values[0] >= n:
                 return False
-            pub = rsa.RSAPublicNumbers(e, n).public_key()
-            pub.verify(
+            _rsa_key(n, e).verify(
                 sig.values[0].to_bytes(size, "big"),
                 digest,
                 padding.PKCS1v15(),
@@ -324,9 +336,8 @@ def _signature_holds(sig: Signature, key: PublicKey, digest: bytes) -> bool:
             if len(sig.values) != 2 or any(v >= 1 << 256 for v in sig.values):
                 return False
             r, s = sig.values
-            ed = ed25519.Ed25519PublicKey.from_public_bytes(key.params)
             # OpenPGP's EdDSA signs the hash of the data, not the data
-            ed.verify(r.to_bytes(32, "big") + s.to_bytes(32, "big"), digest)
+            _ed25519_key(key.params).verify(r.to_bytes(32, "big") + s.to_bytes(32, "big"), digest)
             return True
     except (InvalidSignature, ValueError):
         return False
@@ -363,8 +374,8 @@ def start_check(buf: bytes, layout: RpmLayout, keys: PublishedKeys) -> PendingCh
         return PendingCheck(None, "", Verdict(ok, detail))
 
     try:
-        sigs = header_entries(buf, layout.sig_start)
-        main = header_entries(buf, layout.header_start)
+        sigs = header_entries(buf, layout.sig_start, _SIG_TAGS)
+        main = header_entries(buf, layout.header_start, _MAIN_TAGS)
         header = buf[layout.header_start : layout.header_end]
         if (
             SIGTAG_SHA256 in sigs
