@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import os
@@ -267,18 +268,24 @@ class FastPath:
     paths, other methods, conditional requests (the app's 304 rules), a
     ``root_path``.  ``source`` is the app's own view of the released site
     (:class:`~repotool.site.released.ReleasedSource`): :meth:`answer` loads a
-    new export off the event loop when one is due; :meth:`lookup` (for the
-    HTTP protocol, which cannot wait) declines then.
+    new export off the event loop when one is due and waits for it;
+    :meth:`lookup` (for the HTTP protocol, which cannot wait) has a thread
+    look and answers from the snapshot in service meanwhile.
     """
 
     def __init__(self, source: SiteSource) -> None:
         self.source = source
+        self._refreshing = False
 
     def _find(
-        self, method: str, path: str, headers: Iterable[tuple[bytes, bytes]]
+        self,
+        site: HasDocuments | None,
+        method: str,
+        path: str,
+        headers: Iterable[tuple[bytes, bytes]],
     ) -> tuple[Document, int] | None:
         """The document and which copy (0 plain, 1 gzip), or None: the app answers."""
-        if method not in ("GET", "HEAD") or self.source.due():
+        if site is None or method not in ("GET", "HEAD"):
             return None
         accept = b""
         for name, value in headers:
@@ -286,8 +293,7 @@ class FastPath:
                 return None
             if name == b"accept-encoding":
                 accept = value
-        site = self.source.current()
-        doc = site.document(path) if site is not None else None
+        doc = site.document(path)
         if doc is None:
             return None
         return doc, int(bool(accept) and accepts_gzip(accept.decode("latin-1")))
@@ -295,26 +301,39 @@ class FastPath:
     def lookup(
         self, method: str, path: str, headers: Iterable[tuple[bytes, bytes]]
     ) -> tuple[bytes, bytes] | None:
-        """(header block, body), or None: the app answers.  Never waits.
+        """(header block, body), or None: the app answers.  Never waits: when a look
+        for a new export is due, a thread does it while this answers from the
+        snapshot in service (a finished export is in service a moment later).
 
         The header block is every header line, each ending in CRLF, without
         the status line and the server's own ``date``/``server`` lines.
         """
-        found = self._find(method, path, headers)
+        source = self.source
+        if source.due() and not self._refreshing:
+            self._refreshing = True
+            asyncio.get_running_loop().run_in_executor(None, self._refresh)
+        found = self._find(source.peek(), method, path, headers)
         if found is None:
             return None
         doc, copy = found
         body = b"" if method == "HEAD" else (doc.body, doc.gzipped)[copy]
         return doc.wire_head[copy], body
 
+    def _refresh(self) -> None:
+        try:
+            self.source.current()
+        finally:
+            self._refreshing = False
+
     async def answer(self, scope: Scope, send: Send) -> bool:
         """Send the response and say True, or send nothing and say False."""
         if scope["type"] != "http" or scope.get("root_path"):
             return False
-        if self.source.due():  # reads and digests every page of a new export: not on the loop
-            await anyio.to_thread.run_sync(self.source.current)
+        source = self.source
+        # a new export is read and digested in full: not on the event loop
+        site = await anyio.to_thread.run_sync(source.current) if source.due() else source.peek()
         method = scope["method"]
-        found = self._find(method, scope["path"], scope["headers"])
+        found = self._find(site, method, scope["path"], scope["headers"])
         if found is None:
             return False
         doc, copy = found
@@ -339,6 +358,8 @@ class SiteSource(Protocol):
     def due(self) -> bool: ...
 
     def current(self) -> HasDocuments | None: ...
+
+    def peek(self) -> HasDocuments | None: ...
 
 
 class SecurityHeadersMiddleware:

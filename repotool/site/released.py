@@ -279,6 +279,11 @@ class ReleasedSource:
         """Would :meth:`current` look at the disk now (async callers then use a thread)?"""
         return self.clock() - self._checked >= self.check_interval
 
+    def peek(self) -> ReleasedSite | None:
+        """The snapshot in service now, without looking at the disk (callers that
+        cannot wait; they have :meth:`current` run in a thread when :meth:`due`)."""
+        return self._site
+
     def current(self) -> ReleasedSite | None:
         now = self.clock()
         if now - self._checked < self.check_interval:

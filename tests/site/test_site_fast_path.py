@@ -27,7 +27,9 @@ from tests.site.site_support import (
     REPO_ROOT,
     InProcessClient,
     SiteProject,
+    export_site,
     free_port,
+    make_site_project,
 )
 
 PAGES = [
@@ -410,3 +412,31 @@ def test_limits_hold_for_requests_answered_from_memory(site_project: SiteProject
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def test_a_new_export_reaches_pages_answered_from_memory(tmp_path: Path) -> None:
+    """The protocol never waits for the disk: when a look for a new export is due, a
+    thread looks while the snapshot in service answers; the new export is served
+    within a few seconds, and every answer meanwhile is one export or the other."""
+    project = make_site_project(tmp_path)
+    export_site(project)
+    page = "/advisories/PSSA-2014-0002/"
+    with uvicorn_with(project, "httptools") as url, httpx.Client(base_url=url) as client:
+        old = client.get(page).text
+        assert "RENAMED" not in old
+        adv = project.root / "web" / "content" / "advisories" / "PSSA-2014-0002.md"
+        text = adv.read_text(encoding="utf-8")
+        adv.write_text(text.replace('title: "', 'title: "RENAMED ', 1), encoding="utf-8")
+        export_site(project)
+        new = ""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            got = client.get(page)
+            assert got.status_code == 200
+            assert got.text == old or "RENAMED" in got.text
+            if "RENAMED" in got.text:
+                new = got.text
+                break
+            time.sleep(0.05)
+        assert new, "the new export was not served within 10 s"
+        assert client.get(page).text == new  # and it stays
