@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,14 @@ from pathlib import Path
 import pytest
 
 from repotool.config import Config, parse_config
-from repotool.repo.inputs import STAMP_FORMAT, STAMP_NAME, _stamp_holds, noop_result, project_files
+from repotool.repo.inputs import (
+    STAMP_FORMAT,
+    STAMP_NAME,
+    _key_expiry,
+    _stamp_holds,
+    noop_result,
+    project_files,
+)
 
 #: none of these may be imported when the stamp says nothing changed
 HEAVY = (
@@ -285,3 +293,29 @@ def test_no_stamp_when_the_noop_output_cannot_be_told(tmp_path: Path) -> None:
     assert body["cached"] == ["a/el7", "b/el7"] and body["built"] == []
     assert body["unchanged"] == ["el7/x86_64"]
     assert media is None  # no media published for the version: a release builds them
+
+
+def test_the_stamp_expires_with_the_signing_key(tmp_path: Path) -> None:
+    """gpg's own listing gives the earliest expiry of the key and its subkeys."""
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    gpg = ["gpg", "--batch", "--homedir", str(home), "--passphrase", ""]
+    try:
+        for uid, expire in (("Expiring <e@localhost>", "2d"), ("Lasting <l@localhost>", "never")):
+            subprocess.run(
+                [*gpg, "--quick-gen-key", uid, "ed25519", "sign", expire],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+        listed = subprocess.run(
+            [*gpg, "--with-colons", "--list-keys"], check=True, capture_output=True, text=True
+        ).stdout
+        fprs = [line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:")]
+        expiring, lasting = fprs[0], fprs[1]
+        now = time.time()
+        assert abs(_key_expiry(home, expiring) - (now + 2 * 86400)) < 600  # type: ignore[operator]
+        assert _key_expiry(home, lasting) == float("inf")
+        assert _key_expiry(home, "0" * 40) is None  # no such key: no stamp
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
