@@ -18,7 +18,8 @@ from repotool.csaf.document import csaf_url
 from repotool.errors import MediaListMissingError, NothingToAnnounceError
 from repotool.media.manifest import ManifestError, MediaManifest, parse_manifest
 from repotool.records.advisories import update_commands
-from repotool.records.models import RESPIN_VERSION_RE, Advisory, Records, Release, Respin
+from repotool.records.models import Advisory, Records, Release, Respin
+from repotool.records.terms import RESPIN_VERSION_RE
 
 Kind = Literal["release", "advisory"]
 

@@ -40,7 +40,8 @@ from urllib.parse import quote
 from repotool.config import Config
 from repotool.errors import CsafInvalidError, RecordProblem
 from repotool.evr import NEVRA
-from repotool.records.models import Advisory, FixedPackage
+from repotool.records.fields import FixedPackage
+from repotool.records.models import Advisory
 
 #: where the provider tree lives under the published root
 WELL_KNOWN = ".well-known/csaf"

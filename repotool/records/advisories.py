@@ -33,9 +33,9 @@ from repotool.announce.plaintext import markdown_to_text, underline
 from repotool.errors import AdvisoryError, AdvisoryMismatchError, RecordProblem
 from repotool.evr import NEVRA, evr_cmp
 from repotool.records.loading import duplicate_advisory_problems
-from repotool.records.models import ADVISORY_ID_RE, Advisory
+from repotool.records.models import Advisory
 from repotool.records.screening import PLACEHOLDER, TEMPLATE_TEXT
-from repotool.records.terms import ADVISORY_TYPES, SEVERITIES
+from repotool.records.terms import ADVISORY_ID_RE, ADVISORY_TYPES, SEVERITIES
 
 ADVISORY_PREFIX = "PSSA"
 #: makes yum and dnf fetch the repository metadata (and so new errata) now

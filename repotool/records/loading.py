@@ -15,7 +15,8 @@ collected and raised together as one :class:`~repotool.errors.RecordInvalidError
 (an ``AdvisoryError``) whose ``problems`` name the file, the line, the field
 and the fix.
 
-The models and the parsing of one file's text are :mod:`repotool.records.models`;
+The models are :mod:`repotool.records.models`, the parsing of one file's text
+:mod:`repotool.records.parsing`;
 this module walks the folders and checks what spans more than one file.
 """
 
@@ -28,15 +29,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from repotool.errors import RecordInvalidError, RecordProblem
-from repotool.records.models import (
-    Advisory,
-    NewsItem,
-    Records,
-    Release,
-    parse_advisory,
-    parse_news,
-    parse_release,
-)
+from repotool.records.models import Advisory, NewsItem, Records, Release
+from repotool.records.parsing import parse_advisory, parse_news, parse_release
 from repotool.records.screening import MAX_RECORD_BYTES
 
 _R = TypeVar("_R")

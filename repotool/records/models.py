@@ -10,26 +10,24 @@ Markdown file with YAML front matter::
     ---
     Markdown body.
 
-Public API (pure: text in, values out)::
+Public API: the models, their fields and the checks within one record::
 
-    parse_advisory(text, source) -> Advisory
-    parse_release(text, source)  -> Release
-    parse_news(text, source)     -> NewsItem
-    NEVRA, Reference, FixedPackage, Cvss, Revision, Advisory, Respin, Release, NewsItem,
-    Records
+    Advisory, Respin, Release, NewsItem, Records
 
-``source`` names the file in errors.  A file's problems are raised together as
-one :class:`~repotool.errors.RecordInvalidError` (an ``AdvisoryError``) whose
-``problems`` name the file, the line, the field and the fix.
+Where the rest lives:
 
-This module holds the models (the fields and their checks) and the parsing of
-one file's text.  Reading the content folder (``load_records``,
-``load_advisories``, ``load_releases``, ``load_news``) and the checks that span
-files (ids used twice, releases naming unknown advisories) are
-:mod:`repotool.records.loading`.  Reading a file's front matter and turning YAML
-and pydantic errors into those problems is :mod:`repotool.records.frontmatter`.  Checks
-against the repository (every fixed package present with that NEVRA) live in
-:mod:`repotool.records.advisories`; this module only knows the text of the files.
+* :mod:`repotool.records.fields`: the parts of an advisory that are models of
+  their own (``Reference``, ``FixedPackage``, ``Cvss``, ``Revision``) and the
+  validator bodies that screen names and free text;
+* :mod:`repotool.records.parsing`: one file's text in, a model out
+  (``parse_advisory``, ``parse_release``, ``parse_news``), every problem of the
+  file raised together as one :class:`~repotool.errors.RecordInvalidError`;
+* :mod:`repotool.records.frontmatter`: reading a file's front matter and turning
+  YAML and pydantic errors into problems that name the file, line, field and fix;
+* :mod:`repotool.records.loading`: reading the content folder and the checks
+  that span files (ids used twice, releases naming unknown advisories);
+* :mod:`repotool.records.advisories`: checks against the repository (every
+  fixed package present with that NEVRA); this module only knows the text.
 """
 
 from __future__ import annotations
@@ -37,185 +35,35 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from repotool.errors import RecordInvalidError, RecordProblem
-from repotool.evr import NEVRA as NEVRA  # re-exported: the one NEVRA type
-from repotool.records.frontmatter import (
-    FrontMatter,
-    parse_front_matter,
-    strip_fix,
-    validate_model,
+from repotool.evr import NEVRA
+from repotool.records.fields import (
+    Cvss,
+    FixedPackage,
+    Reference,
+    Revision,
+    StrictRecord,
+    check_names,
+    check_text,
 )
-from repotool.records.frontmatter import (
-    markdown_sections as markdown_sections,  # re-exported: part of this module's API
-)
-from repotool.records.screening import (
-    body_problems,
-    first_forbidden,
-    name_error,
-    text_error,
-    unfinished_advisory_problems,
-)
-from repotool.records.terms import (  # the patterns are re-exported: part of this API
-    ADVISORY_ID_RE as ADVISORY_ID_RE,
-)
+from repotool.records.frontmatter import markdown_sections
 from repotool.records.terms import (
-    ADVISORY_TYPES,
+    ADVISORY_ID_RE,
+    CVE_RE,
+    RELEASE_VERSION_RE,
+    RESPIN_VERSION_RE,
     SEVERITIES,
 )
-from repotool.records.terms import CVE_RE as CVE_RE
-from repotool.records.terms import RELEASE_VERSION_RE as RELEASE_VERSION_RE
-from repotool.records.terms import RESPIN_VERSION_RE as RESPIN_VERSION_RE
-from repotool.records.terms import SLUG_RE as SLUG_RE
 
 AdvisoryType = Literal["security", "bugfix", "enhancement"]
 #: the severities dnf knows (``dnf updateinfo --sec-severity``)
 Severity = Literal["Critical", "Important", "Moderate", "Low"]
 
-#: sections an advisory body must carry, as ``## <name>`` headings
-ADVISORY_SECTIONS: tuple[str, ...] = ("Description", "Impact", "Remediation")
 
-#: the fix shown when a field with a fixed set of values has another
-_CHOICE_FIXES: dict[str, str] = {
-    "severity": f"use one of {', '.join(SEVERITIES)} (as dnf knows them)",
-    "type": f"use one of {', '.join(ADVISORY_TYPES)}",
-}
-
-
-# --- models ----------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-def _names(v: object, what: str) -> object:
-    """A before-validator's body: refuse control/bidi characters and placeholders
-    in a name, or in each name of a list or each key of a mapping."""
-    items = v if isinstance(v, list | tuple | dict) else [v]
-    for item in items:
-        err = name_error(item, what)
-        if err:
-            raise ValueError(err)
-    return v
-
-
-def _text(v: object, what: str, *, multiline: bool = False) -> object:
-    err = text_error(v, what, multiline=multiline)
-    if err:
-        raise ValueError(err)
-    return v
-
-
-class Reference(_Strict):
-    """A link an advisory cites (upstream advisory, bug, mailing list post)."""
-
-    url: str
-    title: str = ""
-
-    @field_validator("title", mode="before")
-    @classmethod
-    def _title_text(cls, v: object) -> object:
-        return _text(v, "reference title")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+\.[^\s]*\Z", v) or first_forbidden(v):
-            raise ValueError(f"{v!r} is not an http(s) URL; write the full https://... address")
-        return v
-
-
-class FixedPackage(_Strict):
-    """A package that carries the fix, for one target: name, EVR and arch.
-
-    In the front matter: ``{name: perfsonar-toolkit-ntp, evr: 3.3.2-1.el7}``
-    (``arch`` defaults to noarch; ``evr`` is ``[epoch:]version-release``).
-    """
-
-    name: str = Field(min_length=1)
-    evr: str
-    arch: str = "noarch"
-
-    @field_validator("name", "evr", "arch", mode="before")
-    @classmethod
-    def _plain(cls, v: object, info: ValidationInfo) -> object:
-        return _names(v, {"name": "package name"}.get(str(info.field_name), str(info.field_name)))
-
-    @field_validator("evr")
-    @classmethod
-    def _evr(cls, v: str) -> str:
-        if not re.match(r"^(\d+:)?[A-Za-z0-9._+~^]+-[A-Za-z0-9._+~^]+\Z", v):
-            raise ValueError(
-                f"'{v}' is not an EVR; write [epoch:]version-release, e.g. 3.3.2-1.el7"
-            )
-        return v
-
-    @property
-    def nevra(self) -> NEVRA:
-        epoch, _, vr = self.evr.rpartition(":")
-        version, _, release = vr.partition("-")
-        return NEVRA(self.name, int(epoch or 0), version, release, self.arch)
-
-
-#: a CVSS v3 base vector, every base metric once, in the specification's order
-_CVSS_VECTOR_RE = re.compile(
-    r"^CVSS:3\.[01]/AV:[NALP]/AC:[LH]/PR:[NLH]/UI:[NR]/S:[UC]/C:[NLH]/I:[NLH]/A:[NLH]\Z"
-)
-
-
-class Cvss(_Strict):
-    """A CVSS v3 base score: ``{score: 7.5, vector: "CVSS:3.1/AV:N/..."}`` (optional)."""
-
-    score: float = Field(ge=0.0, le=10.0)
-    vector: str
-
-    @field_validator("vector")
-    @classmethod
-    def _vector(cls, v: str) -> str:
-        if not _CVSS_VECTOR_RE.match(v):
-            raise ValueError(
-                f"'{v}' is not a CVSS v3 base vector; copy it from the NVD entry, "
-                "e.g. CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"
-            )
-        return v
-
-    @property
-    def rating(self) -> str:
-        """The qualitative rating of the score (CVSS v3.1 specification, section 5)."""
-        if self.score == 0:
-            return "None"
-        if self.score < 4:
-            return "Low"
-        if self.score < 7:
-            return "Medium"
-        return "High" if self.score < 9 else "Critical"
-
-
-class Revision(_Strict):
-    """One entry of an advisory's revision history: ``{date: 2014-04-10, note: ...}``."""
-
-    date: date
-    note: str = Field(min_length=1)
-
-    @field_validator("note", mode="before")
-    @classmethod
-    def _free_text(cls, v: object) -> object:
-        return _text(v, "revision note")
-
-
-class Advisory(_Strict):
+class Advisory(StrictRecord):
     """A security advisory (or bugfix/enhancement erratum): ``advisories/<id>.md``.
 
     Front matter fields: ``id``, ``type``, ``severity`` (required for
@@ -257,27 +105,27 @@ class Advisory(_Strict):
     @field_validator("id", "fixed_in", mode="before")
     @classmethod
     def _plain(cls, v: object, info: ValidationInfo) -> object:
-        return _names(v, {"id": "advisory id"}.get(str(info.field_name), "version"))
+        return check_names(v, {"id": "advisory id"}.get(str(info.field_name), "version"))
 
     @field_validator("cves", "affected_releases", mode="before")
     @classmethod
     def _plain_items(cls, v: object, info: ValidationInfo) -> object:
-        return _names(v, "CVE id" if info.field_name == "cves" else "release version")
+        return check_names(v, "CVE id" if info.field_name == "cves" else "release version")
 
     @field_validator("packages", mode="before")
     @classmethod
     def _targets(cls, v: object) -> object:
-        return _names(v, "target")
+        return check_names(v, "target")
 
     @field_validator("title", "summary", "cves_none_reason", mode="before")
     @classmethod
     def _free_text(cls, v: object, info: ValidationInfo) -> object:
-        return _text(v, str(info.field_name), multiline=info.field_name != "title")
+        return check_text(v, str(info.field_name), multiline=info.field_name != "title")
 
     @field_validator("update_command", mode="before")
     @classmethod
     def _command_text(cls, v: object) -> object:
-        return _text(v, "update_command")
+        return check_text(v, "update_command")
 
     @field_validator("update_command")
     @classmethod
@@ -391,7 +239,7 @@ class Advisory(_Strict):
         return tuple(p.nevra for p in self.packages.get(target, ()))
 
 
-class Respin(_Strict):
+class Respin(StrictRecord):
     """A regeneration of a release's media, e.g. 3.3.2-2 after Heartbleed."""
 
     version: str
@@ -402,17 +250,17 @@ class Respin(_Strict):
     @field_validator("version", mode="before")
     @classmethod
     def _plain(cls, v: object) -> object:
-        return _names(v, "respin version")
+        return check_names(v, "respin version")
 
     @field_validator("advisories", mode="before")
     @classmethod
     def _plain_ids(cls, v: object) -> object:
-        return _names(v, "advisory id")
+        return check_names(v, "advisory id")
 
     @field_validator("notes", mode="before")
     @classmethod
     def _free_text(cls, v: object) -> object:
-        return _text(v, "notes", multiline=True)
+        return check_text(v, "notes", multiline=True)
 
     @field_validator("version")
     @classmethod
@@ -422,7 +270,7 @@ class Respin(_Strict):
         return v
 
 
-class Release(_Strict):
+class Release(StrictRecord):
     """A release of the toolkit: ``releases/<version>.md``.
 
     Front matter: ``version``, ``date``, ``title``, ``summary``,
@@ -444,17 +292,17 @@ class Release(_Strict):
     @field_validator("version", mode="before")
     @classmethod
     def _plain(cls, v: object) -> object:
-        return _names(v, "release version")
+        return check_names(v, "release version")
 
     @field_validator("advisories", mode="before")
     @classmethod
     def _plain_ids(cls, v: object) -> object:
-        return _names(v, "advisory id")
+        return check_names(v, "advisory id")
 
     @field_validator("title", "summary", mode="before")
     @classmethod
     def _free_text(cls, v: object, info: ValidationInfo) -> object:
-        return _text(v, str(info.field_name), multiline=info.field_name == "summary")
+        return check_text(v, str(info.field_name), multiline=info.field_name == "summary")
 
     @field_validator("version")
     @classmethod
@@ -497,7 +345,7 @@ class Release(_Strict):
         return tuple(out)
 
 
-class NewsItem(_Strict):
+class NewsItem(StrictRecord):
     """A news post: ``news/<slug>.md`` with ``title``, ``date``, ``summary``."""
 
     title: str = Field(min_length=1)
@@ -510,7 +358,7 @@ class NewsItem(_Strict):
     @field_validator("title", "summary", mode="before")
     @classmethod
     def _free_text(cls, v: object, info: ValidationInfo) -> object:
-        return _text(v, str(info.field_name), multiline=info.field_name == "summary")
+        return check_text(v, str(info.field_name), multiline=info.field_name == "summary")
 
 
 @dataclass(frozen=True)
@@ -526,97 +374,3 @@ class Records:
 
     def release(self, version: str) -> Release | None:
         return next((r for r in self.releases if r.version == version), None)
-
-
-# --- parsing (front matter: repotool.records.frontmatter) -----------------------------
-
-_Record = TypeVar("_Record", Advisory, Release, NewsItem)
-
-
-def _validated(
-    model: type[_Record], parsed: FrontMatter, source: str, extra: dict[str, Any]
-) -> tuple[_Record | None, list[RecordProblem]]:
-    try:
-        return validate_model(model, parsed, source, extra, choice_fixes=_CHOICE_FIXES), []
-    except RecordInvalidError as e:
-        return None, strip_fix(e.problems)
-
-
-def _name_problem(
-    parsed: FrontMatter, source: str, field: str, stem: str, value: object
-) -> list[RecordProblem]:
-    if not isinstance(value, str) or stem == value.strip() or name_error(value, field):
-        return []
-    return [
-        RecordProblem(
-            source,
-            parsed.key_lines.get(field, 1),
-            field,
-            f"the file is named {stem}.md but its {field} is {value.strip()}",
-            f"rename the file to {value.strip()}.md or correct the {field}",
-        )
-    ]
-
-
-def parse_advisory(text: str, source: str) -> Advisory:
-    """Pure: the text of one advisory file in, an Advisory out.
-
-    ``source`` names the file in errors.  Raises RecordInvalidError listing
-    every problem of the file: its fields, its body (sections, control
-    characters, the ``advisory new`` template's text) and its name.
-    """
-    parsed = parse_front_matter(text, source)
-    extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
-    adv, problems = _validated(Advisory, parsed, source, extra)
-    problems += unfinished_advisory_problems(parsed.data, parsed.key_lines, source)
-    missing = [s for s in ADVISORY_SECTIONS if not markdown_sections(parsed.body).get(s)]
-    if missing:
-        problems.append(
-            RecordProblem(
-                source,
-                parsed.body_line,
-                "body",
-                f"the body lacks the section(s) {', '.join(missing)}",
-                "add '## " + "', '## ".join(missing) + "' headings with their text",
-            )
-        )
-    problems += body_problems(parsed.body, source, parsed.body_line)
-    problems += _name_problem(parsed, source, "id", Path(source).stem, parsed.data.get("id"))
-    if problems or adv is None:
-        raise RecordInvalidError(sorted(problems, key=lambda p: p.line))
-    return adv
-
-
-def parse_release(text: str, source: str) -> Release:
-    """Pure: the text of one release file in, a Release out."""
-    parsed = parse_front_matter(text, source)
-    extra = {"body": parsed.body, "source": source, "lines": parsed.key_lines}
-    rel, problems = _validated(Release, parsed, source, extra)
-    problems += body_problems(parsed.body, source, parsed.body_line)
-    version = parsed.data.get("version")
-    problems += _name_problem(parsed, source, "version", Path(source).stem, version)
-    if problems or rel is None:
-        raise RecordInvalidError(sorted(problems, key=lambda p: p.line))
-    return rel
-
-
-def parse_news(text: str, source: str) -> NewsItem:
-    """Pure: the text of one news file in, a NewsItem out (slug = file name)."""
-    parsed = parse_front_matter(text, source)
-    slug = Path(source).stem
-    if not SLUG_RE.match(slug):
-        raise RecordInvalidError.one(
-            RecordProblem(
-                source,
-                1,
-                "",
-                f"'{slug}' cannot be used in a URL",
-                "name the file with lower-case letters, digits, '-', '.' or '_'",
-            )
-        )
-    extra = {"body": parsed.body, "source": source, "slug": slug}
-    item, problems = _validated(NewsItem, parsed, source, extra)
-    problems += body_problems(parsed.body, source, parsed.body_line)
-    if problems or item is None:
-        raise RecordInvalidError(sorted(problems, key=lambda p: p.line))
-    return item

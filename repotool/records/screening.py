@@ -14,7 +14,7 @@ and pages, so some text is refused before it gets that far:
   ``cves_none_reason``, no ``fixed_in``: :func:`unfinished_advisory_problems`).
 
 The helpers come in two shapes: ``*_error(value)`` returns one message (or
-``None``) for a pydantic validator in :mod:`repotool.records.models`, written
+``None``) for a pydantic validator in :mod:`repotool.records.fields`, written
 as ``"<what>; <fix>"``; :func:`body_problems` returns the problems of a
 Markdown body, one per line, with their line numbers in the file.
 """

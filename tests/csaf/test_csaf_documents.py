@@ -12,7 +12,8 @@ from repotool.csaf.provider import dump_json, plan_tree
 from repotool.errors import CsafInvalidError
 from repotool.evr import NEVRA
 from repotool.records.loading import load_records
-from repotool.records.models import Advisory, parse_advisory
+from repotool.records.models import Advisory
+from repotool.records.parsing import parse_advisory
 from tests.csaf.csaf_support import (
     EXPECTED_INFORMATIVE,
     REPO_ROOT,

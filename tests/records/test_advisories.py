@@ -21,7 +21,8 @@ from repotool.records.advisories import (
     scaffold_advisory,
 )
 from repotool.records.loading import load_advisories
-from repotool.records.models import Advisory, parse_advisory
+from repotool.records.models import Advisory
+from repotool.records.parsing import parse_advisory
 
 PROJECT = Path(__file__).resolve().parents[2]
 CONTENT = PROJECT / "web" / "content"

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from repotool.errors import AdvisoryError, RecordInvalidError
+from repotool.evr import NEVRA
 from repotool.records.loading import load_advisories, load_news, load_records, load_releases
-from repotool.records.models import NEVRA, parse_advisory, parse_release
+from repotool.records.parsing import parse_advisory, parse_release
 
 REPO_CONTENT = Path(__file__).resolve().parents[2] / "web" / "content"
 

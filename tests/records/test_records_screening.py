@@ -15,7 +15,7 @@ from repotool.errors import RecordInvalidError
 from repotool.evr import NEVRA
 from repotool.records.advisories import advisory_problems, advisory_rows
 from repotool.records.loading import load_records
-from repotool.records.models import parse_advisory, parse_news, parse_release
+from repotool.records.parsing import parse_advisory, parse_news, parse_release
 from tests.conftest import REPOTOOL, make_project, run_repotool
 from tests.records.test_records import GOOD, RELEASE
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from repotool.evr import EVR, NEVRA
-from repotool.records.models import FixedPackage
+from repotool.records.fields import FixedPackage
 from repotool.repo.packages import RepoPackage
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from repotool.errors import RecordInvalidError
-from repotool.records.models import parse_advisory
+from repotool.records.parsing import parse_advisory
 from repotool.site.contexts import yum_update_command
 from tests.conftest import build_rpms, createrepo
 from tests.site.site_support import REPO_ROOT, InProcessClient, export_site, make_site_project
