@@ -15,13 +15,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repotool import __version__
-from repotool.config import Config, load_config
 from repotool.errors import RepotoolError
 from repotool.process import Runner, SubprocessRunner
 from repotool.report import ConsoleReporter, Reporter
+
+if TYPE_CHECKING:  # the config (and its validation) is loaded when a command needs it
+    from repotool.config import Config
 
 Handler = Callable[[argparse.Namespace, "Context"], dict[str, Any]]
 
@@ -63,6 +65,8 @@ class Context:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from repotool.config import load_config
+
             self._config = load_config(self.config_path, project=self.needs_project)
         return self._config
 

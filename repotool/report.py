@@ -9,10 +9,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+if TYPE_CHECKING:  # rich is imported when something is first printed: a no-op stays fast
+    from rich.console import Console
+    from rich.progress import Progress
 
 
 class Step(Protocol):
@@ -26,10 +27,9 @@ class Reporter(Protocol):
 
 
 class _RichStep:
-    def __init__(self, progress: Progress | None, task: int | None, console: Console) -> None:
+    def __init__(self, progress: Progress | None = None, task: int | None = None) -> None:
         self._progress = progress
         self._task = task
-        self._console = console
 
     def advance(self, n: int = 1, *, note: str = "") -> None:
         if self._progress is not None and self._task is not None:
@@ -42,8 +42,16 @@ class ConsoleReporter:
     """Progress bars when stderr is a terminal, plain lines otherwise."""
 
     def __init__(self, *, quiet: bool = False) -> None:
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.quiet = quiet
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._console
 
     def info(self, message: str) -> None:
         if not self.quiet:
@@ -57,8 +65,16 @@ class ConsoleReporter:
         if self.quiet or not sys.stderr.isatty():
             if not self.quiet:
                 self.console.print(f"{title}" + (f" ({total})" if total else ""), markup=False)
-            yield _RichStep(None, None, self.console)
+            yield _RichStep()
             return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -69,7 +85,7 @@ class ConsoleReporter:
             transient=False,
         ) as progress:
             task = progress.add_task(title, total=total, note="")
-            yield _RichStep(progress, task, self.console)
+            yield _RichStep(progress, task)
 
 
 class SilentReporter:
@@ -87,4 +103,4 @@ class SilentReporter:
     @contextmanager
     def step(self, title: str, total: int | None) -> Iterator[_RichStep]:
         self.messages.append(title)
-        yield _RichStep(None, None, Console(stderr=True))
+        yield _RichStep()
