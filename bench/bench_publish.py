@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,7 @@ KEYHOME = RESULTS / "keycfg"
 sys.path.insert(0, str(ROOT))
 
 from repotool.config import Config, PublishConfig, TargetConfig  # noqa: E402
+from repotool.signing.signer import Signer  # noqa: E402
 
 
 def bench_config(work: Path) -> Config:
@@ -60,7 +62,6 @@ def publish_once(work: Path, incoming: list[Path], ledger: Path | None) -> None:
     from repotool.repo.publish import commit_all, plan_all, stage_all
     from repotool.repo.repository import publish_lock
     from repotool.report import SilentReporter
-    from repotool.signing.signer import Signer
 
     cfg = bench_config(work)
     home = KEYHOME / "state" / "gnupg"
@@ -119,7 +120,14 @@ def measured(argv: list[str]) -> dict[str, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{argv[:3]} failed ({proc.returncode})")
-    return {"s": wall, "rss_mib": usage.ru_maxrss / 1024, "pss_mib": peak / 1024}
+    return {
+        "s": wall,
+        # user + system CPU of the child and everything it waited for (its workers):
+        # on a machine shared with others, this moves far less than the wall time
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mib": usage.ru_maxrss / 1024,
+        "pss_mib": peak / 1024,
+    }
 
 
 def createrepo_argv(folder: Path, workers: int, *, update: bool = False) -> list[str]:
@@ -213,15 +221,165 @@ def bench_size(n: int, key: object, workers: int, repeat: int) -> dict[str, obje
     from repotool.repo.index import RepoIndex
 
     index_path = ours / "state/repo-index/el7-x86_64.json"
-    loads = []
+    loads, cpu = [], []
     for _ in range(max(repeat, 5)):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         RepoIndex.load(index_path)
         loads.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     out["index load s"] = statistics.median(loads)
+    out["index load cpu s"] = statistics.median(cpu)
     out["index bytes"] = index_path.stat().st_size
     shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+# --- the no-op release and signing (small, rpmbuild-made packages) ----------------------
+
+
+def timed(fn: Callable[[], object], setup: Callable[[], object], repeat: int) -> float:
+    runs = []
+    for _ in range(repeat):
+        setup()
+        t = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs)
+
+
+def make_packages(n: int, prefix: str = "bench-pkg") -> Path:
+    out = RESULTS / f"{prefix}-{n}"
+    if out.is_dir() and len(list(out.glob("*.rpm"))) == n:
+        return out
+    top = Path(tempfile.mkdtemp(prefix="bench-top-"))
+    for sub in ("SOURCES", "BUILD", "RPMS", "SRPMS", "SPECS"):
+        (top / sub).mkdir()
+    lines = [
+        "Name: benchbase",
+        "Version: 1.0",
+        "Release: 1.el7",
+        "Summary: bench",
+        "License: MIT",
+        "BuildArch: noarch",
+        "%description",
+        "bench",
+        "%install",
+        f"for i in $(seq 1 {n}); do mkdir -p %{{buildroot}}/usr/share/bench/$i; "
+        "echo $i > %{buildroot}/usr/share/bench/$i/data; done",
+    ]
+    for i in range(1, n + 1):
+        lines += [
+            f"%package -n {prefix}{i}",
+            f"Summary: bench package {i}",
+            f"%description -n {prefix}{i}",
+            f"bench package {i}",
+            f"%files -n {prefix}{i}",
+            f"/usr/share/bench/{i}/data",
+        ]
+    lines += ["%files", "%changelog", "* Tue Jan 28 2014 b <b@b> - 1.0-1", "- bench"]
+    spec = top / "bench.spec"
+    spec.write_text("\n".join(lines) + "\n")
+    print(f"building {n} packages once (cached in {out}) ...", file=sys.stderr)
+    subprocess.run(
+        [
+            "rpmbuild",
+            "-bb",
+            "--nodeps",
+            "--define",
+            f"_topdir {top}",
+            "--define",
+            "_binary_payload w9.gzdio",
+            str(spec),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    tmp = RESULTS / f".pkgs-{n}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for rpm in (top / "RPMS").rglob(f"{prefix}*.rpm"):
+        shutil.move(str(rpm), tmp / rpm.name)
+    shutil.rmtree(top)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
+def signed_packages(unsigned: Path, signer: Signer) -> Path:
+    out = RESULTS / f"{unsigned.name}-signed-{signer.short_id}"
+    if out.is_dir() and len(list(out.glob("*.rpm"))) == len(list(unsigned.glob("*.rpm"))):
+        return out
+    tmp = RESULTS / f".{out.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(unsigned, tmp)
+    print("signing them once ...", file=sys.stderr)
+    signer.sign_rpms(sorted(tmp.glob("*.rpm")))
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
+def bench_noop_and_sign(signer: Signer, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """A no-op ``repotool release`` of the embedded default, and signing ``--sign``
+    packages vs one ``rpmsign --addsign`` over all of them."""
+    results: dict[str, dict[str, float]] = {}
+    rpms = sorted(signed_packages(make_packages(2000), signer).glob("*.rpm"))
+    work = Path(tempfile.mkdtemp(prefix="bench-sign-", dir=RESULTS))
+    # 3. no-op release of the embedded default
+    proj = Path(tempfile.mkdtemp(prefix="bench-release-", dir=RESULTS))
+    for name in ("repotool.toml", "specs", "web", "mirror"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, proj / name)
+        elif src.exists():
+            shutil.copy2(src, proj / name)
+    cli = [sys.executable, "-m", "repotool", "release", "--quiet"]
+    subprocess.run(cli, cwd=proj, check=True, capture_output=True)
+    o = timed(
+        lambda: subprocess.run(cli, cwd=proj, check=True, capture_output=True),
+        lambda: None,
+        max(args.repeat, 5),
+    )
+    results["no-op release (whole CLI)"] = {"ours_s": o, "goal_s": 1.0}
+
+    # 4. signing M packages
+    sample = rpms[: args.sign]
+    sdir = work / "sign"
+
+    def setup_sign() -> None:
+        shutil.rmtree(sdir, ignore_errors=True)
+        sdir.mkdir()
+        for r in make_packages(2000).glob("*.rpm"):
+            if r.name in {s.name for s in sample}:
+                shutil.copyfile(r, sdir / r.name)
+
+    def base_sign() -> None:
+        subprocess.run(
+            [
+                "rpmsign",
+                "--addsign",
+                "--define",
+                f"_gpg_name {signer.fingerprint}",
+                "--define",
+                "__gpg /usr/bin/gpg",
+                "--define",
+                f"_gpg_path {signer.gnupghome}",
+                *map(str, sorted(sdir.glob("*.rpm"))),
+            ],
+            check=True,
+            capture_output=True,
+        )
+
+    def ours_sign() -> None:
+        signer.sign_rpms(sorted(sdir.glob("*.rpm")), jobs=args.workers)
+
+    b = timed(base_sign, setup_sign, args.repeat)
+    o = timed(ours_sign, setup_sign, args.repeat)
+    results[f"sign {len(sample)} packages"] = {"baseline_s": b, "ours_s": o, "ratio": o / b}
+
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(proj, ignore_errors=True)
+    return results
 
 
 def main() -> int:
@@ -231,6 +389,10 @@ def main() -> int:
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--sign", type=int, default=200, help="packages to sign (with --classic)")
+    ap.add_argument(
+        "--classic", action="store_true", help="also the no-op release and the signing bench"
+    )
     ap.add_argument("--publish", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--incoming", type=Path, action="append", default=[], help=argparse.SUPPRESS)
     ap.add_argument("--ledger", type=Path, help=argparse.SUPPRESS)
@@ -254,15 +416,21 @@ def main() -> int:
         r = bench_size(n, key, args.workers, args.repeat)
         results.append(r)
         print(json.dumps(r), file=sys.stderr)
-    report = {
+    report: dict[str, object] = {
         "workers": args.workers,
         "repeat": args.repeat,
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
         "results": results,
     }
+    if args.classic:
+        report["classic"] = bench_noop_and_sign(signer, args)
+        print(json.dumps(report["classic"], indent=2))
     (RESULTS / "publish-scale.json").write_text(json.dumps(report, indent=2))
-    print(f"{'case':34} {'N':>6} {'s':>8} {'ratio':>6} {'RSS MiB':>8} {'PSS MiB':>8}")
+    print(
+        f"{'case':34} {'N':>6} {'s':>8} {'ratio':>6} {'CPU s':>8} {'ratio':>6}"
+        f" {'RSS MiB':>8} {'PSS MiB':>8}"
+    )
     pairs = [
         ("ours full, unseen", "createrepo_c full"),
         ("ours full, index lost", "createrepo_c full"),
@@ -273,11 +441,16 @@ def main() -> int:
             for k in (base_key, ours_key):
                 m = r[k]
                 ratio = m["s"] / r[base_key]["s"]  # type: ignore[index]
+                cpu_ratio = m["cpu_s"] / r[base_key]["cpu_s"]  # type: ignore[index]
                 print(
                     f"{k:34} {r['packages']:6} {m['s']:8.2f} {ratio:6.2f} "  # type: ignore[index]
+                    f"{m['cpu_s']:8.2f} {cpu_ratio:6.2f} "  # type: ignore[index]
                     f"{m['rss_mib']:8.0f} {m['pss_mib']:8.0f}"  # type: ignore[index]
                 )
-        print(f"{'index load':34} {r['packages']:6} {r['index load s']:8.3f}")
+        print(
+            f"{'index load':34} {r['packages']:6} {r['index load s']:8.3f}        "
+            f"{r['index load cpu s']:8.3f}"
+        )
     print(f"load average before {load_before}, after {report['loadavg_after']}")
     return 0
 

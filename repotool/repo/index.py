@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,20 +123,19 @@ def _package(d: dict[str, Any], blob: _Chunks) -> RepoPackage:
     start, end = d["header_range"]
     size, mtime, ctime, inode = d["stat"]
     offset, n_primary, n_filelists, n_other = d["chunks"]
-    primary = blob.take(offset, n_primary)
-    filelists = blob.take(offset + n_primary, n_filelists)
-    other = blob.take(offset + n_primary + n_filelists, n_other)
+    take = blob.take
+    at = offset + n_primary
     return RepoPackage(
-        filename=str(d["filename"]),
-        name=str(d["name"]),
-        epoch=int(d["epoch"]),
-        version=str(d["version"]),
-        release=str(d["release"]),
-        arch=str(d["arch"]),
-        sha256=str(d["sha256"]),
-        header_range=(int(start), int(end)),
-        stat=(int(size), int(mtime), int(ctime), int(inode)),
-        chunks=(primary, filelists, other),
+        str(d["filename"]),
+        str(d["name"]),
+        int(d["epoch"]),
+        str(d["version"]),
+        str(d["release"]),
+        str(d["arch"]),
+        str(d["sha256"]),
+        (int(start), int(end)),
+        (int(size), int(mtime), int(ctime), int(inode)),
+        (take(offset, n_primary), take(at, n_filelists), take(at + n_filelists, n_other)),
     )
 
 
@@ -204,6 +205,11 @@ def index_bytes(index: RepoIndex) -> bytes:
 def parse_index(data: bytes) -> RepoIndex:
     """Pure: an index from its bytes; anything unreadable or unknown is an empty index."""
     cut = data.find(b"\n")
+    with _no_gc():
+        return _parse(data, cut)
+
+
+def _parse(data: bytes, cut: int) -> RepoIndex:
     try:
         raw = json.loads(data[:cut])
         if (
@@ -219,3 +225,17 @@ def parse_index(data: bytes) -> RepoIndex:
     except (ValueError, TypeError, KeyError, AttributeError):
         return RepoIndex()
     return RepoIndex(packages, generations)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Without the cyclic collector while an index is built: its objects hold no
+    cycles, and the collector's passes over a growing heap made a 10,000-package
+    index load 2-3× slower (50,000: 3×)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
