@@ -26,9 +26,11 @@ def register(
             "it again with nothing changed and nothing is rebuilt, re-signed or rewritten.",
             width=78,
         ),
-        epilog="examples:\n  repotool release\n  repotool release --respin 2     "
-        "# after a security fix: media 3.3.2-2\n  repotool release --respin 3.3.2-2 "
-        "# the same, by the respin's version\n  repotool release --json | jq .published",
+        epilog="examples:\n  repotool release\n"
+        "  repotool release --respin 2        # after a security fix: media 3.3.2-2\n"
+        "  repotool release --respin 3.3.2-2  # the same, by the respin's version\n"
+        "  repotool release --respin 2 --force  # after 3.3.2-3: built, marked superseded\n"
+        "  repotool release --json | jq .published",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
