@@ -10,8 +10,10 @@ from pathlib import Path
 import createrepo_c as cr
 import pytest
 
+from repotool.config import Config, PublishConfig, TargetConfig
 from repotool.errors import BadSignatureError
 from repotool.repo.packages import read_and_check
+from repotool.repo.planning import plan_repo
 from repotool.signing.signer import Signer
 from tests.conftest import build_rpms, make_gpg_key, rpmsign
 from tests.signing.test_signing import RecordingRunner
@@ -172,3 +174,32 @@ def test_a_shape_it_cannot_decide_goes_to_rpmkeys(
     with pytest.raises(BadSignatureError):
         signer.require_verdicts([rpm], [sha], [None])
     assert runner.checksig_runs() == 1
+
+
+def _plan_config(root: Path) -> Config:
+    return Config(
+        root=root,
+        state_dir=Path("state"),
+        targets=(TargetConfig(name="el7"),),
+        publish=PublishConfig(public_dir=Path("public")),
+    )
+
+
+def test_the_publish_plan_refuses_tampered_and_foreign_packages_in_its_read_pass(
+    keys_and_rpm: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    """plan_repo, given the Signer's require_signed as before, checks in its read
+    pass: bad files are refused with their path, and rpmkeys never runs."""
+    cfg = _plan_config(tmp_path / "project")
+    signer, runner = _signer(keys_and_rpm, "release")
+    tampered = _signed(keys_and_rpm, "release", tmp_path / "tampered")
+    _flip(tampered, tampered.stat().st_size - 100)
+    foreign = _signed(keys_and_rpm, "foreign", tmp_path / "foreign")
+    for bad, why in ((tampered, "Payload digest: BAD"), (foreign, "not by the published key")):
+        with pytest.raises(BadSignatureError) as e:
+            plan_repo(cfg, cfg.targets[0], "x86_64", [bad], verify=signer.require_signed)
+        assert why in str(e.value) and str(bad) in str(e.value)
+    good = _signed(keys_and_rpm, "release", tmp_path / "good")
+    plan = plan_repo(cfg, cfg.targets[0], "x86_64", [good], verify=signer.require_signed)
+    assert [p.filename for p in plan.packages] == [good.name]
+    assert runner.checksig_runs() == 0
