@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 
 from repotool.config import Config, parse_config
+from repotool.repo.input_digest import project_files
 from repotool.repo.inputs import (
     STAMP_FORMAT,
     STAMP_NAME,
     _key_expiry,
     _stamp_holds,
     noop_result,
-    project_files,
 )
 
 #: none of these may be imported when the stamp says nothing changed
