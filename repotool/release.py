@@ -133,7 +133,7 @@ def build_and_sign(
 
 
 def _updateinfo_fn(cfg: Config, advisories: Sequence[Any]) -> Any:
-    from repotool.records.advisories import render_updateinfo
+    from repotool.records.updateinfo import render_updateinfo
 
     def fn(target: str, plan: RepoPlan) -> bytes | None:
         if not advisories:

@@ -17,9 +17,9 @@ from repotool.announce.plaintext import WIDTH, fill, format_size, markdown_to_te
 from repotool.csaf.document import csaf_url
 from repotool.errors import MediaListMissingError, NothingToAnnounceError
 from repotool.media.manifest import ManifestError, MediaManifest, parse_manifest
-from repotool.records.advisories import update_commands
 from repotool.records.models import Advisory, Records, Release, Respin
 from repotool.records.terms import RESPIN_VERSION_RE
+from repotool.records.updateinfo import update_commands
 
 Kind = Literal["release", "advisory"]
 

@@ -337,7 +337,7 @@ def _in_file_order(problems: list[RecordProblem]) -> list[RecordProblem]:
 
 
 def new_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from repotool.records.advisories import next_advisory_id, scaffold_advisory
+    from repotool.records.authoring import next_advisory_id, scaffold_advisory
 
     cfg = ctx.config
     folder = _content_dir(cfg) / "advisories"
@@ -385,7 +385,7 @@ def _write_new(path: Path, text: str) -> None:
 
 
 def list_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from repotool.records.advisories import advisory_rows, format_table
+    from repotool.records.authoring import advisory_rows, format_table
     from repotool.records.loading import load_advisories
 
     rows = advisory_rows(load_advisories(_content_dir(ctx.config)))

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from repotool.records.advisories import update_commands
 from repotool.records.models import Advisory, NewsItem, Records, Release
 from repotool.records.terms import SEVERITIES
+from repotool.records.updateinfo import update_commands
 from repotool.site.published import ListMessage, MediaSet, Published, media_for
 from repotool.site.render import first_paragraph, markdown_to_html
 

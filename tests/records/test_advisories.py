@@ -13,16 +13,12 @@ import pytest
 from repotool.cli import main
 from repotool.errors import AdvisoryError, AdvisoryMismatchError, RecordInvalidError
 from repotool.evr import NEVRA
-from repotool.records.advisories import (
-    advisory_problems,
-    check_advisories,
-    next_advisory_id,
-    render_updateinfo,
-    scaffold_advisory,
-)
+from repotool.records.advisories import advisory_problems, check_advisories
+from repotool.records.authoring import next_advisory_id, scaffold_advisory
 from repotool.records.loading import load_advisories
 from repotool.records.models import Advisory
 from repotool.records.parsing import parse_advisory
+from repotool.records.updateinfo import render_updateinfo
 
 PROJECT = Path(__file__).resolve().parents[2]
 CONTENT = PROJECT / "web" / "content"

@@ -20,8 +20,9 @@ import pytest
 
 from repotool.cli import main
 from repotool.evr import NEVRA
-from repotool.records.advisories import check_advisories, render_updateinfo
+from repotool.records.advisories import check_advisories
 from repotool.records.loading import load_advisories
+from repotool.records.updateinfo import render_updateinfo
 from tests.conftest import DnfHost
 
 PROJECT = Path(__file__).resolve().parents[2]

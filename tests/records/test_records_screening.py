@@ -13,7 +13,8 @@ import pytest
 
 from repotool.errors import RecordInvalidError
 from repotool.evr import NEVRA
-from repotool.records.advisories import advisory_problems, advisory_rows
+from repotool.records.advisories import advisory_problems
+from repotool.records.authoring import advisory_rows
 from repotool.records.loading import load_records
 from repotool.records.parsing import parse_advisory, parse_news, parse_release
 from tests.conftest import REPOTOOL, make_project, run_repotool

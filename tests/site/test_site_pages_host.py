@@ -127,7 +127,7 @@ def test_sizes_read_the_same_in_mail_and_on_the_site(
 def test_updateinfo_plain_text_needs_no_markdown_reader() -> None:
     """The description keeps the structure a terminal can show: headings underlined,
     commands indented, no fences."""
-    from repotool.records.advisories import updateinfo_description
+    from repotool.records.updateinfo import updateinfo_description
 
     adv = load_records(CONTENT).advisory("PSSA-2014-0001")
     assert adv is not None
