@@ -21,6 +21,7 @@ does nothing.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -164,7 +165,9 @@ def build_site(
     # CSAF 2.0 advisories in public/.well-known/csaf/ (own skip check); refused first
     publish_csaf(cfg, reporter, public)
     previous = _previous_manifest(public, reporter)
-    fingerprint = content_fingerprint(input_files(cfg, public)) + ":" + __version__
+    # the settings too: a new [site] title or base_url must re-render every page
+    settings = hashlib.sha256(repr(cfg).encode()).hexdigest()
+    fingerprint = f"{content_fingerprint(input_files(cfg, public))}:{settings}:{__version__}"
     if (
         not force
         and previous is not None
