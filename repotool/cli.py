@@ -40,6 +40,7 @@ COMMAND_MODULES = (
     "mirror",
     "push",
     "serve",
+    "key",
 )
 
 #: what a mirror operator runs on a host that holds no project: outside one, the

@@ -20,7 +20,8 @@ the web app turns them into HTTP status codes.
      │    ├── KeyUnavailableError  missing, expired or unusable signing key
      │    │    └── WeakKeyError     weaker than RSA-3072/Ed25519 (unless [key] allow_weak_key)
      │    ├── BadSignatureError    a package or file fails signature/digest checks
-     │    └── SigningStateError    a signing file in the state folder is damaged
+     │    ├── SigningStateError    a signing file in the state folder is damaged
+     │    └── KeyRotationError     a key lifecycle step refused (rotation twice, key expires first)
      ├── PublishError             the repository could not be published
      │    ├── LockHeldError        another publish is running
      │    ├── CompatibilityError   a package needs rpm features a target lacks
@@ -173,6 +174,10 @@ class WeakKeyError(KeyUnavailableError):
 
 class SigningStateError(SigningError):
     pass
+
+
+class KeyRotationError(SigningError):
+    """A ``repotool key`` step refused before anything is published: the reason and the fix."""
 
 
 # --- publishing ------------------------------------------------------------

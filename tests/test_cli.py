@@ -188,6 +188,13 @@ def test_every_example_in_help_runs(release_copy: Path, tmp_path: Path) -> None:
     (rpm,) = build_rpms({"foo": FOO_SPEC}, tmp_path / "foo-build")
     shutil.copy2(rpm, project / "extra" / rpm.name)
     shutil.copy2(project / "public/keys/RPM-GPG-KEY-perfsonar", project)
+    # the next release key that `repotool key rotate --new release-2027@...` names
+    make_gpg_key(
+        project / ".repotool/gnupg",
+        "Release key 2027 <release-2027@example.org>",
+        algo="rsa3072",
+        expire="3y",
+    )
     (tmp_path / "etc/nginx/conf.d").mkdir(parents=True)
     env = {**os.environ, "PATH": f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
     advisories = project / "web/content/advisories"

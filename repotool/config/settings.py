@@ -146,6 +146,9 @@ class KeyConfig:
     public_key_name: PlainName = "RPM-GPG-KEY-perfsonar"
     #: sign with a key weaker than RSA-3072 or Ed25519 (warned about on every run)
     allow_weak_key: bool = False
+    #: 'repotool release' (and every command that signs) warns when the signing key
+    #: expires within this many days; 0: never
+    expiry_warning_days: NonNegative = 60
 
     def __post_init__(self) -> None:
         if self.mode != "production":

@@ -70,13 +70,13 @@ def published_key_url(cfg: Config) -> str:
 
 
 def generated_sources(cfg: Config, signer: Signer) -> dict[str, bytes]:
-    """Files the release package is built from that come from the config and the key."""
-    return {
-        "perfsonar.repo": render_repo_file(
-            cfg, gpgkey=f"file:///etc/pki/rpm-gpg/{cfg.key.public_key_name}"
-        ).encode(),
-        cfg.key.public_key_name: signer.public_key_armored().encode(),
-    }
+    """Files the release package is built from that come from the config and the
+    key(s): during a key rotation both keys, and the .repo lists both."""
+    from repotool.signing.keyring import release_keys
+
+    keys = release_keys(cfg, signer)
+    gpgkey = " ".join(f"file:///etc/pki/rpm-gpg/{name}" for name in keys.package_gpgkeys)
+    return {"perfsonar.repo": render_repo_file(cfg, gpgkey=gpgkey).encode(), **keys.package}
 
 
 @dataclass(frozen=True)
@@ -197,11 +197,16 @@ def finish_all(flipped: Sequence[Flipped], cfg: Config, signer: Signer) -> None:
     bookkeeping (retire the previous generation, prune, save the index)."""
     try:
         intent_path(cfg).unlink(missing_ok=True)
-        key = signer.public_key_armored().encode()
-        key_path = cfg.public_dir / "keys" / cfg.key.public_key_name
-        if not key_path.exists() or key_path.read_bytes() != key:
-            write_atomic(key_path, key)
-        repo_file = render_repo_file(cfg, gpgkey=published_key_url(cfg)).encode()
+        from repotool.signing.keyring import release_keys
+
+        keys = release_keys(cfg, signer)
+        for name, key in keys.published.items():
+            key_path = cfg.public_dir / "keys" / name
+            if not key_path.exists() or key_path.read_bytes() != key:
+                write_atomic(key_path, key)
+        base = published_key_url(cfg).rpartition("/")[0]
+        gpgkey = " ".join(f"{base}/{name}" for name in keys.repo_gpgkeys)
+        repo_file = render_repo_file(cfg, gpgkey=gpgkey).encode()
         repo_path = cfg.public_dir / "repo" / f"{cfg.publish.repo_id}.repo"
         if not repo_path.exists() or repo_path.read_bytes() != repo_file:
             write_atomic(repo_path, repo_file)

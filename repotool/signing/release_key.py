@@ -14,10 +14,16 @@ from pathlib import Path
 import gnupg
 
 from repotool.config import Config
-from repotool.errors import KeyUnavailableError, SigningStateError, WeakKeyError
+from repotool.errors import (
+    KeyRotationError,
+    KeyUnavailableError,
+    SigningStateError,
+    WeakKeyError,
+)
 from repotool.process import Runner, require_tools
 from repotool.report import Reporter
 from repotool.signing.key_checks import KeyStrength, weak_key_problem
+from repotool.signing.lifecycle import expiry_warning, signing_fingerprint
 from repotool.signing.signer import GPG, Signer
 
 DEV_KEY_BANNER = (
@@ -136,6 +142,54 @@ def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
             / "verified"
             / f"{cfg.key.fingerprint.replace(' ', '').upper()}.sha256",
         )
+    signer = _rotated(cfg, signer, reporter)
     signer.check_usable()
     _check_strength(cfg, signer, signer.test_signature(), reporter)
+    _warn_expiry(cfg, signer, reporter)
     return signer
+
+
+def _rotated(cfg: Config, configured: Signer, reporter: Reporter) -> Signer:
+    """The configured key, or from a rotation's switch date on the new one."""
+    from repotool.signing.keyring import load_rotation, rotation_path, today
+
+    rotation = load_rotation(cfg)
+    if rotation is None:
+        return configured
+    if rotation.old != configured.fingerprint:
+        raise KeyRotationError(
+            f"the key rotation is from {rotation.old}, but the configured key is "
+            f"{configured.fingerprint}",
+            where=str(rotation_path(cfg)),
+            hint="keep [key] fingerprint at the old key until 'repotool key retire' ends the "
+            "rotation ('repotool key status' shows it)",
+        )
+    fpr = signing_fingerprint(configured.fingerprint, rotation, today())
+    if fpr == configured.fingerprint:
+        reporter.info(
+            f"Key rotation under way: {rotation.old} signs until {rotation.switch_date}, "
+            f"then {rotation.new}"
+        )
+        return configured
+    reporter.info(f"Key rotation: signing with the new key {fpr} since {rotation.switch_date}")
+    return Signer(
+        gnupghome=configured.gnupghome,
+        fingerprint=fpr,
+        runner=configured.runner,
+        passphrase_file=configured.passphrase_file,
+        development=configured.development,
+        ledger=cfg.state / "verified" / f"{fpr}.sha256",
+    )
+
+
+def _warn_expiry(cfg: Config, signer: Signer, reporter: Reporter) -> None:
+    import time
+
+    from repotool.signing.keyring import keyring_of
+
+    key = keyring_of(signer).key(signer.fingerprint)
+    if key is None:
+        return
+    warning = expiry_warning(key, time.time(), cfg.key.expiry_warning_days)
+    if warning is not None:
+        reporter.warn(warning)

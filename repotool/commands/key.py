@@ -1,0 +1,119 @@
+"""``repotool key``: the release key's lifecycle (status, rotation); see docs/keys.md."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import textwrap
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from repotool.cli import Context
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2027-01-31") from e
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = sub.add_parser(
+        "key",
+        help="the release key: where it is trusted, when it expires, rotating it",
+        description=textwrap.fill(
+            "Show the release key(s) and every place hosts learn them from, or move to a new "
+            "key without any host needing a key imported by hand (docs/keys.md).",
+            width=78,
+        ),
+        epilog="examples:\n  repotool key status\n\n"
+        "actions: status, rotate (see 'repotool key ACTION --help' and docs/keys.md)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    keys = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    status = keys.add_parser(
+        "status",
+        parents=[common],
+        help="the key(s), algorithm, expiry, and where each is trusted",
+        description=textwrap.fill(
+            "For each release key: algorithm, creation and expiry, its role (signs now, old "
+            "or new key of a rotation) and where hosts find it: public/keys/, the published "
+            ".repo file's gpgkey= list, and the key files and .repo inside the newest "
+            "release package of each repository.",
+            width=78,
+        ),
+        epilog="examples:\n  repotool key status\n  repotool key status --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status.set_defaults(handler=run_status)
+    rotate = keys.add_parser(
+        "rotate",
+        parents=[common],
+        help="start moving to a new key: the release package ships both (phase 1)",
+        description=textwrap.fill(
+            "Phase 1 of a key rotation: checks the new key (in the release keyring, strong, "
+            "not expiring before the switch date, makes a test signature), cross-signs the "
+            "two keys, bumps the release package's spec so it ships both keys, and records the "
+            "rotation in the state folder. The next 'repotool release' publishes it, signed "
+            "with the old key; from the switch date on, the new key signs.",
+            width=78,
+        ),
+        epilog="examples:\n  repotool key rotate --new release-2027@example.org\n"
+        "  (--new takes the fingerprint, or a user id that names one key of the keyring)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rotate.add_argument(
+        "--new",
+        required=True,
+        metavar="KEY",
+        help="the new key: its fingerprint, or a user id naming one key in the release keyring",
+    )
+    rotate.add_argument(
+        "--switch-date",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="the day the new key starts signing (default: 30 days from today)",
+    )
+    rotate.set_defaults(handler=run_rotate)
+
+
+def run_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    import time
+
+    from repotool.signing.key_status import key_status
+
+    now = time.time()
+    status = key_status(ctx.config, ctx.runner, now=now)
+    for warning in status.warnings:
+        ctx.reporter.warn(warning)
+    return {"summary": status.summary(now), **status.to_json(now)}
+
+
+def run_rotate(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from repotool.repo.repository import publish_lock
+    from repotool.signing.keyring import today
+    from repotool.signing.release_key import open_signer
+    from repotool.signing.rotation import start_rotation
+
+    cfg = ctx.config
+    day = today()
+    switch = args.switch_date or day + dt.timedelta(days=30)
+    with publish_lock(cfg):
+        signer = open_signer(cfg, ctx.runner, ctx.reporter)
+        started = start_rotation(cfg, signer, args.new, switch, ctx.reporter, today=day)
+    rot = started.rotation
+    return {
+        "summary": (
+            f"Rotation started: {rot.old} signs until {rot.switch_date}, then {rot.new}.\n"
+            f"The release package (Release {started.release}) now ships both keys: publish it "
+            f"with 'repotool release' well before {rot.switch_date}, and commit {started.spec}."
+        ),
+        "old": rot.old,
+        "new": rot.new,
+        "switch_date": rot.switch_date.isoformat(),
+        "spec": str(started.spec),
+        "release": started.release,
+    }

@@ -1,0 +1,190 @@
+"""The shell around :mod:`repotool.signing.lifecycle`: gpg, the state file, public/.
+
+Lists and exports keys with gpg, cross-signs the two keys of a rotation,
+reads and writes the rotation state (``<state>/key-rotation.json``), and says
+which key files the release package and public/keys/ carry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from repotool.atomic import write_atomic
+from repotool.config import Config
+from repotool.errors import KeyUnavailableError
+from repotool.process import Runner
+from repotool.signing.lifecycle import (
+    ROTATION_FILE,
+    KeyInfo,
+    Rotation,
+    package_key_files,
+    published_key_files,
+    read_key_listing,
+    read_rotation,
+    repo_gpgkey_names,
+)
+from repotool.signing.signer import GPG, Signer
+
+
+def rotation_path(cfg: Config) -> Path:
+    return cfg.state / ROTATION_FILE
+
+
+def load_rotation(cfg: Config) -> Rotation | None:
+    path = rotation_path(cfg)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return read_rotation(data, where=str(path))
+
+
+def save_rotation(cfg: Config, rotation: Rotation | None) -> None:
+    path = rotation_path(cfg)
+    if rotation is None:
+        path.unlink(missing_ok=True)
+    else:
+        write_atomic(path, rotation.to_json())
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """A GNUPGHOME, run through gpg."""
+
+    home: Path
+    runner: Runner
+    passphrase_args: tuple[str, ...] = ()
+
+    def _argv(self) -> list[str]:
+        return [GPG, "--homedir", str(self.home), "--batch", "--no-tty"]
+
+    def keys(self, fingerprints: Sequence[str] = (), *, secret: bool = False) -> list[KeyInfo]:
+        done = self.runner.run(
+            [
+                *self._argv(),
+                "--with-colons",
+                "--fixed-list-mode",
+                "--list-secret-keys" if secret else "--list-keys",
+                *fingerprints,
+            ],
+            check=False,
+            where=f"GNUPGHOME {self.home}",
+        )
+        return read_key_listing(done.stdout.decode("utf-8", "replace"))
+
+    def key(self, fingerprint: str) -> KeyInfo | None:
+        return next(
+            (k for k in self.keys([fingerprint]) if k.fingerprint == fingerprint.upper()), None
+        )
+
+    def has_secret(self, fingerprint: str) -> bool:
+        return any(k.fingerprint == fingerprint.upper() for k in self.keys(secret=True))
+
+    def export(self, fingerprint: str, *, minimal: bool) -> bytes:
+        """The armored public key; minimal: self-signatures only (as Signer exports it),
+        else with the certifications of keys in this keyring (the cross-signatures)."""
+        options = "export-minimal" if minimal else "export-clean"
+        data = self.runner.run(
+            [*self._argv(), "--armor", "--export-options", options, "--export", fingerprint],
+            where=f"GNUPGHOME {self.home}",
+        ).stdout
+        if not data.strip():
+            raise KeyUnavailableError(
+                f"cannot export the public key {fingerprint}",
+                where=f"GNUPGHOME {self.home}",
+                hint="import the key there",
+            )
+        return data
+
+    def cross_sign(self, by: str, target: str) -> None:
+        """An exportable certification of ``target``'s user ids by ``by`` (kept once)."""
+        self.runner.run(
+            [
+                *self._argv(),
+                *self.passphrase_args,
+                "--yes",
+                "--local-user",
+                by,
+                "--quick-sign-key",
+                target,
+            ],
+            where=f"GNUPGHOME {self.home}, {by} certifying {target}",
+            hint="the key must sign without a prompt (gpg-agent or [key] passphrase_file)",
+        )
+
+
+def keyring_of(signer: Signer) -> Keyring:
+    extra: tuple[str, ...] = ()
+    if signer.passphrase_file is not None:
+        extra = ("--pinentry-mode", "loopback", "--passphrase-file", str(signer.passphrase_file))
+    return Keyring(signer.gnupghome, signer.runner, extra)
+
+
+@dataclass(frozen=True)
+class ReleaseKeys:
+    """The key files of one release: in the package, in public/keys/, in the .repo."""
+
+    #: file name → armored key, installed in /etc/pki/rpm-gpg/ by the release package
+    package: dict[str, bytes]
+    #: file name → armored key, written to public/keys/
+    published: dict[str, bytes]
+    #: the names the published .repo lists (under keys/), in order
+    repo_gpgkeys: list[str]
+
+    @property
+    def package_gpgkeys(self) -> list[str]:
+        return list(self.package)
+
+
+def release_keys(cfg: Config, signer: Signer) -> ReleaseKeys:
+    """Which key files this release ships, from the rotation state (no date enters
+    the release package's files: the same build serves before and after a switch)."""
+    rotation = load_rotation(cfg)
+    base = cfg.key.public_key_name
+    if rotation is None:
+        own = signer.public_key_armored().encode()
+        return ReleaseKeys({base: own}, {base: own}, [base])
+    ring = keyring_of(signer)
+
+    def content(fingerprint: str, cross_signed: bool) -> bytes:
+        if fingerprint == signer.fingerprint and not cross_signed:
+            return signer.public_key_armored().encode()
+        return ring.export(fingerprint, minimal=not cross_signed)
+
+    package = {
+        f.name: content(f.fingerprint, f.cross_signed)
+        for f in package_key_files(base, rotation.old, rotation)
+    }
+    published = {
+        f.name: content(f.fingerprint, f.cross_signed)
+        for f in published_key_files(base, signer.fingerprint, rotation)
+    }
+    return ReleaseKeys(package, published, repo_gpgkey_names(base, rotation))
+
+
+def file_fingerprints(path: Path, runner: Runner) -> list[str]:
+    """The primary keys in an armored (or binary) key file, as gpg shows them."""
+    with tempfile.TemporaryDirectory(prefix="repotool-show-") as home:
+        done = runner.run(
+            [
+                GPG,
+                "--homedir",
+                home,
+                "--batch",
+                "--no-tty",
+                "--with-colons",
+                "--fixed-list-mode",
+                "--show-keys",
+                str(path),
+            ],
+            check=False,
+        )
+    return [k.fingerprint for k in read_key_listing(done.stdout.decode("utf-8", "replace"))]
