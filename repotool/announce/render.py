@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from repotool.announce.plaintext import WIDTH, fill, format_size, markdown_to_text, underline
-from repotool.csaf.document import csaf_url
+from repotool.csaf.layout import csaf_url
 from repotool.errors import MediaListMissingError, NothingToAnnounceError
 from repotool.media.manifest import ManifestError, MediaManifest, parse_manifest
 from repotool.records.models import Advisory, Records, Release, Respin

@@ -26,26 +26,25 @@ and the threat.
 
 :func:`csaf_problems` lists what the records accept but CSAF does not, each as a
 :class:`~repotool.errors.RecordProblem` with the file, line and fix.
+
+This module holds the checks, the document envelope (notes, publisher,
+references, tracking) and the vulnerabilities; the product tree is
+:mod:`repotool.csaf.products`, the settings and each document's place in the
+provider tree :mod:`repotool.csaf.layout`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
-from urllib.parse import quote
 
-from repotool.config import Config
+from repotool.csaf.layout import CsafSettings, csaf_timestamp, csaf_url, exported
+from repotool.csaf.products import Json, product_tree, rpm_id, toolkit_id
 from repotool.errors import CsafInvalidError, RecordProblem
 from repotool.evr import NEVRA
-from repotool.records.fields import FixedPackage
 from repotool.records.models import Advisory
 
-#: where the provider tree lives under the published root
-WELL_KNOWN = ".well-known/csaf"
-TLP_FOLDER = "white"
 TLP_URL = "https://www.first.org/tlp/"
 NVD_URL = "https://nvd.nist.gov/vuln/detail/{cve}"
 #: the CSAF schema's CVE pattern: ASCII digits only (Python's \d takes any digit)
@@ -53,66 +52,6 @@ CSAF_CVE_RE = re.compile(r"^CVE-[0-9]{4}-[0-9]{4,}\Z")
 #: the characters RFC 3986 allows in a URI (anything else must be %-encoded)
 _URI_CHARS_RE = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+\Z")
 _BAD_PERCENT_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-Json = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class CsafSettings:
-    """Names and addresses a document carries (from the configuration)."""
-
-    #: where public/ is served: the tree is at <base_url>/.well-known/csaf/
-    base_url: str
-    #: the site with the advisory pages (/advisories/<id>/)
-    site_url: str
-    publisher_name: str
-    contact_details: str
-    vendor: str
-    product: str
-    #: purl namespace of the RPMs (the yum repository id)
-    purl_namespace: str
-    #: the published release key: its URL and fingerprint (provider metadata)
-    key_url: str
-    key_fingerprint: str = ""
-
-
-def settings_from_config(cfg: Config, key_fingerprint: str = "") -> CsafSettings:
-    """Pure: the settings a project's configuration gives."""
-    site = cfg.site.base_url.rstrip("/")
-    return CsafSettings(
-        base_url=site,
-        site_url=site,
-        publisher_name=cfg.product,
-        contact_details=cfg.announce.from_address,
-        vendor=cfg.build.vendor,
-        product=cfg.product,
-        purl_namespace=cfg.publish.repo_id,
-        key_url=f"{cfg.publish.base_url.rstrip('/')}/keys/{cfg.key.public_key_name}",
-        key_fingerprint=key_fingerprint,
-    )
-
-
-def exported(advisories: Sequence[Advisory]) -> list[Advisory]:
-    """The advisories that get a CSAF document: the security ones, by id."""
-    return sorted((a for a in advisories if a.type == "security"), key=lambda a: a.id)
-
-
-def csaf_filename(advisory_id: str) -> str:
-    """CSAF 2.0 section 5.1: the tracking id in lower case, other characters as '_'."""
-    return re.sub(r"[^+\-a-z0-9]+", "_", advisory_id.lower()) + ".json"
-
-
-def csaf_path(adv: Advisory) -> str:
-    """The document's path under the provider folder: white/<initial year>/<file>."""
-    return f"{TLP_FOLDER}/{adv.issued.year}/{csaf_filename(adv.id)}"
-
-
-def csaf_url(base_url: str, adv: Advisory) -> str:
-    return f"{base_url.rstrip('/')}/{WELL_KNOWN}/{csaf_path(adv)}"
-
-
-def csaf_timestamp(day: date) -> str:
-    return f"{day.isoformat()}T00:00:00.000Z"
 
 
 # --- checks ---------------------------------------------------------------------------
@@ -238,109 +177,6 @@ def check_exportable(
 # --- the document ----------------------------------------------------------------------
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9_\-.]+", "_", text.lower().replace(" ", "_")).strip("_") or "x"
-
-
-def _toolkit_id(version: str) -> str:
-    return f"toolkit-{version}"
-
-
-def _rpm_id(target: str, nevra: NEVRA) -> str:
-    return f"{target}:{nevra}"
-
-
-def _purl(namespace: str, target: str, nevra: NEVRA) -> str:
-    def enc(s: str) -> str:
-        return quote(s, safe="")
-
-    version = f"{nevra.version}-{nevra.release}"
-    qualifiers = [f"arch={enc(nevra.arch)}", f"distro={enc(target)}"]
-    if nevra.epoch:
-        qualifiers.append(f"epoch={nevra.epoch}")
-    return f"pkg:rpm/{enc(namespace)}/{enc(nevra.name)}@{enc(version)}?{'&'.join(qualifiers)}"
-
-
-def _cpe(settings: CsafSettings, version: str) -> str:
-    return f"cpe:2.3:o:{_slug(settings.vendor)}:{_slug(settings.product)}:{version}:*:*:*:*:*:*:*"
-
-
-def _toolkit_versions(adv: Advisory) -> list[str]:
-    out = list(adv.affected_releases)
-    if adv.fixed_in and adv.fixed_in not in out:
-        out.append(adv.fixed_in)
-    return out
-
-
-def _product_tree(adv: Advisory, settings: CsafSettings) -> Json:
-    releases = [
-        {
-            "category": "product_version",
-            "name": version,
-            "product": {
-                "name": f"{settings.product} {version}",
-                "product_id": _toolkit_id(version),
-                "product_identification_helper": {"cpe": _cpe(settings, version)},
-            },
-        }
-        for version in _toolkit_versions(adv)
-    ]
-    families: list[Json] = []
-    for target, pkgs in sorted(adv.packages.items()):
-        by_name: dict[str, list[FixedPackage]] = {}
-        for pkg in pkgs:
-            by_name.setdefault(pkg.name, []).append(pkg)
-        if not by_name:
-            continue
-        names: list[Json] = []
-        for name, same in sorted(by_name.items()):
-            versions: dict[str, list[Json]] = {}
-            for pkg in same:
-                nevra = pkg.nevra
-                versions.setdefault(str(nevra.evr), []).append(
-                    {
-                        "category": "architecture",
-                        "name": nevra.arch,
-                        "product": {
-                            "name": f"{nevra} ({target})",
-                            "product_id": _rpm_id(target, nevra),
-                            "product_identification_helper": {
-                                "purl": _purl(settings.purl_namespace, target, nevra)
-                            },
-                        },
-                    }
-                )
-            names.append(
-                {
-                    "category": "product_name",
-                    "name": name,
-                    "branches": [
-                        {"category": "product_version", "name": evr, "branches": arches}
-                        for evr, arches in versions.items()
-                    ],
-                }
-            )
-        families.append(
-            {
-                "category": "product_family",
-                "name": f"{settings.product} packages for {target}",
-                "branches": names,
-            }
-        )
-    return {
-        "branches": [
-            {
-                "category": "vendor",
-                "name": settings.vendor,
-                "branches": [
-                    {"category": "product_name", "name": settings.product, "branches": releases},
-                    *families,
-                ],
-            }
-        ]
-    }
-
-
 def _revision_history(adv: Advisory) -> list[Json]:
     history = [
         {
@@ -367,11 +203,11 @@ def _vulnerability(
     score: Mapping[str, Any] | None,
 ) -> Json:
     sections = adv.sections
-    affected = [_toolkit_id(v) for v in adv.affected_releases]
-    rpms = [_rpm_id(t, p.nevra) for t, pkgs in sorted(adv.packages.items()) for p in pkgs]
+    affected = [toolkit_id(v) for v in adv.affected_releases]
+    rpms = [rpm_id(t, p.nevra) for t, pkgs in sorted(adv.packages.items()) for p in pkgs]
     fixed = list(rpms)
     if adv.fixed_in:
-        fixed.append(_toolkit_id(adv.fixed_in))
+        fixed.append(toolkit_id(adv.fixed_in))
     status: Json = {"fixed": fixed, "recommended": rpms}
     page = f"{settings.site_url}/advisories/{adv.id}/"
     vuln: Json = {
@@ -465,7 +301,7 @@ def advisory_document(
     cves: list[str | None] = list(adv.cves) or [None]
     return {
         "document": document,
-        "product_tree": _product_tree(adv, settings),
+        "product_tree": product_tree(adv, settings),
         "vulnerabilities": [
             _vulnerability(adv, settings, cve, scores.get(cve) if cve else None) for cve in cves
         ],

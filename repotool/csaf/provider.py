@@ -24,12 +24,11 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from repotool.csaf.document import (
+from repotool.csaf.document import advisory_document, check_exportable
+from repotool.csaf.layout import (
     TLP_FOLDER,
     WELL_KNOWN,
     CsafSettings,
-    advisory_document,
-    check_exportable,
     csaf_path,
     csaf_timestamp,
     exported,

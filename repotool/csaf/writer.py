@@ -33,7 +33,7 @@ from pathlib import Path
 
 from repotool.atomic import write_atomic
 from repotool.config import Config
-from repotool.csaf.document import WELL_KNOWN, settings_from_config
+from repotool.csaf.layout import WELL_KNOWN, settings_from_config
 from repotool.csaf.provider import ProviderTree, plan_tree
 from repotool.errors import BadSignatureError, SiteExportError
 from repotool.evr import NEVRA

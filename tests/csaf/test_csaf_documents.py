@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from repotool.csaf.document import CsafSettings, advisory_document, check_exportable
+from repotool.csaf.document import advisory_document, check_exportable
+from repotool.csaf.layout import CsafSettings
 from repotool.csaf.provider import dump_json, plan_tree
 from repotool.errors import CsafInvalidError
 from repotool.evr import NEVRA
