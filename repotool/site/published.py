@@ -122,6 +122,9 @@ class MediaSet:
     signature_url: str
     #: the newer media of the same release that replace these ("" if none)
     superseded_by: str = ""
+    #: media.json's own superseded_by: built after that newer respin (``--force``), so
+    #: they hold the packages published then, not those of ``date``
+    built_after: str = ""
 
     def image_url(self, image: MediaImage) -> str:
         return f"/releases/{self.label}/{image.name}"
@@ -226,6 +229,7 @@ def parse_media(data: bytes, label: str, where: str) -> MediaSet:
         checksums_url=f"/releases/{label}/{manifest.checksums}",
         signature_url=f"/releases/{label}/{manifest.signature}",
         superseded_by=manifest.superseded_by,
+        built_after=manifest.superseded_by,
     )
 
 
