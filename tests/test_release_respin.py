@@ -308,3 +308,23 @@ def _browser_dom(url: str) -> str:
         )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
+
+
+def test_api_lists_the_superseded_media_for_mirrors(forced: Forced) -> None:
+    """/api/releases (what `repotool mirror media` reads for its labels) keeps every label
+    and adds superseded_by; the labels a mirror takes from it are unchanged."""
+    from repotool.config import load_config
+    from repotool.mirror.media_plan import parse_release_labels
+    from repotool.site.app import create_app
+    from tests.site.site_support import InProcessClient
+
+    cfg = load_config(forced.project / "repotool.toml")
+    got = InProcessClient(create_app(cfg)).get("/api/releases")
+    assert got.status_code == 200
+    (release,) = [r for r in got.json() if r["version"] == "3.3.2"]
+    assert [(m["label"], m["superseded_by"]) for m in release["media"]] == [
+        ("3.3.2-3", ""),
+        ("3.3.2-2", "3.3.2-3"),
+        ("3.3.2", "3.3.2-3"),
+    ]
+    assert parse_release_labels(got.content, "/api/releases") == ["3.3.2-3", "3.3.2-2", "3.3.2"]
