@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -78,14 +78,19 @@ class RepoSnapshot:
     files: Mapping[str, Stat]
 
 
-def read_snapshot(repo_dir: Path, public_dir: Path) -> RepoSnapshot:
+def read_snapshot(
+    repo_dir: Path, public_dir: Path, checked: Container[str] = frozenset()
+) -> RepoSnapshot:
+    """``checked``: names whose entry check passed before (the index's); a plain
+    file of such a name is not checked again (a symlink always is)."""
     files: dict[str, Stat] = {}
     pkg_dir = repo_dir / "Packages"
     if pkg_dir.is_dir():
         for entry in os.scandir(pkg_dir):
             if not entry.name.endswith(".rpm") or entry.name.startswith("."):
                 continue
-            check_package_entry(Path(entry.path), public_dir)
+            if entry.name not in checked or entry.is_symlink():
+                check_package_entry(Path(entry.path), public_dir)
             files[entry.name] = stat_of(entry.stat())
     return RepoSnapshot(repo_dir, current_generation(repo_dir), files)
 
@@ -193,7 +198,7 @@ def plan_repo(
     index = _mend(repo_dir, index_path)
     for path in incoming:
         check_package_entry(path, cfg.public_dir)
-    snapshot = read_snapshot(repo_dir, cfg.public_dir)
+    snapshot = read_snapshot(repo_dir, cfg.public_dir, index.packages)
     stale = [repo_dir / "Packages" / name for name in stale_files(snapshot, index.packages)]
     checks = _package_checks(verify)
     reads = _read_all([*stale, *incoming], checks.published_keys() if checks else None)

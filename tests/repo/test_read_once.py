@@ -11,9 +11,9 @@ import createrepo_c as cr
 import pytest
 
 from repotool.config import Config, PublishConfig, TargetConfig
-from repotool.errors import BadSignatureError
+from repotool.errors import BadSignatureError, UnsafePathError
 from repotool.repo.packages import read_and_check
-from repotool.repo.planning import plan_repo
+from repotool.repo.planning import plan_repo, read_snapshot
 from repotool.signing.signer import Signer
 from tests.conftest import build_rpms, make_gpg_key, rpmsign
 from tests.signing.test_signing import RecordingRunner
@@ -203,3 +203,20 @@ def test_the_publish_plan_refuses_tampered_and_foreign_packages_in_its_read_pass
     plan = plan_repo(cfg, cfg.targets[0], "x86_64", [good], verify=signer.require_signed)
     assert [p.filename for p in plan.packages] == [good.name]
     assert runner.checksig_runs() == 0
+
+
+def test_a_known_package_replaced_by_a_symlink_out_of_public_is_still_refused(
+    tmp_path: Path,
+) -> None:
+    """The snapshot skips the entry check for names the index knows, never for links."""
+    public = tmp_path / "public"
+    pkgs = public / "repo/el7/x86_64/Packages"
+    pkgs.mkdir(parents=True)
+    outside = tmp_path / "elsewhere.rpm"
+    outside.write_bytes(b"x")
+    (pkgs / "a-1-1.noarch.rpm").write_bytes(b"x")
+    known = {"a-1-1.noarch.rpm", "b-1-1.noarch.rpm"}
+    assert set(read_snapshot(pkgs.parent, public, known).files) == {"a-1-1.noarch.rpm"}
+    (pkgs / "b-1-1.noarch.rpm").symlink_to(outside)
+    with pytest.raises(UnsafePathError, match="outside the publish folder"):
+        read_snapshot(pkgs.parent, public, known)
