@@ -224,58 +224,88 @@ def _release_view(rel: Release, records: Records, published: Published) -> dict[
 
 def plan_pages(site: SiteInfo, records: Records, published: Published) -> dict[str, Page]:
     """Every HTML page of the site, by URL path."""
-    pages: dict[str, Page] = {}
-
-    def add(url: str, template: str, title: str, /, **context: Any) -> None:
-        pages[url] = Page(url, template, title, context)
-
     current = records.releases[0] if records.releases else None
-    advisories = _by_issued(records.advisories)
+    pages = [
+        _home_page(site, records, published, current),
+        *_news_pages(records),
+        *_release_pages(site, records, published, current),
+        *_advisory_pages(records, published),
+        *_list_pages(site, published),
+        _mirrors_page(site, published),
+        Page(NOT_FOUND_PATH, "404.html", "Page not found", {}),
+    ]
+    return {page.path: page for page in pages}
+
+
+def _page(url: str, template: str, title: str, /, **context: Any) -> Page:
+    return Page(url, template, title, context)
+
+
+def _home_page(
+    site: SiteInfo, records: Records, published: Published, current: Release | None
+) -> Page:
     latest = current.respins[-1] if current and current.respins else None
-    add(
+    return _page(
         "/",
         "home.html",
         site.title,
         current=_release_view(current, records, published) if current else None,
         latest_respin=latest,
         news=list(records.news[:4]),
-        advisories=[_advisory_view(a, records, published) for a in advisories[:5]],
+        advisories=[
+            _advisory_view(a, records, published) for a in _by_issued(records.advisories)[:5]
+        ],
         yum=published.yum,
         description=(
             f"The {site.product}: network measurement hosts on a LiveCD, a LiveUSB or a "
             "signed yum repository. Downloads, set-up, security advisories and news."
         ),
     )
-    add("/news/", "news_index.html", "News", news=list(records.news))
+
+
+def _news_pages(records: Records) -> list[Page]:
+    pages = [_page("/news/", "news_index.html", "News", news=list(records.news))]
     for n in records.news:
-        add(
-            news_path(n),
-            "news.html",
-            n.title,
-            item=n,
-            body_html=markdown_to_html(n.body),
-            description=n.summary or first_paragraph(n.body, 155),
+        pages.append(
+            _page(
+                news_path(n),
+                "news.html",
+                n.title,
+                item=n,
+                body_html=markdown_to_html(n.body),
+                description=n.summary or first_paragraph(n.body, 155),
+            )
         )
-    add(
-        "/releases/",
-        "release_index.html",
-        "Releases",
-        releases=[_release_view(r, records, published) for r in records.releases],
-    )
+    return pages
+
+
+def _release_pages(
+    site: SiteInfo, records: Records, published: Published, current: Release | None
+) -> list[Page]:
+    pages = [
+        _page(
+            "/releases/",
+            "release_index.html",
+            "Releases",
+            releases=[_release_view(r, records, published) for r in records.releases],
+        )
+    ]
     for rel in records.releases:
-        add(
-            release_path(rel.version),
-            "release.html",
-            rel.title or f"{site.product} {rel.version}",
-            yum=published.yum,
-            is_current=rel is current,
-            description=rel.summary or f"{site.product} {rel.version}: downloads and notes.",
-            **_release_view(rel, records, published),
+        pages.append(
+            _page(
+                release_path(rel.version),
+                "release.html",
+                rel.title or f"{site.product} {rel.version}",
+                yum=published.yum,
+                is_current=rel is current,
+                description=rel.summary or f"{site.product} {rel.version}: downloads and notes.",
+                **_release_view(rel, records, published),
+            )
         )
         # /releases/3.3.2-3/ (typed, or guessed from the media folder's name) leads to
         # the respin's section of its release's page
-        for r in rel.respins:
-            add(
+        pages.extend(
+            _page(
                 f"/releases/{r.version}/",
                 REDIRECT_TEMPLATE,
                 f"{site.product} {r.version}",
@@ -283,42 +313,65 @@ def plan_pages(site: SiteInfo, records: Records, published: Published) -> dict[s
                 description=f"Respin {r.version} is described on the page of release "
                 f"{rel.version}.",
             )
+            for r in rel.respins
+        )
+    return pages
+
+
+def _advisory_pages(records: Records, published: Published) -> list[Page]:
     filters = advisory_filters(records.advisories)
     years = sorted({y for y, _ in filters if y is not None}, reverse=True)
     sevs = [s for s in SEVERITIES if any(sv == s for _, sv in filters)]
+    pages = []
     for year, sev in filters:
         chosen = select_advisories(records.advisories, year, sev)
         label = " ".join(p for p in (sev, str(year) if year else None) if p)
-        add(
-            filter_path(year, sev),
-            "advisory_index.html",
-            f"{label} security advisories" if label else "Security advisories",
-            advisories=[_advisory_view(a, records, published) for a in chosen],
-            year=year,
-            severity=sev,
-            years=years,
-            severities=sevs,
-            filter_path=filter_path,
+        pages.append(
+            _page(
+                filter_path(year, sev),
+                "advisory_index.html",
+                f"{label} security advisories" if label else "Security advisories",
+                advisories=[_advisory_view(a, records, published) for a in chosen],
+                year=year,
+                severity=sev,
+                years=years,
+                severities=sevs,
+                filter_path=filter_path,
+            )
         )
-    for a in records.advisories:
-        add(
+    pages.extend(
+        _page(
             advisory_path(a),
             "advisory.html",
             f"{a.id}: {a.title}",
             **_advisory_view(a, records, published),
         )
-    add(
-        "/lists/",
-        "lists.html",
-        "Mailing lists",
-        lists=published.lists,
-        description=f"The {site.product} mailing lists: subscribe, read the signed archive.",
+        for a in records.advisories
     )
-    for lst in published.lists:
-        for m in lst.archive:
-            if m.page:
-                add(m.page, "message.html", m.subject, message=m, list=lst, description=m.subject)
-    add(
+    return pages
+
+
+def _list_pages(site: SiteInfo, published: Published) -> list[Page]:
+    pages = [
+        _page(
+            "/lists/",
+            "lists.html",
+            "Mailing lists",
+            lists=published.lists,
+            description=f"The {site.product} mailing lists: subscribe, read the signed archive.",
+        )
+    ]
+    pages.extend(
+        _page(m.page, "message.html", m.subject, message=m, list=lst, description=m.subject)
+        for lst in published.lists
+        for m in lst.archive
+        if m.page
+    )
+    return pages
+
+
+def _mirrors_page(site: SiteInfo, published: Published) -> Page:
+    return _page(
         "/mirrors/",
         "mirrors.html",
         "Mirror status",
@@ -328,8 +381,6 @@ def plan_pages(site: SiteInfo, records: Records, published: Published) -> dict[s
         statuses=MIRROR_STATUSES,
         description=f"Mirrors of the {site.product} repository and how fresh each one is.",
     )
-    add(NOT_FOUND_PATH, "404.html", "Page not found")
-    return pages
 
 
 def page_context(site: SiteInfo, page: Page, has_mirrors: bool = True) -> dict[str, Any]:
