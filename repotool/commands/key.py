@@ -30,7 +30,7 @@ def register(
             width=78,
         ),
         epilog="examples:\n  repotool key status\n\n"
-        "actions: status, rotate (see 'repotool key ACTION --help' and docs/keys.md)",
+        "actions: status, rotate, retire (see 'repotool key ACTION --help' and docs/keys.md)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     keys = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
@@ -78,6 +78,22 @@ def register(
         help="the day the new key starts signing (default: 30 days from today)",
     )
     rotate.set_defaults(handler=run_rotate)
+    retire = keys.add_parser(
+        "retire",
+        parents=[common],
+        help="end a rotation: the release package ships only the new key (phase 3)",
+        description=textwrap.fill(
+            "After the switch date: checks that every package the repositories publish "
+            "carries the new key's signature, then bumps the release package's spec so it "
+            "ships only the new key and ends the rotation. The next 'repotool release' "
+            "publishes it; public/keys/ and the .repo then name only the new key.",
+            width=78,
+        ),
+        epilog="examples:\n  repotool key retire 8C299CB0...  # the old key's fingerprint",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    retire.add_argument("old", metavar="OLD", help="the old key: fingerprint or user id")
+    retire.set_defaults(handler=run_retire)
 
 
 def run_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
@@ -116,4 +132,27 @@ def run_rotate(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         "switch_date": rot.switch_date.isoformat(),
         "spec": str(started.spec),
         "release": started.release,
+    }
+
+
+def run_retire(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from repotool.repo.repository import publish_lock
+    from repotool.signing.keyring import today
+    from repotool.signing.release_key import open_signer
+    from repotool.signing.rotation import retire_key
+
+    cfg = ctx.config
+    with publish_lock(cfg):
+        signer = open_signer(cfg, ctx.runner, ctx.reporter)
+        done = retire_key(cfg, signer, args.old, ctx.reporter, today=today())
+    return {
+        "summary": (
+            f"Retired {done.old}: all {done.checked} published packages carry the new key's "
+            f"signature. The release package (Release {done.release}) now ships only "
+            f"{done.new}: publish it with 'repotool release', and commit {done.spec}."
+        ),
+        "old": done.old,
+        "new": done.new,
+        "spec": str(done.spec),
+        "release": done.release,
     }

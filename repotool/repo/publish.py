@@ -204,6 +204,8 @@ def finish_all(flipped: Sequence[Flipped], cfg: Config, signer: Signer) -> None:
             key_path = cfg.public_dir / "keys" / name
             if not key_path.exists() or key_path.read_bytes() != key:
                 write_atomic(key_path, key)
+        for name in keys.stale_in(cfg.public_dir / "keys"):  # a retired rotation's keys
+            (cfg.public_dir / "keys" / name).unlink(missing_ok=True)
         base = published_key_url(cfg).rpartition("/")[0]
         gpgkey = " ".join(f"{base}/{name}" for name in keys.repo_gpgkeys)
         repo_file = render_repo_file(cfg, gpgkey=gpgkey).encode()

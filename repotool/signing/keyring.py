@@ -26,6 +26,7 @@ from repotool.signing.lifecycle import (
     read_key_listing,
     read_rotation,
     repo_gpgkey_names,
+    stale_key_files,
 )
 from repotool.signing.signer import GPG, Signer
 
@@ -142,6 +143,12 @@ class ReleaseKeys:
     @property
     def package_gpgkeys(self) -> list[str]:
         return list(self.package)
+
+    def stale_in(self, keys_dir: Path) -> list[str]:
+        """Rotation key files in keys_dir this release does not publish (after retire)."""
+        present = [p.name for p in keys_dir.iterdir()] if keys_dir.is_dir() else []
+        base = next(iter(self.published))
+        return stale_key_files(base, present, list(self.published))
 
 
 def release_keys(cfg: Config, signer: Signer) -> ReleaseKeys:

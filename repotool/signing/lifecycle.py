@@ -263,6 +263,57 @@ def check_rotation_start(
         )
 
 
+def check_retire(
+    *,
+    rotation: Rotation | None,
+    old_fpr: str,
+    today: dt.date,
+    configured: str,
+    development: bool,
+    not_new: Sequence[str],
+    total: int,
+    where: str,
+) -> Rotation:
+    """Pure: refuse a retire that would leave hosts unable to check a published package."""
+    if rotation is None:
+        raise KeyRotationError(
+            "no key rotation is under way",
+            where=where,
+            hint="'repotool key status' shows the keys; 'repotool key rotate --new KEY' starts one",
+        )
+    if old_fpr != rotation.old:
+        raise KeyRotationError(
+            f"the rotation's old key is {rotation.old}, not {old_fpr}",
+            where=where,
+            hint=f"repotool key retire {rotation.old}",
+        )
+    if not rotation.switched(today):
+        raise KeyRotationError(
+            f"the old key {rotation.old} still signs until {rotation.switch_date}",
+            where=where,
+            hint="retire it after the switch date, once hosts had time to take the new key",
+        )
+    if not development and configured != rotation.new:
+        raise KeyRotationError(
+            f"[key] fingerprint still names the old key {configured}",
+            where=where,
+            hint=f'set fingerprint = "{rotation.new}" in [key] of repotool.toml, then run '
+            "this again",
+        )
+    if not_new:
+        more = f" (and {len(not_new) - 1} more)" if len(not_new) > 1 else ""
+        raise KeyRotationError(
+            f"{len(not_new)} of the {total} packages the repositories publish are not signed "
+            f"by the new key {rotation.new}: {not_new[0]}{more}; hosts that drop the old key "
+            "could no longer install them",
+            where=where,
+            hint="publish them signed by the new key first: rebuild with a higher Release, or "
+            "let older versions go ([publish] keep_versions); re-signing in place "
+            "('key rotate --resign') is not built yet",
+        )
+    return rotation
+
+
 # --- which key files go where -----------------------------------------------------
 
 
@@ -359,3 +410,17 @@ def spec_for_keys(
     if not sep:
         return text.rstrip("\n") + "\n\n%changelog\n" + entry.rstrip("\n") + "\n"
     return head + sep + entry + tail
+
+
+_ROTATION_NAME = re.compile(r"-[0-9A-F]{8}\Z")
+
+
+def stale_key_files(base: str, present: Sequence[str], published: Sequence[str]) -> list[str]:
+    """Pure: rotation key files in public/keys/ that this release no longer publishes."""
+    return sorted(
+        name
+        for name in present
+        if name not in published
+        and name.startswith(base + "-")
+        and _ROTATION_NAME.search(name[len(base) :])
+    )

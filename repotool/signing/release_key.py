@@ -156,6 +156,8 @@ def _rotated(cfg: Config, configured: Signer, reporter: Reporter) -> Signer:
     rotation = load_rotation(cfg)
     if rotation is None:
         return configured
+    if rotation.new == configured.fingerprint:
+        return configured  # production: [key] names the new key already (before 'retire')
     if rotation.old != configured.fingerprint:
         raise KeyRotationError(
             f"the key rotation is from {rotation.old}, but the configured key is "

@@ -140,3 +140,89 @@ def start_rotation(
         "",
     )
     return RotationStarted(rotation, spec, release)
+
+
+@dataclass(frozen=True)
+class Retired:
+    old: str
+    new: str
+    spec: Path
+    release: str
+    checked: int
+
+
+def published_packages(cfg: Config) -> list[Path]:
+    """Every package a current repository generation names (what hosts can install)."""
+    from repotool.repo.index import RepoIndex
+    from repotool.repo.recovery import current_generation
+
+    found: list[Path] = []
+    for target in cfg.targets:
+        for arch in target.arches:
+            repo_dir = cfg.public_dir / "repo" / target.name / arch
+            current = current_generation(repo_dir)
+            if current is None:
+                continue
+            index = RepoIndex.load(cfg.state / "repo-index" / f"{target.name}-{arch}.json")
+            generation = index.generations.get(current)
+            names = (
+                generation.packages
+                if generation is not None
+                else tuple(p.name for p in (repo_dir / "Packages").glob("*.rpm"))
+            )
+            found += [repo_dir / "Packages" / name for name in names]
+    return found
+
+
+def retire_key(
+    cfg: Config, signer: Signer, old: str, reporter: Reporter, *, today: dt.date
+) -> Retired:
+    """Phase 3: the release package ships only the new key; the rotation ends.
+
+    Refused unless the switch date passed and every package the repositories
+    publish carries the new key's signature."""
+    from repotool.signing.lifecycle import check_retire
+
+    where = f"repotool key retire {old}"
+    ring = keyring_of(signer)
+    rotation = load_rotation(cfg)
+    old_fpr = resolve_key(ring, old, where=where)
+    packages = published_packages(cfg) if rotation is not None else []
+    not_new = [str(r.path) for r in signer.check_rpms(packages) if not r.ok] if packages else []
+    rotation = check_retire(
+        rotation=rotation,
+        old_fpr=old_fpr,
+        today=today,
+        configured=cfg.key.fingerprint.replace(" ", "").upper(),
+        development=cfg.key.mode == "development",
+        not_new=not_new,
+        total=len(packages),
+        where=where,
+    )
+    spec = release_spec(cfg)
+    text = spec.read_text()
+    new_text = spec_for_keys(
+        text,
+        rotation_key="",
+        day=today,
+        packager=cfg.build.packager,
+        lines=[
+            f"Only the release key {rotation.new}; the old key {rotation.old} is retired",
+        ],
+        where=str(spec),
+    )
+    write_atomic(spec, new_text.encode())
+    if cfg.key.mode == "development":
+        marker = cfg.state / "gnupg" / "DEVELOPMENT-KEY-NOT-FOR-PRODUCTION"
+        write_atomic(
+            marker,
+            f"{rotation.new}\nThis key was made for local development; it replaced "
+            f"{rotation.old} by 'repotool key retire'.\n".encode(),
+        )
+    save_rotation(cfg, None)
+    reporter.info(f"The rotation ended; {spec} now ships only {rotation.new}")
+    release = next(
+        (ln.split(":", 1)[1].strip() for ln in new_text.splitlines() if ln.startswith("Release:")),
+        "",
+    )
+    return Retired(rotation.old, rotation.new, spec, release, len(packages))

@@ -13,6 +13,7 @@ from repotool.signing.key_checks import KeyStrength
 from repotool.signing.lifecycle import (
     KeyInfo,
     Rotation,
+    check_retire,
     check_rotation_start,
     expiry_warning,
     package_key_files,
@@ -23,6 +24,7 @@ from repotool.signing.lifecycle import (
     signing_fingerprint,
     spec_for_keys,
     spec_rotation_key,
+    stale_key_files,
 )
 from tests.conftest import REPO_ROOT, make_gpg_key
 
@@ -193,3 +195,62 @@ def test_a_spec_without_the_key_line_is_refused() -> None:
             lines=[],
             where="x.spec",
         )
+
+
+def _retire(**kw: object) -> Rotation:
+    args: dict[str, object] = {
+        "rotation": Rotation(OLD, NEW, dt.date(2026, 11, 1), dt.date(2026, 10, 1)),
+        "old_fpr": OLD,
+        "today": TODAY,
+        "configured": OLD,
+        "development": True,
+        "not_new": [],
+        "total": 40,
+        "where": "repotool key retire",
+    }
+    args.update(kw)
+    return check_retire(**args)  # type: ignore[arg-type]
+
+
+def test_a_retire_after_the_switch_with_everything_resigned_passes() -> None:
+    assert _retire().new == NEW
+    assert _retire(development=False, configured=NEW).old == OLD
+
+
+@pytest.mark.parametrize(
+    ("change", "reason", "fix"),
+    [
+        (
+            {"not_new": ["public/repo/el7/x86_64/Packages/a.rpm", "b.rpm"]},
+            f"2 of the 40 packages the repositories publish are not signed by the new key {NEW}: "
+            "public/repo/el7/x86_64/Packages/a.rpm (and 1 more)",
+            "publish them signed by the new key first",
+        ),
+        ({"rotation": None}, "no key rotation is under way", "repotool key rotate --new KEY"),
+        ({"old_fpr": NEW}, f"the rotation's old key is {OLD}, not {NEW}", f"retire {OLD}"),
+        (
+            {"today": dt.date(2026, 10, 31)},
+            f"the old key {OLD} still signs until 2026-11-01",
+            "after the switch date",
+        ),
+        (
+            {"development": False},
+            f"[key] fingerprint still names the old key {OLD}",
+            f'set fingerprint = "{NEW}"',
+        ),
+    ],
+)
+def test_retires_that_would_strand_packages_are_refused(
+    change: dict[str, object], reason: str, fix: str
+) -> None:
+    with pytest.raises(KeyRotationError) as e:
+        _retire(**change)
+    assert reason in e.value.what
+    assert e.value.hint is not None and fix in e.value.hint
+
+
+def test_only_a_finished_rotation_s_key_files_are_stale() -> None:
+    base = "RPM-GPG-KEY-perfsonar"
+    present = [base, f"{base}-11111111", f"{base}-22222222", f"{base}-extra", "other-11111111"]
+    assert stale_key_files(base, present, [base]) == [f"{base}-11111111", f"{base}-22222222"]
+    assert stale_key_files(base, present, [base, f"{base}-11111111", f"{base}-22222222"]) == []

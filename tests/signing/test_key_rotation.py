@@ -68,7 +68,15 @@ def signed_by(host: DnfHost, name: str) -> str:
 def bump_release(project: Path, component: str) -> None:
     spec = project / "specs" / component / f"{component}.spec"
     text = spec.read_text()
-    spec.write_text(re.sub(r"^Release:(\s*)1%", r"Release:\g<1>2%", text, count=1, flags=re.M))
+    spec.write_text(
+        re.sub(
+            r"^(Release:\s*)(\d+)%",
+            lambda m: f"{m.group(1)}{int(m.group(2)) + 1}%",
+            text,
+            count=1,
+            flags=re.M,
+        )
+    )
 
 
 def arrive_at_switch_date(project: Path) -> None:
@@ -210,3 +218,68 @@ def test_host_follows_the_rotation_without_importing_a_key_by_hand(
     use_installed_repo_file(stranded)
     stranded.dnf("--refresh", "upgrade", check=True)
     assert "perfsonar-toolkit-sysctl-3.3.2-2.el7" in stranded.installed()
+
+    # phase 3, too early: packages signed by the old key only are still published
+    spec = project_dir / "specs/perfsonar-release/perfsonar-release.spec"
+    state = project_dir / ".repotool/key-rotation.json"
+    before = spec.read_bytes()
+    early = run_repotool(project_dir, "key", "retire", old)
+    assert early.returncode == 5, early.stderr
+    assert f"packages the repositories publish are not signed by the new key {new}" in (
+        early.stderr
+    )
+    assert "hint: publish them signed by the new key first" in early.stderr
+    assert spec.read_bytes() == before and state.is_file()
+
+    # every published package signed by the new key: new builds, older versions let go.
+    # (Re-signing in place, 'key rotate --resign', is not built: here the advisories
+    # name the rebuilt fixes, so the old builds can leave the repository.)
+    for advisory in (project_dir / "web/content/advisories").glob("*.md"):
+        advisory.write_text(
+            re.sub(
+                r"evr: 3\.3\.2-(\d+)\.",
+                lambda m: f"evr: 3.3.2-{int(m.group(1)) + 1}.",
+                advisory.read_text(),
+            )
+        )
+    toml = project_dir / "repotool.toml"
+    toml.write_text(toml.read_text().replace("keep_versions = 3", "keep_versions = 1"))
+    for component in sorted(p.name for p in (project_dir / "specs").iterdir() if p.is_dir()):
+        bump_release(project_dir, component)
+    release_json(project_dir)
+    done = run_repotool(project_dir, "key", "retire", old)
+    assert done.returncode == 0, done.stderr
+    assert f"Retired {old}" in done.stdout and not state.exists()
+    release_json(project_dir)
+    assert sorted(p.name for p in (public / "keys").iterdir()) == ["RPM-GPG-KEY-perfsonar"]
+    assert re.search(
+        r"^gpgkey=\S+/keys/RPM-GPG-KEY-perfsonar$",
+        (public / "repo/perfsonar.repo").read_text(),
+        re.M,
+    )
+
+    host.dnf("--refresh", "upgrade", check=True)
+    assert "perfsonar-release-3.3.2-4.el7" in host.installed()
+    installed = use_installed_repo_file(host)
+    assert re.search(r"^gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-perfsonar$", installed, re.M)
+    assert [p.name for p in (host.root / "etc/pki/rpm-gpg").iterdir()] == ["RPM-GPG-KEY-perfsonar"]
+    shipped = subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            str(scratch),
+            "--batch",
+            "--list-packets",
+            str(host.root / "etc/pki/rpm-gpg/RPM-GPG-KEY-perfsonar"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"keyid: {new[-16:]}" in shipped and old[-16:] not in shipped
+    # and it goes on updating, from the new key alone
+    bump_release(project_dir, "perfsonar-toolkit-sysctl")
+    release_json(project_dir)
+    host.dnf("--refresh", "upgrade", check=True)
+    assert "perfsonar-toolkit-sysctl-3.3.2-4.el7" in host.installed()
+    assert signed_by(host, "perfsonar-toolkit-sysctl").endswith(new[-16:].lower())
