@@ -282,7 +282,7 @@ def test_package_re_signed_in_place_is_noticed_despite_same_size_and_mtime(
     before = tree_digest(repo / "repodata")
     done = run_repotool(project, "release")
     assert done.returncode == 5, done.stderr
-    assert rpm.name in done.stderr and "signed by another key" in done.stderr
+    assert f"{rpm}: signed by key ID {fpr[-16:].lower()}, not by the published key" in done.stderr
     assert tree_digest(repo / "repodata") == before
 
 
