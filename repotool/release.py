@@ -229,7 +229,7 @@ def run_release(
 ) -> ReleaseResult:
     from repotool.records.loading import load_records
     from repotool.site.export import build_site
-    from repotool.site.published import GpgKeyInspector
+    from repotool.site.key_inspection import GpgKeyInspector
 
     started = time.monotonic()
     signer = open_signer(cfg, runner, reporter)

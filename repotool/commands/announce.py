@@ -276,7 +276,7 @@ def _announce(args: argparse.Namespace, ctx: Context, kind: Kind, ref: str) -> d
     if (cfg.public_dir / "index.html").is_file():
         # the exported site carries the list archive pages: bring them up to date
         from repotool.site.export import build_site
-        from repotool.site.published import GpgKeyInspector
+        from repotool.site.key_inspection import GpgKeyInspector
 
         keys = GpgKeyInspector(ctx.runner)
         result["site"] = build_site(cfg, ctx.reporter, keys=keys).to_json()

@@ -82,7 +82,7 @@ def register(
 
 def run_build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     from repotool.site.export import build_site
-    from repotool.site.published import GpgKeyInspector
+    from repotool.site.key_inspection import GpgKeyInspector
 
     result = build_site(
         ctx.config,

@@ -3,7 +3,7 @@
 Other stages write these files; the site only reads them:
 
 * ``keys/<public_key_name>``: the armored release key (its fingerprint comes
-  from gpg, through the :class:`KeyInspector` seam);
+  from gpg, through the :class:`~repotool.site.key_inspection.KeyInspector` seam);
 * ``repo/<repo_id>.repo``: the ready-to-use yum repository definition;
 * ``repo/<target>/<arch>/repodata``: the release package's NEVRA;
 * ``releases/<label>/media.json``: live media (the media stage);
@@ -21,19 +21,18 @@ import email
 import email.policy
 import json
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from repotool.announce.archive import parse_index
 from repotool.config import Config
 from repotool.errors import AnnounceError, PublishedFileError
 from repotool.evr import NEVRA, evr_key
 from repotool.media.manifest import ManifestError, MediaImage, parse_manifest
-from repotool.process import Runner
 from repotool.records.respins import superseded_by as newer_media_of
+from repotool.site.key_inspection import KeyInspector, format_fingerprint
 
 RELEASE_PACKAGE = "perfsonar-release"
 _LABEL_RE = re.compile(r"^[0-9][0-9A-Za-z.]*(-[0-9]+)?$")
@@ -50,62 +49,6 @@ LISTS: tuple[tuple[str, str], ...] = (
         "measurements, firewalls and tuning, answered by users and developers alike.",
     ),
 )
-
-
-class KeyInspector(Protocol):
-    """The one question the site asks gpg: whose key is this?"""
-
-    def fingerprint(self, armored: bytes) -> str: ...
-
-
-class GpgKeyInspector:
-    """``gpg --show-keys --with-colons`` in a throwaway home (no keyring is touched)."""
-
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-
-    def fingerprint(self, armored: bytes) -> str:
-        with tempfile.TemporaryDirectory(prefix="repotool-site-gpg-") as home:
-            done = self.runner.run(
-                ["gpg", "--homedir", home, "--batch", "--with-colons", "--show-keys"],
-                input=armored,
-                timeout=30,
-                where="public key",
-                hint="publish a valid armored key (repotool publish)",
-            )
-        return primary_fingerprint(done.text)
-
-
-class FixedKeyInspector:
-    """The fake of the seam, for tests: every key has the fingerprint it was given."""
-
-    def __init__(self, fingerprint: str) -> None:
-        self.fpr = fingerprint
-        self.asked: list[bytes] = []
-
-    def fingerprint(self, armored: bytes) -> str:
-        self.asked.append(armored)
-        return self.fpr
-
-
-def primary_fingerprint(colons: str) -> str:
-    """Pure: the primary key's fingerprint from ``--with-colons`` output ('' if none)."""
-    seen_pub = False
-    for line in colons.splitlines():
-        fields = line.split(":")
-        if fields[0] == "pub":
-            seen_pub = True
-        elif fields[0] == "fpr" and seen_pub and len(fields) > 9:
-            return fields[9]
-    return ""
-
-
-def format_fingerprint(fpr: str) -> str:
-    """'ABCD1234...' -> 'ABCD 1234 ...  ...' the way gpg prints it for people."""
-    groups = [fpr[i : i + 4] for i in range(0, len(fpr), 4)]
-    if len(groups) == 10:
-        return " ".join(groups[:5]) + "  " + " ".join(groups[5:])
-    return " ".join(groups)
 
 
 # --- what the pages get ------------------------------------------------------------

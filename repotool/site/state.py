@@ -27,7 +27,8 @@ from repotool.site.contexts import (
 )
 from repotool.site.feeds import plan_feeds, plan_site_files
 from repotool.site.http import Document
-from repotool.site.published import KeyInspector, Published, published_inputs, read_published
+from repotool.site.key_inspection import KeyInspector
+from repotool.site.published import Published, published_inputs, read_published
 from repotool.site.render import render_template, template_environment
 
 HTML_TYPE = "text/html; charset=utf-8"

@@ -34,7 +34,7 @@ from repotool.config import Config, load_config
 from repotool.process import SubprocessRunner
 from repotool.report import SilentReporter
 from repotool.site.export import SiteResult, build_site
-from repotool.site.published import GpgKeyInspector
+from repotool.site.key_inspection import GpgKeyInspector
 from tests.conftest import createrepo, detach_sign, export_public_key, make_gpg_key
 from tests.conftest import free_port as free_port  # the site tests take it from here
 

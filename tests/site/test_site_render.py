@@ -15,12 +15,8 @@ from repotool.report import SilentReporter
 from repotool.site.app import create_app
 from repotool.site.export import build_site, output_name
 from repotool.site.http import accepts_gzip, not_modified
-from repotool.site.published import (
-    FixedKeyInspector,
-    parse_archive,
-    parse_media,
-    primary_fingerprint,
-)
+from repotool.site.key_inspection import FixedKeyInspector, primary_fingerprint
+from repotool.site.published import parse_archive, parse_media
 from repotool.site.render import markdown_to_html
 from tests.site.site_support import (
     REPO_ROOT,

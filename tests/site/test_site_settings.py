@@ -7,7 +7,7 @@ from pathlib import Path
 
 from repotool.report import SilentReporter
 from repotool.site.export import build_site
-from repotool.site.published import FixedKeyInspector
+from repotool.site.key_inspection import FixedKeyInspector
 from tests.site.site_support import make_site_project
 
 
