@@ -27,7 +27,7 @@ from repotool.errors import (
     SigningStateError,
     ToolFailedError,
 )
-from repotool.process import Runner, require_tools
+from repotool.process import Completed, Runner, require_tools
 from repotool.report import Reporter
 from repotool.signing.checksig import read_checksig, split_checksig_output
 from repotool.signing.key_checks import KeyStrength, read_sign_status, signing_key_strength
@@ -159,26 +159,35 @@ class Signer:
         where = f"GNUPGHOME {self.gnupghome}, key {self.fingerprint}"
         text = b"repotool: test signature before any work\n"
         never_prompt = [] if self.passphrase_file else ["--pinentry-mode", "error"]
-        done = self.runner.run(
-            [
-                *self._gpg_argv(),
-                *never_prompt,
-                "--status-fd",
-                "2",
-                "--local-user",
-                self.fingerprint,
-                "--digest-algo",
-                "SHA256",
-                "--armor",
-                "--detach-sign",
-                "--output",
-                "-",
-            ],
-            input=text,
-            check=False,
-            where=where,
-        )
-        status = done.stderr.decode("utf-8", "replace")
+
+        def sign(extra: list[str]) -> tuple[Completed, str]:
+            done = self.runner.run(
+                [
+                    *self._gpg_argv(),
+                    *extra,
+                    "--status-fd",
+                    "2",
+                    "--local-user",
+                    self.fingerprint,
+                    "--digest-algo",
+                    "SHA256",
+                    "--armor",
+                    "--detach-sign",
+                    "--output",
+                    "-",
+                ],
+                input=text,
+                check=False,
+                where=where,
+            )
+            return done, done.stderr.decode("utf-8", "replace")
+
+        done, status = sign(never_prompt)
+        if never_prompt and "[GNUPG:] ERROR set_pinentry_mode" in status:
+            # an agent reached through its restricted socket (forwarded from the machine
+            # that holds the key) refuses to be told the pinentry mode: a prompt, if the
+            # key needs one, shows on that machine
+            done, status = sign([])
         pf = str(self.passphrase_file) if self.passphrase_file else None
         outcome = read_sign_status(status, passphrase_file=pf)
         if done.returncode != 0 or outcome.signed_by is None:
