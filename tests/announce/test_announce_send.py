@@ -27,6 +27,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
+from repotool.announce.headers import header_lines
 from repotool.cli import main
 from repotool.media.plan import ImageRecord, manifest_json, media_names
 
@@ -633,16 +634,42 @@ def _title_of_length(n: int) -> str:
     return text + "é" * (n - len(text))
 
 
-def test_titles_of_every_length_reach_the_list_intact(
+def _subject_of(title: str) -> str:
+    return f"[perfsonar-announce] PSSA-2014-0002 (Critical): {title}"
+
+
+def _check_wire_header(head: bytes, title: str) -> None:
+    head.decode("ascii")  # 7-bit headers: no raw UTF-8 on the wire
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78, head
+    assert b"=?utf-8?q?" in head or title.isascii()
+
+
+#: every length from 1 to 200 goes through the header encoder; these (the reported
+#: titles and the lengths around the 78-column fold) also go through a real send
+SENT_LENGTHS = (1, 2, 9, 27, 28, 29, 40, 50, 51, 52, 78, 120, 200)
+
+
+def test_titles_of_every_length_encode_to_7bit_folded_headers() -> None:
+    """Issue 12.5: a short non-ASCII title ("Café") crashed the header code; every
+    length must come out RFC 2047-encoded, 7-bit, in lines of at most 78, and read
+    back as written."""
+    titles = ["Café", "OpenSSL “Heartbleed”"] + [_title_of_length(n) for n in range(1, 201)]
+    assert {len(t) for t in titles} >= set(range(1, 201))
+    for title in titles:
+        head = header_lines([("Subject", _subject_of(title))])
+        _check_wire_header(head.rstrip(b"\r\n"), title)
+        msg = email.message_from_bytes(head + b"\r\nbody\r\n", policy=email.policy.default)
+        assert msg["Subject"] == _subject_of(title), title
+
+
+def test_titles_of_many_lengths_reach_the_list_intact(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Issue 12.5: a short non-ASCII title ("Café") crashed the header code; the
-    subject must arrive as rendered, RFC 2047-encoded, in 7-bit lines of at most 78."""
+    """The same through `announce advisory --send` to a real SMTP server."""
     adv = project.root / "content" / "advisories" / "PSSA-2014-0002.md"
     original = adv.read_text(encoding="utf-8")
     old_title = next(ln for ln in original.splitlines() if ln.startswith("title:"))
-    titles = ["Café", "OpenSSL “Heartbleed”"] + [_title_of_length(n) for n in range(1, 201)]
-    assert {len(t) for t in titles} >= set(range(1, 201))
+    titles = ["Café", "OpenSSL “Heartbleed”"] + [_title_of_length(n) for n in SENT_LENGTHS]
     with smtp_server(project.port, ListServer()) as server:
         for title in titles:
             adv.write_text(
@@ -653,12 +680,9 @@ def test_titles_of_every_length_reach_the_list_intact(
             assert code == 0, (title, err)
     assert len(server.received) == len(titles)
     for title, (_, _, raw) in zip(titles, server.received, strict=True):
-        head = raw.split(b"\r\n\r\n", 1)[0]
-        head.decode("ascii")  # 7-bit headers: no raw UTF-8 on the wire
-        assert max(len(line) for line in head.split(b"\r\n")) <= 78, head
+        _check_wire_header(raw.split(b"\r\n\r\n", 1)[0], title)
         msg = email.message_from_bytes(raw, policy=email.policy.default)
-        assert msg["Subject"] == f"[perfsonar-announce] PSSA-2014-0002 (Critical): {title}"
-        assert b"=?utf-8?q?" in head or title.isascii()
+        assert msg["Subject"] == _subject_of(title)
 
 
 def test_an_id_or_version_with_a_control_character_is_refused_at_once(
