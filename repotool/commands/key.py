@@ -124,7 +124,7 @@ def run_rotate(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     return {
         "summary": (
             f"Rotation started: {rot.old} signs until {rot.switch_date}, then {rot.new}.\n"
-            f"The release package (Release {started.release}) now ships both keys: publish it "
+            f"The release package ({started.release}) now ships both keys: publish it "
             f"with 'repotool release' well before {rot.switch_date}, and commit {started.spec}."
         ),
         "old": rot.old,
@@ -148,7 +148,7 @@ def run_retire(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
     return {
         "summary": (
             f"Retired {done.old}: all {done.checked} published packages carry the new key's "
-            f"signature. The release package (Release {done.release}) now ships only "
+            f"signature. The release package ({done.release}) now ships only "
             f"{done.new}: publish it with 'repotool release', and commit {done.spec}."
         ),
         "old": done.old,

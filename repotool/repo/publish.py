@@ -51,7 +51,7 @@ def render_repo_file(cfg: Config, *, gpgkey: str) -> str:
     )
     return (
         f"# {cfg.product} yum repository. Packages and repository metadata are\n"
-        f"# signed; yum checks both against the key below.\n"
+        f"# signed; yum checks both against the key{'s' if ' ' in gpgkey else ''} below.\n"
         f"[{cfg.publish.repo_id}]\n"
         f"name={cfg.publish.repo_name}\n"
         f"baseurl={base}/repo/el$releasever/$basearch/\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from repotool.atomic import write_atomic
 from repotool.config import Config
-from repotool.errors import KeyUnavailableError
+from repotool.errors import KeyRotationError, KeyUnavailableError
 from repotool.process import Runner
 from repotool.signing.lifecycle import (
     ROTATION_FILE,
@@ -151,6 +151,26 @@ class ReleaseKeys:
         return stale_key_files(base, present, list(self.published))
 
 
+def _check_spec_ships(cfg: Config, rotation: Rotation) -> None:
+    """The release package's spec must ship the rotation's new key: a spec that lost
+    the change would be built again under a published version and refused later."""
+    from repotool.signing.lifecycle import rotation_key_name, spec_rotation_key
+
+    spec = cfg.path(cfg.build.specs_dir) / "perfsonar-release" / "perfsonar-release.spec"
+    if not spec.is_file():
+        return
+    want = rotation_key_name(cfg.key.public_key_name, rotation.new)
+    have = spec_rotation_key(spec.read_text(errors="replace"))
+    if have != want:
+        raise KeyRotationError(
+            f"a key rotation to {rotation.new} is under way, but the release package's spec "
+            f"ships {have or 'no second key'} instead of {want}",
+            where=str(spec),
+            hint="restore the spec as 'repotool key rotate' left it (%global rotation_key "
+            f"{want}, with its higher Release), e.g. from git",
+        )
+
+
 def release_keys(cfg: Config, signer: Signer) -> ReleaseKeys:
     """Which key files this release ships, from the rotation state (no date enters
     the release package's files: the same build serves before and after a switch)."""
@@ -159,6 +179,7 @@ def release_keys(cfg: Config, signer: Signer) -> ReleaseKeys:
     if rotation is None:
         own = signer.public_key_armored().encode()
         return ReleaseKeys({base: own}, {base: own}, [base])
+    _check_spec_ships(cfg, rotation)
     ring = keyring_of(signer)
 
     def content(fingerprint: str, cross_signed: bool) -> bytes:

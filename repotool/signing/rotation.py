@@ -115,6 +115,7 @@ def start_rotation(
         runner=signer.runner,
         passphrase_file=signer.passphrase_file,
         development=signer.development,
+        agent_socket=signer.agent_socket,
     ).test_signature()
     ring.cross_sign(signer.fingerprint, new_fpr)
     ring.cross_sign(new_fpr, signer.fingerprint)
@@ -135,10 +136,7 @@ def start_rotation(
     write_atomic(spec, new_text.encode())
     save_rotation(cfg, rotation)
     reporter.info(f"Rotation recorded in {rotation_path(cfg)}; the spec {spec} now ships {name}")
-    release = next(
-        (ln.split(":", 1)[1].strip() for ln in new_text.splitlines() if ln.startswith("Release:")),
-        "",
-    )
+    release = _version_release(new_text)
     return RotationStarted(rotation, spec, release)
 
 
@@ -221,8 +219,15 @@ def retire_key(
         )
     save_rotation(cfg, None)
     reporter.info(f"The rotation ended; {spec} now ships only {rotation.new}")
-    release = next(
-        (ln.split(":", 1)[1].strip() for ln in new_text.splitlines() if ln.startswith("Release:")),
-        "",
-    )
+    release = _version_release(new_text)
     return Retired(rotation.old, rotation.new, spec, release, len(packages))
+
+
+def _version_release(spec_text: str) -> str:
+    """VERSION-RELEASE of a spec as people name it (3.3.2-2), without the dist tag."""
+    fields = {}
+    for line in spec_text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key in ("Version", "Release") and key not in fields:
+            fields[key] = value.strip().split("%", 1)[0]
+    return f"{fields.get('Version', '?')}-{fields.get('Release', '?')}"

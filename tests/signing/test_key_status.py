@@ -110,9 +110,20 @@ def test_rotate_refuses_bad_input_before_anything_changes(release_copy: Path) ->
     good = make_gpg_key(home, "Next <n@example.org>", algo="rsa3072", expire="5y")
     first = run_repotool(release_copy, "key", "rotate", "--new", good)
     assert first.returncode == 0, first.stderr
+    assert "The release package (3.3.2-2) now ships both keys" in first.stdout
     bumped = spec.read_bytes()
     again = run_repotool(release_copy, "key", "rotate", "--new", good)
     assert again.returncode == 5
     assert "is already under way" in again.stderr
     assert "'repotool key status' shows where it stands" in again.stderr
     assert spec.read_bytes() == bumped
+
+    # the spec change was lost (not committed, say): refused before anything is built
+    spec.write_bytes(before)
+    lost = run_repotool(release_copy, "sign", "--quiet")
+    assert lost.returncode == 5
+    assert (
+        f"a key rotation to {good} is under way, but the release package's spec ships no "
+        f"second key instead of RPM-GPG-KEY-perfsonar-{good[-8:]}"
+    ) in lost.stderr
+    assert "hint: restore the spec as 'repotool key rotate' left it" in lost.stderr
