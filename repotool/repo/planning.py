@@ -12,7 +12,6 @@ signatures and comparing builds are the shell's work between those steps.
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
 import threading
@@ -201,7 +200,11 @@ def plan_repo(
     snapshot = read_snapshot(repo_dir, cfg.public_dir, index.packages)
     stale = [repo_dir / "Packages" / name for name in stale_files(snapshot, index.packages)]
     checks = _package_checks(verify)
-    reads = _read_all([*stale, *incoming], checks.published_keys() if checks else None)
+    reads = _read_all(
+        [*stale, *incoming],
+        checks.published_keys() if checks else None,
+        checks.verified_before() if checks else frozenset(),
+    )
     shas = [r.package.sha256 for r in reads]
     # by their SHA-256, so that files verified before are not checked again
     if checks is not None:
@@ -236,21 +239,29 @@ def _require_same_build(
         )
 
 
-def _read_all(paths: Sequence[Path], keys: PublishedKeys | None) -> list[PackageRead]:
+def _read_all(
+    paths: Sequence[Path], keys: PublishedKeys | None, verified: frozenset[str]
+) -> list[PackageRead]:
     """Read (and, with ``keys``, check) many packages, each file once; a large cold
     repository is split over forked processes (the createrepo_c bindings hold the
-    GIL while they parse a header; the checksums are the bulk of the work)."""
+    GIL while they parse a header; the checksums are the bulk of the work).
+    ``verified``: SHA-256s whose files passed before (their payload need not be hashed)."""
     workers = min(os.cpu_count() or 1, len(paths) // 64)
     # fork only a single-threaded process: a lock held by another thread (a
     # progress display, say) at fork time would stay locked in the child
     if workers < 2 or threading.active_count() > 1:
-        return [read_and_check(p, keys) for p in paths]
-    # small interleaved batches keep the workers busy to the end when sizes vary
+        return [read_and_check(p, keys, verified) for p in paths]
+    # small batches keep the workers busy to the end when sizes vary
     batches = [list(paths[i : i + 16]) for i in range(0, len(paths), 16)]
     ctx = multiprocessing.get_context("fork")
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            parts = list(pool.map(functools.partial(_read_batch, keys=keys), batches))
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_worker_setup,
+            initargs=(keys, verified),
+        ) as pool:
+            parts = list(pool.map(_read_batch, batches))
     except BrokenProcessPool as e:
         raise PublishError(
             "a process reading package headers died",
@@ -260,8 +271,18 @@ def _read_all(paths: Sequence[Path], keys: PublishedKeys | None) -> list[Package
     return [r for part in parts for r in part]
 
 
-def _read_batch(paths: list[Path], keys: PublishedKeys | None) -> list[PackageRead]:
-    return [read_and_check(p, keys) for p in paths]
+#: what a reading worker checks against (set once per worker process)
+_worker_checks: tuple[PublishedKeys | None, frozenset[str]] = (None, frozenset())
+
+
+def _worker_setup(keys: PublishedKeys | None, verified: frozenset[str]) -> None:
+    global _worker_checks
+    _worker_checks = (keys, verified)
+
+
+def _read_batch(paths: list[Path]) -> list[PackageRead]:
+    keys, verified = _worker_checks
+    return [read_and_check(p, keys, verified) for p in paths]
 
 
 def _package_checks(verify: object) -> PackageChecks | None:
@@ -277,6 +298,8 @@ class PackageChecks(Protocol):
     """The signature checks of the read pass (:class:`repotool.signing.signer.Signer`)."""
 
     def published_keys(self) -> PublishedKeys: ...
+
+    def verified_before(self) -> frozenset[str]: ...
 
     def require_verdicts(
         self, paths: Sequence[Path], sha256s: Sequence[str], verdicts: Sequence[Verdict | None]

@@ -22,6 +22,7 @@ from repotool.config import Config
 from repotool.digests import file_digest
 from repotool.errors import (
     BadSignatureError,
+    KeyAgentError,
     KeyUnavailableError,
     SigningError,
     SigningStateError,
@@ -29,6 +30,7 @@ from repotool.errors import (
 )
 from repotool.process import Completed, Runner, require_tools
 from repotool.report import Reporter
+from repotool.signing.agent import NO_AUTOSTART
 from repotool.signing.checksig import read_checksig, split_checksig_output
 from repotool.signing.key_checks import KeyStrength, read_sign_status, signing_key_strength
 from repotool.signing.ledger import VerifiedLedger
@@ -56,8 +58,13 @@ class Signer:
         passphrase_file: Path | None = None,
         development: bool = False,
         ledger: Path | None = None,
+        agent_socket: Path | None = None,
     ) -> None:
         self.gnupghome = gnupghome
+        #: the forwarded gpg-agent's socket ([key] agent = "forwarded"): every gpg call
+        #: runs with --no-autostart, so a missing forward never starts a local agent
+        self.agent_socket = agent_socket
+        self._no_autostart: list[str] = []
         #: SHA-256 of every file this key's signature was verified on (one per line)
         self.ledger = ledger
         self._ledger = VerifiedLedger(ledger)
@@ -65,7 +72,9 @@ class Signer:
         self.runner = runner
         self.passphrase_file = passphrase_file
         self.development = development
-        self._gpg = gnupg.GPG(gpgbinary=GPG, gnupghome=str(gnupghome))
+        self._gpg = gnupg.GPG(
+            gpgbinary=GPG, gnupghome=str(gnupghome), options=self._no_autostart or None
+        )
         self._gpg.encoding = "utf-8"
         self._public: str | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
@@ -120,6 +129,15 @@ class Signer:
         now = time.time() if now is None else now
         where = f"GNUPGHOME {self.gnupghome}"
         secret = [k for k in self._gpg.list_keys(True) if k["fingerprint"] == self.fingerprint]
+        if not secret and self.agent_socket is not None:
+            raise KeyAgentError(
+                f"the gpg-agent reached through {self.agent_socket} does not hold the secret "
+                f"key {self.fingerprint}",
+                where=where,
+                hint="import the key on the machine that holds it (or plug in its smartcard), "
+                "check that the forwarding goes to that machine's agent-extra-socket, "
+                "or fix [key] fingerprint in repotool.toml",
+            )
         if not secret:
             raise KeyUnavailableError(
                 f"no secret key with fingerprint {self.fingerprint}",
@@ -158,7 +176,10 @@ class Signer:
         fails here, not in rpmsign after the build."""
         where = f"GNUPGHOME {self.gnupghome}, key {self.fingerprint}"
         text = b"repotool: test signature before any work\n"
-        never_prompt = [] if self.passphrase_file else ["--pinentry-mode", "error"]
+        # a forwarded agent's restricted socket refuses to be told the pinentry mode
+        never_prompt = (
+            [] if self.passphrase_file or self.agent_socket else ["--pinentry-mode", "error"]
+        )
 
         def sign(extra: list[str]) -> tuple[Completed, str]:
             done = self.runner.run(
@@ -204,6 +225,7 @@ class Signer:
                 str(self.gnupghome),
                 "--batch",
                 "--no-tty",
+                *self._no_autostart,
                 "--with-colons",
                 "--list-keys",
                 self.fingerprint,
@@ -243,6 +265,7 @@ class Signer:
             str(self.gnupghome),
             "--batch",
             "--no-tty",
+            *self._no_autostart,
             *self._passphrase_args(),
         ]
 
@@ -299,7 +322,7 @@ class Signer:
             "--define",
             "_gpg_digest_algo sha256",
         ]
-        extra = self._passphrase_args()
+        extra = [*self._no_autostart, *self._passphrase_args()]
         if extra:
             argv += ["--define", "_gpg_sign_cmd_extra_args " + " ".join(extra)]
         return argv
@@ -364,6 +387,10 @@ class Signer:
             except (ValueError, IndexError, struct.error):
                 self._keys = PublishedKeys((), complete=False)  # rpmkeys checks every file
         return self._keys
+
+    def verified_before(self) -> frozenset[str]:
+        """SHA-256s of the files whose signatures passed before (the ledger)."""
+        return frozenset(self._ledger.known())
 
     def require_verdicts(
         self, paths: Sequence[Path], sha256s: Sequence[str], verdicts: Sequence[Verdict | None]

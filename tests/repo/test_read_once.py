@@ -220,3 +220,27 @@ def test_a_known_package_replaced_by_a_symlink_out_of_public_is_still_refused(
     (pkgs / "b-1-1.noarch.rpm").symlink_to(outside)
     with pytest.raises(UnsafePathError, match="outside the publish folder"):
         read_snapshot(pkgs.parent, public, known)
+
+
+def test_a_file_the_ledger_knows_is_not_checked_again_but_a_changed_one_is(
+    keys_and_rpm: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    home, fprs, _ = keys_and_rpm
+    runner = RecordingRunner()
+    signer = Signer(
+        gnupghome=home, fingerprint=fprs["release"], runner=runner, ledger=tmp_path / "ledger"
+    )
+    rpm = _signed(keys_and_rpm, "release", tmp_path / "pkgs")
+    first = read_and_check(rpm, signer.published_keys(), signer.verified_before())
+    assert first.verdict is not None and first.verdict.ok is True
+    signer.require_verdicts([rpm], [first.package.sha256], [first.verdict])
+    assert first.package.sha256 in signer.verified_before()
+    # the same bytes again: the ledger decides (the payload is not hashed again)
+    again = read_and_check(rpm, signer.published_keys(), signer.verified_before())
+    assert again.verdict is None
+    signer.require_verdicts([rpm], [again.package.sha256], [again.verdict])
+    assert runner.checksig_runs() == 0
+    # changed bytes are new bytes: checked, and refused
+    _flip(rpm, rpm.stat().st_size - 100)
+    changed = read_and_check(rpm, signer.published_keys(), signer.verified_before())
+    assert changed.verdict is not None and changed.verdict.ok is False
