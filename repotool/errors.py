@@ -18,7 +18,8 @@ the web app turns them into HTTP status codes.
      │    └── BuildCacheError      a build-cache entry in the state folder is damaged
      ├── SigningError             keys, signatures, verification
      │    ├── KeyUnavailableError  missing, expired or unusable signing key
-     │    │    └── WeakKeyError     weaker than RSA-3072/Ed25519 (unless [key] allow_weak_key)
+     │    │    ├── WeakKeyError     weaker than RSA-3072/Ed25519 (unless [key] allow_weak_key)
+     │    │    └── KeyAgentError    a forwarded agent socket is silent, or its key files are here
      │    ├── BadSignatureError    a package or file fails signature/digest checks
      │    ├── SigningStateError    a signing file in the state folder is damaged
      │    └── KeyRotationError     a key lifecycle step refused (rotation twice, key expires first)
@@ -178,6 +179,11 @@ class SigningStateError(SigningError):
 
 class KeyRotationError(SigningError):
     """A ``repotool key`` step refused before anything is published: the reason and the fix."""
+
+
+class KeyAgentError(KeyUnavailableError):
+    """``[key] agent = "forwarded"``: the agent socket (named) does not answer, or a private
+    key file of the release key is on the release machine after all."""
 
 
 # --- publishing ------------------------------------------------------------

@@ -140,6 +140,10 @@ class KeyConfig:
     gnupghome: OptionalPath = None
     #: file holding the passphrase (never the command line); empty: gpg-agent
     passphrase_file: OptionalPath = None
+    #: "local": gpg starts its agent as usual; "forwarded": the key is on another
+    #: machine (or a smartcard) and gnupghome's agent socket is its forwarded gpg-agent:
+    #: gpg never starts an agent of its own and no private key file may be here
+    agent: Literal["local", "forwarded"] = "local"
     #: identity of the development key
     dev_uid: str = "pS-Performance Toolkit DEVELOPMENT key (not for production) <dev@localhost>"
     #: published name of the public key file
@@ -151,6 +155,19 @@ class KeyConfig:
     expiry_warning_days: NonNegative = 60
 
     def __post_init__(self) -> None:
+        if self.agent == "forwarded" and self.mode != "production":
+            raise SettingProblem(
+                'agent = "forwarded" is for a production key on another machine',
+                key="agent",
+                hint='set mode = "production" with fingerprint and gnupghome, or remove agent',
+            )
+        if self.agent == "forwarded" and self.passphrase_file is not None:
+            raise SettingProblem(
+                "a forwarded gpg-agent takes no passphrase file: its restricted socket "
+                "refuses loopback passphrases",
+                key="passphrase_file",
+                hint="remove passphrase_file; the key machine's agent asks for (or caches) it",
+            )
         if self.mode != "production":
             return
         if not self.fingerprint:

@@ -22,6 +22,7 @@ from repotool.errors import (
 )
 from repotool.process import Runner, require_tools
 from repotool.report import Reporter
+from repotool.signing.agent import check_forwarded_agent
 from repotool.signing.key_checks import KeyStrength, weak_key_problem
 from repotool.signing.lifecycle import expiry_warning, signing_fingerprint
 from repotool.signing.signer import GPG, Signer
@@ -133,11 +134,17 @@ def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
                 hint="point gnupghome at the keyring that holds the release key",
             )
         pf = cfg.path(cfg.key.passphrase_file) if cfg.key.passphrase_file else None
+        sock = None
+        if cfg.key.agent == "forwarded":
+            # the key is on another machine: its agent must answer here, and no private
+            # key file of it may be on this one
+            sock = check_forwarded_agent(home, cfg.key.fingerprint.replace(" ", ""), runner)
         signer = Signer(
             gnupghome=home,
             fingerprint=cfg.key.fingerprint.replace(" ", ""),
             runner=runner,
             passphrase_file=pf,
+            agent_socket=sock,
             ledger=cfg.state
             / "verified"
             / f"{cfg.key.fingerprint.replace(' ', '').upper()}.sha256",
@@ -181,6 +188,7 @@ def _rotated(cfg: Config, configured: Signer, reporter: Reporter) -> Signer:
         passphrase_file=configured.passphrase_file,
         development=configured.development,
         ledger=cfg.state / "verified" / f"{fpr}.sha256",
+        agent_socket=configured.agent_socket,
     )
 
 

@@ -64,7 +64,7 @@ class Signer:
         #: the forwarded gpg-agent's socket ([key] agent = "forwarded"): every gpg call
         #: runs with --no-autostart, so a missing forward never starts a local agent
         self.agent_socket = agent_socket
-        self._no_autostart: list[str] = []
+        self._no_autostart = [NO_AUTOSTART] if agent_socket is not None else []
         #: SHA-256 of every file this key's signature was verified on (one per line)
         self.ledger = ledger
         self._ledger = VerifiedLedger(ledger)

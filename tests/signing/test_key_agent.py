@@ -1,9 +1,12 @@
 """The production key on another machine: a release signs through a forwarded gpg-agent.
 
-The "release machine" keyring holds only the public key and no private key file;
-its agent socket is the other machine's restricted (extra) socket, as
-``ssh -R <local socket>:<remote extra socket>`` makes it.  Here the other machine
-is a separate GNUPGHOME whose agent is reached only through that socket.
+The "release machine" GNUPGHOME holds only the public key and no private key file;
+its agent socket is the key machine's restricted (extra) socket, as
+``ssh -R <release agent-socket>:<key machine agent-extra-socket>`` makes it (here a
+symlink).  The key machine is a separate GNUPGHOME whose agent is reached only
+through that socket.  ``[key] agent = "forwarded"`` makes repotool run every gpg
+with --no-autostart (no gpg.conf on the release side says so) and check the socket
+before any work.
 """
 
 from __future__ import annotations
@@ -11,13 +14,18 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from repotool.errors import KeyAgentError, SigningError, ToolFailedError
+from repotool.process import SubprocessRunner
+from repotool.signing.signer import Signer
 from tests.conftest import (
     Released,
     export_public_key,
+    gpg_agents_under,
     gpgv_check,
     make_gpg_key,
     make_project,
@@ -36,38 +44,62 @@ def _dir(home: Path, what: str) -> Path:
     return Path(out)
 
 
+def _kill_agent(home: Path) -> None:
+    subprocess.run(
+        ["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, timeout=30
+    )
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    release_home: Path  # the release machine: public key only
+    key_home: Path  # the key machine: its gpg-agent holds the private key
+    fingerprint: str
+
+    @property
+    def socket(self) -> Path:
+        """Where gpg on the release machine looks for its agent (the forward's end)."""
+        return _dir(self.release_home, "agent-socket")
+
+    def forward_to(self, home: Path) -> None:
+        self.socket.unlink(missing_ok=True)
+        os.symlink(_dir(home, "agent-extra-socket"), self.socket)
+
+
+def _private_files(home: Path) -> list[Path]:
+    return sorted(p for p in (home / "private-keys-v1.d").rglob("*") if p.is_file())
+
+
 @pytest.fixture
-def forwarded_key(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
-    """(release machine's GNUPGHOME, key machine's GNUPGHOME, fingerprint)."""
+def forwarded(tmp_path: Path) -> Iterator[Forwarded]:
     keys = tmp_path / "key-machine"
     release = tmp_path / "release-machine"
     fpr = make_gpg_key(keys, "Release key <release@example.org>", algo="rsa3072", expire="2y")
     release.mkdir(mode=0o700)
-    (release / "gpg.conf").write_text("no-autostart\n")  # never an agent of its own
     subprocess.run(
-        ["gpg", "--homedir", str(release), "--batch", "--import"],
+        ["gpg", "--homedir", str(release), "--batch", "--no-autostart", "--import"],
         input=export_public_key(keys, fpr),
         capture_output=True,
         check=True,
     )
+    _kill_agent(release)  # the release side never had an agent: nothing to reuse
     subprocess.run(
         ["gpgconf", "--homedir", str(keys), "--launch", "gpg-agent"], check=True, timeout=30
     )
+    subprocess.run(
+        ["gpgconf", "--homedir", str(release), "--create-socketdir"],
+        capture_output=True,
+        check=False,
+    )
+    fwd = Forwarded(release, keys, fpr)
     try:
-        subprocess.run(
-            ["gpgconf", "--homedir", str(release), "--create-socketdir"],
-            capture_output=True,
-            check=False,
-        )
-        socket = _dir(release, "agent-socket")
-        socket.parent.mkdir(parents=True, exist_ok=True)
-        socket.unlink(missing_ok=True)
-        os.symlink(_dir(keys, "agent-extra-socket"), socket)
-        yield release, keys, fpr
+        fwd.socket.parent.mkdir(parents=True, exist_ok=True)
+        fwd.forward_to(keys)
+        yield fwd
     finally:
-        subprocess.run(
-            ["gpgconf", "--homedir", str(keys), "--kill", "all"], capture_output=True, timeout=30
-        )
+        _kill_agent(keys)
+        fwd.socket.unlink(missing_ok=True)
+        _kill_agent(release)
         subprocess.run(
             ["gpgconf", "--homedir", str(release), "--remove-socketdir"],
             capture_output=True,
@@ -75,48 +107,148 @@ def forwarded_key(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
         )
 
 
+def _use_forwarded(project: Path, fwd: Forwarded) -> None:
+    use_production_key(project, fwd.fingerprint, fwd.release_home)
+    toml = project / "repotool.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'mode = "production"\n', 'mode = "production"\nagent = "forwarded"\n', 1
+        )
+    )
+
+
 def test_release_signs_through_a_forwarded_agent_with_no_private_key_here(
-    released: Released, forwarded_key: tuple[Path, Path, str], tmp_path: Path
+    released: Released, forwarded: Forwarded, tmp_path: Path
 ) -> None:
-    release_home, key_home, fpr = forwarded_key
-    assert not any((release_home / "private-keys-v1.d").glob("*.key"))
+    fpr = forwarded.fingerprint
+    assert _private_files(forwarded.release_home) == []
     project = make_project(
         tmp_path / "project", base_url=released.url, share_builds_from=released.project
     )
     toml = project / "repotool.toml"
     toml.write_text(toml.read_text().replace("[media]\n", "[media]\nenabled = false\n", 1))
-    use_production_key(project, fpr, release_home)
+    _use_forwarded(project, forwarded)
     done = run_repotool(project, "release", "--json", "--quiet")
     assert done.returncode == 0, done.stderr
-    # packages and repository metadata are signed by the key on the other machine
     public = project / "public"
-    rpm = next((public / "repo/el7/x86_64/Packages").glob("perfsonar-toolkit-3.3.2-*.rpm"))
-    sig = subprocess.run(
-        ["rpm", "-qp", "--qf", "%{RSAHEADER:pgpsig}", str(rpm)],
+    published_key = public / "keys/RPM-GPG-KEY-perfsonar"
+    # every published package verifies with rpmkeys against the published key alone
+    rpmdb = tmp_path / "rpmdb"
+    rpmdb.mkdir()
+    subprocess.run(["rpmkeys", "--dbpath", str(rpmdb), "--import", str(published_key)], check=True)
+    rpms = sorted((public / "repo").rglob("*.rpm"))
+    assert len(rpms) >= 5
+    checked = subprocess.run(
+        ["rpmkeys", "--dbpath", str(rpmdb), "--checksig", "-v", *map(str, rpms)],
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
-    assert sig.endswith(fpr[-16:].lower()), sig
-    repodata = public / "repo/el7/x86_64/repodata"
-    report = gpgv_check(
-        public / "keys/RPM-GPG-KEY-perfsonar",
-        repodata / "repomd.xml.asc",
-        repodata / "repomd.xml",
-        tmp_path,
     )
-    assert fpr in report.replace(" ", "") or fpr[-16:] in report
-    # still no private key file on the release machine; the key machine has it
-    assert not any((release_home / "private-keys-v1.d").glob("*.key"))
-    assert any((key_home / "private-keys-v1.d").glob("*.key"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count(f"key ID {fpr[-8:].lower()}: OK") >= len(rpms), checked.stdout
+    # and the repository metadata's signature verifies with gpgv
+    repomds = sorted((public / "repo").rglob("repodata/repomd.xml"))
+    assert repomds
+    for i, repomd in enumerate(repomds):
+        scratch = tmp_path / f"gpgv-{i}"
+        scratch.mkdir(mode=0o700)
+        report = gpgv_check(published_key, repomd.with_name("repomd.xml.asc"), repomd, scratch)
+        assert fpr in report.replace(" ", ""), report
+    # no private key file on the release machine, and it never ran an agent of its own;
+    # the key machine's agent did the signing
+    assert _private_files(forwarded.release_home) == []
+    assert _private_files(forwarded.key_home) != []
+    assert gpg_agents_under(forwarded.release_home) == {}
+    assert forwarded.socket.is_symlink()
 
 
-def test_without_the_forwarded_socket_the_key_is_refused_before_any_work(
-    release_copy: Path, forwarded_key: tuple[Path, Path, str]
+def test_without_the_forward_the_run_stops_before_any_work_and_says_how(
+    release_copy: Path, forwarded: Forwarded
 ) -> None:
-    release_home, _, fpr = forwarded_key
-    _dir(release_home, "agent-socket").unlink()  # the ssh connection is gone
-    use_production_key(release_copy, fpr, release_home)
+    fpr = forwarded.fingerprint
+    forwarded.socket.unlink()  # the ssh connection is gone
+    _use_forwarded(release_copy, forwarded)
     done = run_repotool(release_copy, "sign", "--quiet")
-    assert done.returncode == 5
-    assert f"no secret key with fingerprint {fpr}" in done.stderr
+    assert done.returncode == 5, done.stderr
+    assert f"there is nothing at the gpg-agent socket {forwarded.socket}" in done.stderr
+    assert f"ssh -R {forwarded.socket}:<its agent-extra-socket>" in done.stderr
+    assert not (release_copy / ".repotool/signed" / fpr).exists()
+    # gpg did not start a local agent (without the key) in the forward's place
+    assert not forwarded.socket.exists()
+    assert gpg_agents_under(forwarded.release_home) == {}
+
+
+def test_an_agent_without_the_key_is_named(
+    release_copy: Path, forwarded: Forwarded, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-machine"
+    other.mkdir(mode=0o700)
+    subprocess.run(
+        ["gpgconf", "--homedir", str(other), "--launch", "gpg-agent"], check=True, timeout=30
+    )
+    try:
+        forwarded.forward_to(other)  # forwarded to a machine whose agent lacks the key
+        _use_forwarded(release_copy, forwarded)
+        done = run_repotool(release_copy, "sign", "--quiet")
+    finally:
+        _kill_agent(other)
+    assert done.returncode == 5, done.stderr
+    assert (
+        f"the gpg-agent reached through {forwarded.socket} does not hold the secret key "
+        f"{forwarded.fingerprint}" in done.stderr
+    )
+    assert not (release_copy / ".repotool/signed" / forwarded.fingerprint).exists()
+
+
+def test_a_private_key_file_on_the_release_machine_is_refused(
+    release_copy: Path, forwarded: Forwarded
+) -> None:
+    key_file = _private_files(forwarded.key_home)[0]
+    copy = forwarded.release_home / "private-keys-v1.d" / key_file.name
+    copy.parent.mkdir(mode=0o700, exist_ok=True)
+    copy.write_bytes(key_file.read_bytes())
+    _use_forwarded(release_copy, forwarded)
+    done = run_repotool(release_copy, "sign", "--quiet")
+    assert done.returncode == 5, done.stderr
+    assert f"a private key file of the release key {forwarded.fingerprint}" in done.stderr
+    assert str(copy) in done.stderr
+
+
+def test_a_forwarded_agent_takes_no_passphrase_file(
+    release_copy: Path, forwarded: Forwarded
+) -> None:
+    _use_forwarded(release_copy, forwarded)
+    toml = release_copy / "repotool.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'agent = "forwarded"\n', 'agent = "forwarded"\npassphrase_file = "pass.txt"\n', 1
+        )
+    )
+    done = run_repotool(release_copy, "sign", "--quiet")
+    assert done.returncode != 0
+    assert "a forwarded gpg-agent takes no passphrase file" in done.stderr
+
+
+def test_a_forward_lost_mid_run_never_starts_a_local_agent(
+    released: Released, forwarded: Forwarded, tmp_path: Path
+) -> None:
+    """After the check before work, the forward goes away: gpg, python-gnupg and
+    rpmsign's gpg all fail instead of starting an agent (without the key) here."""
+    signer = Signer(
+        gnupghome=forwarded.release_home,
+        fingerprint=forwarded.fingerprint,
+        runner=SubprocessRunner(),
+        agent_socket=forwarded.socket,
+    )
+    forwarded.socket.unlink()
+    with pytest.raises(KeyAgentError, match="does not hold the secret key"):
+        signer.check_usable()
+    with pytest.raises(ToolFailedError):
+        signer.detach_sign(b"data\n")
+    rpm = tmp_path / "a.rpm"
+    rpm.write_bytes(next(released.public.rglob("perfsonar-toolkit-sysctl-*.rpm")).read_bytes())
+    before = rpm.read_bytes()
+    with pytest.raises(SigningError):
+        signer.sign_rpms([rpm], jobs=1)
+    assert rpm.read_bytes() == before
+    assert not forwarded.socket.exists()
+    assert gpg_agents_under(forwarded.release_home) == {}
