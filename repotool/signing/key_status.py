@@ -8,7 +8,6 @@ the key files and ``.repo`` inside the newest release package of each repository
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -84,8 +83,15 @@ def _newest_release_package(packages: Path, runner: Runner) -> Path | None:
     return best[0] if best else None
 
 
-def _package_places(cfg: Config, runner: Runner) -> dict[str, list[str]]:
-    """fingerprint → places inside the newest release package of each repository."""
+def _stranded_fix(cfg: Config, target: str, arch: str, rpm: Path) -> str:
+    """The one command that mends a host that missed a rotation's release package."""
+    url = f"{cfg.publish.base_url.rstrip('/')}/repo/{target}/{arch}/Packages/{rpm.name}"
+    return f"dnf install --disablerepo={cfg.publish.repo_id} --setopt=localpkg_gpgcheck=1 {url}"
+
+
+def _package_places(cfg: Config, runner: Runner, fixes: list[str]) -> dict[str, list[str]]:
+    """fingerprint → places inside the newest release package of each repository
+    (and, in ``fixes``, the command that installs that package by hand)."""
     places: dict[str, list[str]] = {}
     for target in cfg.targets:
         for arch in target.arches:
@@ -95,7 +101,8 @@ def _package_places(cfg: Config, runner: Runner) -> dict[str, list[str]]:
             if rpm is None:
                 continue
             with tempfile.TemporaryDirectory(prefix="repotool-keys-") as tmp:
-                _unpack(rpm, Path(tmp))
+                _unpack(rpm, Path(tmp), runner)
+                fixes.append(_stranded_fix(cfg, target.name, arch, rpm))
                 keydir = Path(tmp) / "etc/pki/rpm-gpg"
                 by_name: dict[str, list[str]] = {}
                 for key in sorted(keydir.glob("*")) if keydir.is_dir() else []:
@@ -113,16 +120,15 @@ def _package_places(cfg: Config, runner: Runner) -> dict[str, list[str]]:
     return places
 
 
-def _unpack(rpm: Path, dest: Path) -> None:
-    with subprocess.Popen(["rpm2cpio", str(rpm)], stdout=subprocess.PIPE) as conv:
-        subprocess.run(
-            ["cpio", "-idm", "--quiet", "--no-absolute-filenames"],
-            stdin=conv.stdout,
-            cwd=dest,
-            capture_output=True,
-            check=False,
-            timeout=120,
-        )
+def _unpack(rpm: Path, dest: Path, runner: Runner) -> None:
+    """The package's files under dest, as installing it would lay them out."""
+    archive = runner.run(["rpm2cpio", str(rpm)], where=str(rpm)).stdout
+    runner.run(
+        ["cpio", "-idm", "--quiet", "--no-absolute-filenames"],
+        cwd=dest,
+        input=archive,
+        where=str(rpm),
+    )
 
 
 def _published_places(cfg: Config, runner: Runner) -> dict[str, list[str]]:
@@ -148,6 +154,8 @@ class KeyStatus:
     rotation: Rotation | None
     signing: str
     warnings: list[str]
+    #: during a rotation: what mends a host that missed the release package with both keys
+    stranded_fixes: list[str] = field(default_factory=list)
 
     def to_json(self, now: float) -> dict[str, Any]:
         rot = self.rotation
@@ -164,6 +172,7 @@ class KeyStatus:
                 "switched": rot.switched(today()),
             },
             "warnings": self.warnings,
+            "stranded_host_fix": self.stranded_fixes,
         }
 
     def summary(self, now: float) -> str:
@@ -194,6 +203,12 @@ class KeyStatus:
                 f"Rotation {rot.old[-8:]} -> {rot.new[-8:]} started {rot.started}, switch on "
                 f"{rot.switch_date} ({state})"
             )
+            if self.stranded_fixes:
+                lines.append(
+                    "A host that missed the release package with both keys (its dnf says "
+                    "'repomd.xml GPG signature verification error') is mended by one command:"
+                )
+                lines += [f"    {fix}" for fix in self.stranded_fixes]
         lines += [f"WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -221,7 +236,8 @@ def key_status(cfg: Config, runner: Runner, *, now: float | None = None) -> KeyS
         report(rotation.new).roles.append(
             f"new key of the rotation (signs from {rotation.switch_date})"
         )
-    for places in (_published_places(cfg, runner), _package_places(cfg, runner)):
+    fixes: list[str] = []
+    for places in (_published_places(cfg, runner), _package_places(cfg, runner, fixes)):
         for fpr, where in places.items():
             report(fpr).trusted_in += where
     warnings = []
@@ -230,4 +246,4 @@ def key_status(cfg: Config, runner: Runner, *, now: float | None = None) -> KeyS
         warning = expiry_warning(info, now, cfg.key.expiry_warning_days)
         if warning:
             warnings.append(warning)
-    return KeyStatus(list(reports.values()), rotation, signing, warnings)
+    return KeyStatus(list(reports.values()), rotation, signing, warnings, fixes if rotation else [])

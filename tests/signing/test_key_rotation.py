@@ -207,14 +207,16 @@ def test_host_follows_the_rotation_without_importing_a_key_by_hand(
     said = fail.stdout + fail.stderr
     assert "repo 'perfsonar': repomd.xml GPG signature verification error" in said, said
     assert "perfsonar-toolkit-sysctl-3.3.2-1.el7" in stranded.installed()
+    status = run_repotool(project_dir, "key", "status", "--json")
+    fixes = json.loads(status.stdout)["stranded_host_fix"]
+    (fix,) = [f for f in fixes if "/repo/el7/" in f]
     release_pkg = f"{server.url}/{PKGS}/perfsonar-release-3.3.2-2.el7.noarch.rpm"
-    stranded.dnf(
-        "install",
-        "--disablerepo=perfsonar",
-        "--setopt=localpkg_gpgcheck=1",
-        release_pkg,
-        check=True,
+    assert fix == (
+        f"dnf install --disablerepo=perfsonar --setopt=localpkg_gpgcheck=1 {release_pkg}"
     )
+    human = run_repotool(project_dir, "key", "status").stdout
+    assert f"is mended by one command:\n    {fixes[0]}\n" in human
+    stranded.dnf(*fix.split()[1:], check=True)  # as the host's admin types it
     use_installed_repo_file(stranded)
     stranded.dnf("--refresh", "upgrade", check=True)
     assert "perfsonar-toolkit-sysctl-3.3.2-2.el7" in stranded.installed()
