@@ -347,20 +347,25 @@ def test_advisory_new_and_check_help_have_examples() -> None:
             assert w in done.stdout, (action, w)
 
 
-def test_release_respin_given_as_a_version_is_explained() -> None:
+def test_release_respin_of_another_version_is_explained(tmp_path: Path) -> None:
+    """`--respin 3.3.2-3` names the configured version and is taken as respin 3 (see
+    tests/test_release_respin.py); a respin of another version, or no number at all,
+    is refused before any work, in a project copy (never the checkout itself)."""
+    project = make_project(tmp_path / "p", base_url="http://127.0.0.1:9")
     for value, said in (
         (
-            "3.3.2-3",
-            "argument --respin: '3.3.2-3' is a respin version; --respin takes its "
-            "number: --respin 3 makes the media <version>-3, with <version> from repotool.toml",
+            "3.3.1-2",
+            "--respin 3.3.1-2 is a respin of 3.3.1, but the version being released is 3.3.2",
         ),
-        ("x", "argument --respin: 'x' is not a respin number: write e.g. --respin 2"),
+        ("x", "--respin 'x' is not a respin: write its number (--respin 2) or its version"),
     ):
         done = subprocess.run(
             [*REPOTOOL, "release", "--respin", value],
             capture_output=True,
             text=True,
             timeout=60,
+            cwd=project,
         )
-        assert done.returncode == 2
+        assert done.returncode == 2, done.stderr
         assert said in " ".join(done.stderr.split())
+    assert not (project / ".repotool").exists()
