@@ -126,6 +126,8 @@ def keyring_of(signer: Signer) -> Keyring:
     extra: tuple[str, ...] = ()
     if signer.passphrase_file is not None:
         extra = ("--pinentry-mode", "loopback", "--passphrase-file", str(signer.passphrase_file))
+    if signer.agent_socket is not None:  # a forwarded agent: never start a local one
+        extra = ("--no-autostart", *extra)
     return Keyring(signer.gnupghome, signer.runner, extra)
 
 

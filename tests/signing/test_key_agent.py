@@ -11,6 +11,7 @@ before any work.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import pytest
 
 from repotool.errors import KeyAgentError, SigningError, ToolFailedError
 from repotool.process import SubprocessRunner
+from repotool.signing.keyring import keyring_of
 from repotool.signing.signer import Signer
 from tests.conftest import (
     Released,
@@ -244,6 +246,8 @@ def test_a_forward_lost_mid_run_never_starts_a_local_agent(
         signer.check_usable()
     with pytest.raises(ToolFailedError):
         signer.detach_sign(b"data\n")
+    with pytest.raises(ToolFailedError):  # a rotation's cross-signature
+        keyring_of(signer).cross_sign(forwarded.fingerprint, forwarded.fingerprint)
     rpm = tmp_path / "a.rpm"
     rpm.write_bytes(next(released.public.rglob("perfsonar-toolkit-sysctl-*.rpm")).read_bytes())
     before = rpm.read_bytes()
@@ -251,4 +255,43 @@ def test_a_forward_lost_mid_run_never_starts_a_local_agent(
         signer.sign_rpms([rpm], jobs=1)
     assert rpm.read_bytes() == before
     assert not forwarded.socket.exists()
+    assert gpg_agents_under(forwarded.release_home) == {}
+
+
+def test_a_key_rotation_cross_signs_through_the_forwarded_agent(
+    release_copy: Path, forwarded: Forwarded
+) -> None:
+    old = forwarded.fingerprint
+    new = make_gpg_key(
+        forwarded.key_home, "New release key <new@example.org>", algo="rsa3072", expire="3y"
+    )
+    subprocess.run(
+        ["gpg", "--homedir", str(forwarded.release_home), "--batch", "--no-autostart", "--import"],
+        input=export_public_key(forwarded.key_home, new),
+        capture_output=True,
+        check=True,
+    )
+    _use_forwarded(release_copy, forwarded)
+    switch = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)).isoformat()
+    done = run_repotool(release_copy, "key", "rotate", "--new", new, "--switch-date", switch)
+    assert done.returncode == 0, done.stderr
+    sigs = subprocess.run(
+        [
+            "gpg",
+            "--homedir",
+            str(forwarded.release_home),
+            "--batch",
+            "--no-autostart",
+            "--with-colons",
+            "--check-sigs",
+            new,
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
+    # the old key's certification of the new one, made by the key machine's agent
+    assert any(
+        line.startswith("sig:!:") and line.split(":")[4] == old[-16:] for line in sigs.splitlines()
+    ), sigs
+    assert _private_files(forwarded.release_home) == []
     assert gpg_agents_under(forwarded.release_home) == {}
