@@ -97,9 +97,24 @@ def _plain_name(value: str) -> str:
     return value
 
 
+_S3_DESTINATION = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._~/-]*)?\Z")
+
+
+def _push_destination(value: str) -> str:
+    parts = value[len("s3://") :].split("/")[1:]
+    if not _S3_DESTINATION.match(value) or any(p in (".", "..") for p in parts if p):
+        raise SettingProblem(
+            f"'{value}' is not an object store destination",
+            key="",
+            hint="write s3://BUCKET or s3://BUCKET/PREFIX, e.g. s3://downloads/perfsonar",
+        )
+    return value
+
+
 #: a path; an empty string means "not set"
 OptionalPath = Annotated[Path | None, _Rule(_empty_is_none, before=True)]
 PlainName = Annotated[str, _Rule(_plain_name)]
+PushDestination = Annotated[str, _Rule(_push_destination)]
 NonNegative = Annotated[int, Ge(0)]
 Seconds = Annotated[int, Ge(0)]
 Duration = Annotated[float, Ge(0)]
@@ -153,6 +168,9 @@ class KeyConfig:
     #: 'repotool release' (and every command that signs) warns when the signing key
     #: expires within this many days; 0: never
     expiry_warning_days: NonNegative = 60
+    #: days after a rotation's switch date before 'repotool key retire' drops the old
+    #: key: hosts that update rarely still take the new key from the dual release package
+    retire_grace_days: NonNegative = 30
 
     def __post_init__(self) -> None:
         if self.agent == "forwarded" and self.mode != "production":
@@ -216,6 +234,11 @@ class PublishConfig:
     #: re-sign an unchanged repository's metadata once it is this old, so that
     #: mirrors (which refuse frozen metadata) keep accepting it
     refresh_after_seconds: Seconds = 3 * 24 * 3600
+    #: object stores 'repotool release' pushes public/ to after the local swap, each
+    #: "s3://BUCKET[/PREFIX]"; credentials from the AWS environment (docs/push.md)
+    push_to: tuple[PushDestination, ...] = ()
+    #: the S3 endpoint of push_to (empty: AWS_ENDPOINT_URL, else AWS's own)
+    push_endpoint_url: str = ""
 
 
 @dataclass(frozen=True)

@@ -273,6 +273,7 @@ def check_retire(
     not_new: Sequence[str],
     total: int,
     where: str,
+    grace_days: int = 0,
 ) -> Rotation:
     """Pure: refuse a retire that would leave hosts unable to check a published package."""
     if rotation is None:
@@ -292,6 +293,15 @@ def check_retire(
             f"the old key {rotation.old} still signs until {rotation.switch_date}",
             where=where,
             hint="retire it after the switch date, once hosts had time to take the new key",
+        )
+    ends = rotation.switch_date + dt.timedelta(days=grace_days)
+    if today < ends:
+        raise KeyRotationError(
+            f"the grace period after the switch ({grace_days} days from "
+            f"{rotation.switch_date}) lasts until {ends}: hosts that update rarely may not "
+            "have taken the new key yet",
+            where=where,
+            hint=f"retire it on or after {ends} ([key] retire_grace_days sets the period)",
         )
     if not development and configured != rotation.new:
         raise KeyRotationError(

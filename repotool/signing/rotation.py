@@ -196,6 +196,7 @@ def retire_key(
         not_new=not_new,
         total=len(packages),
         where=where,
+        grace_days=cfg.key.retire_grace_days,
     )
     spec = release_spec(cfg)
     text = spec.read_text()

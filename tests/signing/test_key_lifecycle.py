@@ -234,6 +234,11 @@ def test_a_retire_after_the_switch_with_everything_resigned_passes() -> None:
             "after the switch date",
         ),
         (
+            {"today": dt.date(2026, 11, 20), "grace_days": 30},
+            "the grace period after the switch (30 days from 2026-11-01) lasts until 2026-12-01",
+            "retire it on or after 2026-12-01 ([key] retire_grace_days",
+        ),
+        (
             {"development": False},
             f"[key] fingerprint still names the old key {OLD}",
             f'set fingerprint = "{NEW}"',

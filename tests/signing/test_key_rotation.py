@@ -79,11 +79,12 @@ def bump_release(project: Path, component: str) -> None:
     )
 
 
-def arrive_at_switch_date(project: Path) -> None:
-    """The days pass: the rotation's switch date is today."""
+def arrive_at_switch_date(project: Path, *, days_ago: int = 0) -> None:
+    """The days pass: the rotation's switch date is today (or days_ago days back)."""
     state = project / ".repotool/key-rotation.json"
     data = json.loads(state.read_text())
-    data["switch_date"] = dt.datetime.now(dt.UTC).date().isoformat()
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days_ago)
+    data["switch_date"] = day.isoformat()
     state.write_text(json.dumps(data))
 
 
@@ -225,6 +226,11 @@ def test_host_follows_the_rotation_without_importing_a_key_by_hand(
     spec = project_dir / "specs/perfsonar-release/perfsonar-release.spec"
     state = project_dir / ".repotool/key-rotation.json"
     before = spec.read_bytes()
+    # the grace period (30 days by default) has not passed since the switch
+    grace = run_repotool(project_dir, "key", "retire", old)
+    assert grace.returncode == 5, grace.stderr
+    assert "the grace period after the switch (30 days from " in grace.stderr
+    arrive_at_switch_date(project_dir, days_ago=30)
     early = run_repotool(project_dir, "key", "retire", old)
     assert early.returncode == 5, early.stderr
     assert f"packages the repositories publish are not signed by the new key {new}" in (
