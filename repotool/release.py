@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +67,8 @@ class ReleaseResult:
     media: MediaResult | SkippedMedia | None = None
     #: the mirror lists written again (None: no mirror status to list)
     mirror_lists: list[str] | None = None
+    #: what each push of [publish] push_to did (empty: none configured)
+    pushed: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -82,6 +84,8 @@ class ReleaseResult:
         if self.mirror_lists is not None:
             out["mirror_lists"] = self.mirror_lists
         out["site"] = self.site.to_json()
+        if self.pushed:
+            out["pushed"] = self.pushed
         out["seconds"] = round(self.seconds, 3)
         return out
 
@@ -277,6 +281,7 @@ def run_release(
         mirror_lists = _refresh_mirror_lists(cfg)
         # the site shows what is now published: keys, .repo file, media, archive
         site = build_site(cfg, reporter, keys=GpgKeyInspector(runner))
+        pushed = _push(cfg, reporter)
     return ReleaseResult(
         built=outcome.built,
         cached=outcome.cached,
@@ -286,8 +291,28 @@ def run_release(
         site=site,
         media=placed,
         mirror_lists=mirror_lists,
+        pushed=pushed,
         seconds=time.monotonic() - started,
     )
+
+
+def _push(cfg: Config, reporter: Reporter) -> list[dict[str, Any]]:
+    """public/ to each object store of ``[publish] push_to``, after the local swap and
+    the site (still under the publish lock; see docs/push.md)."""
+    if not cfg.publish.push_to:
+        return []
+    from repotool.push import push_public
+
+    return [
+        push_public(
+            cfg.public_dir,
+            destination,
+            keep_seconds=cfg.publish.keep_generations_seconds,
+            reporter=reporter,
+            endpoint_url=cfg.publish.push_endpoint_url or None,
+        ).to_json()
+        for destination in cfg.publish.push_to
+    ]
 
 
 def _stage_repositories(

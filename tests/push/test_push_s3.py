@@ -373,3 +373,45 @@ def test_refused_credentials_and_a_missing_bucket_are_named_with_a_fix(
     assert "create the bucket first" in error["hint"]
     # nothing was written into the real bucket by either
     assert push(projects.v2, seaweed)["requests"] == 1
+
+
+def test_release_with_push_to_pushes_after_the_local_swap(
+    released: Released, seaweed: Cluster, tmp_path: Path
+) -> None:
+    """`[publish] push_to` makes `repotool release` push public/ once it is live
+    locally; the bucket then serves the same signed repomd.xml as public/."""
+    prefix = "from-release"
+    url = f"{seaweed.s3_url}/{BUCKET}/{prefix}"
+    project = make_project(
+        tmp_path / "p",
+        base_url=url,
+        share_key_from=released.project,
+        share_builds_from=released.project,
+    )
+    config = project / "repotool.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "[publish]\n",
+            f'[publish]\npush_to = ["s3://{BUCKET}/{prefix}"]\n'
+            f'push_endpoint_url = "{seaweed.s3_url}"\n',
+            1,
+        ),
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in seaweed.env.items() if k != "AWS_ENDPOINT_URL"}
+    done = subprocess.run(
+        [*REPOTOOL, "release", "--json", "--quiet"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    pushed = json.loads(done.stdout)["pushed"]
+    assert [p["destination"] for p in pushed] == [f"s3://{BUCKET}/{prefix}"]
+    for repo in REPOS:
+        for name in ("repomd.xml", "repomd.xml.asc"):
+            local = (project / "public" / repo / "repodata" / name).read_bytes()
+            got = requests.get(f"{url}/{repo}/repodata/{name}", timeout=30)
+            assert got.status_code == 200 and got.content == local, (repo, name)
