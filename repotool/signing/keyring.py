@@ -63,9 +63,12 @@ class Keyring:
     home: Path
     runner: Runner
     passphrase_args: tuple[str, ...] = ()
+    #: the key's agent is forwarded ([key] agent = "forwarded"): never start a local one
+    no_autostart: bool = False
 
     def _argv(self) -> list[str]:
-        return [GPG, "--homedir", str(self.home), "--batch", "--no-tty"]
+        argv = [GPG, "--homedir", str(self.home), "--batch", "--no-tty"]
+        return [*argv, "--no-autostart"] if self.no_autostart else argv
 
     def keys(self, fingerprints: Sequence[str] = (), *, secret: bool = False) -> list[KeyInfo]:
         done = self.runner.run(
@@ -126,9 +129,9 @@ def keyring_of(signer: Signer) -> Keyring:
     extra: tuple[str, ...] = ()
     if signer.passphrase_file is not None:
         extra = ("--pinentry-mode", "loopback", "--passphrase-file", str(signer.passphrase_file))
-    if signer.agent_socket is not None:  # a forwarded agent: never start a local one
-        extra = ("--no-autostart", *extra)
-    return Keyring(signer.gnupghome, signer.runner, extra)
+    return Keyring(
+        signer.gnupghome, signer.runner, extra, no_autostart=signer.agent_socket is not None
+    )
 
 
 @dataclass(frozen=True)

@@ -246,8 +246,10 @@ def test_a_forward_lost_mid_run_never_starts_a_local_agent(
         signer.check_usable()
     with pytest.raises(ToolFailedError):
         signer.detach_sign(b"data\n")
+    ring = keyring_of(signer)
+    assert not ring.has_secret(forwarded.fingerprint)  # 'key rotate' checks the new key
     with pytest.raises(ToolFailedError):  # a rotation's cross-signature
-        keyring_of(signer).cross_sign(forwarded.fingerprint, forwarded.fingerprint)
+        ring.cross_sign(forwarded.fingerprint, forwarded.fingerprint)
     rpm = tmp_path / "a.rpm"
     rpm.write_bytes(next(released.public.rglob("perfsonar-toolkit-sysctl-*.rpm")).read_bytes())
     before = rpm.read_bytes()
