@@ -168,6 +168,9 @@ class KeyConfig:
     #: 'repotool release' (and every command that signs) warns when the signing key
     #: expires within this many days; 0: never
     expiry_warning_days: NonNegative = 60
+    #: days after a rotation's switch date before 'repotool key retire' drops the old
+    #: key: hosts that update rarely still take the new key from the dual release package
+    retire_grace_days: NonNegative = 30
 
     def __post_init__(self) -> None:
         if self.agent == "forwarded" and self.mode != "production":
