@@ -19,10 +19,8 @@ from pathlib import Path
 import pytest
 
 from repotool.config import Config, parse_config
-from repotool.repo.input_digest import project_files
+from repotool.repo.input_digest import STAMP_FORMAT, STAMP_NAME, project_files
 from repotool.repo.inputs import (
-    STAMP_FORMAT,
-    STAMP_NAME,
     _key_expiry,
     _stamp_holds,
     noop_result,
@@ -274,7 +272,9 @@ def test_a_stamp_holds_only_for_its_digest_and_its_time() -> None:
     assert _stamp_holds(stamp, "d1", 2000.0)
     assert not _stamp_holds(stamp, "d2", 2000.0)  # something changed
     assert not _stamp_holds(stamp, "d1", 999.0)  # the clock went back
-    assert not _stamp_holds(stamp, "d1", stamp["valid_until"] - 1)  # nearly due
+    valid_until = stamp["valid_until"]
+    assert isinstance(valid_until, float | int)
+    assert not _stamp_holds(stamp, "d1", valid_until - 1)  # nearly due
     assert not _stamp_holds({**stamp, "format": STAMP_FORMAT + 1}, "d1", 2000.0)
     assert not _stamp_holds({**stamp, "warnings": [1]}, "d1", 2000.0)
     assert not _stamp_holds([stamp], "d1", 2000.0)

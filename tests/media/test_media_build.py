@@ -24,7 +24,7 @@ from repotool.errors import (
     ToolMissingError,
 )
 from repotool.media import TOOLS, MediaResult, build_media, publish_media
-from repotool.process import Completed, SubprocessRunner
+from repotool.process import Completed, Runner, SubprocessRunner
 from repotool.report import SilentReporter
 from repotool.signing.release_key import open_signer
 from repotool.signing.signer import Signer
@@ -56,12 +56,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Signer]:
     return cfg, signer
 
 
-def build(cfg: Config, signer: Signer, label: str, runner: object = None) -> MediaResult:
+def build(cfg: Config, signer: Signer, label: str, runner: Runner | None = None) -> MediaResult:
     staged = build_media(
         cfg,
         signer,
         runner or SubprocessRunner(),
-        SilentReporter(),  # type: ignore[arg-type]
+        SilentReporter(),
         version_label=label,
         source_date_epoch=EPOCH,
     )

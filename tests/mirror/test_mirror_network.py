@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 import pytest
@@ -63,10 +63,10 @@ def network(mirror_repos: Repos, tmp_path: Path) -> Iterator[dict[str, object]]:
         yield {"project": project, "servers": servers, "urls": urls}
 
 
-def _serving(root: Path) -> Iterator[FaultServer]:
+def _serving(root: Path) -> AbstractContextManager[FaultServer]:
     from contextlib import contextmanager
 
-    return contextmanager(serve)(root)  # type: ignore[no-any-return]
+    return contextmanager(serve)(root)
 
 
 def test_check_classifies_mirrors_and_list_steers_dnf_to_a_fresh_one(

@@ -57,7 +57,7 @@ def test_shipped_advisories_are_the_ntp_and_heartbleed_errata() -> None:
     advisories = {a.id: a for a in load_advisories(REPO_CONTENT)}
     ntp = advisories["PSSA-2014-0001"]
     assert (ntp.type, ntp.severity, ntp.cves) == ("security", "Moderate", ("CVE-2013-5211",))
-    assert ntp.nevras("el7") == (NEVRA("perfsonar-toolkit-ntp", "0", "3.3.2", "1.el7", "noarch"),)
+    assert ntp.nevras("el7") == (NEVRA("perfsonar-toolkit-ntp", 0, "3.3.2", "1.el7", "noarch"),)
     assert ntp.nevras("el6")[0].filename == "perfsonar-toolkit-ntp-3.3.2-1.el6.noarch.rpm"
     assert "restrict default kod nomodify notrap nopeer noquery" in ntp.sections["Remediation"]
     hb = advisories["PSSA-2014-0002"]

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -223,15 +223,10 @@ def uvicorn_with(project: SiteProject, http: str, public: Path | None = None) ->
 
 @pytest.mark.parametrize("http", ["httptools", "h11"])
 def test_both_protocols_serve_pages_files_and_pipelined_requests(
-    site_project: SiteProject, http: str
+    site_project: SiteProject, http: Literal["httptools", "h11"]
 ) -> None:
-    assert (
-        guarded_protocol(ServeLimits(), http)
-        .__name__.lower()
-        .startswith(  # type: ignore[arg-type]
-            f"guarded{http}"
-        )
-    )
+    protocol = guarded_protocol(ServeLimits(), http)
+    assert protocol.__name__.lower().startswith(f"guarded{http}")
     image = (site_project.public / IMAGE.lstrip("/")).read_bytes()
     with uvicorn_with(site_project, http) as url, httpx.Client(base_url=url) as client:
         page = client.get("/advisories/PSSA-2014-0002/", headers={"accept-encoding": "gzip"})

@@ -76,11 +76,12 @@ def _wait_closed(socks: list[socket.socket], within: float, trickle: list[socket
     try:
         while open_socks and time.monotonic() - started < within:
             for key, _ in sel.select(timeout=0.25):
-                s = key.fileobj
-                assert isinstance(s, socket.socket)
-                if s in open_socks and _closed_by_server(s):
-                    open_socks.discard(s)
-                    sel.unregister(s)
+                ready = key.fileobj
+                if not isinstance(ready, socket.socket):
+                    raise AssertionError(f"not a socket: {ready!r}")
+                if ready in open_socks and _closed_by_server(ready):
+                    open_socks.discard(ready)
+                    sel.unregister(ready)
             for s in trickle:
                 if s in open_socks:
                     with contextlib.suppress(OSError):
