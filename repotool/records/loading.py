@@ -194,6 +194,25 @@ def cross_record_problems(
     return out
 
 
+def empty_content_problem(content_dir: Path) -> RecordProblem:
+    """A content folder with no record at all is never "valid": it is the wrong
+    folder (a typo in [site] content_dir, a run outside the project) or a lost one."""
+    what = (
+        "holds no records (no advisories/, releases/ or news/ file)"
+        if content_dir.is_dir()
+        else "does not exist"
+    )
+    return RecordProblem(
+        str(content_dir),
+        0,
+        "",
+        f"the content folder {what}",
+        "check [site] content_dir in repotool.toml (default web/content) and run "
+        "repotool from the project; the release record web/content/releases/<version>.md "
+        "is needed for a release",
+    )
+
+
 def load_records(content_dir: Path) -> Records:
     """Read advisories, releases and news; check that releases name real advisories.
 
@@ -205,6 +224,8 @@ def load_records(content_dir: Path) -> Records:
     releases = _load_dir(content_dir / "releases", parse_release, problems)
     news = _load_dir(content_dir / "news", parse_news, problems)
     problems.extend(cross_record_problems(advisories, releases))
+    if not problems and not (advisories or releases or news):
+        problems.append(empty_content_problem(content_dir))
     if problems:
         raise RecordInvalidError(problems)
     return Records(
