@@ -51,7 +51,8 @@ def main() -> None:
     load = report.get("loadavg_before", [0])[0]
     fig.suptitle(
         f"publish at scale vs createrepo_c ({report['workers']} workers, medians of "
-        f"{report['repeat']}; shared machine, load average ≈ {load:.0f} on 2 cores)",
+        f"{report['repeat']}{'; 50,000: one round' if report.get('note') else ''}; "
+        f"shared machine, load average ≈ {load:.0f} on 2 cores)",
         fontsize=10,
     )
     fig.tight_layout()
