@@ -139,6 +139,9 @@ def test_release_without_media_says_so(records: Records) -> None:
     text = render_release(records, "3.3.2", None, LINKS, FPR).text
     assert "The live media of 3.3.2 are not published yet" in text
     assert "SHA-256:" not in text
+    # hosts keep metadata for hours: the upgrade steps refresh it first
+    lines = [ln.strip() for ln in text.splitlines()]
+    assert lines.index("yum clean expire-cache") + 1 == lines.index("yum update")
 
 
 def test_media_list_for_another_version_or_without_checksum_is_refused() -> None:
