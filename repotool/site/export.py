@@ -36,7 +36,7 @@ from repotool.csaf.writer import publish_csaf
 from repotool.errors import PublishedFileError, SiteExportError
 from repotool.report import Reporter
 from repotool.site.api_models import api_data
-from repotool.site.http import public_media_type
+from repotool.site.files import public_media_type
 from repotool.site.key_inspection import KeyInspector
 from repotool.site.released import (
     MANIFEST_NAME,

@@ -4,7 +4,7 @@
 ``repotool site nginx-conf`` is its thin command.  The block makes nginx send
 what ``repotool serve`` sends (tests run the real nginx with it and compare):
 
-* Content-Type from the same table as the app (:data:`repotool.site.http.MEDIA_TYPES`
+* Content-Type from the same table as the app (:data:`repotool.site.files.MEDIA_TYPES`
   and the whole-name rules for ``RPM-GPG-KEY-*``, ``SHA256SUMS``, ``mirrorlist``),
   ``charset=utf-8`` on text;
 * Cache-Control per file kind: content-addressed metadata
@@ -28,15 +28,13 @@ import re
 from dataclasses import dataclass
 
 from repotool.errors import SiteError
-from repotool.site.http import (
+from repotool.site.files import (
     CACHE_IMMUTABLE,
     CACHE_REVALIDATE,
-    COMPRESSIBLE,
-    GZIP_MIN_BYTES,
     MEDIA_TYPES,
     MEDIA_TYPES_BY_NAME,
-    SECURITY_HEADERS,
 )
+from repotool.site.http import COMPRESSIBLE, GZIP_MIN_BYTES, SECURITY_HEADERS
 
 #: pages, feeds, the CSS and the other files of the export (documents in the app)
 CACHE_PAGES = "public, max-age=60"

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from repotool.site.http import Document, PublicFiles, document_response
+from repotool.site.files import PublicFiles
+from repotool.site.http import Document, document_response
 from repotool.site.released import ReleasedSite, ReleasedSource, url_is_site_owned
 
 NOT_PUBLISHED = (

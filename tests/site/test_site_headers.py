@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from repotool.site.http import CACHE_IMMUTABLE, public_cache_control, public_media_type
+from repotool.site.files import CACHE_IMMUTABLE, public_cache_control, public_media_type
 from tests.site.site_support import IMAGE_NAME, MEDIA_LABEL, InProcessClient, SiteProject, free_port
 
 REPODATA = "/repo/el7/x86_64/repodata/"

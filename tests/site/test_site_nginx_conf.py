@@ -18,7 +18,8 @@ import pytest
 from repotool.config import load_config
 from repotool.errors import SiteError
 from repotool.site.app import create_app
-from repotool.site.http import CACHE_IMMUTABLE, CONTENT_SECURITY_POLICY
+from repotool.site.files import CACHE_IMMUTABLE
+from repotool.site.http import CONTENT_SECURITY_POLICY
 from repotool.site.nginx_conf import NginxSite, render_server_block
 from tests.conftest import DnfHost, Released, free_port, run_repotool
 from tests.site.site_support import InProcessClient
