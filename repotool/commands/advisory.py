@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from repotool.cli import Context
     from repotool.config import Config
     from repotool.evr import NEVRA
-    from repotool.records.models import Advisory
+    from repotool.records.models import Advisory, Records
 
 # The records (pydantic) and the repository reader (createrepo_c) are imported by
 # the handlers that use them, so that every other command starts without them.
@@ -203,35 +203,16 @@ def published_packages(cfg: Config) -> tuple[dict[str, set[NEVRA]], list[str]]:
 
 
 def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
-    from repotool.build.buildable import unbuildable
     from repotool.records.advisories import advisory_problems
-    from repotool.records.loading import load_records, load_sanitiser_problems
 
     cfg = ctx.config
-    content = _content_dir(cfg)
-    # what the page would lose is reported with every other problem, not after them
-    stripped = load_sanitiser_problems(content)
-    try:
-        records = load_records(content)
-    except RecordInvalidError as e:
-        raise RecordInvalidError(_in_file_order([*e.problems, *stripped])) from None
+    records, stripped = _load_checked_records(_content_dir(cfg))
     repo_packages, unpublished = published_packages(cfg)
     buildable = _buildable_packages(cfg, ctx)
-    # a fixed package specs/ builds is accepted before it is published: the next
-    # 'repotool release' publishes it (and checks the advisory again against that)
-    against = {t: set(pkgs) for t, pkgs in repo_packages.items()}
-    if buildable is not None:
-        for target, pkgs in buildable.items():
-            against.setdefault(target, set()).update(pkgs)
+    against = _checked_against(repo_packages, buildable)
     unchecked = [t for t in unpublished if t not in against]
     # before any error: a package no spec builds is often why an advisory fails here
-    lost: list[str] = []
-    if buildable is not None:
-        named = _named_packages(records.advisories, repo_packages, cfg)
-        specs_dir = cfg.path(cfg.build.specs_dir)
-        for item in unbuildable(named, buildable, specs_dir, root=cfg.root):
-            ctx.reporter.warn(item.message)
-            lost.append(item.message)
+    lost = _warn_unbuildable(records.advisories, repo_packages, buildable, ctx)
     mismatches = advisory_problems(list(records.advisories), against, unchecked_targets=unchecked)
     if mismatches:
         raise AdvisoryMismatchError(_in_file_order([*mismatches, *stripped]))
@@ -242,16 +223,89 @@ def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
             f"the {name} repository is not published yet: its fixed packages were not checked "
             "(repotool release checks them against what it builds)"
         )
-    pending = sorted(
+    pending = _pending_packages(records.advisories, repo_packages, buildable)
+    checked = sorted(repo_packages)
+    return {
+        "summary": _check_summary(records, checked, pending, lost),
+        "advisories": [a.id for a in records.advisories],
+        "releases": [r.version for r in records.releases],
+        "news": [n.slug for n in records.news],
+        "checked_targets": checked,
+        "unchecked_targets": unchecked,
+        "not_published_yet": pending,
+        "not_rebuildable": lost,
+    }
+
+
+def _load_checked_records(content: Path) -> tuple[Records, list[RecordProblem]]:
+    """The records, and what the page would lose to the sanitiser; invalid records
+    raise with those losses among their problems (not after them)."""
+    from repotool.records.loading import load_records, load_sanitiser_problems
+
+    stripped = load_sanitiser_problems(content)
+    try:
+        return load_records(content), stripped
+    except RecordInvalidError as e:
+        raise RecordInvalidError(_in_file_order([*e.problems, *stripped])) from None
+
+
+def _checked_against(
+    repo_packages: Mapping[str, Collection[NEVRA]],
+    buildable: Mapping[str, Mapping[NEVRA, Path]] | None,
+) -> dict[str, set[NEVRA]]:
+    """Pure: target -> the packages an advisory may name.  A fixed package specs/
+    builds is accepted before it is published: the next 'repotool release'
+    publishes it (and checks the advisory again against that)."""
+    against = {t: set(pkgs) for t, pkgs in repo_packages.items()}
+    for target, pkgs in (buildable or {}).items():
+        against.setdefault(target, set()).update(pkgs)
+    return against
+
+
+def _warn_unbuildable(
+    advisories: Sequence[Advisory],
+    repo_packages: Mapping[str, Collection[NEVRA]],
+    buildable: Mapping[str, Mapping[NEVRA, Path]] | None,
+    ctx: Context,
+) -> list[str]:
+    """Warn about (and return) every named package no spec builds any more."""
+    from repotool.build.buildable import unbuildable
+
+    if buildable is None:
+        return []
+    cfg = ctx.config
+    named = _named_packages(advisories, repo_packages, cfg)
+    specs_dir = cfg.path(cfg.build.specs_dir)
+    lost: list[str] = []
+    for item in unbuildable(named, buildable, specs_dir, root=cfg.root):
+        ctx.reporter.warn(item.message)
+        lost.append(item.message)
+    return lost
+
+
+def _pending_packages(
+    advisories: Sequence[Advisory],
+    repo_packages: Mapping[str, Collection[NEVRA]],
+    buildable: Mapping[str, Mapping[NEVRA, Path]] | None,
+) -> list[str]:
+    """Pure: the fixed packages not published yet that specs/ builds, as
+    "<nevra> (<target>)", sorted."""
+    if buildable is None:
+        return []
+    return sorted(
         f"{pkg.nevra} ({target})"
-        for adv in records.advisories
+        for adv in advisories
         for target, fixed in adv.packages.items()
         for pkg in fixed
         if pkg.nevra not in repo_packages.get(target, set())
-        and buildable is not None
         and pkg.nevra in buildable.get(target, {})
     )
-    checked = sorted(repo_packages)
+
+
+def _check_summary(
+    records: Records, checked: list[str], pending: list[str], lost: list[str]
+) -> str:
+    """Pure: the one-line summary of 'advisory check'."""
     against_text = f" against the {', '.join(checked)} repositories" if checked else ""
     summary = (
         f"{len(records.advisories)} advisories, {len(records.releases)} releases "
@@ -264,16 +318,7 @@ def check_command(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         )
     if lost:
         summary += f"; {len(lost)} package(s) named cannot be rebuilt from specs/ (see above)"
-    return {
-        "summary": summary,
-        "advisories": [a.id for a in records.advisories],
-        "releases": [r.version for r in records.releases],
-        "news": [n.slug for n in records.news],
-        "checked_targets": checked,
-        "unchecked_targets": unchecked,
-        "not_published_yet": pending,
-        "not_rebuildable": lost,
-    }
+    return summary
 
 
 def _buildable_packages(cfg: Config, ctx: Context) -> Mapping[str, Mapping[NEVRA, Path]] | None:
