@@ -11,40 +11,9 @@ from repotool.errors import AdvisoryError, RecordInvalidError
 from repotool.evr import NEVRA
 from repotool.records.loading import load_advisories, load_news, load_records, load_releases
 from repotool.records.parsing import parse_advisory, parse_release
+from tests.records.record_texts import GOOD, RELEASE
 
 REPO_CONTENT = Path(__file__).resolve().parents[2] / "web" / "content"
-
-GOOD = """\
----
-id: PSSA-2014-0007
-type: security
-severity: Important
-title: A flaw
-issued: 2014-03-01
-updated: 2014-03-02
-cves: [CVE-2014-1234]
-references:
-  - url: https://example.org/advisory
-    title: upstream
-packages:
-  el7:
-    - name: perfsonar-toolkit-ntp
-      evr: 3.3.2-1.el7
-affected_releases: ["3.3.1"]
-fixed_in: "3.3.2"
----
-## Description
-
-Something.
-
-## Impact
-
-Bad.
-
-## Remediation
-
-yum update
-"""
 
 
 def problems_of(text: str, name: str = "PSSA-2014-0007.md") -> list[str]:
@@ -230,19 +199,6 @@ def test_duplicate_id_across_files_and_every_file_reported(tmp_path: Path) -> No
         "x/PSSA-2014-0007.md\n      fix: give this advisory the next free id "
         "(repotool advisory new)"
     )
-
-
-RELEASE = """\
----
-version: "3.3.2"
-date: 2014-01-28
-advisories: [PSSA-2014-0007]
-respins:
-  - version: 3.3.2-2
-    date: 2014-04-10
----
-Notes.
-"""
 
 
 def test_release_respin_checks() -> None:

@@ -18,7 +18,7 @@ from repotool.records.authoring import advisory_rows
 from repotool.records.loading import load_records
 from repotool.records.parsing import parse_advisory, parse_news, parse_release
 from tests.conftest import REPOTOOL, make_project, run_repotool
-from tests.records.test_records import GOOD, RELEASE
+from tests.records.record_texts import GOOD, RELEASE
 
 ADV = "advisories/PSSA-2014-0007.md"
 

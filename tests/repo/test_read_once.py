@@ -16,7 +16,7 @@ from repotool.repo.packages import read_and_check
 from repotool.repo.planning import plan_repo, read_snapshot
 from repotool.signing.signer import Signer
 from tests.conftest import build_rpms, make_gpg_key, rpmsign
-from tests.signing.test_signing import RecordingRunner
+from tests.signing.signing_support import RecordingRunner
 
 SPEC = """Name: readonce
 Version: 1.0

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from repotool.errors import BadSignatureError
-from repotool.process import Completed, SubprocessRunner
 from repotool.signing.signer import Signer
 from tests.conftest import Released
-
-
-class RecordingRunner(SubprocessRunner):
-    """The real runner, noting which programs ran."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    def run(self, argv: Sequence[str | os.PathLike[str]], **kw: object) -> Completed:
-        self.calls.append([os.fspath(a) for a in argv])
-        return super().run(argv, **kw)  # type: ignore[arg-type]
-
-    def checksig_runs(self) -> int:
-        return sum(1 for c in self.calls if "--checksig" in c)
+from tests.signing.signing_support import RecordingRunner
 
 
 def _signer(released: Released, runner: RecordingRunner, ledger: Path | None) -> Signer:
