@@ -28,6 +28,15 @@ NOT_PUBLISHED = (
 )
 
 
+#: where `serve` hands out files from disk: what a release publishes (repositories,
+#: keys, live media, list archives, mirror lists and status, CSAF documents); any
+#: other file under public/ is not the release's (a planted or stray file): 404
+FILE_AREAS = ("/repo/", "/keys/", "/releases/", "/lists/", "/mirrors/", "/.well-known/csaf/")
+#: never from disk, even inside an area: what a browser would run or style a page with
+#: (the site's own pages, scripts and CSS come only from the released snapshot)
+ACTIVE_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml", ".js", ".mjs", ".svg", ".css")
+
+
 @dataclass(frozen=True)
 class Route:
     kind: Literal["document", "redirect", "not_found", "unpublished", "file"]
@@ -45,6 +54,8 @@ def route(path: str, site: ReleasedSite | None) -> Route:
             return Route("redirect", location=path + "/")
     if url_is_site_owned(path):
         return Route("unpublished") if site is None else Route("not_found")
+    if not path.startswith(FILE_AREAS) or path.lower().endswith(ACTIVE_SUFFIXES):
+        return Route("not_found")
     return Route("file")
 
 
