@@ -37,7 +37,8 @@ from repotool.repo.repository import publish_lock, staged_view
 from repotool.repo.tree_checks import check_inside_public, check_name
 from repotool.report import Reporter
 from repotool.signing.release_key import open_signer
-from repotool.signing.signer import Signer, sign_cached
+from repotool.signing.signer import Signer
+from repotool.signing.stage import sign_cached
 
 if TYPE_CHECKING:
     from repotool.media import MediaResult, StagedMedia

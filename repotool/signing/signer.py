@@ -18,18 +18,14 @@ from pathlib import Path
 
 import gnupg
 
-from repotool.config import Config
-from repotool.digests import file_digest
 from repotool.errors import (
     BadSignatureError,
     KeyAgentError,
     KeyUnavailableError,
     SigningError,
-    SigningStateError,
     ToolFailedError,
 )
 from repotool.process import Completed, Runner, require_tools
-from repotool.report import Reporter
 from repotool.signing.agent import NO_AUTOSTART
 from repotool.signing.checksig import read_checksig, split_checksig_output
 from repotool.signing.key_checks import KeyStrength, read_sign_status, signing_key_strength
@@ -444,52 +440,3 @@ class Signer:
             digests = [d for _, d in pairs]
         self._refuse([r for r in self.check_rpms(todo) if not r.ok])
         self._ledger.remember(digests)
-
-
-# --- the sign stage -------------------------------------------------------------
-
-
-def sign_cached(
-    cfg: Config, signer: Signer, unsigned: Sequence[Path], reporter: Reporter
-) -> tuple[dict[Path, Path], int]:
-    """Signed copies of built packages, kept per key so nothing is signed twice.
-
-    Returns (unsigned path → signed path, number newly signed).  New signatures
-    are checked with rpmkeys against the published key before they are kept.
-    """
-    import shutil
-
-    root = cfg.state / "signed" / signer.fingerprint
-    out: dict[Path, Path] = {}
-    todo: list[tuple[Path, Path, Path]] = []  # unsigned, work copy, final
-    work = root / ".work"
-    for src in unsigned:
-        final = root / file_digest(src) / src.name
-        if final.is_file():
-            out[src] = final
-        else:
-            todo.append((src, work / final.parent.name / src.name, final))
-    if todo:
-        shutil.rmtree(work, ignore_errors=True)
-        try:
-            for src, tmp, _ in todo:
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, tmp)
-        except OSError as e:
-            shutil.rmtree(work, ignore_errors=True)
-            raise SigningStateError(
-                f"cannot copy the packages to sign: {e.strerror or e}",
-                where=str(work),
-                hint=f"free space in {cfg.state} (or fix its permissions), then run again",
-            ) from e
-        with reporter.step("Signing packages", len(todo)) as step:
-            signer.sign_rpms([t for _, t, _ in todo], jobs=cfg.build.jobs)
-            step.advance(len(todo))
-        fresh = [t for _, t, _ in todo]
-        signer.require_signed(fresh, [file_digest(t) for t in fresh])
-        for src, tmp, final in todo:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
-            out[src] = final
-        shutil.rmtree(work, ignore_errors=True)
-    return out, len(todo)
