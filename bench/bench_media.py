@@ -22,14 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.test_media_support import publish_signed_repo
-
 from repotool.config import load_config
 from repotool.media import build_media, publish_media
 from repotool.media.iso import xorriso_argv
 from repotool.process import SubprocessRunner
 from repotool.report import SilentReporter
 from repotool.signing.release_key import open_signer
+from tests.media.media_support import publish_signed_repo
 
 EPOCH = 1390000000
 

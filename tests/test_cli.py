@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from repotool.cli import build_parser
-from tests.announce.test_announce_send import ListServer, smtp_server
+from tests.announce.announce_support import ListServer, smtp_server
 from tests.conftest import (
     REPO_ROOT,
     REPOTOOL,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.announce.test_announce_send import ListServer, smtp_server
+from tests.announce.announce_support import ListServer, smtp_server
 from tests.conftest import REPO_ROOT, DnfHost, free_port, make_project, run_repotool
 
 COMPONENT = "perfsonar-toolkit-security"

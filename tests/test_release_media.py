@@ -112,7 +112,8 @@ def test_release_announcement_is_sent_and_appears_in_the_site_archive(
     respun: Respun, tmp_path: Path
 ) -> None:
     """The whole night: release, announce the respin with its media, the site shows it."""
-    from tests.announce.test_announce_send import ListServer, free_port, smtp_server
+    from tests.announce.announce_support import ListServer, smtp_server
+    from tests.conftest import free_port
 
     project = copy_project(respun.project, tmp_path / "p")
     port = free_port()

@@ -14,28 +14,26 @@ import mailbox
 import os
 import shutil
 import socket
-import ssl
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from repotool.announce.headers import header_lines
 from repotool.cli import main
 from repotool.media.plan import ImageRecord, manifest_json, media_names
+from tests.announce.announce_support import PASSWORD, USER, ListServer, smtp_server
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CONTENT = REPO / "web" / "content"
 LIST = "perfsonar-announce@lists.perfsonar.invalid"
 SENDER = "release@perfsonar.invalid"
-USER, PASSWORD = "announcer", "correct horse"
 
 
 # --- the release key ---------------------------------------------------------------
@@ -130,45 +128,6 @@ def take_apart(raw: bytes) -> tuple[bytes, bytes]:
 # --- a real SMTP server on loopback ------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class ListServer:
-    """aiosmtpd handler of the list: records what arrives, can refuse the recipient."""
-
-    received: list[tuple[str, list[str], bytes]] = field(default_factory=list)
-    refuse_recipients: bool = False
-
-    async def handle_RCPT(
-        self, server: Any, session: Session, envelope: Envelope, address: str, options: Any
-    ) -> str:
-        if self.refuse_recipients:
-            return f"550 5.1.1 <{address}>: no such list here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        assert envelope.original_content is not None
-        self.received.append(
-            (str(envelope.mail_from), list(envelope.rcpt_tos), bytes(envelope.original_content))
-        )
-        return "250 2.0.0 queued"
-
-
-def check_login(
-    server: Any, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
-) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        USER.encode(),
-        PASSWORD.encode(),
-    )
-    return AuthResult(success=ok, handled=False)
-
-
 @pytest.fixture(scope="module")
 def server_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (the client trusts it via smtp_cafile)."""
@@ -198,30 +157,6 @@ def server_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         timeout=60,
     )
     return cert, key
-
-
-@contextmanager
-def smtp_server(
-    port: int, handler: ListServer, *, tls: tuple[Path, Path] | None = None
-) -> Iterator[ListServer]:
-    """aiosmtpd on 127.0.0.1:port; with ``tls``: STARTTLS, then a login is required."""
-    kwargs: dict[str, Any] = {}
-    if tls is not None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(str(tls[0]), str(tls[1]))
-        kwargs = {
-            "tls_context": context,
-            "require_starttls": True,
-            "auth_required": True,
-            "auth_require_tls": True,
-            "authenticator": check_login,
-        }
-    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=10, **kwargs)
-    controller.start()
-    try:
-        yield handler
-    finally:
-        controller.stop()
 
 
 @contextmanager

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import DnfHost
+from tests.records.errata_repos import Repos, build_repos, install_vulnerable
 from tests.site.site_support import (
     InProcessClient,
     SiteProject,
@@ -36,3 +38,18 @@ def site_url(site_project: SiteProject) -> Iterator[str]:
 
     with live_server(create_app(site_project.cfg)) as url:
         yield url
+
+
+# the dnf errata set-up (tests/records/errata_repos.py), as the records tests have it
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory: pytest.TempPathFactory) -> Repos:
+    """el6 and el7 repositories built from the specs, with our updateinfo."""
+    return build_repos(tmp_path_factory.mktemp("errata"))
+
+
+@pytest.fixture
+def host(repos: Repos, dnf_host: DnfHost) -> DnfHost:
+    """A host with the vulnerable builds installed from the el7 repository."""
+    return install_vulnerable(repos, dnf_host)

@@ -42,6 +42,25 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MEDIA_LABEL = "3.3.2-2"
 IMAGE_NAME = "pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso"
 
+# the fixed package of the security advisory (pages and browser tests build it)
+SECURITY_SPEC = """\
+Name:           perfsonar-toolkit-security
+Version:        3.3.2
+Release:        2.el7
+Summary:        test build of the fixed package
+License:        ASL 2.0
+BuildArch:      noarch
+
+%description
+Test package.
+
+%install
+install -d %{buildroot}/usr/share/perfsonar-test-security
+
+%files
+/usr/share/perfsonar-test-security
+"""
+
 
 @dataclass(frozen=True)
 class SiteProject:

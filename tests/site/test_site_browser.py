@@ -568,8 +568,12 @@ def test_advisory_with_its_rpm_and_checksum_fits_desktop_and_phone(
     """The package table with a real RPM link and its 64-digit SHA-256 in it."""
     from repotool.site.app import create_app
     from tests.conftest import build_rpms, createrepo
-    from tests.site.site_support import export_site, live_server, make_site_project
-    from tests.site.test_site_pages_advisory import SECURITY_SPEC
+    from tests.site.site_support import (
+        SECURITY_SPEC,
+        export_site,
+        live_server,
+        make_site_project,
+    )
 
     project = make_site_project(tmp_path)
     rpm = build_rpms({"perfsonar-toolkit-security": SECURITY_SPEC}, tmp_path / "rpmbuild")[0]

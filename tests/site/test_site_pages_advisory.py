@@ -22,27 +22,15 @@ from repotool.errors import RecordInvalidError
 from repotool.records.parsing import parse_advisory
 from repotool.site.contexts import yum_update_command
 from tests.conftest import build_rpms, createrepo
-from tests.site.site_support import REPO_ROOT, InProcessClient, export_site, make_site_project
+from tests.site.site_support import (
+    REPO_ROOT,
+    SECURITY_SPEC,
+    InProcessClient,
+    export_site,
+    make_site_project,
+)
 
 CONTENT = REPO_ROOT / "web" / "content"
-
-SECURITY_SPEC = """\
-Name:           perfsonar-toolkit-security
-Version:        3.3.2
-Release:        2.el7
-Summary:        test build of the fixed package
-License:        ASL 2.0
-BuildArch:      noarch
-
-%description
-Test package.
-
-%install
-install -d %{buildroot}/usr/share/perfsonar-test-security
-
-%files
-/usr/share/perfsonar-test-security
-"""
 
 
 _BLOCKS = frozenset({"p", "li", "td", "th", "tr", "dt", "dd", "pre", "h2", "h3", "div", "ol", "ul"})

@@ -16,10 +16,6 @@ from repotool.config import load_config
 from repotool.records.loading import load_records
 from repotool.repo.publish import render_repo_file
 from tests.conftest import DnfHost
-
-# the dnf errata fixtures (a repository built from the specs, a dnf installroot)
-from tests.records.test_advisories_dnf import host as host
-from tests.records.test_advisories_dnf import repos as repos
 from tests.site.site_support import MEDIA_LABEL, InProcessClient, SiteProject
 
 CONTENT = Path(__file__).resolve().parents[2] / "web" / "content"
