@@ -135,7 +135,12 @@ class SerialBoot:
                 "stdio",
                 *drive_args,
             ],
-            stdin=subprocess.DEVNULL,
+            # an open pipe nobody writes to, not /dev/null: with /dev/null as stdin
+            # and a gpg-agent running (any test that signed starts one), the boot
+            # menu received stray input (the agent's "ERR ... Unknown IPC command"
+            # among it) and booted the wrong entry; seen in the suite, reproduced
+            # alone with one agent started before the boot
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
@@ -161,6 +166,8 @@ class SerialBoot:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait(timeout=30)
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
         self._reader.join(timeout=5)
 
     @property
