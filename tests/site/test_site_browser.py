@@ -141,20 +141,29 @@ def test_reader_goes_from_home_to_an_advisory_and_a_release(
 
 
 def test_injected_script_does_not_run_in_the_browser(tmp_path: Path) -> None:
-    """Even a script that got into a page would be refused by the CSP header."""
+    """Even a script that got into a released page (here through an edited template,
+    so it is in the export and its manifest) is refused by the CSP header."""
     from repotool.site.app import create_app
-    from tests.site.site_support import live_server, make_site_project
+    from tests.site.site_support import export_site, live_server, make_site_project
 
     project = make_site_project(tmp_path)
-    evil = project.public / "evil.html"
-    evil.write_text(
-        "<!doctype html><html><body><p id=t>inert</p>"
-        "<script>document.getElementById('t').textContent='EXECUTED'</script>"
-        "<img src=x onerror=\"document.body.dataset.pwned='1'\"></body></html>",
+    home = project.root / "web" / "templates" / "home.html"
+    home.write_text(
+        home.read_text(encoding="utf-8").replace(
+            "{% block content %}",
+            "{% block content %}<p id=t>inert</p>"
+            "<script>document.getElementById('t').textContent='EXECUTED'</script>"
+            "<img src=x onerror=\"document.body.dataset.pwned='1'\">",
+            1,
+        ),
         encoding="utf-8",
     )
+    export_site(project)
+    assert "<script>document.getElementById" in (project.public / "index.html").read_text(
+        encoding="utf-8"
+    )
     with live_server(create_app(project.cfg)) as url:
-        dom = dump_dom(url + "/evil.html")
+        dom = dump_dom(url + "/")
     assert '<p id="t">inert</p>' in dom and "EXECUTED" not in dom.split("</p>")[0]
     assert "data-pwned" not in dom
 
