@@ -37,27 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from repotool.site.nginx_conf import NginxSite, render_server_block  # noqa: E402
-from tests.site.site_support import export_site, free_port, make_site_project  # noqa: E402
+from tests.site.site_support import (  # noqa: E402
+    NGINX_MAIN_CONF,
+    export_site,
+    free_port,
+    make_site_project,
+)
 
 PAGE = "/advisories/PSSA-2014-0002/"
-
-NGINX_CONF = """\
-daemon off;
-user root;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp;
-    proxy_temp_path {prefix}/tmp;
-    fastcgi_temp_path {prefix}/tmp;
-    uwsgi_temp_path {prefix}/tmp;
-    scgi_temp_path {prefix}/tmp;
-    include {server};
-}}
-"""
 
 
 def wait_for(url: str, seconds: float = 20) -> None:
@@ -171,7 +158,9 @@ def main() -> int:
             ).replace("gzip_static on;", "gzip_static off;")
         )
         conf = prefix / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(prefix=prefix, server=server))
+        conf.write_text(
+            NGINX_MAIN_CONF.format(prefix=prefix, server=server, worker_connections=1024)
+        )
         repotool = ROOT / ".venv" / "bin" / "repotool"
         env = dict(os.environ)
         if args.cold:  # every module compiled afresh: the first start after a clone

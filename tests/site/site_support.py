@@ -242,3 +242,65 @@ def _decoded(response: httpx.Response, raw: bytes) -> bytes:
     if response.headers.get("content-encoding") == "gzip":
         return gzip.decompress(raw)
     return raw
+
+
+# --- nginx over a public/ tree (tests and bench/bench_site.py) ---------------------
+
+NGINX_MAIN_CONF = """\
+user root;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections {worker_connections}; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp;
+    proxy_temp_path {prefix}/tmp;
+    fastcgi_temp_path {prefix}/tmp;
+    uwsgi_temp_path {prefix}/tmp;
+    scgi_temp_path {prefix}/tmp;
+    include {server};
+}}
+"""
+
+
+@contextlib.contextmanager
+def run_nginx(
+    server_block: Path, prefix: Path, port: int, *, probe: str = "/", worker_connections: int = 256
+) -> Iterator[str]:
+    """nginx as root in its own prefix on a loopback port, stopped afterwards."""
+    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        NGINX_MAIN_CONF.format(
+            prefix=prefix, server=server_block, worker_connections=worker_connections
+        )
+    )
+    check = subprocess.run(
+        ["nginx", "-t", "-p", str(prefix), "-c", str(conf)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stderr
+    proc = subprocess.Popen(
+        ["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            assert proc.poll() is None, (prefix / "error.log").read_text(errors="replace")
+            try:
+                httpx.get(url + probe, timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +12,14 @@ import httpx
 import pytest
 
 from repotool.site.files import CACHE_IMMUTABLE, public_cache_control, public_media_type
-from tests.site.site_support import IMAGE_NAME, MEDIA_LABEL, InProcessClient, SiteProject, free_port
+from tests.site.site_support import (
+    IMAGE_NAME,
+    MEDIA_LABEL,
+    InProcessClient,
+    SiteProject,
+    free_port,
+    run_nginx,
+)
 
 REPODATA = "/repo/el7/x86_64/repodata/"
 
@@ -93,25 +98,11 @@ def test_only_content_addressed_names_are_immutable() -> None:
 
 # --- nginx with the recommended configuration sends the same -----------------------
 
-NGINX_CONF = """\
-daemon off;
-user root;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp;
-    proxy_temp_path {prefix}/tmp;
-    fastcgi_temp_path {prefix}/tmp;
-    uwsgi_temp_path {prefix}/tmp;
-    scgi_temp_path {prefix}/tmp;
-    server {{
-        listen 127.0.0.1:{port};
-        root {public};
+SERVER_BLOCK = """\
+server {{
+    listen 127.0.0.1:{port};
+    root {public};
 {site_conf}
-    }}
 }}
 """
 
@@ -125,34 +116,10 @@ def _site_conf() -> str:
 @contextlib.contextmanager
 def nginx(public: Path, tmp: Path) -> Iterator[str]:
     port = free_port()
-    prefix = tmp / "nginx"
-    (prefix / "tmp").mkdir(parents=True)
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(prefix=prefix, port=port, public=public, site_conf=_site_conf())
-    )
-    proc = subprocess.Popen(
-        ["nginx", "-c", str(conf), "-p", str(prefix)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
-            try:
-                httpx.get(url + "/repo/perfsonar.repo", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.1)
+    block = tmp / "server.conf"
+    block.write_text(SERVER_BLOCK.format(port=port, public=public, site_conf=_site_conf()))
+    with run_nginx(block, tmp / "nginx", port, probe="/repo/perfsonar.repo") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def test_nginx_with_the_documented_config_agrees(

@@ -5,10 +5,7 @@ dot-entries, and a host installs with gpgcheck and repo_gpgcheck through it."""
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,61 +19,9 @@ from repotool.site.files import CACHE_IMMUTABLE
 from repotool.site.http import CONTENT_SECURITY_POLICY
 from repotool.site.nginx_conf import NginxSite, render_server_block
 from tests.conftest import DnfHost, Released, free_port, run_repotool
-from tests.site.site_support import InProcessClient
+from tests.site.site_support import InProcessClient, run_nginx
 
-MAIN_CONF = """\
-user root;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp;
-    proxy_temp_path {prefix}/tmp;
-    fastcgi_temp_path {prefix}/tmp;
-    uwsgi_temp_path {prefix}/tmp;
-    scgi_temp_path {prefix}/tmp;
-    include {server};
-}}
-"""
 REPODATA = "/repo/el7/x86_64/repodata/"
-
-
-@contextlib.contextmanager
-def run_nginx(server_block: Path, prefix: Path, port: int) -> Iterator[str]:
-    """nginx as root in its own prefix on a loopback port, stopped afterwards."""
-    (prefix / "tmp").mkdir(parents=True, exist_ok=True)
-    conf = prefix / "nginx.conf"
-    conf.write_text(MAIN_CONF.format(prefix=prefix, server=server_block))
-    check = subprocess.run(
-        ["nginx", "-t", "-p", str(prefix), "-c", str(conf)], capture_output=True, text=True
-    )
-    assert check.returncode == 0, check.stderr
-    proc = subprocess.Popen(
-        ["nginx", "-p", str(prefix), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert proc.poll() is None, (prefix / "error.log").read_text(errors="replace")
-            try:
-                httpx.get(url + "/", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
