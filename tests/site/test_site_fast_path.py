@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -140,6 +141,8 @@ def serve_traced(project: SiteProject, trace: Path) -> Iterator[str]:
         cwd=project.root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # its own process group: stopping strace alone would leave the server running
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -155,12 +158,25 @@ def serve_traced(project: SiteProject, trace: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)  # strace and the server it runs
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=15)
+        # nothing of the group may outlive the test
+        deadline = time.monotonic() + 15
+        while _group_alive(proc.pid):
+            assert time.monotonic() < deadline, "repotool serve outlived strace"
+            time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_files_go_out_with_sendfile_and_text_files_gzipped(
