@@ -90,15 +90,46 @@ def stop_gpg_agents_under(root: Path, *, wait: float = 10.0) -> dict[int, Path]:
     return left
 
 
+def processes_working_under(root: Path) -> dict[int, str]:
+    """Processes (other than this one) whose working folder lies under root: pid ->
+    command line. The tests start servers, qemu and tools in their temp folders."""
+    root = root.resolve()
+    found: dict[int, str] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cwd = Path(os.readlink(proc / "cwd"))
+            argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, a kernel thread, or not ours to read
+            continue
+        if argv and cwd.is_relative_to(root):
+            found[int(proc.name)] = argv.strip()
+    return found
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_gpg_agent_outlives_the_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Stops the gpg-agent of every GNUPGHOME the tests made (all lie under the
-    session's base temp folder) and fails the run if one survives its gpgconf kill."""
+    session's base temp folder) and fails the run if one survives its gpgconf kill;
+    fails it too if any process a test started still works in the temp folders
+    (a server, qemu, a tool), after stopping it."""
     base = tmp_path_factory.getbasetemp()
     yield
     left = stop_gpg_agents_under(base)
     assert not left, "gpg-agents still running after `gpgconf --kill all`: " + ", ".join(
         f"pid {pid} ({home})" for pid, home in sorted(left.items())
+    )
+    deadline = time.monotonic() + 10
+    strays = processes_working_under(base)
+    while strays and time.monotonic() < deadline:
+        time.sleep(0.2)
+        strays = processes_working_under(base)
+    for pid in strays:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not strays, "processes the tests started are still running: " + "; ".join(
+        f"pid {pid}: {argv}" for pid, argv in sorted(strays.items())
     )
 
 
