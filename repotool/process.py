@@ -7,8 +7,11 @@ Code that needs a program takes a :class:`Runner`; tests may pass their own.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,3 +152,33 @@ def require_tools(tools: Sequence[str]) -> None:
     for tool in tools:
         if which(tool) is None:
             raise ToolMissingError(tool, DEBIAN_PACKAGES.get(tool))
+
+
+def stop_gpg_agents_in(root: Path, *, wait: float = 5.0) -> int:
+    """Stop every gpg-agent whose home lies under ``root``; how many there were.
+
+    dnf (through librepo and gpgme) checks signatures in throwaway GnuPG homes
+    under TMPDIR, and the gpg-agent each one starts outlives the home.  Run dnf
+    with TMPDIR in a work folder, then call this on that folder.
+    """
+    root = root.resolve()
+    pids: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if not argv or Path(os.fsdecode(argv[0])).name != "gpg-agent":
+            continue
+        for i, arg in enumerate(argv[:-1]):
+            if arg == b"--homedir" and Path(os.fsdecode(argv[i + 1])).is_relative_to(root):
+                pids.append(int(proc.name))
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        time.sleep(0.05)
+    return len(pids)

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from repotool.process import stop_gpg_agents_in
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REPOTOOL = [sys.executable, "-m", "repotool"]
 PROJECT_FILES = ("repotool.toml", "specs", "web", "mirror")
@@ -335,6 +337,11 @@ class DnfHost:
             f"{name}.repo",
         )
 
+    def _tmp(self) -> Path:
+        tmp = self.root.parent / f"{self.root.name}-tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp
+
     def dnf(
         self, *args: str, releasever: str = "7", check: bool = False
     ) -> subprocess.CompletedProcess[str]:
@@ -353,8 +360,11 @@ class DnfHost:
             capture_output=True,
             text=True,
             timeout=300,
-            env={**os.environ, "LC_ALL": "C.UTF-8"},  # dnf's words as the tests read them
+            # dnf's words as the tests read them; its throwaway GnuPG homes in our folder
+            env={**os.environ, "LC_ALL": "C.UTF-8", "TMPDIR": str(self._tmp())},
         )
+        # the gpg-agents of those homes outlive them (dnf does not stop them)
+        stop_gpg_agents_in(self._tmp())
         if check:
             assert done.returncode == 0, f"dnf {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
         return done

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from repotool.process import stop_gpg_agents_in
 from tests.conftest import processes_working_under
 
 
@@ -22,3 +23,14 @@ def test_a_process_left_in_a_temp_folder_is_found_and_only_it(tmp_path: Path) ->
             proc.kill()
             proc.wait(timeout=10)
     assert left.pid not in processes_working_under(tmp_path)
+
+
+def test_gpg_agents_of_homes_under_a_folder_are_stopped(tmp_path: Path) -> None:
+    """What dnf leaves: an agent whose throwaway home lies under its TMPDIR."""
+    home = tmp_path / "tmp" / "tmpdir.abc"
+    home.mkdir(parents=True, mode=0o700)
+    subprocess.run(
+        ["gpg-connect-agent", "--homedir", str(home), "/bye"], check=True, capture_output=True
+    )
+    assert stop_gpg_agents_in(tmp_path / "tmp") == 1
+    assert stop_gpg_agents_in(tmp_path / "tmp") == 0  # gone, and nothing else touched

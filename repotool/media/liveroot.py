@@ -17,7 +17,7 @@ from pathlib import Path
 
 from repotool.errors import LiveRootError
 from repotool.media.plan import BANNER_PATH, TOOLKIT_FILES_PATH, banner_script
-from repotool.process import Runner
+from repotool.process import Runner, stop_gpg_agents_in
 
 #: Debian's rpm keeps its database in ~/.rpmdb; an EL root wants /var/lib/rpm.
 RPM_MACROS = "%_dbpath /var/lib/rpm\n"
@@ -98,9 +98,15 @@ class DnfInstaller:
         home = self.work / "rpm-home"
         home.mkdir(parents=True, exist_ok=True)
         (home / ".rpmmacros").write_text(RPM_MACROS)
+        # dnf's throwaway GnuPG homes (and their agents) go here, not into /tmp
+        self.tmp.mkdir(parents=True, exist_ok=True)
         # rpm takes SOURCE_DATE_EPOCH as the install time, so the rpmdb of two
         # builds is the same.
-        return {"HOME": str(home), "SOURCE_DATE_EPOCH": str(self.epoch)}
+        return {"HOME": str(home), "SOURCE_DATE_EPOCH": str(self.epoch), "TMPDIR": str(self.tmp)}
+
+    @property
+    def tmp(self) -> Path:
+        return self.work / "tmp"
 
     def install(
         self, root: Path, repos: Sequence[RepoSource], packages: Sequence[str], *, what: str
@@ -129,6 +135,8 @@ class DnfInstaller:
             where=where,
             check=False,
         )
+        # the gpg-agents of the GnuPG homes dnf checked signatures in outlive them
+        stop_gpg_agents_in(self.tmp)
         if done.returncode != 0:
             output = done.text + "\n" + done.stderr.decode("utf-8", "replace")
             what_failed, hint = explain_dnf_failure(output)
