@@ -4,6 +4,7 @@ Debian's dnf does with the generated metalink."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from repotool.cli import main
+from repotool.process import stop_gpg_agents_in
 from tests.mirror.mirror_fixtures import FaultServer, Repos, serve
 
 
@@ -124,6 +126,8 @@ def test_check_classifies_mirrors_and_list_steers_dnf_to_a_fresh_one(
         "gpgcheck=1\nrepo_gpgcheck=1\n"
         f"gpgkey=file://{project / 'public' / 'keys' / 'RPM-GPG-KEY-perfsonar'}\n"
     )
+    dnf_tmp = tmp_path / "dnf-tmp"
+    dnf_tmp.mkdir()
     done = subprocess.run(
         [
             "dnf",
@@ -142,7 +146,9 @@ def test_check_classifies_mirrors_and_list_steers_dnf_to_a_fresh_one(
         capture_output=True,
         text=True,
         timeout=240,
+        env={**os.environ, "TMPDIR": str(dnf_tmp)},  # dnf's throwaway GnuPG homes
     )
+    stop_gpg_agents_in(dnf_tmp)  # their agents outlive them
     assert done.returncode == 0, done.stderr + done.stdout
     installed = subprocess.run(
         ["rpm", "--root", str(root), "-q", "mt-delta"], capture_output=True, text=True
