@@ -14,7 +14,8 @@ APT_PACKAGES=(
   rpm dnf dnf-plugins-core createrepo-c gnupg gpgv
   xorriso isolinux syslinux-common syslinux-utils squashfs-tools isomd5sum cpio kmod
   grub-efi-amd64-bin grub-common mtools dosfstools
-  busybox-static qemu-system-x86 ovmf
+  busybox-static qemu-system-x86 ovmf mmdebstrap
+  socat iperf3 curl openssl
   nginx wrk hyperfine chromium
   python3-venv python3-dev ca-certificates
 )

@@ -257,9 +257,13 @@ class SiteConfig:
 class MediaConfig:
     __pydantic_config__: ClassVar[dict[str, Any]] = _STRICT
 
-    #: "busybox": small base fetched from Debian (embedded default, tests);
-    #: "repos": distribution base repositories listed in base_repos
-    base: Literal["busybox", "repos"] = "busybox"
+    #: "debian": a minimal Debian 12 userland made by mmdebstrap with the services
+    #: the toolkit configures (embedded default: a working measurement node);
+    #: "busybox": a static busybox userland (quick media-chain tests);
+    #: "repos": distribution base repositories listed in base_repos (production)
+    base: Literal["debian", "busybox", "repos"] = "debian"
+    #: the "debian" base's profile: repotool/media/bases/<name>.toml
+    base_profile: str = "debian12"
     base_repos: tuple[str, ...] = ()
     base_packages: tuple[str, ...] = ()
     #: toolkit packages installed into the live root
@@ -292,8 +296,9 @@ class MediaConfig:
         "xhci_pci",
         "ehci_pci",
     )
-    #: mksquashfs compressor for the live root: "xz" (smallest) or "gzip" (fastest)
-    squashfs_compression: Literal["xz", "gzip"] = "xz"
+    #: mksquashfs compressor for the live root: "zstd" (fast, small; kernels from
+    #: 4.14 on), "xz" (smallest; what EL6/EL7 kernels read) or "gzip" (fastest)
+    squashfs_compression: Literal["zstd", "xz", "gzip"] = "zstd"
     #: boot menu timeout in tenths of a second before the live system starts
     menu_timeout: NonNegative = 50
     #: file of the live root whose content names the toolkit release

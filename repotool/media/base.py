@@ -1,6 +1,10 @@
 """The pluggable base system under the toolkit packages.
 
-``busybox`` (embedded default, tests, development): Debian's static busybox as
+``debian`` (embedded default): a minimal Debian 12 userland by mmdebstrap with
+systemd and the services the toolkit configures (``repotool/media/debian.py``);
+the booted LiveCD is a working measurement node.
+
+``busybox`` (quick tests of the media chain): Debian's static busybox as
 the whole userland and Debian's cloud kernel, fetched with ``apt-get download``
 into the state folder and cached there.  It boots in seconds under qemu and
 proves the image, the boot chain and the toolkit packages; it is not a host
@@ -25,6 +29,7 @@ from typing import Protocol
 
 from repotool.config import Config
 from repotool.errors import BaseSystemError, ToolError
+from repotool.media.debian import DebianRootCache, deb_versions, live_setup, read_profile, unpack
 from repotool.media.liveroot import DnfInstaller, RepoSource
 from repotool.process import Runner
 from repotool.report import Reporter
@@ -293,9 +298,48 @@ def _first_file(root: Path, candidates: Sequence[str]) -> Path | None:
     return None
 
 
+class DebianBase:
+    """A minimal Debian 12 userland by mmdebstrap (repotool/media/debian.py): the
+    embedded default, a working measurement node."""
+
+    name = "debian"
+
+    def __init__(self, cfg: Config, runner: Runner, reporter: Reporter) -> None:
+        self.cfg = cfg
+        self.runner = runner
+        cache = cfg.path(cfg.media.cache_dir) if cfg.media.cache_dir else cfg.state / "media-cache"
+        self.roots = DebianRootCache(runner, cache, reporter)
+
+    def prepare(self, root: Path) -> BootKit:
+        profile = read_profile(self.cfg.media.base_profile, self.cfg.root)
+        unpack(self.runner, self.roots.tarball(profile), root)
+        live_setup(root)
+        where = f"Debian base {profile.source}"
+        kernel, kver = find_kernel(root, where)
+        mods = ensure_modules_dep(self.runner, root, kver)
+        busybox = _first_file(root, ("bin/busybox", "usr/bin/busybox"))
+        if busybox is None:
+            raise BaseSystemError(
+                "the Debian base has no busybox for the initramfs",
+                where=f"{profile.source}: packages",
+                hint='add "busybox-static" to the packages',
+            )
+        versions = deb_versions(root, [f"linux-image-{kver}", "busybox-static"])
+        parts = [f"{name} {versions[name]}" for name in sorted(versions)]
+        return BootKit(
+            kernel=kernel,
+            kernel_version=kver,
+            modules_dir=mods,
+            busybox=busybox,
+            description=f"Debian {profile.suite} ({profile.name}): " + "; ".join(parts),
+        )
+
+
 def open_base(
     cfg: Config, runner: Runner, reporter: Reporter, installer: DnfInstaller
 ) -> BaseSystem:
+    if cfg.media.base == "debian":
+        return DebianBase(cfg, runner, reporter)
     if cfg.media.base == "busybox":
         return BusyboxBase(cfg, runner, reporter)
     if cfg.media.base == "repos":
@@ -303,5 +347,6 @@ def open_base(
     raise BaseSystemError(
         f"unknown live base '{cfg.media.base}'",
         where="repotool.toml [media] base",
-        hint='use "busybox" (small test base) or "repos" (distribution base repositories)',
+        hint='use "debian" (the embedded default), "busybox" (small test base) or "repos" '
+        "(distribution base repositories)",
     )
