@@ -1,27 +1,32 @@
 """The repository index in the state folder: what each package file holds, and the
 metadata generations — a versioned JSON file that a newer repotool can read.
 
-Format (``<state>/repo-index/<target>-<arch>.json``): one line of JSON, a
-newline, then the packages' metadata chunks as UTF-8, one after the other::
+Format (``<state>/repo-index/<target>-<arch>.json``), version 3::
 
-    {"format": "repotool-repo-index", "version": 2,
+    {"format": "repotool-repo-index", "version": 3,
      "packages": [{"filename", "name", "epoch", "version", "release", "arch",
                    "sha256", "header_range": [start, end],
                    "stat": [size, mtime_ns, ctime_ns, inode],
-                   "chunks": [offset, primary bytes, filelists bytes, other bytes]}, ...],
+                   "chunks": [segment, offset, primary bytes, filelists bytes, other bytes]},
+                  ...],
      "generations": {"<revision>": {"packages": [...], "incoming": [...],
                                     "files": [...], "retired": epoch|null,
                                     "digest": sha256|null}, ...}}
-    <primary XML><filelists XML><other XML>...   (offsets count from after the newline)
 
-The chunks (nearly all of the bytes) sit outside the JSON so that loading
-the index of thousands of packages costs milliseconds, not an unescaping pass
-over megabytes.  Readers ignore keys they do not know (a later version may add some); an index
-that is missing, damaged or of an unknown version reads as empty, which means
-"read the packages again and adopt the generations on disk", never "delete".
-A generation written just before a swap waits in ``<index>.pending.json``
-(the journal) until the whole index is saved.  :func:`parse_index` and
-:func:`index_bytes` are pure.
+The packages' metadata chunks (nearly all of the bytes) are not in the file:
+they lie in segment files in ``<target>-<arch>.chunks/``
+(:mod:`repotool.repo.chunk_store`), written once by whoever read the package,
+so that saving the index after adding one package writes a few hundred bytes
+of chunks and the JSON, and no process holds every chunk at once.  Version 2
+(the chunks after the JSON line) is still read; it is saved as version 3.
+
+Readers ignore keys they do not know (a later version may add some); an index
+that is missing, damaged or of an unknown version reads as empty, and a
+package whose segment is gone is left out, which means "read the packages
+again and adopt the generations on disk", never "delete".  A generation
+written just before a swap waits in ``<index>.pending.json`` (the journal)
+until the whole index is saved.  :func:`parse_index` and :func:`index_bytes`
+are pure.
 """
 
 from __future__ import annotations
@@ -30,16 +35,21 @@ import contextlib
 import dataclasses
 import gc
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from repotool.atomic import write_atomic
+from repotool.repo import chunk_store
+from repotool.repo.chunk_store import SegmentWriter, StoredChunks
 from repotool.repo.packages import RepoPackage
 
 FORMAT = "repotool-repo-index"
-VERSION = 2
+VERSION = 3
+#: at most this many segments; past it, the smaller ones are merged into one
+MAX_SEGMENTS = 32
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,9 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _package_json(p: RepoPackage, offset: int, sizes: list[int]) -> dict[str, Any]:
+def _package_json(p: RepoPackage) -> dict[str, Any]:
+    if not isinstance(p.chunks, StoredChunks):
+        raise ValueError(f"{p.filename}: its chunks are not in the store yet")
     return {
         "filename": p.filename,
         "name": p.name,
@@ -99,13 +111,13 @@ def _package_json(p: RepoPackage, offset: int, sizes: list[int]) -> dict[str, An
         "sha256": p.sha256,
         "header_range": list(p.header_range),
         "stat": list(p.stat),
-        "chunks": [offset, *sizes],
+        "chunks": [os.path.basename(p.chunks.segment), p.chunks.offset, *p.chunks.sizes],
     }
 
 
 class _Chunks:
-    """The chunk bytes after the JSON line; pure ASCII (the usual case) is decoded
-    once and sliced, anything else chunk by chunk."""
+    """Version 2: the chunk bytes after the JSON line; pure ASCII (the usual case) is
+    decoded once and sliced, anything else chunk by chunk."""
 
     def __init__(self, blob: bytes) -> None:
         self.blob = blob
@@ -118,13 +130,45 @@ class _Chunks:
             return self.text[offset : offset + size]
         return self.blob[offset : offset + size].decode("utf-8")
 
+    def __call__(self, raw: list[Any]) -> tuple[str, str, str]:
+        offset, n_primary, n_filelists, n_other = raw
+        at = offset + n_primary
+        take = self.take
+        return (take(offset, n_primary), take(at, n_filelists), take(at + n_filelists, n_other))
 
-def _package(d: dict[str, Any], blob: _Chunks) -> RepoPackage:
+
+class _Segments:
+    """Version 3: the chunks' place in the store; a segment that is missing or too
+    short leaves its packages out (they are read again)."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.sizes: dict[str, tuple[str, int]] = {}
+
+    def __call__(self, raw: list[Any]) -> StoredChunks | None:
+        name, offset, n_primary, n_filelists, n_other = raw
+        if not isinstance(name, str) or "/" in name or name.startswith("."):
+            raise ValueError("a segment name that is not a plain file name")
+        known = self.sizes.get(name)
+        if known is None:
+            path = str(self.store / name)
+            try:
+                known = self.sizes[name] = (path, os.stat(path).st_size)
+            except OSError:
+                known = self.sizes[name] = (path, -1)
+        sizes = (int(n_primary), int(n_filelists), int(n_other))
+        if min(offset, *sizes) < 0 or offset + sum(sizes) > known[1]:
+            return None
+        return StoredChunks(known[0], int(offset), sizes)
+
+
+def _package(
+    d: dict[str, Any], chunks: tuple[str, str, str] | StoredChunks | None
+) -> RepoPackage | None:
+    if chunks is None:
+        return None
     start, end = d["header_range"]
     size, mtime, ctime, inode = d["stat"]
-    offset, n_primary, n_filelists, n_other = d["chunks"]
-    take = blob.take
-    at = offset + n_primary
     return RepoPackage(
         str(d["filename"]),
         str(d["name"]),
@@ -135,7 +179,7 @@ def _package(d: dict[str, Any], blob: _Chunks) -> RepoPackage:
         str(d["sha256"]),
         (int(start), int(end)),
         (int(size), int(mtime), int(ctime), int(inode)),
-        (take(offset, n_primary), take(at, n_filelists), take(at + n_filelists, n_other)),
+        chunks,
     )
 
 
@@ -149,7 +193,7 @@ class RepoIndex:
     @classmethod
     def load(cls, path: Path) -> RepoIndex:
         try:
-            index = parse_index(path.read_bytes())
+            index = parse_index(path.read_bytes(), chunk_dir(path))
         except OSError:
             index = cls()
         # a generation written just before a swap that a killed run did not finish
@@ -158,7 +202,36 @@ class RepoIndex:
         return index
 
     def save(self, path: Path) -> None:
+        """Chunks not yet in this index's store go there (a few hundred bytes per new
+        package), then the JSON; segments no package names any more are deleted."""
+        store = chunk_dir(path)
+        self._store_chunks(store)
+        segments = {c.segment for c in _stored(self.packages.values())}
+        chunk_store.sync(segments)
         write_atomic(path, index_bytes(self))
+        chunk_store.remove(chunk_store.dead_segments(store, segments))
+
+    def _store_chunks(self, store: Path) -> None:
+        stored = _stored(self.packages.values())
+        copy = chunk_store.to_compact(store, stored)
+        if len({c.segment for c in stored}) > MAX_SEGMENTS:  # merge the smaller half
+            sizes: dict[str, int] = {}
+            for s in stored:
+                sizes[s.segment] = sizes.get(s.segment, 0) + s.size
+            copy |= set(sorted(sizes, key=sizes.__getitem__)[: len(sizes) // 2])
+        writer = SegmentWriter(store)
+        try:
+            for name, p in self.packages.items():
+                c = p.chunks
+                if not isinstance(c, StoredChunks):
+                    text = c
+                elif c.segment in copy or os.path.dirname(c.segment) != str(store):
+                    text = chunk_store.read_all(c)
+                else:
+                    continue
+                self.packages[name] = dataclasses.replace(p, chunks=writer.add(text))
+        finally:
+            writer.close()
 
     def retire(self, revision: str, now: float) -> None:
         gen = self.generations.get(revision)
@@ -179,48 +252,48 @@ def parse_journal(data: bytes) -> dict[str, Generation]:
     return {str(rev): Generation.from_json(gen) for rev, gen in raw.items()}
 
 
+def chunk_dir(index_path: Path) -> Path:
+    """The chunk store of the index at ``index_path``."""
+    return index_path.with_suffix(".chunks")
+
+
+def _stored(packages: Iterable[RepoPackage]) -> list[StoredChunks]:
+    return [p.chunks for p in packages if isinstance(p.chunks, StoredChunks)]
+
+
 def index_bytes(index: RepoIndex) -> bytes:
-    """Pure: the index file's bytes."""
-    blob: list[bytes] = []
-    records = []
-    offset = 0
-    for p in index.packages.values():
-        parts = [c.encode("utf-8") for c in p.chunks]
-        sizes = [len(b) for b in parts]
-        records.append(_package_json(p, offset, sizes))
-        blob += parts
-        offset += sum(sizes)
-    header = json.dumps(
+    """Pure: the index file's bytes (every package's chunks must be in the store)."""
+    return json.dumps(
         {
             "format": FORMAT,
             "version": VERSION,
-            "packages": records,
+            "packages": [_package_json(p) for p in index.packages.values()],
             "generations": {rev: g.to_json() for rev, g in index.generations.items()},
         },
         separators=(",", ":"),
     ).encode()
-    return b"".join([header, b"\n", *blob])
 
 
-def parse_index(data: bytes) -> RepoIndex:
-    """Pure: an index from its bytes; anything unreadable or unknown is an empty index."""
-    cut = data.find(b"\n")
+def parse_index(data: bytes, store: Path) -> RepoIndex:
+    """Pure but for a look at the segments' sizes: an index from its bytes; anything
+    unreadable or unknown is an empty index, a package whose chunks are gone is left out."""
     with _no_gc():
-        return _parse(data, cut)
+        return _parse(data, store)
 
 
-def _parse(data: bytes, cut: int) -> RepoIndex:
+def _parse(data: bytes, store: Path) -> RepoIndex:
     try:
-        raw = json.loads(data[:cut])
-        if (
-            cut < 0
-            or not isinstance(raw, dict)
-            or raw.get("format") != FORMAT
-            or raw.get("version") != VERSION
-        ):
+        cut = data.find(b"\n")
+        raw = json.loads(data if cut < 0 else data[:cut])
+        version = raw.get("version") if isinstance(raw, dict) else None
+        if raw.get("format") != FORMAT or version not in (2, VERSION):
             return RepoIndex()
-        blob = _Chunks(data[cut + 1 :])
-        packages = {p.filename: p for p in (_package(d, blob) for d in raw["packages"])}
+        if version == 2:
+            chunks: _Chunks | _Segments = _Chunks(data[cut + 1 :] if cut >= 0 else b"")
+        else:
+            chunks = _Segments(store)
+        found = (_package(d, chunks(d["chunks"])) for d in raw["packages"])
+        packages = {p.filename: p for p in found if p is not None}
         generations = {str(r): Generation.from_json(g) for r, g in raw["generations"].items()}
     except (ValueError, TypeError, KeyError, AttributeError):
         return RepoIndex()

@@ -2,8 +2,8 @@
 
 ``read_package`` turns an rpm into its primary/filelists/other XML chunks with
 createrepo_c; the index (:mod:`repotool.repo.index`, in the state folder)
-keeps those chunks with each file's stat, so a package already in the
-repository is never read again.  Also the pure rules over package sets:
+keeps each file's stat and where its chunks are (:mod:`repotool.repo.chunk_store`),
+so a package already in the repository is never read again.  Also the pure rules over package sets:
 retention and content digests, and the rpmlib() compatibility gate per target.
 """
 
@@ -24,6 +24,7 @@ import rpmfile
 from repotool.config import TargetConfig
 from repotool.errors import CompatibilityError, PublishError
 from repotool.evr import EVR, NEVRA, evr_cmp
+from repotool.repo.chunk_store import StoredChunks
 from repotool.signing.rpm_verify import (
     PublishedKeys,
     Verdict,
@@ -34,7 +35,7 @@ from repotool.signing.rpm_verify import (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RepoPackage:
     """What the metadata says of one package file, and how to tell it changed."""
 
@@ -47,7 +48,8 @@ class RepoPackage:
     sha256: str  # of the file (the pkgid in primary.xml)
     header_range: tuple[int, int]  # where the main header lies in the file
     stat: tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
-    chunks: tuple[str, str, str]  # primary, filelists, other XML
+    #: primary, filelists, other XML: as read, or where the index keeps them
+    chunks: tuple[str, str, str] | StoredChunks
 
     @property
     def evr(self) -> EVR:

@@ -12,13 +12,10 @@ signatures and comparing builds are the shell's work between those steps.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import threading
+import re
 import time
 from collections.abc import Callable, Container, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -26,16 +23,15 @@ from typing import Protocol, runtime_checkable
 from repotool.config import Config, TargetConfig
 from repotool.errors import PublishError
 from repotool.evr import NEVRA
-from repotool.repo.index import RepoIndex, journal_path
+from repotool.repo.index import RepoIndex, chunk_dir, journal_path
 from repotool.repo.packages import (
-    PackageRead,
     RepoPackage,
     check_compatibility,
     header_digest,
-    read_and_check,
     select_retained,
     stat_of,
 )
+from repotool.repo.read_pass import read_all
 from repotool.repo.recovery import current_generation, reconcile, recover
 from repotool.repo.tree_checks import check_package_entry
 from repotool.signing.rpm_verify import PublishedKeys, Verdict
@@ -132,6 +128,35 @@ def sort_incoming(
     return IncomingSort(new, published)
 
 
+#: a package re-signed by 'repotool key rotate --resign' (docs/keys.md): its own file
+#: name beside the older file, which hosts holding an older repomd.xml still fetch
+RESIGNED_NAME = re.compile(r"\.key-[0-9A-F]{8}\.rpm\Z")
+
+
+def one_file_per_build(
+    packages: Sequence[RepoPackage], *, current: Container[str], incoming: Container[str]
+) -> list[RepoPackage]:
+    """Pure: one file per NEVRA.  A re-signed package sits beside its older file
+    until no live generation names that one: an incoming re-signed file wins (the
+    run re-signs), then the current generation's file, then an incoming one."""
+    best: dict[NEVRA, RepoPackage] = {}
+
+    def rank(p: RepoPackage) -> tuple[bool, bool, bool, str]:
+        new = p.filename in incoming
+        return (
+            new and bool(RESIGNED_NAME.search(p.filename)),
+            p.filename in current,
+            new,
+            p.filename,
+        )
+
+    for p in packages:
+        have = best.get(p.nevra)
+        if have is None or rank(p) > rank(have):
+            best[p.nevra] = p
+    return list(best.values())
+
+
 def decide_plan(
     cfg: Config,
     target: TargetConfig,
@@ -145,9 +170,14 @@ def decide_plan(
     """Pure: the final package set (newest ``keep_versions`` of each name) and what
     of it must be brought in.  ``index.packages`` holds every file on disk."""
     on_disk = [index.packages[name] for name in snapshot.files]
-    final = select_retained([*on_disk, *(p for _, p in new.values())], cfg.publish.keep_versions)
-    kept = {p.filename for p in final}
     current_gen = index.generations.get(snapshot.current or "")
+    candidates = one_file_per_build(
+        [*on_disk, *(p for _, p in new.values())],
+        current=current_gen.packages if current_gen is not None else (),
+        incoming=new,
+    )
+    final = select_retained(candidates, cfg.publish.keep_versions)
+    kept = {p.filename for p in final}
     return RepoPlan(
         target,
         snapshot.repo_dir.name,
@@ -200,10 +230,11 @@ def plan_repo(
     snapshot = read_snapshot(repo_dir, cfg.public_dir, index.packages)
     stale = [repo_dir / "Packages" / name for name in stale_files(snapshot, index.packages)]
     checks = _package_checks(verify)
-    reads = _read_all(
+    reads = read_all(
         [*stale, *incoming],
         checks.published_keys() if checks else None,
         checks.verified_before() if checks else frozenset(),
+        chunk_dir(index_path),
     )
     shas = [r.package.sha256 for r in reads]
     # by their SHA-256, so that files verified before are not checked again
@@ -237,52 +268,6 @@ def _require_same_build(
             where=f"{pkg_dir / pkg.filename} (target {target.name})",
             hint="a published version is never replaced: bump the Release in the spec",
         )
-
-
-def _read_all(
-    paths: Sequence[Path], keys: PublishedKeys | None, verified: frozenset[str]
-) -> list[PackageRead]:
-    """Read (and, with ``keys``, check) many packages, each file once; a large cold
-    repository is split over forked processes (the createrepo_c bindings hold the
-    GIL while they parse a header; the checksums are the bulk of the work).
-    ``verified``: SHA-256s whose files passed before (their payload need not be hashed)."""
-    workers = min(os.cpu_count() or 1, len(paths) // 64)
-    # fork only a single-threaded process: a lock held by another thread (a
-    # progress display, say) at fork time would stay locked in the child
-    if workers < 2 or threading.active_count() > 1:
-        return [read_and_check(p, keys, verified) for p in paths]
-    # small batches keep the workers busy to the end when sizes vary
-    batches = [list(paths[i : i + 16]) for i in range(0, len(paths), 16)]
-    ctx = multiprocessing.get_context("fork")
-    try:
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=ctx,
-            initializer=_worker_setup,
-            initargs=(keys, verified),
-        ) as pool:
-            parts = list(pool.map(_read_batch, batches))
-    except BrokenProcessPool as e:
-        raise PublishError(
-            "a process reading package headers died",
-            where=str(paths[0].parent),
-            hint="a package file may be damaged; run again to find which",
-        ) from e
-    return [r for part in parts for r in part]
-
-
-#: what a reading worker checks against (set once per worker process)
-_worker_checks: tuple[PublishedKeys | None, frozenset[str]] = (None, frozenset())
-
-
-def _worker_setup(keys: PublishedKeys | None, verified: frozenset[str]) -> None:
-    global _worker_checks
-    _worker_checks = (keys, verified)
-
-
-def _read_batch(paths: list[Path]) -> list[PackageRead]:
-    keys, verified = _worker_checks
-    return [read_and_check(p, keys, verified) for p in paths]
 
 
 def _package_checks(verify: object) -> PackageChecks | None:

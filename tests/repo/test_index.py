@@ -1,19 +1,31 @@
-"""The repository index file: versioned JSON, typed generations, damage reads as empty."""
+"""The repository index file: versioned JSON, typed generations, chunks in a store beside
+it, damage reads as empty."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from repotool.repo.index import FORMAT, VERSION, Generation, RepoIndex, index_bytes, parse_index
+from repotool.repo.chunk_store import StoredChunks, read_all
+from repotool.repo.index import (
+    FORMAT,
+    VERSION,
+    Generation,
+    RepoIndex,
+    chunk_dir,
+    index_bytes,
+    parse_index,
+)
 from repotool.repo.packages import RepoPackage
 
 
-def _index() -> RepoIndex:
-    pkg = RepoPackage(
-        "a-1-1.el7.noarch.rpm",
-        "a",
+def _pkg(name: str = "a", chunks: tuple[str, str, str] | None = None) -> RepoPackage:
+    return RepoPackage(
+        f"{name}-1-1.el7.noarch.rpm",
+        name,
         2,
         "1",
         "1.el7",
@@ -21,8 +33,12 @@ def _index() -> RepoIndex:
         "ab" * 32,
         (104, 2000),
         (3000, 1, 2, 77),
-        ("<package>p</package>", "<package>f</package>", "<package>o</package>"),
+        chunks or ("<package>p</package>", "<package>f</package>", "<package>o</package>"),
     )
+
+
+def _index() -> RepoIndex:
+    pkg = _pkg()
     return RepoIndex(
         {pkg.filename: pkg},
         {
@@ -32,16 +48,34 @@ def _index() -> RepoIndex:
     )
 
 
+def _texts(index: RepoIndex) -> RepoIndex:
+    """The index with every package's chunks read out of the store."""
+    return RepoIndex(
+        {
+            name: dataclasses.replace(
+                p, chunks=read_all(p.chunks) if isinstance(p.chunks, StoredChunks) else p.chunks
+            )
+            for name, p in index.packages.items()
+        },
+        dict(index.generations),
+    )
+
+
+def _segments(path: Path) -> dict[str, bytes]:
+    store = chunk_dir(path)
+    return {p.name: p.read_bytes() for p in sorted(store.iterdir())}
+
+
 def test_the_index_reads_back_as_it_was_written(tmp_path: Path) -> None:
     path = tmp_path / "el7-x86_64.json"
     _index().save(path)
-    assert RepoIndex.load(path) == _index()
-    head, _, blob = path.read_bytes().partition(b"\n")
-    raw = json.loads(head)
-    assert (raw["format"], raw["version"]) == (FORMAT, VERSION) == ("repotool-repo-index", 2)
-    # the metadata chunks follow the JSON line as plain UTF-8, where its offsets say
-    assert raw["packages"][0]["chunks"] == [0, 20, 20, 20]
-    assert blob == b"<package>p</package><package>f</package><package>o</package>"
+    assert _texts(RepoIndex.load(path)) == _index()
+    raw = json.loads(path.read_bytes())
+    assert (raw["format"], raw["version"]) == (FORMAT, VERSION) == ("repotool-repo-index", 3)
+    # the metadata chunks are in a segment of the store beside the index, where it says
+    ((segment, data),) = _segments(path).items()
+    assert raw["packages"][0]["chunks"] == [segment, 0, 20, 20, 20]
+    assert data == b"<package>p</package><package>f</package><package>o</package>"
     assert raw["generations"]["100"] == {
         "packages": ["a-1-1.el7.noarch.rpm"],
         "incoming": [],
@@ -51,31 +85,132 @@ def test_the_index_reads_back_as_it_was_written(tmp_path: Path) -> None:
     }
 
 
+def test_adding_a_package_writes_its_chunks_only(tmp_path: Path) -> None:
+    path = tmp_path / "el7-x86_64.json"
+    index = RepoIndex({p.filename: p for p in (_pkg(f"p{i}") for i in range(50))})
+    index.save(path)
+    before = _segments(path)
+    (old,) = before
+    stat = os.stat(chunk_dir(path) / old)
+    index = RepoIndex.load(path)
+    new = _pkg("new", ("<package>N</package>", "<f/>", "<o/>"))
+    index.packages[new.filename] = new
+    index.save(path)
+    after = _segments(path)
+    # the old segment is untouched; the new one holds the new package's chunks alone
+    assert after[old] == before[old]
+    assert os.stat(chunk_dir(path) / old).st_mtime_ns == stat.st_mtime_ns
+    assert [data for name, data in after.items() if name != old] == [
+        b"<package>N</package><f/><o/>"
+    ]
+    assert _texts(RepoIndex.load(path)).packages[new.filename] == new
+
+
+def test_segments_no_package_needs_are_deleted_and_sparse_ones_compacted(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "el7-x86_64.json"
+    index = RepoIndex({p.filename: p for p in (_pkg(f"p{i}") for i in range(10))})
+    index.save(path)
+    index.packages["x-1-1.el7.noarch.rpm"] = _pkg("x")
+    index.save(path)
+    assert len(_segments(path)) == 2
+    del index.packages["x-1-1.el7.noarch.rpm"]  # pruned: its segment goes
+    index.save(path)
+    (first,) = _segments(path)
+    for i in range(6):  # most of the first segment is dead: its live chunks are copied
+        del index.packages[f"p{i}-1-1.el7.noarch.rpm"]
+    index.save(path)
+    ((second, data),) = _segments(path).items()
+    assert second != first
+    assert data == b"<package>p</package><package>f</package><package>o</package>" * 4
+    assert _texts(RepoIndex.load(path)) == _texts(index)
+
+
 def _split() -> tuple[dict[str, Any], bytes]:
-    head, _, blob = index_bytes(_index()).partition(b"\n")
+    text = _index()
+    head, _, blob = _v2_bytes(text).partition(b"\n")
     return json.loads(head), blob
+
+
+def _v2_bytes(index: RepoIndex) -> bytes:
+    """An index as repotool wrote it before the chunk store (version 2)."""
+    records, blob, offset = [], b"", 0
+    for p in index.packages.values():
+        parts = [c.encode() for c in p.chunks]  # type: ignore[union-attr]
+        records.append(
+            {
+                "filename": p.filename,
+                "name": p.name,
+                "epoch": p.epoch,
+                "version": p.version,
+                "release": p.release,
+                "arch": p.arch,
+                "sha256": p.sha256,
+                "header_range": list(p.header_range),
+                "stat": list(p.stat),
+                "chunks": [offset, *map(len, parts)],
+            }
+        )
+        blob += b"".join(parts)
+        offset += sum(map(len, parts))
+    gens = {rev: g.to_json() for rev, g in index.generations.items()}
+    head = {"format": FORMAT, "version": 2, "packages": records, "generations": gens}
+    return json.dumps(head).encode() + b"\n" + blob
 
 
 def _join(raw: dict[str, Any], blob: bytes) -> bytes:
     return json.dumps(raw).encode() + b"\n" + blob
 
 
-def test_keys_a_later_version_adds_are_ignored() -> None:
+def test_an_index_of_version_2_is_read_and_saved_as_version_3(tmp_path: Path) -> None:
+    path = tmp_path / "el7-x86_64.json"
+    path.write_bytes(_v2_bytes(_index()))
+    index = RepoIndex.load(path)
+    assert index == _index()
+    index.save(path)
+    assert json.loads(path.read_bytes())["version"] == 3
+    assert _texts(RepoIndex.load(path)) == _index()
+
+
+def test_keys_a_later_version_adds_are_ignored(tmp_path: Path) -> None:
     raw, blob = _split()
     raw["written_by"] = "repotool 9"
     raw["packages"][0]["signature_id"] = "x"
     raw["generations"]["100"]["note"] = "x"
-    assert parse_index(_join(raw, blob)) == _index()
+    assert parse_index(_join(raw, blob), tmp_path) == _index()
+    path = tmp_path / "el7-x86_64.json"
+    _index().save(path)
+    raw3 = json.loads(path.read_bytes())
+    raw3["packages"][0]["signature_id"] = "x"
+    assert _texts(parse_index(json.dumps(raw3).encode(), chunk_dir(path))) == _index()
 
 
-def test_damage_or_an_unknown_version_reads_as_an_empty_index() -> None:
+def test_damage_or_an_unknown_version_reads_as_an_empty_index(tmp_path: Path) -> None:
     raw, blob = _split()
-    assert parse_index(_join({**raw, "version": 3}, blob)) == RepoIndex()
-    assert parse_index(b"\x80\x05garbage") == RepoIndex()
-    assert parse_index(index_bytes(_index())[:-10]) == RepoIndex()  # cut short
-    assert parse_index(_join(raw, b"\xff" * len(blob))) == RepoIndex()  # not UTF-8
+    assert parse_index(_join({**raw, "version": 4}, blob), tmp_path) == RepoIndex()
+    assert parse_index(b"\x80\x05garbage", tmp_path) == RepoIndex()
+    assert parse_index(_v2_bytes(_index())[:-10], tmp_path) == RepoIndex()  # cut short
+    assert parse_index(_join(raw, b"\xff" * len(blob)), tmp_path) == RepoIndex()  # not UTF-8
     raw["generations"]["100"]["packages"] = "not a list"
-    assert parse_index(_join(raw, blob)) == RepoIndex()
+    assert parse_index(_join(raw, blob), tmp_path) == RepoIndex()
+
+
+def test_a_package_whose_chunks_are_gone_is_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "el7-x86_64.json"
+    a, b = _pkg("a"), _pkg("b")
+    index = RepoIndex({a.filename: a}, dict(_index().generations))
+    index.save(path)
+    index.packages[b.filename] = b
+    index.save(path)
+    segment_of_b = index.packages[b.filename].chunks
+    assert isinstance(segment_of_b, StoredChunks)
+    Path(segment_of_b.segment).unlink()  # damage: b is read again, a stays known
+    loaded = RepoIndex.load(path)
+    assert sorted(loaded.packages) == [a.filename]
+    assert loaded.generations == index.generations
+    (Path(loaded.packages[a.filename].chunks.segment)).write_bytes(b"short")  # type: ignore[union-attr]
+    assert RepoIndex.load(path).packages == {}
 
 
 def test_a_killed_runs_journal_is_read_with_the_index(tmp_path: Path) -> None:
@@ -85,3 +220,12 @@ def test_a_killed_runs_journal_is_read_with_the_index(tmp_path: Path) -> None:
         json.dumps({"102": {"packages": ["a-1-1.el7.noarch.rpm"], "files": []}})
     )
     assert RepoIndex.load(path).generations["102"] == Generation(("a-1-1.el7.noarch.rpm",))
+
+
+def test_index_bytes_needs_the_chunks_in_the_store() -> None:
+    try:
+        index_bytes(_index())
+    except ValueError as e:
+        assert "not in the store" in str(e)
+    else:
+        raise AssertionError("index_bytes wrote chunks it does not have")

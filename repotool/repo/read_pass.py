@@ -1,0 +1,88 @@
+"""The read pass over many package files: each file read once, in a pool of forked
+workers when there are many (:func:`repotool.repo.packages.read_and_check` per file).
+
+A worker writes the metadata chunks of what it read straight to the index's
+chunk store (:mod:`repotool.repo.chunk_store`) and hands back only the small
+records, so the publishing process neither unpickles nor holds the metadata
+of thousands of packages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import threading
+from collections.abc import Container, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from repotool.errors import PublishError
+from repotool.repo.chunk_store import SegmentWriter
+from repotool.repo.packages import PackageRead, read_and_check
+from repotool.signing.rpm_verify import PublishedKeys
+
+#: files per task: small batches keep the workers busy to the end when sizes vary
+BATCH = 16
+
+
+def read_all(
+    paths: Sequence[Path],
+    keys: PublishedKeys | None,
+    verified: frozenset[str],
+    store: Path | None = None,
+) -> list[PackageRead]:
+    """Read (and, with ``keys``, check) many packages, each file once; a large cold
+    repository is split over forked processes (the createrepo_c bindings hold the
+    GIL while they parse a header; the checksums are the bulk of the work).
+    ``verified``: SHA-256s whose files passed before (their payload need not be hashed).
+    ``store``: the chunk store the chunks are written to (None: kept in the records)."""
+    workers = min(os.cpu_count() or 1, len(paths) // 64)
+    # fork only a single-threaded process: a lock held by another thread (a
+    # progress display, say) at fork time would stay locked in the child
+    if workers < 2 or threading.active_count() > 1:
+        writer = SegmentWriter(store) if store is not None else None
+        try:
+            return [_stored(read_and_check(p, keys, verified), writer) for p in paths]
+        finally:
+            if writer is not None:
+                writer.close()
+    batches = [list(paths[i : i + BATCH]) for i in range(0, len(paths), BATCH)]
+    ctx = multiprocessing.get_context("fork")
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_worker_setup,
+            initargs=(keys, verified, store),
+        ) as pool:
+            parts = list(pool.map(_read_batch, batches))
+    except BrokenProcessPool as e:
+        raise PublishError(
+            "a process reading package headers died",
+            where=str(paths[0].parent),
+            hint="a package file may be damaged; run again to find which",
+        ) from e
+    return [r for part in parts for r in part]
+
+
+def _stored(read: PackageRead, writer: SegmentWriter | None) -> PackageRead:
+    if writer is None or not isinstance(read.package.chunks, tuple):
+        return read
+    package = dataclasses.replace(read.package, chunks=writer.add(read.package.chunks))
+    return PackageRead(package, read.verdict)
+
+
+#: what a reading worker checks against and writes to (set once per worker process)
+_worker: tuple[PublishedKeys | None, Container[str], SegmentWriter | None] = (None, (), None)
+
+
+def _worker_setup(keys: PublishedKeys | None, verified: frozenset[str], store: Path | None) -> None:
+    global _worker
+    _worker = (keys, verified, SegmentWriter(store) if store is not None else None)
+
+
+def _read_batch(paths: list[Path]) -> list[PackageRead]:
+    keys, verified, writer = _worker
+    return [_stored(read_and_check(p, keys, verified), writer) for p in paths]
