@@ -22,7 +22,8 @@ the web app turns them into HTTP status codes.
      │    │    └── KeyAgentError    a forwarded agent socket is silent, or its key files are here
      │    ├── BadSignatureError    a package or file fails signature/digest checks
      │    ├── SigningStateError    a signing file in the state folder is damaged
-     │    └── KeyRotationError     a key lifecycle step refused (rotation twice, key expires first)
+     │    ├── KeyRotationError     a key lifecycle step refused (rotation twice, key expires first)
+     │    └── CompromisedKeyError  a publish would name a package signed by a compromised key
      ├── PublishError             the repository could not be published
      │    ├── LockHeldError        another publish is running
      │    ├── CompatibilityError   a package needs rpm features a target lacks
@@ -179,6 +180,11 @@ class SigningStateError(SigningError):
 
 class KeyRotationError(SigningError):
     """A ``repotool key`` step refused before anything is published: the reason and the fix."""
+
+
+class CompromisedKeyError(SigningError):
+    """A package a new repository generation would name is signed by a key that
+    ``repotool key compromised`` took out of service (the file and the fix named)."""
 
 
 class KeyAgentError(KeyUnavailableError):

@@ -30,7 +30,8 @@ def register(
             width=78,
         ),
         epilog="examples:\n  repotool key status\n\n"
-        "actions: status, rotate, retire (see 'repotool key ACTION --help' and docs/keys.md)",
+        "actions: status, rotate, retire, compromised\n"
+        "(see 'repotool key ACTION --help' and docs/keys.md)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     keys = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
@@ -62,14 +63,21 @@ def register(
             width=78,
         ),
         epilog="examples:\n  repotool key rotate --new release-2027@example.org\n"
-        "  (--new takes the fingerprint, or a user id that names one key of the keyring)",
+        "  (--new takes the fingerprint, or a user id that names one key of the keyring)\n"
+        "  repotool key rotate --resign   # after the switch date: before 'key retire'",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    rotate.add_argument(
+    what = rotate.add_mutually_exclusive_group(required=True)
+    what.add_argument(
         "--new",
-        required=True,
         metavar="KEY",
         help="the new key: its fingerprint, or a user id naming one key in the release keyring",
+    )
+    what.add_argument(
+        "--resign",
+        action="store_true",
+        help="from the switch date on: publish every retained package re-signed by the new "
+        "key, each under its own name (<file>.key-<ID>.rpm), in a new metadata generation",
     )
     rotate.add_argument(
         "--switch-date",
@@ -94,6 +102,32 @@ def register(
     )
     retire.add_argument("old", metavar="OLD", help="the old key: fingerprint or user id")
     retire.set_defaults(handler=run_retire)
+    bad = keys.add_parser(
+        "compromised",
+        parents=[common],
+        help="a release key is compromised: revoke it, re-sign everything, tell hosts",
+        description=textwrap.fill(
+            "OLD must be the old key of a rotation whose release package (both keys) is "
+            "published. Imports and publishes OLD's revocation certificate (public/keys/, "
+            "beside the key), ends the rotation at once, re-signs every retained package "
+            "with the new key, refuses from then on to publish anything OLD signed, "
+            "publishes a release package that removes OLD from the hosts' rpm database, "
+            "writes the advisory (web/content/advisories/) and puts its announcement, signed "
+            "with the new key, in the outbox (not sent).",
+            width=78,
+        ),
+        epilog="examples:\n  repotool key compromised 8C299CB0...  # the old key's fingerprint\n"
+        "  repotool key compromised OLD --revocation OLD.rev",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bad.add_argument("old", metavar="OLD", help="the compromised key: fingerprint or user id")
+    bad.add_argument(
+        "--revocation",
+        metavar="FILE",
+        help="its revocation certificate (default: the one gpg made with the key, "
+        "openpgp-revocs.d/OLD.rev in the release keyring)",
+    )
+    bad.set_defaults(handler=run_compromised)
 
 
 def run_status(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
@@ -116,6 +150,8 @@ def run_rotate(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 
     cfg = ctx.config
     day = today()
+    if args.resign:
+        return _resign(ctx, day)
     switch = args.switch_date or day + dt.timedelta(days=30)
     with publish_lock(cfg):
         signer = open_signer(cfg, ctx.runner, ctx.reporter)
@@ -155,4 +191,61 @@ def run_retire(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         "new": done.new,
         "spec": str(done.spec),
         "release": done.release,
+    }
+
+
+def _resign(ctx: Context, day: dt.date) -> dict[str, Any]:
+    from repotool.signing.resign import resign_and_publish
+
+    done = resign_and_publish(
+        ctx.config, ctx.runner, ctx.reporter, where="repotool key rotate --resign", today=day
+    )
+    copies = done.copies
+    where = ", ".join(done.release.published) or "nothing new"
+    return {
+        "summary": (
+            f"Re-signed {copies.resigned} of the {copies.checked} packages the repositories "
+            f"publish with {done.fingerprint}; published {where} "
+            "(each re-signed package under its own name; the older files stay while older "
+            "metadata generations live)."
+        ),
+        "fingerprint": done.fingerprint,
+        "checked": copies.checked,
+        "resigned": copies.resigned,
+        **done.release.to_json(),
+    }
+
+
+def run_compromised(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
+    from pathlib import Path
+
+    from repotool.signing.compromise import compromise_key
+    from repotool.signing.keyring import today
+
+    done = compromise_key(
+        ctx.config,
+        ctx.runner,
+        ctx.reporter,
+        args.old,
+        revocation=Path(args.revocation) if args.revocation else None,
+        today=today(),
+    )
+    where = ", ".join(done.published) or "nothing new"
+    return {
+        "summary": (
+            f"{done.old} is revoked and out of service; {done.new} signs. Re-signed "
+            f"{done.resigned} packages and published {where}.\n"
+            f"The advisory {done.advisory_id} is in {done.advisory}; its announcement (signed "
+            f"with {done.new}) waits in {done.announcement}: send it with "
+            f"'repotool announce advisory {done.advisory_id} --send'.\n"
+            f"Commit {done.spec} and {done.advisory}."
+        ),
+        "old": done.old,
+        "new": done.new,
+        "advisory": str(done.advisory),
+        "advisory_id": done.advisory_id,
+        "announcement": str(done.announcement) if done.announcement else None,
+        "published": done.published,
+        "resigned": done.resigned,
+        "spec": str(done.spec),
     }

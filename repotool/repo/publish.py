@@ -117,6 +117,20 @@ def plan_all(
                     )
                 )
             step.advance(note=target.name)
+    # after a key compromise, nothing signed by that key is published again (docs/keys.md)
+    from repotool.signing.revocation import refuse_compromised
+
+    refuse_compromised(
+        cfg,
+        (
+            (
+                f"{p.target.name}/{p.arch}",
+                p.incoming.get(pkg.filename, p.repo_dir / "Packages" / pkg.filename),
+            )
+            for p in plans
+            for pkg in p.packages
+        ),
+    )
     return plans
 
 

@@ -108,6 +108,18 @@ class Keyring:
             )
         return data
 
+    def import_keys(self, data: bytes, *, where: str) -> None:
+        """gpg --import: keys, or a revocation certificate (the key becomes revoked)."""
+        done = self.runner.run(
+            [*self._argv(), "--import"], input=data, check=False, where=f"GNUPGHOME {self.home}"
+        )
+        if done.returncode != 0:
+            raise KeyRotationError(
+                "gpg did not import it: " + done.stderr.decode("utf-8", "replace").strip()[-300:],
+                where=where,
+                hint="pass the key's own revocation certificate (--revocation FILE)",
+            )
+
     def cross_sign(self, by: str, target: str) -> None:
         """An exportable certification of ``target``'s user ids by ``by`` (kept once)."""
         self.runner.run(
@@ -183,7 +195,7 @@ def release_keys(cfg: Config, signer: Signer) -> ReleaseKeys:
     base = cfg.key.public_key_name
     if rotation is None:
         own = signer.public_key_armored().encode()
-        return ReleaseKeys({base: own}, {base: own}, [base])
+        return ReleaseKeys({base: own}, {base: own, **_revoked_keys(cfg, signer)}, [base])
     _check_spec_ships(cfg, rotation)
     ring = keyring_of(signer)
 
@@ -200,7 +212,38 @@ def release_keys(cfg: Config, signer: Signer) -> ReleaseKeys:
         f.name: content(f.fingerprint, f.cross_signed)
         for f in published_key_files(base, signer.fingerprint, rotation)
     }
+    published.update(_revoked_keys(cfg, signer))
     return ReleaseKeys(package, published, repo_gpgkey_names(base, rotation))
+
+
+def revocation_path(cfg: Config, fingerprint: str) -> Path:
+    """The revocation certificate of a compromised key, as 'key compromised' kept it."""
+    return cfg.state / "revocations" / f"{fingerprint.upper()}.rev"
+
+
+def _revoked_keys(cfg: Config, signer: Signer) -> dict[str, bytes]:
+    """public/keys/ for each compromised key: the key with its revocation, and beside
+    it the revocation certificate (``<name>-<ID>`` and ``<name>-<ID>.rev``)."""
+    from repotool.signing.lifecycle import rotation_key_name
+    from repotool.signing.revocation import compromised, load_removed
+
+    out: dict[str, bytes] = {}
+    ring = keyring_of(signer)
+    for key in compromised(load_removed(cfg)):
+        name = rotation_key_name(cfg.key.public_key_name, key.fingerprint)
+        cert = revocation_path(cfg, key.fingerprint)
+        try:
+            out[name + ".rev"] = cert.read_bytes()
+        except OSError as e:
+            raise KeyRotationError(
+                f"the revocation certificate of the compromised key {key.fingerprint} is "
+                f"missing: {e.strerror or e}",
+                where=str(cert),
+                hint="put it back (gpg keeps one in openpgp-revocs.d/ of the keyring that "
+                "made the key): hosts and users need it to learn the key is revoked",
+            ) from e
+        out[name] = ring.export(key.fingerprint, minimal=False)
+    return out
 
 
 def file_fingerprints(path: Path, runner: Runner) -> list[str]:

@@ -317,9 +317,9 @@ def check_retire(
             f"by the new key {rotation.new}: {not_new[0]}{more}; hosts that drop the old key "
             "could no longer install them",
             where=where,
-            hint="publish them signed by the new key first: rebuild with a higher Release, or "
-            "let older versions go ([publish] keep_versions); re-signing in place "
-            "('key rotate --resign') is not built yet",
+            hint="re-sign them: 'repotool key rotate --resign' publishes a copy of each "
+            "signed by the new key; or rebuild with a higher Release, or let older versions "
+            "go ([publish] keep_versions)",
         )
     return rotation
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from pathlib import Path
 
 import gnupg
@@ -81,6 +82,21 @@ def _dev_key_fingerprint(marker: Path) -> str:
     )
 
 
+#: the banners each reporter was shown: one command opens the key more than once (the
+#: release, then the CSAF writer when it signs documents), the banner shows once
+_SHOWN: weakref.WeakKeyDictionary[Reporter, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _banner_once(reporter: Reporter, banner: str) -> None:
+    try:
+        shown = _SHOWN.setdefault(reporter, set())
+    except TypeError:  # a reporter that cannot be weakly referenced: always shown
+        shown = set()
+    if banner not in shown:
+        shown.add(banner)
+        reporter.warn(banner)
+
+
 def _open_development(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
     home = cfg.state / "gnupg"
     marker = home / "DEVELOPMENT-KEY-NOT-FOR-PRODUCTION"
@@ -89,7 +105,7 @@ def _open_development(cfg: Config, runner: Runner, reporter: Reporter) -> Signer
     else:
         reporter.info("Creating a local development signing key (first use) ...")
         fpr = _make_dev_key(home, cfg.key.dev_uid)
-    reporter.warn(DEV_KEY_BANNER.format(fpr=fpr, home=home))
+    _banner_once(reporter, DEV_KEY_BANNER.format(fpr=fpr, home=home))
     return Signer(
         gnupghome=home,
         fingerprint=fpr,

@@ -33,6 +33,12 @@ from repotool.signing.lifecycle import (
     spec_for_keys,
     spec_rotation_key,
 )
+from repotool.signing.revocation import (
+    RemovedKey,
+    add_removed,
+    spec_removed_keys,
+    spec_with_removed_keys,
+)
 from repotool.signing.signer import Signer
 
 _FPR = re.compile(r"^[0-9A-F]{40}\Z")
@@ -200,17 +206,23 @@ def retire_key(
     )
     spec = release_spec(cfg)
     text = spec.read_text()
+    # hosts drop the old key from their rpm database (the package's %posttrans)
+    text = spec_with_removed_keys(
+        text, [*spec_removed_keys(text), rotation.old[-8:]], where=str(spec)
+    )
     new_text = spec_for_keys(
         text,
         rotation_key="",
         day=today,
         packager=cfg.build.packager,
         lines=[
-            f"Only the release key {rotation.new}; the old key {rotation.old} is retired",
+            f"Only the release key {rotation.new}; the old key {rotation.old} is retired "
+            "and removed from the host's rpm database",
         ],
         where=str(spec),
     )
     write_atomic(spec, new_text.encode())
+    add_removed(cfg, RemovedKey(rotation.old, "retired", today, rotation.new))
     if cfg.key.mode == "development":
         marker = cfg.state / "gnupg" / "DEVELOPMENT-KEY-NOT-FOR-PRODUCTION"
         write_atomic(
@@ -222,6 +234,12 @@ def retire_key(
     reporter.info(f"The rotation ended; {spec} now ships only {rotation.new}")
     release = _version_release(new_text)
     return Retired(rotation.old, rotation.new, spec, release, len(packages))
+
+
+def spec_version(spec_text: str) -> tuple[str, str]:
+    """Version and Release of a spec (Release without the dist tag)."""
+    version, _, release = _version_release(spec_text).partition("-")
+    return version, release
 
 
 def _version_release(spec_text: str) -> str:

@@ -224,7 +224,7 @@ def test_a_retire_after_the_switch_with_everything_resigned_passes() -> None:
             {"not_new": ["public/repo/el7/x86_64/Packages/a.rpm", "b.rpm"]},
             f"2 of the 40 packages the repositories publish are not signed by the new key {NEW}: "
             "public/repo/el7/x86_64/Packages/a.rpm (and 1 more)",
-            "publish them signed by the new key first",
+            "re-sign them: 'repotool key rotate --resign'",
         ),
         ({"rotation": None}, "no key rotation is under way", "repotool key rotate --new KEY"),
         ({"old_fpr": NEW}, f"the rotation's old key is {OLD}, not {NEW}", f"retire {OLD}"),

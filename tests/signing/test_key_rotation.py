@@ -236,12 +236,12 @@ def test_host_follows_the_rotation_without_importing_a_key_by_hand(
     assert f"packages the repositories publish are not signed by the new key {new}" in (
         early.stderr
     )
-    assert "hint: publish them signed by the new key first" in early.stderr
+    assert "hint: re-sign them: 'repotool key rotate --resign'" in early.stderr
     assert spec.read_bytes() == before and state.is_file()
 
-    # every published package signed by the new key: new builds, older versions let go.
-    # (Re-signing in place, 'key rotate --resign', is not built: here the advisories
-    # name the rebuilt fixes, so the old builds can leave the repository.)
+    # every published package signed by the new key: new builds, older versions let go
+    # (the other way, 'key rotate --resign', is tests/signing/test_key_resign.py): here
+    # the advisories name the rebuilt fixes, so the old builds can leave the repository
     for advisory in (project_dir / "web/content/advisories").glob("*.md"):
         advisory.write_text(
             re.sub(
