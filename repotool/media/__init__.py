@@ -52,6 +52,7 @@ from repotool.media.publish import (
     verify_stage,
     write_sums,
 )
+from repotool.media.sbom import read_packages, write_sbom
 from repotool.process import Runner, require_tools
 from repotool.repo.tree_checks import check_name
 from repotool.report import Reporter
@@ -90,6 +91,8 @@ class MediaResult:
     packages: tuple[str, ...]
     #: the newer respin already out when these were built (``--force``); "" if none
     superseded_by: str = ""
+    #: the images' SBOM (CycloneDX JSON), also in SHA256SUMS and media.json
+    sbom: ImageRecord | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -105,6 +108,8 @@ class MediaResult:
         }
         if self.superseded_by:
             out["superseded_by"] = self.superseded_by
+        if self.sbom is not None:
+            out["sbom"] = self.sbom.__dict__
         return out
 
 
@@ -221,6 +226,10 @@ def build_media(
                 root, release_file=m.release_file, toolkit_files=installer.files_of(root, toolkit)
             )
             normalise_root(root)
+            # the SBOM's packages: read now, the root is deleted once squashed
+            sbom_packages, distro = read_packages(
+                cfg, runner, root, kit_description=kit.description, toolkit=toolkit
+            )
             step.advance(note="toolkit installed")
 
             squashfs = work / "squashfs.img"
@@ -278,13 +287,22 @@ def build_media(
 
             stage = staging_dir(cfg.state, releases, version_label)
             images = place_images(iso, stage, names)
-            write_sums(stage, names, images, signer)
+            sbom = write_sbom(
+                stage,
+                names,
+                product=cfg.product,
+                livecd=images[0],
+                packages=sbom_packages,
+                distro=distro,
+                source_date_epoch=source_date_epoch,
+            )
+            write_sums(stage, names, [*images, sbom], signer)
             (stage / names.manifest).write_text(
                 manifest_json(
                     names=names,
                     product=cfg.product,
                     source_date_epoch=source_date_epoch,
-                    images=images,
+                    images=[*images, sbom],
                     kernel=kit.description,
                     base=base.name,
                     packages=toolkit,
@@ -307,6 +325,7 @@ def build_media(
                     kernel=kit.description,
                     packages=tuple(toolkit),
                     superseded_by=superseded_by,
+                    sbom=sbom,
                 ),
             )
             stage = None  # from here the caller owns it

@@ -20,6 +20,11 @@ from repotool.records.respins import split_label
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 DEFAULT_CHECKSUMS = "SHA256SUMS"
 DEFAULT_SIGNATURE = "SHA256SUMS.asc"
+#: the ``kind`` of the SBOM's entry in ``images``: listed with the images (name,
+#: size, sha256), every reader that mirrors or checks the images' files (mirrors
+#: of older versions included) also carries and checks it; readers of this
+#: version tell it from the boot images by this kind
+SBOM_KIND = "SBOM"
 
 
 class ManifestError(ValueError):
@@ -46,6 +51,7 @@ class MediaManifest:
     """What readers use of media.json (the writer also records kernel, base, packages)."""
 
     version: str
+    #: the boot images (LiveCD, LiveUSB), without the SBOM
     images: tuple[MediaImage, ...]
     checksums: str = DEFAULT_CHECKSUMS
     signature: str = DEFAULT_SIGNATURE
@@ -53,6 +59,14 @@ class MediaManifest:
     date: str = ""
     #: the newer respin that was already out when these media were built; "" if none
     superseded_by: str = ""
+    #: the SBOM (CycloneDX JSON) listed with the images; None in media.json files
+    #: written before media carried one
+    sbom: MediaImage | None = None
+
+    @property
+    def files(self) -> tuple[MediaImage, ...]:
+        """Every file media.json sizes and sums: the images and the SBOM."""
+        return self.images + ((self.sbom,) if self.sbom else ())
 
 
 def _plain_name(value: object) -> bool:
@@ -111,7 +125,8 @@ def parse_manifest(data: bytes | str, where: str) -> MediaManifest:
 
     Refuses an image without a plain file name, an integer size or a 64-digit
     SHA-256 (so nobody is shown a checksum that was not computed, or a link
-    that leaves the release's folder), and a manifest that names no image.
+    that leaves the release's folder), a manifest that names no image, and one
+    with more than one SBOM (an ``images`` entry of kind ``SBOM``; optional).
     ``where`` names the file in the error.
     """
     try:
@@ -120,9 +135,17 @@ def parse_manifest(data: bytes | str, where: str) -> MediaManifest:
         raise ManifestError(f"not valid JSON: {e}", where=where) from e
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise ManifestError("media.json has no 'images' list", where=where)
-    images = tuple(_image(n, img, where) for n, img in enumerate(doc["images"], 1))
+    entries = tuple(_image(n, img, where) for n, img in enumerate(doc["images"], 1))
+    images = tuple(i for i in entries if i.kind != SBOM_KIND)
+    sboms = [i for i in entries if i.kind == SBOM_KIND]
     if not images:
         raise ManifestError("media.json names no images", where=where)
+    if len(sboms) > 1:
+        raise ManifestError(
+            f"media.json names {len(sboms)} SBOMs ({', '.join(i.name for i in sboms)}); "
+            "the media stage writes one",
+            where=where,
+        )
     version = doc.get("version")
     if not isinstance(version, str):
         raise ManifestError(f"media.json has no 'version' string: {version!r}", where=where)
@@ -134,6 +157,7 @@ def parse_manifest(data: bytes | str, where: str) -> MediaManifest:
         signature=_file_name(doc, "signature", DEFAULT_SIGNATURE, where),
         date=date if isinstance(date, str) else "",
         superseded_by=_superseded_by(doc, where),
+        sbom=sboms[0] if sboms else None,
     )
 
 

@@ -66,6 +66,8 @@ class MediaNames:
     volume_label: str
     livecd: str
     liveusb: str
+    #: the image's SBOM (CycloneDX JSON), beside the images
+    sbom: str
     checksums: str = "SHA256SUMS"
     signature: str = "SHA256SUMS.asc"
     manifest: str = "media.json"
@@ -75,7 +77,8 @@ def media_names(*, prefix: str, version_label: str, arch: str, volume_label: str
     """Names like ``pS-Performance_Toolkit-3.3.2-2-LiveCD-x86_64.iso``.
 
     The LiveUSB image is the same isohybrid image under its own name (``.img``,
-    to be written to a stick with dd); it is published as a hard link.
+    to be written to a stick with dd); it is published as a hard link.  The
+    SBOM of both is ``pS-Performance_Toolkit-3.3.2-2-x86_64.cdx.json``.
     """
     if not _VERSION_LABEL.fullmatch(version_label):
         raise MediaError(
@@ -97,6 +100,7 @@ def media_names(*, prefix: str, version_label: str, arch: str, volume_label: str
         volume_label=label,
         livecd=f"{stem}-LiveCD-{arch}.iso",
         liveusb=f"{stem}-LiveUSB-{arch}.img",
+        sbom=f"{stem}-{arch}.cdx.json",
     )
 
 
@@ -391,6 +395,8 @@ def manifest_json(
 ) -> str:
     """media.json, read by the site's download table and the announcements.
 
+    ``images``: the boot images and the SBOM (kind ``SBOM``, see
+    :data:`repotool.media.manifest.SBOM_KIND`).
     ``superseded_by``: the newer respin already out when these media were
     built (``release --respin N --force``); the key is absent otherwise."""
     doc: dict[str, object] = {

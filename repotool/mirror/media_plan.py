@@ -127,9 +127,9 @@ def label_images(
     *,
     max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> list[FileSpec]:
-    """The images of ``label`` (paths ``<label>/<name>``), each with the size media.json
-    gives and the sha256 the signed SHA256SUMS gives; any disagreement is refused, and
-    so is a size above ``max_image_bytes``."""
+    """The images of ``label`` and their SBOM (paths ``<label>/<name>``), each with the
+    size media.json gives and the sha256 the signed SHA256SUMS gives; any disagreement
+    is refused, and so is a size above ``max_image_bytes``."""
     hint = (
         "the release's media.json and its signed SHA256SUMS disagree; the upstream is "
         "mid-update or tampered with; DEST was left unchanged; run again later"
@@ -148,7 +148,8 @@ def label_images(
             hint=hint,
         )
     specs: list[FileSpec] = []
-    for image in manifest.images:
+    files = manifest.files  # the images and their SBOM
+    for image in files:
         signed = sums.get(image.name)
         if signed is None:
             raise MirrorIntegrityError(
@@ -176,7 +177,7 @@ def label_images(
         spec = FileSpec(path=f"{label}/{image.name}", size=image.size, algo="sha256", digest=signed)
         if spec not in specs:
             specs.append(spec)
-    named = {i.name for i in manifest.images}
+    named = {i.name for i in files}
     unsized = sorted(set(sums) - named)
     if unsized:
         raise MirrorIntegrityError(
@@ -185,6 +186,6 @@ def label_images(
             where=where,
             hint=hint,
         )
-    if len(named) != len(manifest.images):
+    if len(named) != len(files):
         raise MirrorIntegrityError("media.json lists an image twice", where=where, hint=hint)
     return specs

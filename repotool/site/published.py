@@ -68,6 +68,8 @@ class MediaSet:
     #: media.json's own superseded_by: built after that newer respin (``--force``), so
     #: they hold the packages published then, not those of ``date``
     built_after: str = ""
+    #: the images' SBOM (CycloneDX JSON); None for media made before they had one
+    sbom: MediaImage | None = None
 
     def image_url(self, image: MediaImage) -> str:
         return f"/releases/{self.label}/{image.name}"
@@ -173,6 +175,7 @@ def parse_media(data: bytes, label: str, where: str) -> MediaSet:
         signature_url=f"/releases/{label}/{manifest.signature}",
         superseded_by=manifest.superseded_by,
         built_after=manifest.superseded_by,
+        sbom=manifest.sbom,
     )
 
 

@@ -41,6 +41,7 @@ from tests.media.media_support import (
 EPOCH = 1390000000
 LIVECD = "pS-Performance_Toolkit-3.3.2-LiveCD-x86_64.iso"
 LIVEUSB = "pS-Performance_Toolkit-3.3.2-LiveUSB-x86_64.img"
+SBOM = "pS-Performance_Toolkit-3.3.2-x86_64.cdx.json"
 BOOT_TIMEOUT = 120.0
 #: OVMF under TCG takes a while before GRUB even starts
 UEFI_BOOT_TIMEOUT = 180.0
@@ -89,7 +90,7 @@ def test_release_folder_holds_complete_media(
     folder = cfg.public_dir / "releases" / "3.3.2"
     assert built.directory == folder
     assert sorted(os.listdir(folder)) == sorted(
-        [LIVECD, LIVEUSB, "SHA256SUMS", "SHA256SUMS.asc", "media.json"]
+        [LIVECD, LIVEUSB, SBOM, "SHA256SUMS", "SHA256SUMS.asc", "media.json"]
     )
     cd, usb = folder / LIVECD, folder / LIVEUSB
     assert cd.read_bytes()[:2048] == usb.read_bytes()[:2048]
@@ -107,6 +108,16 @@ def test_release_folder_holds_complete_media(
     assert by_kind["LiveCD"]["name"] == LIVECD
     assert by_kind["LiveCD"]["size"] == cd.stat().st_size
     assert by_kind["LiveUSB"]["sha256"] == built.images[0].sha256
+    assert by_kind["SBOM"]["name"] == SBOM
+    # the busybox base has no dpkg database: its two .debs (kernel, busybox) are listed
+    purls = {c["purl"] for c in json.loads((folder / SBOM).read_text())["components"]}
+    assert {p.split("@")[0] for p in purls} == {
+        "pkg:deb/debian/busybox-static",
+        f"pkg:deb/debian/{manifest['kernel'].split()[0]}",
+        "pkg:rpm/perfsonar-release",
+        "pkg:rpm/perfsonar-toolkit",
+        "pkg:rpm/perfsonar-toolkit-hello",
+    }
     # nothing half-made or left over next to it, nor in the state folder
     assert [n for n in releases_listing(cfg) if n.startswith(".")] == []
     assert not (cfg.state / "media-work" / "3.3.2").exists()
@@ -263,6 +274,8 @@ def test_same_inputs_give_the_same_image(
     first = built.images[0].sha256
     again = build(cfg, signer, "3.3.2")
     assert again.images[0].sha256 == first
+    assert again.sbom is not None and built.sbom is not None
+    assert again.sbom.sha256 == built.sbom.sha256
     sums = (cfg.public_dir / "releases" / "3.3.2" / "SHA256SUMS").read_text()
     assert f"{first}  {LIVECD}\n" in sums
 
@@ -292,6 +305,7 @@ def test_command_line_builds_and_prints_json(
         "pS-Performance_Toolkit-3.3.2-3-LiveCD-x86_64.iso",
         "pS-Performance_Toolkit-3.3.2-3-LiveUSB-x86_64.img",
     ]
+    assert doc["sbom"]["name"] == "pS-Performance_Toolkit-3.3.2-3-x86_64.cdx.json"
 
 
 # --- failures leave nothing behind -----------------------------------------
