@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +71,9 @@ class StoredChunks:
 
     def __len__(self) -> int:
         return 3
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(read_all(self))
 
     @property
     def size(self) -> int:

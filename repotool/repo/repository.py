@@ -44,6 +44,7 @@ from repotool.atomic import write_atomic
 from repotool.config import Config
 from repotool.errors import BadSignatureError, LockHeldError
 from repotool.repo.index import Generation, journal_bytes, journal_path
+from repotool.repo.metadata import blocks_path, write_metadata
 from repotool.repo.packages import content_digest, restat
 from repotool.repo.planning import RepoPlan
 from repotool.repo.recovery import current_generation, point_link
@@ -168,34 +169,26 @@ def _write_metadata(
     """primary/filelists/other (+updateinfo) and repomd.xml into staging; returns file names."""
     comp = _COMPRESSION[plan.target.metadata_compression]
     suffix = cr.compression_suffix(comp)
-    paths = {
-        "primary": staging / f"primary.xml{suffix}",
-        "filelists": staging / f"filelists.xml{suffix}",
-        "other": staging / f"other.xml{suffix}",
-    }
-    pri = cr.PrimaryXmlFile(str(paths["primary"]), comp)
-    fil = cr.FilelistsXmlFile(str(paths["filelists"]), comp)
-    oth = cr.OtherXmlFile(str(paths["other"]), comp)
-    for f in (pri, fil, oth):
-        f.set_num_of_pkgs(len(plan.packages))
-    for p in plan.packages:
-        pri.add_chunk(p.chunks[0])
-        fil.add_chunk(p.chunks[1])
-        oth.add_chunk(p.chunks[2])
-    for f in (pri, fil, oth):
-        f.close()
+    records = write_metadata(
+        plan.packages,
+        staging,
+        plan.target.metadata_compression,
+        blocks_path(plan.index_path),
+        plan.repo_dir,
+    )
     if updateinfo is not None:
         raw = staging / "updateinfo.xml"
         raw.write_bytes(updateinfo)
-        paths["updateinfo"] = staging / f"updateinfo.xml{suffix}"
-        cr.compress_file(str(raw), str(paths["updateinfo"]), comp)
+        path = staging / f"updateinfo.xml{suffix}"
+        cr.compress_file(str(raw), str(path), comp)
         raw.unlink()
-    repomd = cr.Repomd()
-    names = []
-    for kind, path in paths.items():
-        rec = cr.RepomdRecord(kind, str(path))
+        rec = cr.RepomdRecord("updateinfo", str(path))
         rec.fill(cr.SHA256)
         rec.rename_file()
+        records.append(rec)
+    repomd = cr.Repomd()
+    names = []
+    for rec in records:
         repomd.set_record(rec)
         names.append(Path(rec.location_href).name)
     repomd.set_revision(revision)

@@ -137,7 +137,7 @@ def _v2_bytes(index: RepoIndex) -> bytes:
     """An index as repotool wrote it before the chunk store (version 2)."""
     records, blob, offset = [], b"", 0
     for p in index.packages.values():
-        parts = [c.encode() for c in p.chunks]  # type: ignore[union-attr]
+        parts = [c.encode() for c in p.chunks]
         records.append(
             {
                 "filename": p.filename,

@@ -1,0 +1,328 @@
+"""Writing primary/filelists/other of a repository generation from the index's chunks.
+
+With gzip (the default), each file is a series of gzip *members* — the XML
+head, then one member per block of packages, then the closing tag — which
+every gzip reader (zlib's ``gzread``, Python's gzip, librepo, libsolv, yum)
+reads as one stream.  Block boundaries depend only on the package file names
+(a block ends before a name whose CRC-32 is 0 modulo :data:`BLOCK`), so
+adding or removing a package changes one block: the next generation copies
+the other blocks' compressed bytes from the current one
+(``<index>.blocks.json`` says where they are) and compresses only the blocks
+that changed, in threads (zlib releases the GIL).  The uncompressed XML is
+byte for byte what createrepo_c writes (tested), so repomd.xml's
+open-checksum and open-size are the same as createrepo_c's; the records are
+filled from this pass, without reading the files back.
+
+Other compressions (xz, zstd) go through createrepo_c's writers, whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zlib
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import createrepo_c as cr
+
+from repotool.atomic import write_atomic
+from repotool.repo.chunk_store import StoredChunks
+from repotool.repo.packages import RepoPackage
+
+KINDS = ("primary", "filelists", "other")
+#: a block ends before a file name whose CRC-32 is 0 modulo this (about this many per block)
+BLOCK = 64
+#: zlib level: createrepo_c's gzip files are about this size
+LEVEL = 2
+_HEADS = {
+    "primary": '<metadata xmlns="http://linux.duke.edu/metadata/common" '
+    'xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="{n}">\n',
+    "filelists": '<filelists xmlns="http://linux.duke.edu/metadata/filelists" packages="{n}">\n',
+    "other": '<otherdata xmlns="http://linux.duke.edu/metadata/other" packages="{n}">\n',
+}
+_TAILS = {"primary": b"</metadata>", "filelists": b"</filelists>", "other": b"</otherdata>"}
+_BLOCKS_FORMAT = "repotool-metadata-blocks"
+
+
+def blocks_path(index_path: Path) -> Path:
+    """Where the blocks of the latest generation of an index's repository are."""
+    return index_path.with_suffix(".blocks.json")
+
+
+def head(kind: str, n: int) -> bytes:
+    """Pure: the XML before the first package, as createrepo_c writes it."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + _HEADS[kind].format(n=n)).encode()
+
+
+def tail(kind: str) -> bytes:
+    return _TAILS[kind]
+
+
+def split_blocks(packages: Sequence[RepoPackage]) -> list[Sequence[RepoPackage]]:
+    """Pure: consecutive blocks whose boundaries depend only on the file names."""
+    out: list[Sequence[RepoPackage]] = []
+    start = 0
+    for i, p in enumerate(packages):
+        if i > start and zlib.crc32(p.filename.encode()) % BLOCK == 0:
+            out.append(packages[start:i])
+            start = i
+    if start < len(packages):
+        out.append(packages[start:])
+    return out
+
+
+def block_key(block: Sequence[RepoPackage]) -> str:
+    """Pure: what a block's compressed bytes depend on."""
+    h = hashlib.sha256(f"{_BLOCKS_FORMAT} 1 gz {LEVEL}\n".encode())
+    for p in block:
+        sizes = p.chunks.sizes if isinstance(p.chunks, StoredChunks) else p.chunks
+        h.update(f"{p.filename}\0{p.sha256}\0{sizes}\n".encode())
+    return h.hexdigest()
+
+
+def _member(data: bytes) -> bytes:
+    z = zlib.compressobj(LEVEL, zlib.DEFLATED, 31)
+    return z.compress(data) + z.flush()
+
+
+class _Segments:
+    """Read descriptors of every segment the packages' chunks are in, for the
+    writing threads (one ``pread`` per package gives its three chunks)."""
+
+    def __init__(self, packages: Sequence[RepoPackage]) -> None:
+        self.fds: dict[str, int] = {}
+        try:
+            for p in packages:
+                if isinstance(p.chunks, StoredChunks) and p.chunks.segment not in self.fds:
+                    self.fds[p.chunks.segment] = os.open(
+                        p.chunks.segment, os.O_RDONLY | os.O_CLOEXEC
+                    )
+        except BaseException:
+            self.close()
+            raise
+
+    def raw(self, block: Sequence[RepoPackage]) -> list[bytes]:
+        """Pure but for the reads: the block's primary, filelists and other XML."""
+        parts: list[list[bytes]] = [[], [], []]
+        for p in block:
+            c = p.chunks
+            if isinstance(c, StoredChunks):
+                data = os.pread(self.fds[c.segment], c.size, c.offset)
+                if len(data) != c.size:
+                    raise OSError(f"{c.segment}: the chunks at {c.offset} are cut short")
+                a, b, _ = c.sizes
+                three = (data[:a], data[a : a + b], data[a + b :])
+            else:
+                three = (c[0].encode(), c[1].encode(), c[2].encode())
+            for part, x in zip(parts, three, strict=True):
+                part.append(x)
+        return [b"".join(part) for part in parts]
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+
+    def __enter__(self) -> _Segments:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Written:
+    """One metadata file, with what repomd.xml says of it."""
+
+    kind: str
+    path: Path
+    checksum: str
+    size: int
+    open_checksum: str
+    open_size: int
+
+    def record(self) -> cr.RepomdRecord:
+        rec = cr.RepomdRecord(self.kind, str(self.path))
+        rec.checksum, rec.checksum_type = self.checksum, "sha256"
+        rec.checksum_open, rec.checksum_open_type = self.open_checksum, "sha256"
+        rec.size, rec.size_open = self.size, self.open_size
+        rec.timestamp = int(self.path.stat().st_mtime)
+        return rec
+
+
+class _Out:
+    """One metadata file being written: its bytes and both checksums."""
+
+    def __init__(self, kind: str, path: Path) -> None:
+        self.kind, self.path = kind, path
+        self.f = path.open("wb")
+        self.sha, self.open_sha = hashlib.sha256(), hashlib.sha256()
+        self.size = self.open_size = 0
+
+    def add(self, raw: bytes, member: bytes) -> tuple[int, int]:
+        at = self.size
+        self.f.write(member)
+        self.sha.update(member)
+        self.open_sha.update(raw)
+        self.size += len(member)
+        self.open_size += len(raw)
+        return at, len(member)
+
+    def finish(self) -> Written:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        final = self.path.with_name(f"{self.sha.hexdigest()}-{self.kind}.xml.gz")
+        os.replace(self.path, final)
+        return Written(
+            self.kind,
+            final,
+            self.sha.hexdigest(),
+            self.size,
+            self.open_sha.hexdigest(),
+            self.open_size,
+        )
+
+
+Block = tuple[list[bytes], list[bytes]]  # per kind: raw XML, gzip member
+
+
+def write_gz(
+    packages: Sequence[RepoPackage], staging: Path, blocks_path: Path, repo_dir: Path
+) -> list[Written]:
+    """primary/filelists/other.xml.gz of ``packages`` into ``staging`` (named
+    ``<sha256>-<kind>.xml.gz``), reusing the current generation's compressed blocks;
+    ``blocks_path`` then says where this generation's blocks are."""
+    outs: list[_Out] = []
+    layout: list[list[Any]] = []
+    with _Reuse(blocks_path, repo_dir) as reuse:
+        segments = _Segments(packages)
+        try:
+            outs = [_Out(kind, staging / f"{kind}.xml.gz") for kind in KINDS]
+            for out in outs:
+                raw = head(out.kind, len(packages))
+                out.add(raw, _member(raw))
+            for key, (raws, members) in _blocks(split_blocks(packages), reuse, segments):
+                places = [out.add(r, m) for out, r, m in zip(outs, raws, members, strict=True)]
+                layout.append([key, *places])
+            for out in outs:
+                out.add(tail(out.kind), _member(tail(out.kind)))
+            written = [out.finish() for out in outs]
+        finally:
+            segments.close()
+            for out in outs:
+                out.f.close()
+    if staging.parent == repo_dir:  # the generation's folder once it is swapped in
+        final = staging.name.removesuffix(".tmp")
+        files = {w.kind: f"{final}/{w.path.name}" for w in written}
+        doc = {"format": _BLOCKS_FORMAT, "version": 1, "files": files, "blocks": layout}
+        write_atomic(blocks_path, json.dumps(doc, separators=(",", ":")).encode())
+    return written
+
+
+def _blocks(
+    blocks: list[Sequence[RepoPackage]], reuse: _Reuse, segments: _Segments
+) -> Iterator[tuple[str, Block]]:
+    """Each block's raw XML and gzip members, in order; made in threads, at most a
+    few blocks ahead of the writer (memory stays flat)."""
+
+    def make(block: Sequence[RepoPackage], members: list[bytes] | None) -> Block:
+        raws = segments.raw(block)
+        return raws, members if members is not None else [_member(r) for r in raws]
+
+    workers = os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        queue: deque[tuple[str, Future[Block]]] = deque()
+        for block in blocks:
+            key = block_key(block)
+            queue.append((key, pool.submit(make, block, reuse.find(key))))
+            if len(queue) > 2 * workers:
+                key, job = queue.popleft()
+                yield key, job.result()
+        while queue:
+            key, job = queue.popleft()
+            yield key, job.result()
+
+
+class _Reuse:
+    """Where the current generation's compressed blocks are (``<index>.blocks.json``);
+    anything unreadable or stale means "compress again", never a wrong byte."""
+
+    def __init__(self, blocks_path: Path, repo_dir: Path) -> None:
+        self.fds: list[int] = []
+        self.where: dict[str, list[tuple[int, int]]] = {}
+        try:
+            doc = json.loads(blocks_path.read_bytes())
+            if doc.get("format") != _BLOCKS_FORMAT or doc.get("version") != 1:
+                return
+            names = [str(doc["files"][kind]) for kind in KINDS]
+            if any(".." in Path(n).parts or Path(n).is_absolute() for n in names):
+                return
+            sizes = [(repo_dir / n).stat().st_size for n in names]
+            where = {str(b[0]): [(int(o), int(n)) for o, n in b[1:]] for b in doc["blocks"]}
+            for places in where.values():
+                if len(places) != len(KINDS) or any(
+                    o < 0 or n <= 0 or o + n > s for (o, n), s in zip(places, sizes, strict=True)
+                ):
+                    return
+            for n in names:
+                self.fds.append(os.open(repo_dir / n, os.O_RDONLY | os.O_CLOEXEC))
+            self.where = where
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            self.where = {}
+
+    def find(self, key: str) -> list[bytes] | None:
+        places = self.where.get(key)
+        if places is None:
+            return None
+        out = [os.pread(fd, n, o) for fd, (o, n) in zip(self.fds, places, strict=True)]
+        return out if all(len(b) == n for b, (_, n) in zip(out, places, strict=True)) else None
+
+    def __enter__(self) -> _Reuse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+
+def write_metadata(
+    packages: Sequence[RepoPackage],
+    staging: Path,
+    compression: str,
+    blocks_path: Path,
+    repo_dir: Path,
+) -> list[cr.RepomdRecord]:
+    """primary, filelists and other into ``staging``; their repomd records, filled
+    and with their final (checksum-named) file names."""
+    if compression == "gz":
+        return [w.record() for w in write_gz(packages, staging, blocks_path, repo_dir)]
+    blocks_path.unlink(missing_ok=True)
+    comp = {"xz": cr.XZ_COMPRESSION, "zstd": cr.ZSTD_COMPRESSION}[compression]
+    suffix = cr.compression_suffix(comp)
+    files = [
+        cr.PrimaryXmlFile(str(staging / f"primary.xml{suffix}"), comp),
+        cr.FilelistsXmlFile(str(staging / f"filelists.xml{suffix}"), comp),
+        cr.OtherXmlFile(str(staging / f"other.xml{suffix}"), comp),
+    ]
+    for f in files:
+        f.set_num_of_pkgs(len(packages))
+    with _Segments(packages) as segments:
+        for block in split_blocks(packages):
+            for f, raw in zip(files, segments.raw(block), strict=True):
+                f.add_chunk(raw.decode("utf-8"))
+    records = []
+    for f, kind in zip(files, KINDS, strict=True):
+        f.close()
+        rec = cr.RepomdRecord(kind, str(staging / f"{kind}.xml{suffix}"))
+        rec.fill(cr.SHA256)
+        rec.rename_file()
+        records.append(rec)
+    return records
