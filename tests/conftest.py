@@ -313,18 +313,58 @@ def served_url(released: Released) -> Iterator[str]:
     server.stop()
 
 
+#: the base provides packages (repotool.media.provides): perfsonar-base-<profile>
+BASE_PACKAGE_PREFIX = "perfsonar-base-"
+#: the profile whose capabilities the test hosts' base repository provides
+BASE_PROFILE = "debian12"
+#: set by _base_repository_home: where the session's base repository is made
+_BASE_REPOSITORY_HOME: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _base_repository_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _BASE_REPOSITORY_HOME[:] = [tmp_path_factory.getbasetemp() / "base-repository"]
+
+
+def base_repository() -> Path:
+    """A yum repository holding the base provides package of BASE_PROFILE, made
+    with the project's own build_base_provides (root=None: nothing to prove it
+    against) and createrepo_c, once per session (per xdist worker)."""
+    from repotool.media.provides import build_base_provides, load_profile
+    from repotool.process import SubprocessRunner
+
+    home = _BASE_REPOSITORY_HOME[0]
+    folder = home / "repo"
+    if not (folder / "repodata" / "repomd.xml").is_file():
+        shutil.rmtree(home, ignore_errors=True)
+        profile = load_profile(BASE_PROFILE)
+        rpm = build_base_provides(
+            SubprocessRunner(), profile, home / "rpms", epoch=1390867200, root=None
+        )
+        (folder / "Packages").mkdir(parents=True)
+        shutil.copy2(rpm, folder / "Packages" / rpm.name)
+        subprocess.run(["createrepo_c", "-q", str(folder)], check=True, timeout=120)
+    return folder
+
+
 class DnfHost:
     """A throwaway host: Debian's dnf in its own installroot, as a host admin runs it.
 
     The one dnf host of the tests: repositories come from .repo files
-    (`add_repo_file`, or `add_local_repo` for a folder on disk)."""
+    (`add_repo_file`, or `add_local_repo` for a folder on disk).  Every host
+    also has the base repository (`base_repository`), unless base=False."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, base: bool = True) -> None:
         self.root = root / "root"
         self.reposdir = root / "repos.d"
         self.cachedir = root / "cache"
         for d in (self.root, self.reposdir, self.cachedir):
             d.mkdir(parents=True, exist_ok=True)
+        if base:
+            # what a CentOS host's base repositories give: the toolkit's real
+            # Requires (a shell, openssl, httpd, ntp, iperf3 ...), as the
+            # provides package of the Debian demo base, never skipped checks
+            self.add_local_repo(base_repository(), name="base")
 
     def add_repo_file(self, text: str, name: str = "perfsonar.repo") -> None:
         (self.reposdir / name).write_text(text)
@@ -370,7 +410,8 @@ class DnfHost:
         return done
 
     def installed(self, *, arch: bool = False) -> set[str]:
-        """NAME-VERSION-RELEASE (with arch: .ARCH too) of every package but gpg keys."""
+        """NAME-VERSION-RELEASE (with arch: .ARCH too) of every package but gpg keys
+        and the base system's provides package (the host's, not the toolkit's)."""
         qf = "%{NAME}-%{VERSION}-%{RELEASE}" + (".%{ARCH}" if arch else "") + "\n"
         done = subprocess.run(
             ["rpm", "--root", str(self.root), "-qa", "--qf", qf],
@@ -379,7 +420,9 @@ class DnfHost:
             check=True,
         )
         return {
-            line for line in done.stdout.splitlines() if line and not line.startswith("gpg-pubkey")
+            line
+            for line in done.stdout.splitlines()
+            if line and not line.startswith(("gpg-pubkey", BASE_PACKAGE_PREFIX))
         }
 
 
