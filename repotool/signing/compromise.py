@@ -108,6 +108,7 @@ def advisory_text(
     old: str,
     new: str,
     version: str,
+    fixed_in: str,
     release_evrs: Mapping[str, str],
     key_url: str,
 ) -> str:
@@ -139,6 +140,8 @@ def advisory_text(
                 f"update_command: yum update {RELEASE_PACKAGE}",
                 1,
             )
+    fixed = next(ln for ln in text.splitlines() if ln.startswith("fixed_in:"))
+    text = text.replace(fixed, f'fixed_in: "{fixed_in}"', 1)
     for target, evr in release_evrs.items():
         head = f"  {target}: []"
         line = next(ln for ln in text.splitlines() if ln.startswith(head))
@@ -267,6 +270,7 @@ def compromise_key(
             old=old_fpr,
             new=rotation.new,
             version=cfg.version,
+            fixed_in=f"{version}-{release}",
             release_evrs={t.name: f"{version}-{release}{t.dist}" for t in cfg.targets},
             key_url=published_key_url(cfg),
         )

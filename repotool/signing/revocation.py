@@ -123,7 +123,10 @@ def load_removed(cfg: Config) -> list[RemovedKey]:
 
 def add_removed(cfg: Config, key: RemovedKey) -> list[RemovedKey]:
     """Record ``key`` (once; a compromise outranks an earlier retire)."""
-    keys = [k for k in load_removed(cfg) if k.fingerprint != key.fingerprint]
+    keys = load_removed(cfg)
+    if any(k.fingerprint == key.fingerprint and k.reason == "compromised" for k in keys):
+        return keys
+    keys = [k for k in keys if k.fingerprint != key.fingerprint]
     keys.append(key)
     write_atomic(removed_path(cfg), removed_bytes(keys))
     return keys
