@@ -4,11 +4,10 @@ metadata generations — a versioned JSON file that a newer repotool can read.
 Format (``<state>/repo-index/<target>-<arch>.json``), version 3::
 
     {"format": "repotool-repo-index", "version": 3,
-     "packages": [{"filename", "name", "epoch", "version", "release", "arch",
-                   "sha256", "header_range": [start, end],
-                   "stat": [size, mtime_ns, ctime_ns, inode],
-                   "chunks": [segment, offset, primary bytes, filelists bytes, other bytes]},
-                  ...],
+     "fields": ["filename", "name", "epoch", "version", "release", "arch", "sha256",
+                "header_start", "header_end", "size", "mtime_ns", "ctime_ns", "inode",
+                "segment", "offset", "primary_bytes", "filelists_bytes", "other_bytes"],
+     "packages": [[one row per package, its values in the order "fields" names], ...],
      "generations": {"<revision>": {"packages": [...], "incoming": [...],
                                     "files": [...], "retired": epoch|null,
                                     "digest": sha256|null}, ...}}
@@ -20,7 +19,9 @@ so that saving the index after adding one package writes a few hundred bytes
 of chunks and the JSON, and no process holds every chunk at once.  Version 2
 (the chunks after the JSON line) is still read; it is saved as version 3.
 
-Readers ignore keys they do not know (a later version may add some); an index
+Rows rather than objects: the JSON of 10,000 packages loads in about a third
+of the time.  Readers ignore keys and columns they do not know (a later
+version may add some; a reader finds its columns by name); an index
 that is missing, damaged or of an unknown version reads as empty, and a
 package whose segment is gone is left out, which means "read the packages
 again and adopt the generations on disk", never "delete".  A generation
@@ -98,21 +99,48 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _package_json(p: RepoPackage) -> dict[str, Any]:
-    if not isinstance(p.chunks, StoredChunks):
+#: the columns of a package row in version 3 (a later version may add some: readers find
+#: the columns they know by name and ignore the rest)
+FIELDS = (
+    "filename",
+    "name",
+    "epoch",
+    "version",
+    "release",
+    "arch",
+    "sha256",
+    "header_start",
+    "header_end",
+    "size",
+    "mtime_ns",
+    "ctime_ns",
+    "inode",
+    "segment",
+    "offset",
+    "primary_bytes",
+    "filelists_bytes",
+    "other_bytes",
+)
+
+
+def _package_row(p: RepoPackage) -> list[Any]:
+    c = p.chunks
+    if not isinstance(c, StoredChunks):
         raise ValueError(f"{p.filename}: its chunks are not in the store yet")
-    return {
-        "filename": p.filename,
-        "name": p.name,
-        "epoch": p.epoch,
-        "version": p.version,
-        "release": p.release,
-        "arch": p.arch,
-        "sha256": p.sha256,
-        "header_range": list(p.header_range),
-        "stat": list(p.stat),
-        "chunks": [os.path.basename(p.chunks.segment), p.chunks.offset, *p.chunks.sizes],
-    }
+    return [
+        p.filename,
+        p.name,
+        p.epoch,
+        p.version,
+        p.release,
+        p.arch,
+        p.sha256,
+        *p.header_range,
+        *p.stat,
+        os.path.basename(c.segment),
+        c.offset,
+        *c.sizes,
+    ]
 
 
 class _Chunks:
@@ -267,7 +295,8 @@ def index_bytes(index: RepoIndex) -> bytes:
         {
             "format": FORMAT,
             "version": VERSION,
-            "packages": [_package_json(p) for p in index.packages.values()],
+            "fields": FIELDS,
+            "packages": [_package_row(p) for p in index.packages.values()],
             "generations": {rev: g.to_json() for rev, g in index.generations.items()},
         },
         separators=(",", ":"),
@@ -289,15 +318,43 @@ def _parse(data: bytes, store: Path) -> RepoIndex:
         if raw.get("format") != FORMAT or version not in (2, VERSION):
             return RepoIndex()
         if version == 2:
-            chunks: _Chunks | _Segments = _Chunks(data[cut + 1 :] if cut >= 0 else b"")
+            v2 = _Chunks(data[cut + 1 :] if cut >= 0 else b"")
+            found = [_package(d, v2(d["chunks"])) for d in raw["packages"]]
         else:
-            chunks = _Segments(store)
-        found = (_package(d, chunks(d["chunks"])) for d in raw["packages"])
+            found = _rows(raw["fields"], raw["packages"], _Segments(store))
         packages = {p.filename: p for p in found if p is not None}
         generations = {str(r): Generation.from_json(g) for r, g in raw["generations"].items()}
     except (ValueError, TypeError, KeyError, AttributeError):
         return RepoIndex()
     return RepoIndex(packages, generations)
+
+
+def _rows(
+    fields: list[str], rows: list[list[Any]], segments: _Segments
+) -> list[RepoPackage | None]:
+    """Version 3's package rows, by the column names the file gives."""
+    at = [fields.index(f) for f in FIELDS]  # ValueError: a column is missing
+    out: list[RepoPackage | None] = []
+    for row in rows:
+        v = [row[i] for i in at]
+        chunks = segments(v[13:18])
+        out.append(
+            None
+            if chunks is None
+            else RepoPackage(
+                str(v[0]),
+                str(v[1]),
+                int(v[2]),
+                str(v[3]),
+                str(v[4]),
+                str(v[5]),
+                str(v[6]),
+                (int(v[7]), int(v[8])),
+                (int(v[9]), int(v[10]), int(v[11]), int(v[12])),
+                chunks,
+            )
+        )
+    return out
 
 
 @contextlib.contextmanager

@@ -74,7 +74,35 @@ def test_the_index_reads_back_as_it_was_written(tmp_path: Path) -> None:
     assert (raw["format"], raw["version"]) == (FORMAT, VERSION) == ("repotool-repo-index", 3)
     # the metadata chunks are in a segment of the store beside the index, where it says
     ((segment, data),) = _segments(path).items()
-    assert raw["packages"][0]["chunks"] == [segment, 0, 20, 20, 20]
+    assert raw["fields"][-5:] == [
+        "segment",
+        "offset",
+        "primary_bytes",
+        "filelists_bytes",
+        "other_bytes",
+    ]
+    assert raw["packages"] == [
+        [
+            "a-1-1.el7.noarch.rpm",
+            "a",
+            2,
+            "1",
+            "1.el7",
+            "noarch",
+            "ab" * 32,
+            104,
+            2000,
+            3000,
+            1,
+            2,
+            77,
+            segment,
+            0,
+            20,
+            20,
+            20,
+        ]
+    ]
     assert data == b"<package>p</package><package>f</package><package>o</package>"
     assert raw["generations"]["100"] == {
         "packages": ["a-1-1.el7.noarch.rpm"],
@@ -182,8 +210,13 @@ def test_keys_a_later_version_adds_are_ignored(tmp_path: Path) -> None:
     path = tmp_path / "el7-x86_64.json"
     _index().save(path)
     raw3 = json.loads(path.read_bytes())
-    raw3["packages"][0]["signature_id"] = "x"
+    # a column more, and the columns in another order: read by their names
+    raw3["fields"] = ["signature_id", *reversed(raw3["fields"])]
+    raw3["packages"] = [["x", *reversed(row)] for row in raw3["packages"]]
+    raw3["note"] = "x"
     assert _texts(parse_index(json.dumps(raw3).encode(), chunk_dir(path))) == _index()
+    del raw3["fields"][-1]  # a column it needs is missing: read the packages again
+    assert parse_index(json.dumps(raw3).encode(), chunk_dir(path)) == RepoIndex()
 
 
 def test_damage_or_an_unknown_version_reads_as_an_empty_index(tmp_path: Path) -> None:
