@@ -56,6 +56,8 @@ def _build(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
         raise
     lines = [f"Live media {result.version_label} in {result.directory}:"]
     lines += [f"  {i.name}  {i.size} bytes  sha256 {i.sha256}" for i in result.images]
+    if result.sbom is not None:
+        lines.append(f"  {result.sbom.name}  {result.sbom.size} bytes  (SBOM, CycloneDX JSON)")
     return {"summary": "\n".join(lines), **result.to_json()}
 
 

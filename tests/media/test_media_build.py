@@ -306,6 +306,7 @@ def test_command_line_builds_and_prints_json(
         "pS-Performance_Toolkit-3.3.2-3-LiveUSB-x86_64.img",
     ]
     assert doc["sbom"]["name"] == "pS-Performance_Toolkit-3.3.2-3-x86_64.cdx.json"
+    assert "pS-Performance_Toolkit-3.3.2-3-x86_64.cdx.json" in doc["summary"]
 
 
 # --- failures leave nothing behind -----------------------------------------
