@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import os
 from collections import defaultdict
 from collections.abc import Container, Sequence
@@ -70,10 +71,6 @@ def stat_of(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-#: the read pass reads a file in pieces of this size (memory stays flat for large files)
-READ_CHUNK = 1 << 20
-
-
 @dataclass(frozen=True)
 class PackageRead:
     """One package read once: its metadata record and, when keys were given, what the
@@ -92,6 +89,24 @@ def read_package(path: Path) -> RepoPackage:
 #: hashed only when the ledger does not know the file (a larger one: both at once)
 WHOLE_READ = 4 << 20
 
+_read_buffer: list[memoryview] = []
+
+
+def _buffer() -> memoryview:
+    """The read pass's buffer, made once per process: reading thousands of files
+    allocates (and page-faults in) nothing per file."""
+    if not _read_buffer:
+        _read_buffer.append(memoryview(bytearray(WHOLE_READ)))
+    return _read_buffer[0]
+
+
+def _fill(f: io.RawIOBase, view: memoryview) -> int:
+    """Read into ``view`` until it is full or the file ends; how many bytes came."""
+    got = 0
+    while got < len(view) and (n := f.readinto(view[got:])):
+        got += n
+    return got
+
 
 def read_and_check(
     path: Path, keys: PublishedKeys | None, verified: Container[str] = frozenset()
@@ -103,35 +118,30 @@ def read_and_check(
     neither reads the payload again nor checksums the file a second time; the
     file's own checksum and size are set from this pass."""
     try:
-        with path.open("rb") as f:
+        with path.open("rb", buffering=0) as f:
             st = os.fstat(f.fileno())
-            head = f.read(64 << 10)
-            while len(head) < (need := layout_needs(head)):
-                more = f.read(need - len(head))
-                if not more:
-                    break
-                head += more
-            layout = read_layout(head)
-            file_hash = hashlib.sha256(head)
+            view = _buffer()
+            n = _fill(f, view)
+            first: bytes | memoryview = view[:n]
+            if layout_needs(first) > n == len(view):  # headers larger than the buffer
+                first = bytes(first) + f.read(layout_needs(first) - n)
+            layout = read_layout(first)
+            head = bytes(first[: layout.header_end])
+            file_hash = hashlib.sha256(first)
             pending = start_check(head, layout, keys) if keys is not None else None
             payload = pending.payload_hash if pending is not None else None
-            if payload is not None and st.st_size <= WHOLE_READ:
-                rest = f.read()
-                file_hash.update(rest)
+            if payload is not None and n < len(view):  # the whole file is in the buffer
                 if file_hash.hexdigest() in verified:
                     pending = None  # its exact bytes passed before: the ledger decides
                 else:
-                    payload.update(memoryview(head)[layout.header_end :])
-                    payload.update(rest)
+                    payload.update(first[layout.header_end :])
                 payload = None
             elif payload is not None:
-                payload.update(memoryview(head)[layout.header_end :])
-            buf = bytearray(READ_CHUNK)
-            view = memoryview(buf)
-            while n := f.readinto(buf):
-                file_hash.update(view[:n])
+                payload.update(first[layout.header_end :])
+            while m := f.readinto(view):
+                file_hash.update(view[:m])
                 if payload is not None:
-                    payload.update(view[:n])
+                    payload.update(view[:m])
         pkg = _parse_headers(head[: layout.header_end], path.name)
     except (OSError, cr.CreaterepoCError, ValueError, KeyError) as e:
         raise PublishError(

@@ -70,7 +70,7 @@ class RpmLayout:
     header_end: int  # where the payload begins
 
 
-def _header_size(buf: bytes, at: int) -> int:
+def _header_size(buf: bytes | memoryview, at: int) -> int:
     if buf[at : at + 8] != HEADER_MAGIC:
         raise FormatError(f"no rpm header magic at byte {at}")
     nindex, hsize = struct.unpack_from(">II", buf, at + 8)
@@ -79,7 +79,7 @@ def _header_size(buf: bytes, at: int) -> int:
     return 16 + 16 * int(nindex) + int(hsize)
 
 
-def layout_needs(buf: bytes) -> int:
+def layout_needs(buf: bytes | memoryview) -> int:
     """How many leading bytes :func:`read_layout` needs (grows as more is known)."""
     if len(buf) < LEAD_SIZE + 16:
         return LEAD_SIZE + 16
@@ -90,7 +90,7 @@ def layout_needs(buf: bytes) -> int:
     return header_start + _header_size(buf, header_start)
 
 
-def read_layout(buf: bytes) -> RpmLayout:
+def read_layout(buf: bytes | memoryview) -> RpmLayout:
     """Pure: the layout of an rpm from (at least) its first :func:`layout_needs` bytes."""
     if buf[:4] != b"\xed\xab\xee\xdb":
         raise FormatError("no rpm lead (not an rpm file)")

@@ -12,7 +12,7 @@ import pytest
 
 from repotool.config import Config, PublishConfig, TargetConfig
 from repotool.errors import BadSignatureError, UnsafePathError
-from repotool.repo.packages import read_and_check
+from repotool.repo.packages import WHOLE_READ, read_and_check
 from repotool.repo.planning import plan_repo, read_snapshot
 from repotool.signing.signer import Signer
 from tests.conftest import build_rpms, make_gpg_key, rpmsign
@@ -244,3 +244,32 @@ def test_a_file_the_ledger_knows_is_not_checked_again_but_a_changed_one_is(
     _flip(rpm, rpm.stat().st_size - 100)
     changed = read_and_check(rpm, signer.published_keys(), signer.verified_before())
     assert changed.verdict is not None and changed.verdict.ok is False
+
+
+BIG_SPEC = SPEC.replace("Name: readonce", "Name: readonce-big").replace(
+    "head -c 300000", "head -c 6000000"
+)
+
+
+def test_a_package_larger_than_the_read_buffer_streams_through_both_hashes(
+    keys_and_rpm: tuple[Path, dict[str, str], Path], tmp_path: Path
+) -> None:
+    home, fprs, _ = keys_and_rpm
+    (rpm,) = build_rpms({"readonce-big": BIG_SPEC}, tmp_path / "build")
+    rpmsign([rpm], home, fprs["release"])
+    assert rpm.stat().st_size > WHOLE_READ
+    signer, _ = _signer(keys_and_rpm, "release")
+    read = read_and_check(rpm, signer.published_keys())
+    assert read.verdict is not None and read.verdict.ok is True, read.verdict
+    assert read.package.sha256 == hashlib.sha256(rpm.read_bytes()).hexdigest()
+    assert _rpmkeys_accepts(signer, rpm)
+    for at in (WHOLE_READ + 1000, rpm.stat().st_size - 10):  # past the first buffer
+        bad = tmp_path / f"bad-{at}" / rpm.name
+        bad.parent.mkdir()
+        shutil.copyfile(rpm, bad)
+        _flip(bad, at)
+        read = read_and_check(bad, signer.published_keys())
+        assert read.verdict is not None and read.verdict.ok is False
+        assert read.verdict.detail == "Payload digest: BAD (the payload was changed)"
+        assert read.package.sha256 == hashlib.sha256(bad.read_bytes()).hexdigest()
+        assert not _rpmkeys_accepts(signer, bad)
