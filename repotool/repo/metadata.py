@@ -8,7 +8,7 @@ reads as one stream.  Block boundaries depend only on the package file names
 adding or removing a package changes one block: the next generation copies
 the other blocks' compressed bytes from the current one
 (``<index>.blocks.json`` says where they are) and compresses only the blocks
-that changed, in threads (zlib releases the GIL).  The uncompressed XML is
+that changed.  The uncompressed XML is
 byte for byte what createrepo_c writes (tested), so repomd.xml's
 open-checksum and open-size are the same as createrepo_c's; the records are
 filled from this pass, without reading the files back.
@@ -22,9 +22,7 @@ import hashlib
 import json
 import os
 import zlib
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +91,7 @@ def _member(data: bytes) -> bytes:
 
 class _Segments:
     """Read descriptors of every segment the packages' chunks are in, for the
-    writing threads (one ``pread`` per package gives its three chunks)."""
+    writer (one ``pread`` per package gives its three chunks)."""
 
     def __init__(self, packages: Sequence[RepoPackage]) -> None:
         self.fds: dict[str, int] = {}
@@ -229,25 +227,13 @@ def write_gz(
 def _blocks(
     blocks: list[Sequence[RepoPackage]], reuse: _Reuse, segments: _Segments
 ) -> Iterator[tuple[str, Block]]:
-    """Each block's raw XML and gzip members, in order; made in threads, at most a
-    few blocks ahead of the writer (memory stays flat)."""
-
-    def make(block: Sequence[RepoPackage], members: list[bytes] | None) -> Block:
+    """Each block's raw XML and gzip members, in order, one block at a time (memory
+    stays flat; at level 2 zlib compresses the metadata of 10,000 packages in ~0.06 s)."""
+    for block in blocks:
+        key = block_key(block)
         raws = segments.raw(block)
-        return raws, members if members is not None else [_member(r) for r in raws]
-
-    workers = os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        queue: deque[tuple[str, Future[Block]]] = deque()
-        for block in blocks:
-            key = block_key(block)
-            queue.append((key, pool.submit(make, block, reuse.find(key))))
-            if len(queue) > 2 * workers:
-                key, job = queue.popleft()
-                yield key, job.result()
-        while queue:
-            key, job = queue.popleft()
-            yield key, job.result()
+        members = reuse.find(key)
+        yield key, (raws, members if members is not None else [_member(r) for r in raws])
 
 
 class _Reuse:
