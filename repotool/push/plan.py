@@ -136,7 +136,8 @@ def classify(path: str) -> tuple[Phase, str, int]:
     if parts[0] == "releases" and len(parts) == 3:
         if name in MEDIA_INDEX_ORDER:
             return "index", folder, MEDIA_INDEX_ORDER.index(name)
-        if name.endswith((".iso", ".img", ".raw", ".qcow2")):
+        # the images and their SBOM (.cdx.json): SHA256SUMS names them all
+        if name.endswith((".iso", ".img", ".raw", ".qcow2", ".cdx.json")):
             return "content", "", 0
         return "pages", "", 0
     if name.endswith(".rpm") or parts[0] == "keys":

@@ -37,6 +37,7 @@ from repotool.mirror.media import sync_media
 from repotool.mirror.media_plan import label_images, parse_sha256sums
 from repotool.mirror.signature import GpgvVerifier
 from repotool.process import SubprocessRunner
+from repotool.push.plan import LocalFile, classify, order_uploads
 from repotool.report import SilentReporter
 from tests.conftest import Released, gpgv_check
 
@@ -223,6 +224,17 @@ def test_the_mirror_plans_the_sbom_like_an_image() -> None:
     assert {(s.path, s.size, s.digest) for s in specs} >= {
         ("3.3.2-2/pS-Performance_Toolkit-3.3.2-2-x86_64.cdx.json", 7, "d" * 64)
     }
+
+
+def test_a_push_uploads_the_sbom_before_the_sums_that_name_it() -> None:
+    label = "releases/3.3.2"
+    files = [
+        LocalFile(f"{label}/{name}", "e" * 64, 1)
+        for name in ("SHA256SUMS", "SHA256SUMS.asc", "media.json", "x.iso", "x-x86_64.cdx.json")
+    ]
+    order = [u.path for u in order_uploads(files)]
+    assert order.index(f"{label}/x-x86_64.cdx.json") < order.index(f"{label}/SHA256SUMS")
+    assert classify(f"{label}/x-x86_64.cdx.json")[0] == "content"
 
 
 # --- the session's release -------------------------------------------------------------
