@@ -132,6 +132,8 @@ NOT_RUN = {
     "rotates on a real dnf host",
     ("key", "retire"): "needs a rotation past its switch date; "
     "tests/signing/test_key_rotation.py retires on a real dnf host",
+    ("key", "compromised"): "needs a rotation with its release package published; "
+    "tests/signing/test_key_compromise.py runs it on a real dnf host",
 }
 
 

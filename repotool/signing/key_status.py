@@ -78,7 +78,10 @@ def _newest_release_package(packages: Path, runner: Runner) -> Path | None:
             ["rpm", "-qp", "--nosignature", "--qf", "%{EPOCHNUM}:%{VERSION}-%{RELEASE}", rpm],
             check=False,
         ).text
-        if best is None or evr_cmp(parse_evr(evr), parse_evr(best[1])) > 0:
+        order = 1 if best is None else evr_cmp(parse_evr(evr), parse_evr(best[1]))
+        # the same build re-signed ('key rotate --resign'): the file as first published,
+        # signed by the key a host that missed the rotation's first phase trusts
+        if order > 0 or (order == 0 and best is not None and ".key-" in best[0].name):
             best = (rpm, evr)
     return best[0] if best else None
 
@@ -235,6 +238,14 @@ def key_status(cfg: Config, runner: Runner, *, now: float | None = None) -> KeyS
         )
         report(rotation.new).roles.append(
             f"new key of the rotation (signs from {rotation.switch_date})"
+        )
+    from repotool.signing.revocation import load_removed
+
+    for removed in load_removed(cfg):
+        report(removed.fingerprint).roles.append(
+            f"{removed.reason} on {removed.day}, replaced by {removed.replaced_by}"
+            + (" (revoked)" if removed.reason == "compromised" else "")
+            + "; the release package removes it from hosts' rpm databases"
         )
     fixes: list[str] = []
     for places in (_published_places(cfg, runner), _package_places(cfg, runner, fixes)):

@@ -157,25 +157,9 @@ class Retired:
 
 def published_packages(cfg: Config) -> list[Path]:
     """Every package a current repository generation names (what hosts can install)."""
-    from repotool.repo.index import RepoIndex
-    from repotool.repo.recovery import current_generation
+    from repotool.signing.resign import current_packages
 
-    found: list[Path] = []
-    for target in cfg.targets:
-        for arch in target.arches:
-            repo_dir = cfg.public_dir / "repo" / target.name / arch
-            current = current_generation(repo_dir)
-            if current is None:
-                continue
-            index = RepoIndex.load(cfg.state / "repo-index" / f"{target.name}-{arch}.json")
-            generation = index.generations.get(current)
-            names = (
-                generation.packages
-                if generation is not None
-                else tuple(p.name for p in (repo_dir / "Packages").glob("*.rpm"))
-            )
-            found += [repo_dir / "Packages" / name for name in names]
-    return found
+    return [path for _, path in current_packages(cfg)]
 
 
 def retire_key(

@@ -138,6 +138,12 @@ def test_compromised_key_is_revoked_everything_resigned_and_hosts_drop_it(
     repo_file = (public / "repo/perfsonar.repo").read_text()
     assert re.search(r"^gpgkey=\S+/keys/RPM-GPG-KEY-perfsonar$", repo_file, re.M), repo_file
 
+    status = run_repotool(project_dir, "key", "status")
+    assert status.returncode == 0, status.stderr
+    assert f"{old}  RSA-3072" in status.stdout and ", REVOKED" in status.stdout, status.stdout
+    day = dt.datetime.now(dt.UTC).date()
+    assert f"role: compromised on {day}, replaced by {new} (revoked)" in status.stdout
+
     # every package the new metadata names is signed by the new key
     repo = public / "repo/el7/x86_64"
     named = current_names(repo)

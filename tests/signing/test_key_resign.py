@@ -9,6 +9,7 @@ release the host's rpm database no longer holds the old key.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -163,6 +164,12 @@ def test_resign_keeps_stale_hosts_working_and_lets_the_old_key_go(
     assert files_before <= {p.name for p in (repo / "Packages").iterdir()}
     for name in resigned:
         assert name.replace(f".key-{new[-8:]}", "") in files_before
+
+    # a host that missed the rotation's first phase is still mended by the release
+    # package as first published (signed by the old key), while that file lives
+    fixes = json.loads(run_repotool(project_dir, "key", "status", "--json").stdout)
+    (fix,) = [f for f in fixes["stranded_host_fix"] if "/repo/el7/" in f]
+    assert fix.endswith(f"/{PKGS}/perfsonar-release-3.3.2-2.el7.noarch.rpm"), fix
 
     # the stale host installs from the metadata it holds: the old file, the old key
     stale.dnf("install", "perfsonar-toolkit-ntp", check=True)
