@@ -297,7 +297,11 @@ def compromise_key(
             )
         save_rotation(cfg, None)
         write_atomic(advisory, adv.encode())
-    reporter.info(f"{old_fpr} is out of service; re-signing and publishing with {rotation.new}")
+    reporter.info(
+        f"{old_fpr} is out of service; re-signing and publishing with {rotation.new}. "
+        "Should the publish fail, fix its cause and run 'repotool key rotate --resign', "
+        f"then 'repotool announce advisory {advisory_id}'"
+    )
     published, resigned = _publish(cfg, runner, reporter, where=where, today=today)
     announcement = _draft_announcement(cfg, runner, reporter, advisory_id)
     return Compromised(

@@ -1,10 +1,11 @@
-"""What a revocation does on a host, measured (for 'key compromised', not built yet).
+"""What a revocation does on a host, measured (why 'key compromised' removes the key).
 
 rpm 4.18 (Debian 12, EL9) checks a package against a key in its database and does
 not look at a revocation signature on that key: a host that imported the revoked
-key still accepts packages signed by it.  So a compromised key cannot be shut out
-by rpm on such hosts: only by what the repository publishes (everything re-signed,
-repomd.xml signed by the new key; dnf's repo_gpgcheck goes through gpgme, whose
+key still accepts packages signed by it.  So a compromised key is shut out by
+taking it out of the host's rpm database: the release package that 'key
+compromised' publishes does it (tests/signing/test_key_compromise.py), and the
+repository re-signs everything (dnf's repo_gpgcheck goes through gpgme, whose
 handling of a revoked key is not measured here).  If this test starts failing, rpm
 learned to honour revocations (rpm with the Sequoia backend is said to).
 """
