@@ -54,6 +54,13 @@ def check_compromise(
             hint="name the compromised key by its 40-digit fingerprint ('repotool key status' "
             "lists the release keys)",
         )
+    if rotation is None and old_fpr != configured:
+        raise KeyRotationError(
+            f"{old_fpr} neither signs now nor takes part in a key rotation",
+            where=where,
+            hint="name the release key that signs now ('repotool key status'); a key retired "
+            "before was already removed from hosts by the retire's release package",
+        )
     if rotation is None:
         raise KeyRotationError(
             f"{old_fpr} is the only release key: hosts have no new key to trust instead",

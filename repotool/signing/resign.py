@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from repotool.config import Config
 from repotool.digests import file_digest
-from repotool.errors import KeyRotationError, SigningStateError
+from repotool.errors import KeyRotationError, PublishError, SigningStateError
 from repotool.process import Runner
 from repotool.report import Reporter, SilentReporter
 from repotool.signing.lifecycle import Rotation
@@ -109,7 +109,16 @@ def resign_copies(cfg: Config, signer: Signer, reporter: Reporter) -> Copies:
     per_target: dict[str, list[Path]] = {}
     to_sign: dict[Path, tuple[Path, Path]] = {}  # final → (source, work copy)
     for target, src in todo:
-        final = root / file_digest(src) / resigned_name(src.name, signer.fingerprint)
+        try:
+            digest = file_digest(src)
+        except OSError as e:
+            raise PublishError(
+                f"a package the current metadata names cannot be read: {e.strerror or e}",
+                where=str(src),
+                hint="run 'repotool release' first (it reads the repository again and mends "
+                "it), then re-sign",
+            ) from e
+        final = root / digest / resigned_name(src.name, signer.fingerprint)
         if not final.is_file():
             to_sign[final] = (src, work / final.parent.name / final.name)
         if final not in per_target.setdefault(target, []):
