@@ -127,6 +127,8 @@ def measured(argv: list[str]) -> dict[str, float]:
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "rss_mib": usage.ru_maxrss / 1024,
         "pss_mib": peak / 1024,
+        # the machine is shared: the 1-minute load average as this run ended
+        "load1": os.getloadavg()[0],
     }
 
 
@@ -181,7 +183,14 @@ def bench_size(n: int, key: object, workers: int, repeat: int) -> dict[str, obje
     repo = ours / "public/repo/el7/x86_64"
     base = work / "createrepo"
     ledger = work / "ledger.sha256"
-    out: dict[str, object] = {"packages": n, "bytes": total}
+    out: dict[str, object] = {
+        "packages": n,
+        "bytes": total,
+        "repeat": repeat,
+        "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "loadavg_before": os.getloadavg(),
+        "page_cache": "warm (every file read once before the first round)",
+    }
 
     def reset_ours() -> None:
         shutil.rmtree(ours, ignore_errors=True)
@@ -230,6 +239,7 @@ def bench_size(n: int, key: object, workers: int, repeat: int) -> dict[str, obje
     out["index load s"] = statistics.median(loads)
     out["index load cpu s"] = statistics.median(cpu)
     out["index bytes"] = index_path.stat().st_size
+    out["loadavg_after"] = os.getloadavg()
     shutil.rmtree(work, ignore_errors=True)
     return out
 
@@ -416,17 +426,27 @@ def main() -> int:
         r = bench_size(n, key, args.workers, args.repeat)
         results.append(r)
         print(json.dumps(r), file=sys.stderr)
+    # sizes measured in other sessions stay in the report (each says when and how)
+    out_path = RESULTS / "publish-scale.json"
+    earlier: list[dict[str, object]] = []
+    if out_path.exists():
+        measured_now = {r["packages"] for r in results}
+        earlier = [
+            r
+            for r in json.loads(out_path.read_text()).get("results", [])
+            if r.get("packages") not in measured_now and "repeat" in r
+        ]
     report: dict[str, object] = {
         "workers": args.workers,
         "repeat": args.repeat,
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
-        "results": results,
+        "results": sorted([*earlier, *results], key=lambda r: int(r["packages"])),  # type: ignore[call-overload]
     }
     if args.classic:
         report["classic"] = bench_noop_and_sign(signer, args)
         print(json.dumps(report["classic"], indent=2))
-    (RESULTS / "publish-scale.json").write_text(json.dumps(report, indent=2))
+    out_path.write_text(json.dumps(report, indent=2))
     print(
         f"{'case':34} {'N':>6} {'s':>8} {'ratio':>6} {'CPU s':>8} {'ratio':>6}"
         f" {'RSS MiB':>8} {'PSS MiB':>8}"
@@ -451,6 +471,7 @@ def main() -> int:
             f"{'index load':34} {r['packages']:6} {r['index load s']:8.3f}        "
             f"{r['index load cpu s']:8.3f}"
         )
+        print(f"  load average during these runs (median): {r['createrepo_c full']['load1']:.1f}")  # type: ignore[index]
     print(f"load average before {load_before}, after {report['loadavg_after']}")
     return 0
 

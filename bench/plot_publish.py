@@ -48,12 +48,14 @@ def main() -> None:
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=7)
-    load = report.get("loadavg_before", [0])[0]
+    how = "; ".join(
+        f"{r['packages']:,}: median of {r['repeat']}, load ≈ {r['createrepo_c full']['load1']:.0f}"
+        for r in rows
+    )
     fig.suptitle(
-        f"publish at scale vs createrepo_c ({report['workers']} workers, medians of "
-        f"{report['repeat']}{'; 50,000: one round' if report.get('note') else ''}; "
-        f"shared machine, load average ≈ {load:.0f} on 2 cores)",
-        fontsize=10,
+        f"publish at scale vs createrepo_c ({report['workers']} workers, warm page cache; "
+        f"shared 2-core machine; {how})",
+        fontsize=9,
     )
     fig.tight_layout()
     fig.savefig(OUT, dpi=110)

@@ -123,7 +123,7 @@ FIELDS = (
 )
 
 
-def _package_row(p: RepoPackage) -> list[Any]:
+def _package_row(p: RepoPackage, names: dict[str, str]) -> list[Any]:
     c = p.chunks
     if not isinstance(c, StoredChunks):
         raise ValueError(f"{p.filename}: its chunks are not in the store yet")
@@ -137,7 +137,7 @@ def _package_row(p: RepoPackage) -> list[Any]:
         p.sha256,
         *p.header_range,
         *p.stat,
-        os.path.basename(c.segment),
+        names.get(c.segment) or names.setdefault(c.segment, os.path.basename(c.segment)),
         c.offset,
         *c.sizes,
     ]
@@ -175,19 +175,23 @@ class _Segments:
 
     def __call__(self, raw: list[Any]) -> StoredChunks | None:
         name, offset, n_primary, n_filelists, n_other = raw
-        if not isinstance(name, str) or "/" in name or name.startswith("."):
-            raise ValueError("a segment name that is not a plain file name")
-        known = self.sizes.get(name)
-        if known is None:
-            path = str(self.store / name)
-            try:
-                known = self.sizes[name] = (path, os.stat(path).st_size)
-            except OSError:
-                known = self.sizes[name] = (path, -1)
+        known = self.sizes.get(name) or self._look(name)
         sizes = (int(n_primary), int(n_filelists), int(n_other))
         if min(offset, *sizes) < 0 or offset + sum(sizes) > known[1]:
             return None
         return StoredChunks(known[0], int(offset), sizes)
+
+    def _look(self, name: object) -> tuple[str, int]:
+        """A segment's path and size, once per segment (-1: it is not there)."""
+        if not isinstance(name, str) or "/" in name or name.startswith("."):
+            raise ValueError("a segment name that is not a plain file name")
+        path = str(self.store / name)
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            size = -1
+        self.sizes[name] = (path, size)
+        return path, size
 
 
 def _package(
@@ -247,13 +251,14 @@ class RepoIndex:
             for s in stored:
                 sizes[s.segment] = sizes.get(s.segment, 0) + s.size
             copy |= set(sorted(sizes, key=sizes.__getitem__)[: len(sizes) // 2])
+        copy |= {s for s in {c.segment for c in stored} if os.path.dirname(s) != str(store)}
         writer = SegmentWriter(store)
         try:
             for name, p in self.packages.items():
                 c = p.chunks
                 if not isinstance(c, StoredChunks):
                     text = c
-                elif c.segment in copy or os.path.dirname(c.segment) != str(store):
+                elif c.segment in copy:  # from a sparse segment, or another store
                     text = chunk_store.read_all(c)
                 else:
                     continue
@@ -291,12 +296,13 @@ def _stored(packages: Iterable[RepoPackage]) -> list[StoredChunks]:
 
 def index_bytes(index: RepoIndex) -> bytes:
     """Pure: the index file's bytes (every package's chunks must be in the store)."""
+    names: dict[str, str] = {}
     return json.dumps(
         {
             "format": FORMAT,
             "version": VERSION,
             "fields": FIELDS,
-            "packages": [_package_row(p) for p in index.packages.values()],
+            "packages": [_package_row(p, names) for p in index.packages.values()],
             "generations": {rev: g.to_json() for rev, g in index.generations.items()},
         },
         separators=(",", ":"),
@@ -335,8 +341,9 @@ def _rows(
     """Version 3's package rows, by the column names the file gives."""
     at = [fields.index(f) for f in FIELDS]  # ValueError: a column is missing
     out: list[RepoPackage | None] = []
+    same = at == list(range(len(FIELDS)))  # the usual case: this version wrote it
     for row in rows:
-        v = [row[i] for i in at]
+        v = row if same else [row[i] for i in at]
         chunks = segments(v[13:18])
         out.append(
             None
