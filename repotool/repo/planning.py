@@ -247,8 +247,12 @@ def plan_repo(
     index.packages.update({p.filename: p for p in reread})
     on_disk = {name: index.packages[name] for name in snapshot.files}
     sort = sort_incoming(arch, on_disk, list(zip(incoming, incoming_pkgs, strict=True)))
-    for path, _ in sort.new.values():
+    by_build = {p.nevra: p for p in on_disk.values()}
+    for path, pkg in sort.new.values():
         check_compatibility(path, target)
+        # the same NEVRA under another name (a re-signed copy, docs/keys.md): same build only
+        if (have := by_build.get(pkg.nevra)) is not None:
+            _require_same_build(repo_dir / "Packages", path, pkg, have, target)
     for path, pkg, have in sort.published:
         check_compatibility(path, target)
         _require_same_build(repo_dir / "Packages", path, pkg, have, target)

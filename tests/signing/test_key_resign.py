@@ -208,3 +208,17 @@ def test_resign_keeps_stale_hosts_working_and_lets_the_old_key_go(
     # the updated release package is idempotent: a second upgrade changes nothing
     again = host.dnf("--refresh", "upgrade", check=True)
     assert re.search(r"Nothing to do|Dependencies resolved", again.stdout), again.stdout
+
+    # one file per build: the same NEVRA under another name must be the same build
+    spec = OLD_SIGNED_SPEC.replace("Name: intruder", "Name: extra")
+    (first,) = build_rpms({"extra": spec}, tmp_path / "extra-1")
+    rpmsign([first], gnupg, new)
+    added = run_repotool(project_dir, "publish", "--add", "el7", str(first))
+    assert added.returncode == 0, added.stderr
+    (other,) = build_rpms({"extra": spec.replace("\nt\n", "\nanother build\n")}, tmp_path / "x2")
+    renamed = other.with_name(f"extra-1-1.noarch.key-{new[-8:]}.rpm")
+    other.rename(renamed)
+    rpmsign([renamed], gnupg, new)
+    clash = run_repotool(project_dir, "publish", "--add", "el7", str(renamed))
+    assert clash.returncode != 0, clash.stdout
+    assert f"{renamed.name} is already published with different content" in clash.stderr
