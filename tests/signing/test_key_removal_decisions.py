@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from repotool.errors import KeyRotationError, SigningStateError
+from repotool.repo.packages import RepoPackage
+from repotool.repo.planning import one_file_per_build
 from repotool.signing.compromise import check_compromise
 from repotool.signing.key_checks import KeyStrength
 from repotool.signing.lifecycle import KeyInfo, Rotation
@@ -138,3 +140,25 @@ def test_the_removed_keys_file_round_trips_and_damage_is_refused() -> None:
     bad = removed_bytes([RemovedKey("XYZ", "lost", dt.date(2027, 2, 1), NEW)])
     with pytest.raises(SigningStateError, match="bad entry"):
         read_removed(bad, where="f")
+
+
+def _pkg(filename: str, release: str = "1.el7") -> RepoPackage:
+    return RepoPackage(
+        filename, "foo", 0, "1", release, "noarch", filename, (0, 1), (1, 1, 1, 1), ("", "", "")
+    )
+
+
+def test_one_file_per_build_prefers_a_resigned_copy_then_the_current_file() -> None:
+    plain = _pkg("foo-1-1.el7.noarch.rpm")
+    copy = _pkg(f"foo-1-1.el7.noarch.key-{NEW[-8:]}.rpm")
+    older = _pkg("foo-1-0.el7.noarch.rpm", release="0.el7")
+    # the --resign run: the re-signed copy it brings replaces the current file
+    got = one_file_per_build(
+        [plain, copy, older], current={plain.filename}, incoming={copy.filename}
+    )
+    assert sorted(p.filename for p in got) == sorted([copy.filename, older.filename])
+    # a later release: the current generation's copy stays, even against a plain incoming file
+    got = one_file_per_build([copy, plain], current={copy.filename}, incoming={plain.filename})
+    assert [p.filename for p in got] == [copy.filename]
+    # nothing current names either: an incoming file, else the later name
+    assert one_file_per_build([plain, copy], current=(), incoming=())[0] == plain
