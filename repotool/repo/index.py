@@ -37,6 +37,7 @@ import dataclasses
 import gc
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +97,8 @@ class Generation:
 def _names(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("expected a list of names")
-    return tuple(value)
+    # one string per name, however many generations list it (10,000 names each)
+    return tuple(map(sys.intern, value))
 
 
 #: the columns of a package row in version 3 (a later version may add some: readers find
@@ -341,6 +343,7 @@ def _rows(
     """Version 3's package rows, by the column names the file gives."""
     at = [fields.index(f) for f in FIELDS]  # ValueError: a column is missing
     out: list[RepoPackage | None] = []
+    intern = sys.intern
     same = at == list(range(len(FIELDS)))  # the usual case: this version wrote it
     for row in rows:
         v = row if same else [row[i] for i in at]
@@ -349,12 +352,12 @@ def _rows(
             None
             if chunks is None
             else RepoPackage(
-                str(v[0]),
-                str(v[1]),
+                intern(str(v[0])),
+                intern(str(v[1])),
                 int(v[2]),
-                str(v[3]),
-                str(v[4]),
-                str(v[5]),
+                intern(str(v[3])),
+                intern(str(v[4])),
+                intern(str(v[5])),
                 str(v[6]),
                 (int(v[7]), int(v[8])),
                 (int(v[9]), int(v[10]), int(v[11]), int(v[12])),
