@@ -88,7 +88,10 @@ def test_values_come_typed() -> None:
             "[key].mode: must be 'development' or 'production', not \"prod\"",
         ),
         ('[media]\nbase = "centos"\n', "[media].base: must be 'debian', 'busybox' or 'repos'"),
-        ('[media]\nsquashfs_compression = "lz4"\n', "[media].squashfs_compression: must be 'zstd', 'xz'"),
+        (
+            '[media]\nsquashfs_compression = "lz4"\n',
+            "[media].squashfs_compression: must be 'zstd', 'xz'",
+        ),
         (
             '[key]\nmode = "production"\n',
             "repotool.toml [key].fingerprint: production mode needs the signing key's fingerprint",

@@ -236,7 +236,6 @@ def build_media(
             squash_root(
                 runner, root, squashfs, epoch=source_date_epoch, compression=m.squashfs_compression
             )
-            shutil.rmtree(root)
             step.advance(note="root squashed")
 
             initrd = work / "initrd.img"
@@ -278,6 +277,9 @@ def build_media(
                 efi_loader=efi_loader,
                 extra_files={cfg.key.public_key_name: signer.public_key_armored().encode()},
             )
+            # the kernel, its modules and busybox came from the root (a Debian or
+            # repos base); it is squashed and no longer needed
+            shutil.rmtree(root)
             # xorriso takes the files' own times; SOURCE_DATE_EPOCH covers the volume.
             set_tree_times(tree, source_date_epoch)
             iso = work / names.livecd

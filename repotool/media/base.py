@@ -31,6 +31,7 @@ from repotool.config import Config
 from repotool.errors import BaseSystemError, ToolError
 from repotool.media.debian import DebianRootCache, deb_versions, live_setup, read_profile, unpack
 from repotool.media.liveroot import DnfInstaller, RepoSource
+from repotool.media.provides import build_base_provides, load_profile
 from repotool.process import Runner
 from repotool.report import Reporter
 
@@ -304,9 +305,12 @@ class DebianBase:
 
     name = "debian"
 
-    def __init__(self, cfg: Config, runner: Runner, reporter: Reporter) -> None:
+    def __init__(
+        self, cfg: Config, runner: Runner, reporter: Reporter, installer: DnfInstaller
+    ) -> None:
         self.cfg = cfg
         self.runner = runner
+        self.installer = installer
         cache = cfg.path(cfg.media.cache_dir) if cfg.media.cache_dir else cfg.state / "media-cache"
         self.roots = DebianRootCache(runner, cache, reporter)
 
@@ -314,6 +318,16 @@ class DebianBase:
         profile = read_profile(self.cfg.media.base_profile, self.cfg.root)
         unpack(self.runner, self.roots.tarball(profile), root)
         live_setup(root)
+        # the rpmdb learns what the base provides (and /etc/perfsonar/base.conf)
+        provides = load_profile(str(profile.source))
+        rpm = build_base_provides(
+            self.runner,
+            provides,
+            self.installer.work / "base-provides",
+            epoch=self.installer.epoch,
+            root=root,
+        )
+        self.installer.install_local(root, [rpm], what=f"base provides package {rpm.name}")
         where = f"Debian base {profile.source}"
         kernel, kver = find_kernel(root, where)
         mods = ensure_modules_dep(self.runner, root, kver)
@@ -339,7 +353,7 @@ def open_base(
     cfg: Config, runner: Runner, reporter: Reporter, installer: DnfInstaller
 ) -> BaseSystem:
     if cfg.media.base == "debian":
-        return DebianBase(cfg, runner, reporter)
+        return DebianBase(cfg, runner, reporter, installer)
     if cfg.media.base == "busybox":
         return BusyboxBase(cfg, runner, reporter)
     if cfg.media.base == "repos":

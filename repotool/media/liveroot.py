@@ -146,6 +146,22 @@ class DnfInstaller:
                 hint=hint,
             )
 
+    def install_local(self, root: Path, rpms: Sequence[Path], *, what: str) -> None:
+        """rpm -i of packages made on this machine (the base provides package)."""
+        done = self.runner.run(
+            ["rpm", f"--root={root}", "-i", *map(str, rpms)],
+            env=self._env(),
+            check=False,
+            where=", ".join(map(str, rpms)),
+        )
+        if done.returncode != 0:
+            raise LiveRootError(
+                f"installing the {what} into the live root failed: "
+                + done.stderr.decode("utf-8", "replace").strip(),
+                where=", ".join(map(str, rpms)),
+                hint="read rpm's message above",
+            )
+
     def installed(self, root: Path) -> list[str]:
         """Name-version-release.arch of every package in the root's rpmdb."""
         done = self.runner.run(
