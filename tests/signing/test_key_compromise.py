@@ -184,6 +184,7 @@ def test_compromised_key_is_revoked_everything_resigned_and_hosts_drop_it(
     assert f"key ID {old[-8:].lower()}: NOKEY" in checksig(intruder, host.root)
     attempt = host.dnf("install", "--setopt=localpkg_gpgcheck=1", str(intruder))
     assert attempt.returncode != 0 and "intruder-1-1" not in host.installed()
+    assert "Error: GPG check FAILED" in attempt.stdout + attempt.stderr
     host.dnf("install", "perfsonar-toolkit-firewall", check=True)
     assert signed_by(host, "perfsonar-toolkit-firewall").endswith(new[-16:].lower())
 

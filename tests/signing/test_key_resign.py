@@ -202,6 +202,7 @@ def test_resign_keeps_stale_hosts_working_and_lets_the_old_key_go(
         "install", "--setopt=localpkg_gpgcheck=1", str(intruder), releasever="7"
     )
     assert refused_install.returncode != 0
+    assert "Error: GPG check FAILED" in refused_install.stdout + refused_install.stderr
     assert "intruder-1-1" not in host.installed()
     host.dnf("reinstall", "perfsonar-toolkit-sysctl", check=True)
     assert signed_by(host, "perfsonar-toolkit-sysctl").endswith(new[-16:].lower())
