@@ -117,7 +117,20 @@ def _no_gpg_agent_outlives_the_run(tmp_path_factory: pytest.TempPathFactory) -> 
     fails it too if any process a test started still works in the temp folders
     (a server, qemu, a tool), after stopping it."""
     base = tmp_path_factory.getbasetemp()
-    yield
+    # Programs put their throwaway files under TMPDIR: dnf's librepo checks
+    # signatures in GnuPG homes made there and leaves their agents running. With
+    # TMPDIR inside the session's folder those agents are found and stopped below.
+    tmp = base / "tmp"
+    tmp.mkdir(exist_ok=True)
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(tmp)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before
     left = stop_gpg_agents_under(base)
     assert not left, "gpg-agents still running after `gpgconf --kill all`: " + ", ".join(
         f"pid {pid} ({home})" for pid, home in sorted(left.items())
