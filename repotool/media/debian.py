@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from repotool.errors import BaseSystemError, ToolError
+from repotool.errors import BaseSystemError, ToolError, ToolFailedError
 from repotool.process import Runner
 from repotool.report import Reporter
 
@@ -195,7 +195,8 @@ class DebianRootCache:
             )
         except ToolError as e:
             tmp.unlink(missing_ok=True)
-            missing = _missing_package(e.what + "\n" + (e.hint or ""), profile.packages)
+            output = e.stderr if isinstance(e, ToolFailedError) else e.what
+            missing = _missing_package(output, profile.packages)
             if missing:
                 raise BaseSystemError(
                     f"the Debian base package '{missing}' is not in the apt sources",

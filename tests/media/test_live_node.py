@@ -92,6 +92,24 @@ def test_every_service_starts_at_boot(node: LiveNode) -> None:
         assert status == 0 and out.strip() == "active", f"{unit}: {out}"
 
 
+def test_a_unit_that_fails_is_named_on_the_console(node: LiveNode) -> None:
+    unit = "pslive-broken.service"
+    node.put_file(
+        f"/etc/systemd/system/{unit}",
+        b"[Unit]\nDescription=fails on purpose\n[Service]\nType=oneshot\nExecStart=/bin/false\n",
+    )
+    try:
+        _, out = node.sh(
+            f"systemctl daemon-reload; systemctl start {unit}; /usr/libexec/pslive/when-up"
+        )
+        assert f"pslive: FAILED unit: {unit} (journalctl -u {unit})" in out, out
+        assert out.rstrip().endswith("pslive: ready"), out
+    finally:
+        node.sh(
+            f"systemctl reset-failed {unit}; rm /etc/systemd/system/{unit}; systemctl daemon-reload"
+        )
+
+
 def test_host_page_over_https_shows_the_release(node: LiveNode) -> None:
     page = host_page(node)
     assert "3.3.2" in page
