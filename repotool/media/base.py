@@ -29,7 +29,14 @@ from typing import Protocol
 
 from repotool.config import Config
 from repotool.errors import BaseSystemError, ToolError
-from repotool.media.debian import DebianRootCache, deb_versions, live_setup, read_profile, unpack
+from repotool.media.debian import (
+    DebianRootCache,
+    deb_versions,
+    live_setup,
+    profile_path,
+    read_profile,
+    unpack,
+)
 from repotool.media.liveroot import DnfInstaller, RepoSource
 from repotool.media.provides import build_base_provides, load_profile
 from repotool.process import Runner
@@ -272,6 +279,9 @@ class ReposBase:
             )
         repos = [RepoSource(f"base{i}", url, m.base_gpgkeys) for i, url in enumerate(m.base_repos)]
         self.installer.install(root, repos, m.base_packages, what="base system")
+        # /etc/perfsonar/base.conf for the toolkit's scripts (the profile's [settings],
+        # e.g. base_profile = "el7"); its Provides repeat what the EL packages provide
+        install_base_provides(self.cfg, self.installer, root)
         kernel, kver = find_kernel(root, where)
         mods = ensure_modules_dep(self.installer.runner, root, kver)
         busybox = _first_file(
@@ -290,6 +300,20 @@ class ReposBase:
             busybox=busybox,
             description=f"{kver} from {', '.join(m.base_repos)}",
         )
+
+
+def install_base_provides(cfg: Config, installer: DnfInstaller, root: Path) -> None:
+    """Build the base provides package of ``[media] base_profile`` (refused when a
+    proving file is missing from the root) and install it into the root."""
+    profile = load_profile(str(profile_path(cfg.media.base_profile, cfg.root)))
+    rpm = build_base_provides(
+        installer.runner,
+        profile,
+        installer.work / "base-provides",
+        epoch=installer.epoch,
+        root=root,
+    )
+    installer.install_local(root, [rpm], what=f"base provides package {rpm.name}")
 
 
 def _first_file(root: Path, candidates: Sequence[str]) -> Path | None:
@@ -319,15 +343,7 @@ class DebianBase:
         unpack(self.runner, self.roots.tarball(profile), root)
         live_setup(root)
         # the rpmdb learns what the base provides (and /etc/perfsonar/base.conf)
-        provides = load_profile(str(profile.source))
-        rpm = build_base_provides(
-            self.runner,
-            provides,
-            self.installer.work / "base-provides",
-            epoch=self.installer.epoch,
-            root=root,
-        )
-        self.installer.install_local(root, [rpm], what=f"base provides package {rpm.name}")
+        install_base_provides(self.cfg, self.installer, root)
         where = f"Debian base {profile.source}"
         kernel, kver = find_kernel(root, where)
         mods = ensure_modules_dep(self.runner, root, kver)
