@@ -8,6 +8,7 @@ booted node itself is tests/media/test_live_node.py's."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -35,7 +36,7 @@ def conf(tmp_path: Path) -> Path:
     settings["PS_TLS_CERT"] = str(tmp_path / "certs/localhost.crt")
     settings["PS_WEB_CONF_DIR"] = str(tmp_path / "conf-enabled")
     path = tmp_path / "base.conf"
-    path.write_text(base_conf(type(profile)(**{**profile.__dict__, "settings": settings})))
+    path.write_text(base_conf(dataclasses.replace(profile, settings=settings)))
     return path
 
 
