@@ -182,8 +182,12 @@ def check_advisories(
 # --- reading a published repository (thin shell) ----------------------------------
 
 
-def read_repo_packages(repo_dir: Path) -> dict[NEVRA, str]:
-    """NEVRA -> package checksum of every package in a repository's primary metadata."""
+def read_repo_packages(
+    repo_dir: Path, locations: dict[NEVRA, str] | None = None
+) -> dict[NEVRA, str]:
+    """NEVRA -> package checksum of every package in a repository's primary metadata;
+    ``locations`` (if given) gets NEVRA -> the file's path in the repository (a
+    re-signed package's is not Packages/<NEVRA>.rpm, docs/keys.md)."""
     repomd_path = repo_dir / "repodata" / "repomd.xml"
     try:
         repomd = cr.Repomd(str(repomd_path))
@@ -205,6 +209,8 @@ def read_repo_packages(repo_dir: Path) -> dict[NEVRA, str]:
     def take(pkg: Any) -> None:
         key = NEVRA(pkg.name, int(pkg.epoch or 0), pkg.version, pkg.release, pkg.arch)
         out[key] = pkg.pkgId
+        if locations is not None:
+            locations[key] = pkg.location_href
 
     cr.xml_parse_primary(
         str(repo_dir / primary.location_href), pkgcb=take, do_files=False, warningcb=None

@@ -285,12 +285,13 @@ def _package_files(cfg: Config, public: Path) -> dict[tuple[str, NEVRA], tuple[P
             repo_dir = public / "repo" / target.name / arch
             if not (repo_dir / "repodata" / "repomd.xml").is_file():
                 continue
+            hrefs: dict[NEVRA, str] = {}
             try:
-                sums = read_repo_packages(repo_dir)
+                sums = read_repo_packages(repo_dir, hrefs)
             except AdvisoryError as e:
                 raise PublishedFileError(e.what, where=e.where, hint=e.hint) from e
             for n, sha in sums.items():
-                url = f"/repo/{target.name}/{arch}/Packages/{n.filename}"
+                url = f"/repo/{target.name}/{arch}/{hrefs.get(n, f'Packages/{n.filename}')}"
                 key = (target.name, n)
                 out[key] = (*out.get(key, ()), PackageFile(target.name, arch, url, sha))
     return out
@@ -315,7 +316,7 @@ def _release_packages(
                         target=target.name,
                         arch=arch,
                         nevra=str(newest),
-                        url=f"/repo/{target.name}/{arch}/Packages/{newest.filename}",
+                        url=next(f.url for f in files[(target.name, newest)] if f.arch == arch),
                     )
                 )
     return tuple(out)

@@ -165,6 +165,12 @@ def test_resign_keeps_stale_hosts_working_and_lets_the_old_key_go(
     for name in resigned:
         assert name.replace(f".key-{new[-8:]}", "") in files_before
 
+    # the exported site links the files the metadata names (with their checksums)
+    page = (public / "advisories/PSSA-2014-0001/index.html").read_text()
+    ntp = f"perfsonar-toolkit-ntp-3.3.2-1.el7.noarch.key-{new[-8:]}.rpm"
+    assert f"/{PKGS}/{ntp}" in page, page
+    assert f"/{PKGS}/perfsonar-toolkit-ntp-3.3.2-1.el7.noarch.rpm" not in page
+
     # a host that missed the rotation's first phase is still mended by the release
     # package as first published (signed by the old key), while that file lives
     fixes = json.loads(run_repotool(project_dir, "key", "status", "--json").stdout)
