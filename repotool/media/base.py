@@ -38,6 +38,7 @@ from repotool.media.debian import (
     unpack,
 )
 from repotool.media.liveroot import DnfInstaller, RepoSource
+from repotool.media.plan import KERNEL_PACKAGE_CHOICE
 from repotool.media.provides import build_base_provides, load_profile
 from repotool.process import Runner
 from repotool.report import Reporter
@@ -55,6 +56,8 @@ class BootKit:
     busybox: Path
     #: for media.json: where kernel and userland came from
     description: str
+    #: how to boot with another kernel (for the note on missing drivers)
+    kernel_choice: str = KERNEL_PACKAGE_CHOICE
 
 
 class BaseSystem(Protocol):
@@ -362,6 +365,8 @@ class DebianBase:
             modules_dir=mods,
             busybox=busybox,
             description=f"Debian {profile.suite} ({profile.name}): " + "; ".join(parts),
+            kernel_choice="list a kernel with these drivers (e.g. linux-image-amd64) instead of "
+            f"the cloud kernel in the packages of {profile.source}",
         )
 
 

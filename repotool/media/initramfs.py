@@ -14,6 +14,7 @@ from pathlib import Path
 
 from repotool.media.base import BootKit
 from repotool.media.plan import (
+    KERNEL_PACKAGE_CHOICE,
     builtin_modules,
     initramfs_init,
     module_load_order,
@@ -45,7 +46,9 @@ _DRIVER_USE = {
 }
 
 
-def absent_modules_note(kernel_version: str, absent: Sequence[str]) -> str:
+def absent_modules_note(
+    kernel_version: str, absent: Sequence[str], *, choice: str = KERNEL_PACKAGE_CHOICE
+) -> str:
     """Pure: what it means for the media that the kernel lacks some of the drivers
     [media] kernel_modules asks for (neither as modules nor built in)."""
     names = ", ".join(absent)
@@ -54,9 +57,8 @@ def absent_modules_note(kernel_version: str, absent: Sequence[str]) -> str:
     return (
         f"note: kernel {kernel_version} has no driver {names}, as a module or built in: "
         f"the live system cannot find its medium through these{reach}, and boots only "
-        "where the kernel has a driver for it. To boot such hardware, set [media] "
-        "kernel_package in repotool.toml to a kernel with these drivers (e.g. "
-        f"linux-image-amd64); to stop this note, remove {names} from [media] kernel_modules."
+        f"where the kernel has a driver for it. To boot such hardware, {choice}; "
+        f"to stop this note, remove {names} from [media] kernel_modules."
     )
 
 
@@ -83,7 +85,7 @@ def make_initramfs(
     builtin = builtin_modules(builtin_file.read_text()) if builtin_file.exists() else set()
     absent = [m for m in missing if m.replace("-", "_") not in builtin]
     if absent:
-        reporter.info(absent_modules_note(kit.kernel_version, absent))
+        reporter.info(absent_modules_note(kit.kernel_version, absent, choice=kit.kernel_choice))
     for rel in order:
         dst = tree / "lib" / "modules" / kit.kernel_version / rel
         dst.parent.mkdir(parents=True, exist_ok=True)

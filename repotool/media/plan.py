@@ -54,6 +54,11 @@ GRUB_EFI_MODULES = (
     "sleep",
 )
 #: in the live root: the toolkit banner and the list of toolkit files it checks
+#: how to boot with another kernel, said by the note on missing drivers (busybox base)
+KERNEL_PACKAGE_CHOICE = (
+    "set [media] kernel_package in repotool.toml to a kernel with these drivers "
+    "(e.g. linux-image-amd64)"
+)
 BANNER_PATH = "usr/libexec/pslive/banner"
 TOOLKIT_FILES_PATH = "usr/share/pslive/toolkit-files"
 
