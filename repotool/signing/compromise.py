@@ -21,6 +21,8 @@ anything is published, every check; after them, in this order:
 from __future__ import annotations
 
 import datetime as dt
+import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ from repotool.errors import KeyRotationError, RecordInvalidError
 from repotool.process import Runner
 from repotool.report import Reporter
 from repotool.signing.lifecycle import KeyInfo, Rotation, rotation_key_name, spec_for_keys
+from repotool.signing.signer import GPG
 
 RELEASE_PACKAGE = "perfsonar-release"
 
@@ -198,6 +201,24 @@ def revocation_certificate(home: Path, fingerprint: str, given: Path | None) -> 
     ).encode()
 
 
+_REVOCATION = re.compile(
+    r":signature packet: algo \d+, keyid ([0-9A-F]{16})\n\s+version \d+, "
+    r"created \d+, md5len \d+, sigclass 0x20"
+)
+
+
+def revocation_issuer(cert: bytes, runner: Runner) -> str | None:
+    """The key id (16 hex digits) a key revocation certificate revokes, as gpg reads it."""
+    with tempfile.TemporaryDirectory(prefix="repotool-rev-") as home:
+        done = runner.run(
+            [GPG, "--homedir", home, "--batch", "--no-tty", "--list-packets"],
+            input=cert,
+            check=False,
+        )
+    m = _REVOCATION.search(done.stdout.decode("utf-8", "replace"))
+    return m.group(1) if m else None
+
+
 @dataclass(frozen=True)
 class Compromised:
     old: str
@@ -241,6 +262,19 @@ def compromise_key(
         rotation = load_rotation(cfg)
         new_name = rotation_key_name(cfg.key.public_key_name, rotation.new) if rotation else ""
         cert = revocation_certificate(home, old_fpr, revocation)
+        issuer = revocation_issuer(cert, runner) if cert is not None else None
+        if cert is not None and issuer != old_fpr[-16:]:
+            raise KeyRotationError(
+                f"the revocation certificate is not one of {old_fpr}"
+                + (
+                    f" (it revokes the key {issuer})"
+                    if issuer
+                    else " (gpg finds no key revocation in it)"
+                ),
+                where=str(revocation or home / "openpgp-revocs.d" / f"{old_fpr}.rev"),
+                hint=f"pass the certificate of {old_fpr} with --revocation (gpg --gen-revoke "
+                f"{old_fpr} where the key is)",
+            )
         rotation = check_compromise(
             old_fpr=old_fpr,
             old=ring.key(old_fpr),
@@ -248,7 +282,9 @@ def compromise_key(
             configured=configured,
             development=cfg.key.mode == "development",
             new_published=bool(new_name) and (cfg.public_dir / "keys" / new_name).is_file(),
-            revocation=(revocation or home / "openpgp-revocs.d" / old_fpr) if cert else None,
+            revocation=(revocation or home / "openpgp-revocs.d" / f"{old_fpr}.rev")
+            if cert
+            else None,
             where=where,
         )
         spec = release_spec(cfg)

@@ -112,6 +112,13 @@ def test_compromised_key_is_revoked_everything_resigned_and_hosts_drop_it(
     use_installed_repo_file(host)
     said = refused(project_dir, "key", "compromised", new)
     assert f"{new} is the new key of the rotation from {old}" in said
+    said = refused(project_dir, "key", "compromised", old, "--revocation", str(tmp_path / "no"))
+    assert f"no revocation certificate for {old}" in said and "--revocation" in said
+    other = gnupg / "openpgp-revocs.d" / f"{new}.rev"
+    said = refused(project_dir, "key", "compromised", old, "--revocation", str(other))
+    assert f"the revocation certificate is not one of {old} (it revokes the key {new[-16:]})" in (
+        said
+    )
 
     # whoever holds the stolen key can still sign with it
     attacker = tmp_path / "attacker-gnupg"
