@@ -210,13 +210,19 @@ def decompress(
 def _unpack(data: bytes, path: str, limit: int) -> bytes | bytearray:
     """At most ``limit`` + one step of ``data`` unpacked (more means: over the limit)."""
     if path.endswith(".gz"):
-        gz = zlib.decompressobj(wbits=47)
-        out = bytearray(gz.decompress(data, UNPACK_STEP))
-        while not gz.eof and len(out) <= limit:
-            step = gz.decompress(gz.unconsumed_tail, UNPACK_STEP)
-            if not step and not gz.unconsumed_tail:
-                break  # a truncated stream: what there is
-            out += step
+        # a gzip file may hold several members one after the other (RFC 1952; the
+        # publisher writes its metadata in blocks): each is unpacked in turn
+        out = bytearray()
+        rest = data
+        while rest and len(out) <= limit:
+            gz = zlib.decompressobj(wbits=47)
+            out += gz.decompress(rest, UNPACK_STEP)
+            while not gz.eof and len(out) <= limit:
+                step = gz.decompress(gz.unconsumed_tail, UNPACK_STEP)
+                if not step and not gz.unconsumed_tail:
+                    return out  # a truncated stream: what there is
+                out += step
+            rest = gz.unused_data
         return out
     if path.endswith((".xz", ".bz2")):
         d = lzma.LZMADecompressor() if path.endswith(".xz") else bz2.BZ2Decompressor()

@@ -302,3 +302,14 @@ def test_metalink_lists_hashes_alternates_and_urls() -> None:
     assert url is not None and url.text == "http://m/r/repodata/repomd.xml"
     assert url.get("location") == "DE" and url.get("preference") == "100"
     assert render_mirrorlist(["http://a/", "http://b/"]) == "http://a/\nhttp://b/\n"
+
+
+def test_gzip_of_several_members_is_unpacked_whole() -> None:
+    """A gzip file may be several members one after the other (RFC 1952); the
+    publisher writes primary.xml.gz that way, and dnf reads every member."""
+    parts = [b"<metadata>", b"<package/>" * 1000, b"</metadata>"]
+    data = b"".join(gzip.compress(p) for p in parts)
+    assert decompress(data, "primary.xml.gz", None, UnpackLimits()) == b"".join(parts)
+    # the bound still holds over all members together
+    with pytest.raises(MirrorIntegrityError, match="unpacks to more than"):
+        decompress(data, "primary.xml.gz", None, UnpackLimits(max_bytes=5000, max_ratio=10**6))
