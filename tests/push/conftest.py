@@ -176,7 +176,7 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         cluster.start(
             "master",
             [weed, "master", "-ip=127.0.0.1", f"-port={ports['m']}", f"-port.grpc={ports['mg']}",
-             f"-mdir={root / 'master'}", "-defaultReplication=001", "-volumeSizeLimitMB=64",
+             f"-mdir={root / 'master'}", "-defaultReplication=001", "-volumeSizeLimitMB=256",
              "-peers=none"],
         )  # fmt: skip
         cluster.wait_for("the master", lambda: requests.get(
@@ -185,7 +185,7 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             cluster.start(
                 v,
                 [weed, "volume", "-ip=127.0.0.1", f"-port={ports[v]}",
-                 f"-port.grpc={ports[v + 'g']}", f"-dir={root / v}", "-max=20",
+                 f"-port.grpc={ports[v + 'g']}", f"-dir={root / v}", "-max=100",
                  f"-master={master}", "-dataCenter=dc1", "-rack=rack1"],
             )  # fmt: skip
         cluster.wait_for("two volume servers", lambda: len(cluster.data_nodes()) == 2)
