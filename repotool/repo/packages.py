@@ -71,7 +71,7 @@ def stat_of(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PackageRead:
     """One package read once: its metadata record and, when keys were given, what the
     in-process signature check decided (see :mod:`repotool.signing.rpm_verify`)."""

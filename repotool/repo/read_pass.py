@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import sys
 import threading
 from collections.abc import Container, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -19,9 +20,9 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from repotool.errors import PublishError
-from repotool.repo.chunk_store import SegmentWriter
-from repotool.repo.packages import PackageRead, read_and_check
-from repotool.signing.rpm_verify import PublishedKeys
+from repotool.repo.chunk_store import SegmentWriter, StoredChunks
+from repotool.repo.packages import PackageRead, RepoPackage, read_and_check
+from repotool.signing.rpm_verify import PublishedKeys, Verdict
 
 #: files per task: small batches keep the workers busy to the end when sizes vary
 BATCH = 16
@@ -57,7 +58,8 @@ def read_all(
             initializer=_worker_setup,
             initargs=(keys, verified, store),
         ) as pool:
-            parts = list(pool.map(_read_batch, batches))
+            # each batch's records made compact as it arrives, before the next one
+            parts = [[_shared(r) for r in part] for part in pool.map(_read_batch, batches)]
     except BrokenProcessPool as e:
         raise PublishError(
             "a process reading package headers died",
@@ -65,6 +67,31 @@ def read_all(
             hint="a package file may be damaged; run again to find which",
         ) from e
     return [r for part in parts for r in part]
+
+
+def _shared(read: PackageRead) -> PackageRead:
+    """A record as it came from a worker, its repeated strings shared (the publishing
+    process holds thousands of them)."""
+    p, intern = read.package, sys.intern
+    c = p.chunks
+    if isinstance(c, StoredChunks):
+        c = StoredChunks(intern(c.segment), c.offset, c.sizes)
+    package = RepoPackage(
+        p.filename,
+        intern(p.name),
+        p.epoch,
+        intern(p.version),
+        intern(p.release),
+        intern(p.arch),
+        p.sha256,
+        p.header_range,
+        p.stat,
+        c,
+    )
+    return PackageRead(package, _OK if read.verdict == _OK else read.verdict)
+
+
+_OK = Verdict(True, "")
 
 
 def _stored(read: PackageRead, writer: SegmentWriter | None) -> PackageRead:

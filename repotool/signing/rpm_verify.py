@@ -347,7 +347,7 @@ def _signature_holds(sig: Signature, key: PublicKey, digest: bytes) -> bool:
 # --- one package -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """``ok`` True: signed by the published key with good digests; False: refused
     (``detail`` says why); None: a shape left to ``rpmkeys``."""
