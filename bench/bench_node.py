@@ -43,6 +43,7 @@ REPOTOOL = [sys.executable, "-m", "repotool"]
 
 
 def project(dest: Path) -> Path:
+    dest.mkdir(parents=True)
     for name in ("repotool.toml", "specs", "web", "mirror"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
@@ -104,6 +105,12 @@ def main() -> int:
             sq.unlink()
             (work / "plain.iso").unlink()
 
+        # the project's development key started a gpg-agent: stop it
+        subprocess.run(
+            ["gpgconf", "--homedir", str(p / ".repotool" / "gnupg"), "--kill", "all"],
+            check=False,
+            capture_output=True,
+        )
         boots: list[float] = []
         for i in range(args.boots):
             vm_dir = work / f"vm{i}"
