@@ -262,3 +262,24 @@ def test_index_bytes_needs_the_chunks_in_the_store() -> None:
         assert "not in the store" in str(e)
     else:
         raise AssertionError("index_bytes wrote chunks it does not have")
+
+
+def test_many_small_segments_are_merged(tmp_path: Path) -> None:
+    """One segment per publish that adds a package: past MAX_SEGMENTS the smaller
+    half is merged, so reading the chunks back never opens hundreds of files."""
+    from repotool.repo.index import MAX_SEGMENTS
+
+    path = tmp_path / "el7-x86_64.json"
+    index = RepoIndex()
+    for i in range(MAX_SEGMENTS * 2 + 5):
+        p = _pkg(f"n{i:03d}", (f"<p>{i}</p>", f"<f>{i}</f>", f"<o>{i}</o>"))
+        index.packages[p.filename] = p
+        index.save(path)
+        assert len(_segments(path)) <= MAX_SEGMENTS + 1
+    loaded = _texts(RepoIndex.load(path))
+    assert loaded == _texts(index)
+    assert loaded.packages["n042-1-1.el7.noarch.rpm"].chunks == (
+        "<p>42</p>",
+        "<f>42</f>",
+        "<o>42</o>",
+    )
