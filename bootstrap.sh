@@ -15,7 +15,7 @@ APT_PACKAGES=(
   xorriso isolinux syslinux-common syslinux-utils squashfs-tools isomd5sum cpio kmod
   grub-efi-amd64-bin grub-common mtools dosfstools
   busybox-static qemu-system-x86 ovmf mmdebstrap
-  socat iperf3 curl openssl iptables ntpsec
+  socat iperf3 curl openssl iptables ntpsec iproute2 util-linux
   nginx wrk hyperfine chromium
   python3-venv python3-dev ca-certificates
 )
