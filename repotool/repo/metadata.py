@@ -106,21 +106,39 @@ class _Segments:
             raise
 
     def raw(self, block: Sequence[RepoPackage]) -> list[bytes]:
-        """Pure but for the reads: the block's primary, filelists and other XML."""
-        parts: list[list[bytes]] = [[], [], []]
+        """Pure but for the reads: the block's primary, filelists and other XML.
+        Chunks that lie one after the other in a segment (as a worker wrote them)
+        come in one read."""
+        parts: list[list[bytes | memoryview]] = [[], [], []]
+        run: list[StoredChunks] = []
         for p in block:
             c = p.chunks
             if isinstance(c, StoredChunks):
-                data = os.pread(self.fds[c.segment], c.size, c.offset)
-                if len(data) != c.size:
-                    raise OSError(f"{c.segment}: the chunks at {c.offset} are cut short")
-                a, b, _ = c.sizes
-                three = (data[:a], data[a : a + b], data[a + b :])
-            else:
-                three = (c[0].encode(), c[1].encode(), c[2].encode())
-            for part, x in zip(parts, three, strict=True):
-                part.append(x)
+                if run and (c.segment != run[-1].segment or c.offset != run[-1].end):
+                    self._read_run(run, parts)
+                    run = []
+                run.append(c)
+                continue
+            self._read_run(run, parts)
+            run = []
+            for part, text in zip(parts, c, strict=True):
+                part.append(text.encode())
+        self._read_run(run, parts)
         return [b"".join(part) for part in parts]
+
+    def _read_run(self, run: list[StoredChunks], parts: list[list[bytes | memoryview]]) -> None:
+        if not run:
+            return
+        start, size = run[0].offset, run[-1].end - run[0].offset
+        data = memoryview(os.pread(self.fds[run[0].segment], size, start))
+        if len(data) != size:
+            raise OSError(f"{run[0].segment}: the chunks at {start} are cut short")
+        for c in run:
+            at = c.offset - start
+            a, b, _ = c.sizes
+            parts[0].append(data[at : at + a])
+            parts[1].append(data[at + a : at + a + b])
+            parts[2].append(data[at + a + b : at + c.size])
 
     def close(self) -> None:
         for fd in self.fds.values():

@@ -15,7 +15,7 @@ import io
 import os
 from collections import defaultdict
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cmp_to_key
 from pathlib import Path
 
@@ -51,6 +51,8 @@ class RepoPackage:
     stat: tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
     #: primary, filelists, other XML: as read, or where the index keeps them
     chunks: tuple[str, str, str] | StoredChunks
+    #: the NEVRA, made on first use (planning asks for it several times per package)
+    _nevra: NEVRA | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def evr(self) -> EVR:
@@ -58,7 +60,11 @@ class RepoPackage:
 
     @property
     def nevra(self) -> NEVRA:
-        return NEVRA(self.name, self.epoch, self.version, self.release, self.arch)
+        nevra = self._nevra
+        if nevra is None:
+            nevra = NEVRA(self.name, self.epoch, self.version, self.release, self.arch)
+            object.__setattr__(self, "_nevra", nevra)
+        return nevra
 
 
 def _stat_key(path: Path) -> tuple[int, int, int, int]:
