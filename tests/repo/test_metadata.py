@@ -181,3 +181,28 @@ def test_a_stale_or_damaged_blocks_file_means_compressing_again(tmp_path: Path) 
         for f in gen.iterdir():
             f.write_bytes(b"\0" * 10)
     assert _write(packages, repo, "201") == fresh
+
+
+@pytest.mark.parametrize("compression", ["xz", "zstd"])
+def test_other_compressions_go_through_createrepo_c_whole(
+    real_packages: list[RepoPackage], tmp_path: Path, compression: str
+) -> None:
+    """xz and zstd files are written by createrepo_c's writers from the stored chunks."""
+    index = RepoIndex({p.filename: p for p in real_packages})
+    index.save(tmp_path / "index.json")
+    packages = sorted(index.packages.values(), key=lambda p: p.filename)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    blocks = tmp_path / "blocks.json"
+    blocks.write_text("{}")  # a gzip layout means nothing to these: it goes
+    records = write_metadata(packages, staging, compression, blocks, tmp_path)
+    assert not blocks.exists()
+    expected = _createrepo_c_xml(real_packages, tmp_path / "createrepo_c")
+    for rec, xml in zip(records, expected, strict=True):
+        path = staging / Path(rec.location_href).name
+        assert path.name.endswith(
+            f".xml.{compression[:3] if compression == 'zstd' else compression}"
+        )
+        out = tmp_path / f"out-{rec.type}.xml"
+        cr.decompress_file(str(path), str(out), cr.AUTO_DETECT_COMPRESSION)
+        assert out.read_bytes() == xml
