@@ -8,6 +8,7 @@ updateinfo, and a dnf installroot with the vulnerable builds installed.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -54,7 +55,14 @@ def run(argv: Sequence[str | Path], timeout: float = 180) -> subprocess.Complete
         text=True,
         timeout=timeout,
         check=False,
-        env={"LC_ALL": "C.UTF-8", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"},
+        env={
+            "LC_ALL": "C.UTF-8",
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": "/root",
+            # dnf's throwaway GnuPG homes (and the agents they leave) go where the
+            # session's clean-up finds them (tests/conftest.py)
+            "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+        },
     )
 
 
