@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -131,6 +132,11 @@ def _no_gpg_agent_outlives_the_run(tmp_path_factory: pytest.TempPathFactory) -> 
             os.environ.pop("TMPDIR", None)
         else:
             os.environ["TMPDIR"] = before
+    # a tool run as root against a chroot can unlink the host's device nodes
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode), (
+        "/dev/null is no longer a character device after the run (restore it: "
+        "rm -f /dev/null; mknod -m 666 /dev/null c 1 3)"
+    )
     left = stop_gpg_agents_under(base)
     assert not left, "gpg-agents still running after `gpgconf --kill all`: " + ", ".join(
         f"pid {pid} ({home})" for pid, home in sorted(left.items())

@@ -24,6 +24,7 @@ from tests.conftest import (
     start_server,
     tree_digest,
 )
+from tests.release_support import bump_release, make_rpm
 
 TOOLKIT = {
     "perfsonar-toolkit-3.3.2-1.el7",
@@ -130,23 +131,6 @@ def _repo_file(url: str) -> str:
     return re.sub(r"http://127\.0\.0\.1:\d+", url, text)
 
 
-def _bump_release(spec: Path) -> str:
-    text = spec.read_text()
-    m = re.search(r"^Release:\s*(\d+)", text, re.M)
-    assert m
-    new = int(m.group(1)) + 1
-    text = text.replace(m.group(0), m.group(0).replace(m.group(1), str(new)), 1)
-    version = re.search(r"^Version:\s*(\S+)", text, re.M)
-    assert version
-    entry = (
-        f"* Thu Apr 17 2014 pS-Performance Toolkit release team <release@perfsonar.invalid>"
-        f" - {version.group(1)}-{new}\n- Test update\n\n"
-    )
-    text = text.replace("%changelog\n", "%changelog\n" + entry, 1)
-    spec.write_text(text)
-    return f"{version.group(1)}-{new}"
-
-
 def test_update_path_dnf_upgrade_takes_exactly_the_bumped_component(
     live: tuple[Path, str], dnf_host: DnfHost
 ) -> None:
@@ -154,9 +138,7 @@ def test_update_path_dnf_upgrade_takes_exactly_the_bumped_component(
     dnf_host.add_repo_file(_repo_file(url))
     dnf_host.dnf("install", "perfsonar-toolkit", check=True)
     before = dnf_host.installed()
-    evr = _bump_release(
-        project / "specs/perfsonar-toolkit-firewall/perfsonar-toolkit-firewall.spec"
-    )
+    evr = bump_release(project / "specs/perfsonar-toolkit-firewall/perfsonar-toolkit-firewall.spec")
     result = release_json(project)
     assert result["built"] == ["perfsonar-toolkit-firewall/el6", "perfsonar-toolkit-firewall/el7"]
     dnf_host.dnf("upgrade", "--refresh", check=True)
@@ -207,38 +189,11 @@ def test_repomd_signed_by_another_key_is_refused_by_dnf(
     )
 
 
-def _make_rpm(tmp: Path, name: str, *, extra_header: str = "") -> Path:
-    top = tmp / f"top-{name}"
-    for sub in ("SOURCES", "BUILD", "RPMS", "SRPMS", "SPECS"):
-        (top / sub).mkdir(parents=True, exist_ok=True)
-    spec = top / f"{name}.spec"
-    spec.write_text(
-        f"Name: {name}\nVersion: 1.0\nRelease: 1.el7\nSummary: test\nLicense: MIT\n"
-        f"BuildArch: noarch\n{extra_header}\n%description\ntest\n%install\nmkdir -p "
-        f"%{{buildroot}}/etc\necho hi > %{{buildroot}}/etc/{name}\n%files\n/etc/{name}\n"
-    )
-    subprocess.run(
-        [
-            "rpmbuild",
-            "-bb",
-            "--nodeps",
-            "--define",
-            f"_topdir {top}",
-            "--define",
-            "_binary_payload w9.gzdio",
-            str(spec),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return next((top / "RPMS").rglob("*.rpm"))
-
-
 def test_unsigned_package_slipped_in_is_refused_and_nothing_changes(
     live: tuple[Path, str], tmp_path: Path
 ) -> None:
     project, _ = live
-    rpm = _make_rpm(tmp_path, "intruder")
+    rpm = make_rpm(tmp_path, "intruder")
     before = tree_digest(project / "public")
     done = run_repotool(project, "publish", "--add", "el7", str(rpm))
     assert done.returncode == 5, done.stderr
@@ -249,7 +204,7 @@ def test_unsigned_package_slipped_in_is_refused_and_nothing_changes(
 
 def test_package_with_flipped_bytes_is_refused(live: tuple[Path, str], tmp_path: Path) -> None:
     project, _ = live
-    rpm = _make_rpm(tmp_path, "flipped")
+    rpm = make_rpm(tmp_path, "flipped")
     signed = run_repotool(project, "sign", str(rpm))
     assert signed.returncode == 0, signed.stderr
     data = bytearray(rpm.read_bytes())
@@ -267,7 +222,7 @@ def test_signed_extra_package_is_published_and_rich_deps_refused_for_el6(
     live: tuple[Path, str], tmp_path: Path
 ) -> None:
     project, _ = live
-    rich = _make_rpm(
+    rich = make_rpm(
         tmp_path, "richdeps", extra_header="Requires: (perfsonar-toolkit or perfsonar-release)"
     )
     assert run_repotool(project, "sign", str(rich)).returncode == 0

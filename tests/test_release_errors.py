@@ -28,7 +28,7 @@ from tests.conftest import (
     tree_digest,
     use_production_key,
 )
-from tests.test_release_e2e import _bump_release
+from tests.release_support import bump_release
 
 
 @pytest.fixture
@@ -165,7 +165,7 @@ def test_older_repomd_keeps_working_after_an_update(release_copy: Path) -> None:
     project = release_copy
     repo = project / "public/repo/el7/x86_64"
     old = _assert_repo_complete(repo)
-    _bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
+    bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
     release_json(project)
     new = _assert_repo_complete(repo)
     assert old != new
@@ -189,7 +189,7 @@ def test_publish_killed_at_any_point_leaves_a_complete_repo_and_recovers(
     hit: list[str] = []
     for name, moment in moments.items():
         for _attempt in range(5):  # bounded: a moment may be too short to catch once
-            _bump_release(spec)
+            bump_release(spec)
             assert run_repotool(project, "sign", "--quiet").returncode == 0  # build + sign first
             before = os.readlink(repo / "repodata")
             proc = subprocess.Popen(
@@ -231,9 +231,9 @@ def test_unsigned_file_dropped_into_published_packages_is_refused(
     release_copy: Path, tmp_path: Path
 ) -> None:
     project = release_copy
-    from tests.test_release_e2e import _make_rpm
+    from tests.release_support import make_rpm
 
-    rpm = _make_rpm(tmp_path, "dropped")
+    rpm = make_rpm(tmp_path, "dropped")
     pkg_dir = project / "public/repo/el7/x86_64/Packages"
     before_meta = tree_digest(project / "public/repo/el7/x86_64/repodata")
     (pkg_dir / rpm.name).write_bytes(rpm.read_bytes())
@@ -291,14 +291,14 @@ def test_lost_index_keeps_older_generations_for_hosts_that_hold_them(release_cop
     repo = project / "public/repo/el7/x86_64"
     first = _assert_repo_complete(repo)
     spec = project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec"
-    _bump_release(spec)
+    bump_release(spec)
     release_json(project)
     second = _assert_repo_complete(repo)
     old_pkg = repo / "Packages/perfsonar-toolkit-sysctl-3.3.2-1.el7.noarch.rpm"
     assert old_pkg.exists()
     index = project / ".repotool/repo-index/el7-x86_64.json"
     index.write_bytes(b"\x80\x09garbage")  # damaged: unreadable, an unknown pickle protocol
-    _bump_release(spec)
+    bump_release(spec)
     assert release_json(project)["published"] == ["el6/x86_64", "el7/x86_64"]
     _assert_repo_complete(repo)
     for href in first | second:  # hosts holding either older repomd.xml find every file
@@ -309,7 +309,7 @@ def test_lost_index_keeps_older_generations_for_hosts_that_hold_them(release_cop
 def test_a_run_killed_between_the_targets_flips_is_rolled_forward(release_copy: Path) -> None:
     """el6 flipped, el7 not yet, then the process died: the next run completes the release."""
     project = release_copy
-    _bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
+    bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
     script = f"""
 import os
 from pathlib import Path
@@ -355,7 +355,7 @@ with publish_lock(cfg):
 
 def test_a_failed_swap_publishes_neither_repositories_nor_media(release_copy: Path) -> None:
     project = release_copy
-    _bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
+    bump_release(project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec")
     before = tree_digest(project / "public")
     pkgs = project / "public/repo/el7/x86_64/Packages"
     if subprocess.run(["chattr", "+i", str(pkgs)], capture_output=True).returncode != 0:

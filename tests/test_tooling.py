@@ -69,3 +69,17 @@ def test_no_function_is_more_complex_than_grade_c() -> None:
         for block in blocks
     }
     assert not found, f"functions graded worse than {WORST_GRADE}: {found}"
+
+
+def test_no_test_module_imports_from_another_test_module() -> None:
+    """Shared helpers and fixtures live in conftest.py and *_support.py modules: a test
+    module imported by another runs its tests twice and ties them together."""
+    import re
+
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.match(r"\s*(from|import)\s+tests(\.\w+)*\.test_\w+", line)
+    ]
+    assert not offenders, "\n".join(offenders)

@@ -12,7 +12,7 @@ from repotool.config import Config, TargetConfig
 from repotool.errors import UnsafePathError
 from repotool.repo.tree_checks import check_config_names, unsafe_name_reason
 from tests.conftest import Released, make_project, run_repotool, tree_digest
-from tests.test_release_e2e import _bump_release, _make_rpm
+from tests.release_support import bump_release, make_rpm
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_package_file_names_with_control_characters_are_refused(
 ) -> None:
     project = _published(released, tmp_path)
     before = tree_digest(project / "public")
-    rpm = _make_rpm(tmp_path, "odd")
+    rpm = make_rpm(tmp_path, "odd")
     odd = rpm.with_name("odd\nname-1.0-1.el7.noarch.rpm")
     rpm.rename(odd)
     done = run_repotool(project, "publish", "--add", "el7", str(odd))
@@ -87,7 +87,7 @@ def test_a_symlink_out_of_public_is_refused_before_anything_is_written(
     before = tree_digest(project / "public")
     before_outside = tree_digest(outside)
     spec = project / "specs/perfsonar-toolkit-sysctl/perfsonar-toolkit-sysctl.spec"
-    _bump_release(spec)
+    bump_release(spec)
     done = run_repotool(project, "release", "--no-media")
     assert done.returncode == 6, done.stderr
     assert f"{el7}: a symlink leads this path outside the publish folder, to {outside}" in (

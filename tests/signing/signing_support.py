@@ -1,8 +1,12 @@
-"""Helpers shared by the signing tests and tests/repo/test_read_once.py."""
+"""Helpers shared by the signing tests and tests/repo/test_read_once.py: a project
+without media, what a dnf host trusts and holds, the rotation's clock."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -11,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from repotool.process import Completed, SubprocessRunner
+from tests.conftest import DnfHost
 
 
 class RecordingRunner(SubprocessRunner):
@@ -78,3 +83,89 @@ def wait_for_host_keys(root: Path, want: list[str], seconds: float = 60) -> list
         time.sleep(0.5)
         keys = host_keys(root)
     return keys
+
+
+PKGS = "repo/el7/x86_64/Packages"
+
+
+def without_media(project: Path) -> None:
+    toml = project / "repotool.toml"
+    toml.write_text(toml.read_text().replace("[media]\n", "[media]\nenabled = false\n", 1))
+
+
+def use_installed_repo_file(host: DnfHost) -> str:
+    """The host reads the .repo file its release package installed.  (An installroot
+    stands in for the host's /: its file:///etc/... keys are found under the root.)"""
+    text = (host.root / "etc/yum.repos.d/perfsonar.repo").read_text()
+    host.add_repo_file(text.replace("file:///etc/", f"file://{host.root}/etc/"))
+    return text
+
+
+def signed_by(host: DnfHost, name: str) -> str:
+    """The key id of the signature on an installed package, as rpm shows it."""
+    return subprocess.run(
+        ["rpm", "--root", str(host.root), "-q", "--qf", "%{RSAHEADER:pgpsig}", name],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def bump_release(project: Path, component: str) -> None:
+    spec = project / "specs" / component / f"{component}.spec"
+    text = spec.read_text()
+    spec.write_text(
+        re.sub(
+            r"^(Release:\s*)(\d+)%",
+            lambda m: f"{m.group(1)}{int(m.group(2)) + 1}%",
+            text,
+            count=1,
+            flags=re.M,
+        )
+    )
+
+
+def arrive_at_switch_date(project: Path, *, days_ago: int = 0) -> None:
+    """The days pass: the rotation's switch date is today (or days_ago days back)."""
+    state = project / ".repotool/key-rotation.json"
+    data = json.loads(state.read_text())
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days_ago)
+    data["switch_date"] = day.isoformat()
+    state.write_text(json.dumps(data))
+
+
+OLD_SIGNED_SPEC = """Name: intruder
+Version: 1
+Release: 1
+Summary: signed by a key the host no longer trusts
+License: MIT
+BuildArch: noarch
+%description
+t
+%files
+"""
+
+
+def checksig(rpm: Path, root: Path) -> str:
+    done = subprocess.run(
+        ["rpmkeys", "--root", str(root), "--checksig", "-v", str(rpm)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout + done.stderr
+
+
+def current_names(repo: Path) -> set[str]:
+    """The package files the current repomd.xml names (its primary.xml)."""
+    import createrepo_c as cr
+
+    names: set[str] = set()
+    repomd = cr.Repomd(str(repo / "repodata/repomd.xml"))
+    primary = next(r for r in repomd.records if r.type == "primary")
+    cr.xml_parse_primary(
+        str(repo / primary.location_href),
+        pkgcb=lambda p: names.add(p.location_href.removeprefix("Packages/")),
+        do_files=False,
+    )
+    return names

@@ -14,7 +14,6 @@ import email
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,30 +31,22 @@ from tests.conftest import (
     DnfHost,
     Server,
     build_rpms,
-    free_port,
     make_gpg_key,
     make_project,
     release_json,
     rpmsign,
     run_repotool,
-    start_server,
     tree_digest,
 )
-from tests.signing.signing_support import give_shell_and_rpm, wait_for_host_keys
-from tests.signing.test_key_resign import OLD_SIGNED_SPEC, checksig, current_names
-from tests.signing.test_key_rotation import signed_by, use_installed_repo_file
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[tuple[Path, Server]]:
-    port = free_port()
-    project = make_project(tmp_path / "project", base_url=f"http://127.0.0.1:{port}")
-    toml = project / "repotool.toml"
-    toml.write_text(toml.read_text().replace("[media]\n", "[media]\nenabled = false\n", 1))
-    release_json(project)
-    server = start_server(project, port)
-    yield project, server
-    server.stop()
+from tests.signing.signing_support import (
+    OLD_SIGNED_SPEC,
+    checksig,
+    current_names,
+    give_shell_and_rpm,
+    signed_by,
+    use_installed_repo_file,
+    wait_for_host_keys,
+)
 
 
 def gpg_show(path: Path, scratch: Path) -> str:

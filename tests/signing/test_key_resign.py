@@ -12,80 +12,31 @@ import datetime as dt
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 
 from tests.conftest import (
     DnfHost,
     Server,
     build_rpms,
-    free_port,
     make_gpg_key,
-    make_project,
     release_json,
     rpmsign,
     run_repotool,
-    start_server,
     tree_digest,
 )
-from tests.signing.signing_support import give_shell_and_rpm, wait_for_host_keys
-from tests.signing.test_key_rotation import (
+from tests.signing.signing_support import (
+    OLD_SIGNED_SPEC,
+    PKGS,
     arrive_at_switch_date,
+    checksig,
+    current_names,
+    give_shell_and_rpm,
     signed_by,
     use_installed_repo_file,
+    wait_for_host_keys,
 )
-
-PKGS = "repo/el7/x86_64/Packages"
-OLD_SIGNED_SPEC = """Name: intruder
-Version: 1
-Release: 1
-Summary: signed by a key the host no longer trusts
-License: MIT
-BuildArch: noarch
-%description
-t
-%files
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[tuple[Path, Server]]:
-    port = free_port()
-    project = make_project(tmp_path / "project", base_url=f"http://127.0.0.1:{port}")
-    toml = project / "repotool.toml"
-    toml.write_text(toml.read_text().replace("[media]\n", "[media]\nenabled = false\n", 1))
-    release_json(project)
-    server = start_server(project, port)
-    yield project, server
-    server.stop()
-
-
-def checksig(rpm: Path, root: Path) -> str:
-    done = subprocess.run(
-        ["rpmkeys", "--root", str(root), "--checksig", "-v", str(rpm)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout + done.stderr
-
-
-def current_names(repo: Path) -> set[str]:
-    """The package files the current repomd.xml names (its primary.xml)."""
-    import createrepo_c as cr
-
-    names: set[str] = set()
-    repomd = cr.Repomd(str(repo / "repodata/repomd.xml"))
-    primary = next(r for r in repomd.records if r.type == "primary")
-    cr.xml_parse_primary(
-        str(repo / primary.location_href),
-        pkgcb=lambda p: names.add(p.location_href.removeprefix("Packages/")),
-        do_files=False,
-    )
-    return names
 
 
 def test_resign_keeps_stale_hosts_working_and_lets_the_old_key_go(

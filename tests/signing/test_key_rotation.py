@@ -11,81 +11,24 @@ import datetime as dt
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 
 from tests.conftest import (
     DnfHost,
     Server,
-    free_port,
     make_gpg_key,
-    make_project,
     release_json,
     run_repotool,
-    start_server,
 )
-
-PKGS = "repo/el7/x86_64/Packages"
-
-
-def _without_media(project: Path) -> None:
-    toml = project / "repotool.toml"
-    toml.write_text(toml.read_text().replace("[media]\n", "[media]\nenabled = false\n", 1))
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[tuple[Path, Server]]:
-    port = free_port()
-    project = make_project(tmp_path / "project", base_url=f"http://127.0.0.1:{port}")
-    _without_media(project)
-    release_json(project)
-    server = start_server(project, port)
-    yield project, server
-    server.stop()
-
-
-def use_installed_repo_file(host: DnfHost) -> str:
-    """The host reads the .repo file its release package installed.  (An installroot
-    stands in for the host's /: its file:///etc/... keys are found under the root.)"""
-    text = (host.root / "etc/yum.repos.d/perfsonar.repo").read_text()
-    host.add_repo_file(text.replace("file:///etc/", f"file://{host.root}/etc/"))
-    return text
-
-
-def signed_by(host: DnfHost, name: str) -> str:
-    """The key id of the signature on an installed package, as rpm shows it."""
-    return subprocess.run(
-        ["rpm", "--root", str(host.root), "-q", "--qf", "%{RSAHEADER:pgpsig}", name],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-
-def bump_release(project: Path, component: str) -> None:
-    spec = project / "specs" / component / f"{component}.spec"
-    text = spec.read_text()
-    spec.write_text(
-        re.sub(
-            r"^(Release:\s*)(\d+)%",
-            lambda m: f"{m.group(1)}{int(m.group(2)) + 1}%",
-            text,
-            count=1,
-            flags=re.M,
-        )
-    )
-
-
-def arrive_at_switch_date(project: Path, *, days_ago: int = 0) -> None:
-    """The days pass: the rotation's switch date is today (or days_ago days back)."""
-    state = project / ".repotool/key-rotation.json"
-    data = json.loads(state.read_text())
-    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days_ago)
-    data["switch_date"] = day.isoformat()
-    state.write_text(json.dumps(data))
+from tests.signing.signing_support import (
+    PKGS,
+    arrive_at_switch_date,
+    bump_release,
+    signed_by,
+    use_installed_repo_file,
+)
 
 
 def test_host_follows_the_rotation_without_importing_a_key_by_hand(
