@@ -158,8 +158,11 @@ def stop_gpg_agents_in(root: Path, *, wait: float = 5.0) -> int:
     """Stop every gpg-agent whose home lies under ``root``; how many there were.
 
     dnf (through librepo and gpgme) checks signatures in throwaway GnuPG homes
-    under TMPDIR, and the gpg-agent each one starts outlives the home.  Run dnf
-    with TMPDIR in a work folder, then call this on that folder.
+    and the gpg-agent each one starts outlives the home.  Some homes follow
+    TMPDIR, others are made in /tmp whatever TMPDIR says (``/tmp/tmpdir.XXXXXX``,
+    seen with Debian's dnf 4.14): run dnf with TMPDIR in a work folder, then call
+    this on that folder; it stops the agents whose home lies under it and those
+    that inherited a TMPDIR under it (dnf's, wherever their home is).
     """
     root = root.resolve()
     pids: list[int] = []
@@ -172,9 +175,8 @@ def stop_gpg_agents_in(root: Path, *, wait: float = 5.0) -> int:
             continue
         if not argv or Path(os.fsdecode(argv[0])).name != "gpg-agent":
             continue
-        for i, arg in enumerate(argv[:-1]):
-            if arg == b"--homedir" and Path(os.fsdecode(argv[i + 1])).is_relative_to(root):
-                pids.append(int(proc.name))
+        if _home_under(argv, root) or _tmpdir_under(proc, root):
+            pids.append(int(proc.name))
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -182,3 +184,20 @@ def stop_gpg_agents_in(root: Path, *, wait: float = 5.0) -> int:
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
         time.sleep(0.05)
     return len(pids)
+
+
+def _home_under(argv: list[bytes], root: Path) -> bool:
+    return any(
+        arg == b"--homedir" and Path(os.fsdecode(argv[i + 1])).is_relative_to(root)
+        for i, arg in enumerate(argv[:-1])
+    )
+
+
+def _tmpdir_under(proc: Path, root: Path) -> bool:
+    try:
+        environ = (proc / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(
+        e.startswith(b"TMPDIR=") and Path(os.fsdecode(e[7:])).is_relative_to(root) for e in environ
+    )

@@ -34,3 +34,26 @@ def test_gpg_agents_of_homes_under_a_folder_are_stopped(tmp_path: Path) -> None:
     )
     assert stop_gpg_agents_in(tmp_path / "tmp") == 1
     assert stop_gpg_agents_in(tmp_path / "tmp") == 0  # gone, and nothing else touched
+
+
+def test_gpg_agents_started_with_a_tmpdir_under_a_folder_are_stopped(tmp_path: Path) -> None:
+    """What dnf also leaves: an agent of a home made in /tmp whatever TMPDIR says
+    (/tmp/tmpdir.XXXXXX), which inherited dnf's TMPDIR; its home is then deleted."""
+    import os
+    import shutil
+    import tempfile
+
+    work = tmp_path / "tmp"
+    work.mkdir()
+    home = Path(tempfile.mkdtemp(prefix="tmpdir.", dir="/tmp"))
+    try:
+        subprocess.run(
+            ["gpg-connect-agent", "--homedir", str(home), "/bye"],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "TMPDIR": str(work)},
+        )
+    finally:
+        shutil.rmtree(home)
+    assert stop_gpg_agents_in(work) == 1
+    assert stop_gpg_agents_in(work) == 0
