@@ -33,7 +33,8 @@ MEDIA_CACHE = REPO_ROOT / ".repotool" / "media-cache"
 
 
 def gpg_agents_under(root: Path) -> dict[int, Path]:
-    """The running gpg-agents whose home lies under root: pid -> home.
+    """The running gpg-agents whose home lies under root, or that were started with
+    TMPDIR under root: pid -> home.
 
     Only these are the tests' own: agents of other people's homes (other test
     runs on the machine) are neither counted nor touched."""
@@ -49,9 +50,20 @@ def gpg_agents_under(root: Path) -> dict[int, Path]:
         if not argv or Path(argv[0].decode(errors="replace")).name != "gpg-agent":
             continue
         home = _agent_home(argv, proc)
-        if home is not None and home.resolve().is_relative_to(root):
+        if home is not None and (home.resolve().is_relative_to(root) or _tmpdir_under(proc, root)):
             found[int(proc.name)] = home
     return found
+
+
+def _tmpdir_under(proc: Path, root: Path) -> bool:
+    """Started with TMPDIR under root: dnf's agents of homes it made in /tmp anyway."""
+    try:
+        environ = (proc / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(
+        e.startswith(b"TMPDIR=") and Path(os.fsdecode(e[7:])).is_relative_to(root) for e in environ
+    )
 
 
 def _agent_home(argv: list[bytes], proc: Path) -> Path | None:
@@ -70,11 +82,19 @@ def _agent_home(argv: list[bytes], proc: Path) -> Path | None:
 
 
 def stop_gpg_agents_under(root: Path, *, wait: float = 10.0) -> dict[int, Path]:
-    """`gpgconf --homedir H --kill all` for every home under root that has an agent.
+    """`gpgconf --homedir H --kill all` for every home under root that has an agent
+    (SIGTERM for an agent whose home no longer exists).
 
     Returns the agents still running after `wait` seconds (those are then sent
     SIGTERM by their pid, so that even a failed check leaves nothing behind)."""
-    homes = set(gpg_agents_under(root).values())
+    agents = gpg_agents_under(root)
+    # an agent whose home is gone (dnf deletes its throwaway homes) cannot be
+    # reached through gpgconf: it is stopped by its pid
+    for pid, home in agents.items():
+        if not home.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    homes = {home for home in agents.values() if home.exists()}
     for home in sorted(homes):
         subprocess.run(
             ["gpgconf", "--homedir", str(home), "--kill", "all"],
