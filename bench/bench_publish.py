@@ -476,5 +476,17 @@ def main() -> int:
     return 0
 
 
+def stop_bench_agents() -> None:
+    """The bench key's gpg-agent (started by signing) does not outlive the run."""
+    subprocess.run(
+        ["gpgconf", "--homedir", str(KEYHOME / "state" / "gnupg"), "--kill", "all"],
+        check=False,
+        capture_output=True,
+    )
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    finally:
+        stop_bench_agents()
