@@ -120,6 +120,12 @@ def main() -> int:
     data = {"project": str(proj), "load_before": load, "runs": args.runs, "results": rows}
     (RESULTS / "noop.json").write_text(json.dumps(data, indent=2))
     print(json.dumps(data, indent=2))
+    # the project's development key started a gpg-agent (the full-path runs sign)
+    subprocess.run(
+        ["gpgconf", "--homedir", str(proj / ".repotool" / "gnupg"), "--kill", "all"],
+        check=False,
+        capture_output=True,
+    )
     return 0
 
 
