@@ -175,7 +175,7 @@ def stop_gpg_agents_in(root: Path, *, wait: float = 5.0) -> int:
             continue
         if not argv or Path(os.fsdecode(argv[0])).name != "gpg-agent":
             continue
-        if _home_under(argv, root) or _tmpdir_under(proc, root):
+        if _home_under(argv, root) or started_with_tmpdir_under(proc, root):
             pids.append(int(proc.name))
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -193,7 +193,8 @@ def _home_under(argv: list[bytes], root: Path) -> bool:
     )
 
 
-def _tmpdir_under(proc: Path, root: Path) -> bool:
+def started_with_tmpdir_under(proc: Path, root: Path) -> bool:
+    """Whether the process /proc/PID ``proc`` got a TMPDIR under ``root``."""
     try:
         environ = (proc / "environ").read_bytes().split(b"\0")
     except OSError:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from repotool.process import stop_gpg_agents_in
+from repotool.process import started_with_tmpdir_under, stop_gpg_agents_in
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REPOTOOL = [sys.executable, "-m", "repotool"]
@@ -50,20 +50,11 @@ def gpg_agents_under(root: Path) -> dict[int, Path]:
         if not argv or Path(argv[0].decode(errors="replace")).name != "gpg-agent":
             continue
         home = _agent_home(argv, proc)
-        if home is not None and (home.resolve().is_relative_to(root) or _tmpdir_under(proc, root)):
+        if home is not None and (
+            home.resolve().is_relative_to(root) or started_with_tmpdir_under(proc, root)
+        ):
             found[int(proc.name)] = home
     return found
-
-
-def _tmpdir_under(proc: Path, root: Path) -> bool:
-    """Started with TMPDIR under root: dnf's agents of homes it made in /tmp anyway."""
-    try:
-        environ = (proc / "environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return any(
-        e.startswith(b"TMPDIR=") and Path(os.fsdecode(e[7:])).is_relative_to(root) for e in environ
-    )
 
 
 def _agent_home(argv: list[bytes], proc: Path) -> Path | None:

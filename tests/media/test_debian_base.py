@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,9 @@ from repotool.media.debian import (
     mmdebstrap_argv,
     read_profile,
 )
-from repotool.process import Completed, SubprocessRunner
+from repotool.process import SubprocessRunner
 from repotool.report import SilentReporter
+from tests.signing.signing_support import RecordingRunner
 
 
 def test_the_shipped_profile_carries_the_services_the_toolkit_configures() -> None:
@@ -73,37 +73,6 @@ def test_mmdebstrap_command_line() -> None:
         f"--dpkgopt={o}" for o in DPKG_OPTIONS
     ]
     assert argv[-3:] == [p.suite, "/c/x.part.tar", "/etc/apt/sources.list.d/d.sources"]
-
-
-class RecordingRunner(SubprocessRunner):
-    """The real runner, recording each command line (to show what a warm build runs)."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-
-    def run(
-        self,
-        argv: Sequence[str | os.PathLike[str]],
-        *,
-        cwd: Path | None = None,
-        env: Mapping[str, str | None] | None = None,
-        input: bytes | None = None,
-        check: bool = True,
-        timeout: float | None = None,
-        where: str | None = None,
-        hint: str | None = None,
-    ) -> Completed:
-        self.calls.append([os.fspath(a) for a in argv])
-        return super().run(
-            argv,
-            cwd=cwd,
-            env=env,
-            input=input,
-            check=check,
-            timeout=timeout,
-            where=where,
-            hint=hint,
-        )
 
 
 def test_a_warm_cache_runs_no_mmdebstrap(tmp_path: Path) -> None:
