@@ -165,7 +165,19 @@ def link_all(rpms: list[Path], folder: Path) -> None:
         os.link(r, folder / r.name)
 
 
-def bench_size(n: int, key: object, workers: int, repeat: int) -> dict[str, object]:
+def drop_caches() -> None:
+    """Empty the page cache (root only): the next run reads its files, interpreter and
+    libraries from the disk, as on a machine that just booted."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as e:
+        raise SystemExit(f"--cold: cannot write /proc/sys/vm/drop_caches ({e}); run as root") from e
+
+
+def bench_size(
+    n: int, key: object, workers: int, repeat: int, *, cold: bool = False
+) -> dict[str, object]:
     import corpus  # bench/corpus.py
 
     rpms = corpus.corpus(n, key)  # type: ignore[arg-type]
@@ -174,10 +186,16 @@ def bench_size(n: int, key: object, workers: int, repeat: int) -> dict[str, obje
         extra.parent.mkdir(parents=True, exist_ok=True)
         extra.write_bytes(corpus.make_rpm(corpus.shape(0, "bench-extra"), key))  # type: ignore[arg-type]
     total = sum(p.stat().st_size for p in rpms)
-    for p in rpms:  # into the page cache, for both sides alike
+    for p in [] if cold else rpms:  # into the page cache, for both sides alike
         with p.open("rb") as f:
             while f.read(1 << 20):
                 pass
+
+    def measure(argv: list[str]) -> dict[str, float]:
+        if cold:
+            drop_caches()
+        return measured(argv)
+
     work = Path(tempfile.mkdtemp(prefix=f"bench-publish-{n}-", dir=RESULTS))
     ours = work / "ours"
     repo = ours / "public/repo/el7/x86_64"
@@ -189,7 +207,9 @@ def bench_size(n: int, key: object, workers: int, repeat: int) -> dict[str, obje
         "repeat": repeat,
         "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "loadavg_before": os.getloadavg(),
-        "page_cache": "warm (every file read once before the first round)",
+        "page_cache": "cold (dropped before every measured run)"
+        if cold
+        else "warm (every file read once before the first round)",
     }
 
     def reset_ours() -> None:
@@ -201,14 +221,14 @@ def bench_size(n: int, key: object, workers: int, repeat: int) -> dict[str, obje
     for _ in range(repeat):
         link_all(rpms, base / "Packages")
         shutil.rmtree(base / "repodata", ignore_errors=True)
-        base_runs.append(measured(createrepo_argv(base, workers)))
+        base_runs.append(measure(createrepo_argv(base, workers)))
         reset_ours()
-        unseen_runs.append(measured(ours_argv(ours, [], None)))
+        unseen_runs.append(measure(ours_argv(ours, [], None)))
         if not ledger.exists():  # the ledger learns these files once
             reset_ours()
             subprocess.run(ours_argv(ours, [], ledger), check=True)
         reset_ours()
-        known_runs.append(measured(ours_argv(ours, [], ledger)))
+        known_runs.append(measure(ours_argv(ours, [], ledger)))
     out["createrepo_c full"] = medians(base_runs)
     out["ours full, unseen"] = medians(unseen_runs)
     out["ours full, index lost"] = medians(known_runs)
@@ -219,10 +239,10 @@ def bench_size(n: int, key: object, workers: int, repeat: int) -> dict[str, obje
         (base / "Packages" / extra.name).unlink(missing_ok=True)
         subprocess.run(createrepo_argv(base, workers, update=True), check=True)
         os.link(extra, base / "Packages" / extra.name)
-        base_add.append(measured(createrepo_argv(base, workers, update=True)))
+        base_add.append(measure(createrepo_argv(base, workers, update=True)))
         (repo / "Packages" / extra.name).unlink(missing_ok=True)
         subprocess.run(ours_argv(ours, [], ledger), check=True)
-        ours_add.append(measured(ours_argv(ours, [extra], None)))
+        ours_add.append(measure(ours_argv(ours, [extra], None)))
     out["createrepo_c --update +1"] = medians(base_add)
     out["ours +1"] = medians(ours_add)
 
@@ -403,6 +423,11 @@ def main() -> int:
     ap.add_argument(
         "--classic", action="store_true", help="also the no-op release and the signing bench"
     )
+    ap.add_argument(
+        "--cold",
+        action="store_true",
+        help="drop the page cache before every measured run (root): a machine that just booted",
+    )
     ap.add_argument("--publish", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--incoming", type=Path, action="append", default=[], help=argparse.SUPPRESS)
     ap.add_argument("--ledger", type=Path, help=argparse.SUPPRESS)
@@ -410,6 +435,9 @@ def main() -> int:
     if args.publish:
         publish_once(args.publish, args.incoming, args.ledger)
         return 0
+    # the children run as an installed repotool does, with its bytecode written once
+    # (pip compiles it; the first run of a fresh clone writes it)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import corpus
 
@@ -423,26 +451,29 @@ def main() -> int:
     load_before = os.getloadavg()
     results = []
     for n in (int(s) for s in args.sizes.split(",")):
-        r = bench_size(n, key, args.workers, args.repeat)
+        r = bench_size(n, key, args.workers, args.repeat, cold=args.cold)
         results.append(r)
         print(json.dumps(r), file=sys.stderr)
     # sizes measured in other sessions stay in the report (each says when and how)
     out_path = RESULTS / "publish-scale.json"
-    earlier: list[dict[str, object]] = []
-    if out_path.exists():
-        measured_now = {r["packages"] for r in results}
-        earlier = [
-            r
-            for r in json.loads(out_path.read_text()).get("results", [])
-            if r.get("packages") not in measured_now and "repeat" in r
-        ]
-    report: dict[str, object] = {
-        "workers": args.workers,
-        "repeat": args.repeat,
-        "loadavg_before": load_before,
-        "loadavg_after": os.getloadavg(),
-        "results": sorted([*earlier, *results], key=lambda r: int(r["packages"])),  # type: ignore[call-overload]
-    }
+    # warm and cold page cache are kept apart; the other kind stays as it was
+    kind = "results_cold" if args.cold else "results"
+    report: dict[str, object] = json.loads(out_path.read_text()) if out_path.exists() else {}
+    measured_now = {r["packages"] for r in results}
+    earlier = [
+        r
+        for r in report.get(kind, [])  # type: ignore[attr-defined]
+        if r.get("packages") not in measured_now and "repeat" in r
+    ]
+    report.update(
+        {
+            "workers": args.workers,
+            "repeat": args.repeat,
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+            kind: sorted([*earlier, *results], key=lambda r: int(r["packages"])),
+        }
+    )
     if args.classic:
         report["classic"] = bench_noop_and_sign(signer, args)
         print(json.dumps(report["classic"], indent=2))
@@ -489,4 +520,5 @@ if __name__ == "__main__":
     try:
         raise SystemExit(main())
     finally:
-        stop_bench_agents()
+        if "--publish" not in sys.argv:  # the parent, once: not inside a measured child
+            stop_bench_agents()

@@ -17,7 +17,6 @@ dead are copied to a new one.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +113,7 @@ class SegmentWriter:
     def add(self, chunks: tuple[str, str, str]) -> StoredChunks:
         if self.fd < 0:
             self.store.mkdir(parents=True, exist_ok=True)
-            name = f"{os.getpid()}-{secrets.token_hex(6)}.xml"
+            name = f"{os.getpid()}-{os.urandom(6).hex()}.xml"
             self.path = str(self.store / name)
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         assert self.path is not None

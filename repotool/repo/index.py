@@ -1,9 +1,9 @@
 """The repository index in the state folder: what each package file holds, and the
 metadata generations — a versioned JSON file that a newer repotool can read.
 
-Format (``<state>/repo-index/<target>-<arch>.json``), version 3::
+Format (``<state>/repo-index/<target>-<arch>.json``), version 4::
 
-    {"format": "repotool-repo-index", "version": 3,
+    {"format": "repotool-repo-index", "version": 4,
      "fields": ["filename", "name", "epoch", "version", "release", "arch", "sha256",
                 "header_start", "header_end", "size", "mtime_ns", "ctime_ns", "inode",
                 "segment", "offset", "primary_bytes", "filelists_bytes", "other_bytes"],
@@ -12,12 +12,19 @@ Format (``<state>/repo-index/<target>-<arch>.json``), version 3::
                                     "files": [...], "retired": epoch|null,
                                     "digest": sha256|null}, ...}}
 
+A generation whose package list differs little from the one written before it
+names that one instead of listing its packages again: ``{"base": "<revision>",
+"added": [...], "removed": [...], ...}`` (version 4; a repository keeps several
+generations of the same 10,000 names, and listing each in full made the file
+and its loading grow with every release in the keep window).
+
 The packages' metadata chunks (nearly all of the bytes) are not in the file:
 they lie in segment files in ``<target>-<arch>.chunks/``
 (:mod:`repotool.repo.chunk_store`), written once by whoever read the package,
 so that saving the index after adding one package writes a few hundred bytes
 of chunks and the JSON, and no process holds every chunk at once.  Version 2
-(the chunks after the JSON line) is still read; it is saved as version 3.
+(the chunks after the JSON line) and version 3 (every generation listed in full)
+are still read; either is saved as version 4.
 
 Rows rather than objects: the JSON of 10,000 packages loads in about a third
 of the time.  Readers ignore keys and columns they do not know (a later
@@ -43,65 +50,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from repotool.atomic import write_atomic
 from repotool.repo import chunk_store
 from repotool.repo.chunk_store import SegmentWriter, StoredChunks
+from repotool.repo.generations import Generation, generations_json
 from repotool.repo.packages import RepoPackage
 
 FORMAT = "repotool-repo-index"
-VERSION = 3
+VERSION = 4
+#: the versions this one reads
+READS = (2, 3, 4)
 #: at most this many segments; past it, the smaller ones are merged into one
 MAX_SEGMENTS = 32
 
 
-@dataclass(frozen=True)
-class Generation:
-    """One metadata generation (``.repodata-<revision>/``) as the index knows it."""
-
-    #: package file names its primary.xml lists
-    packages: tuple[str, ...]
-    #: the files its run brought into Packages/ (only these go if it never became current)
-    incoming: tuple[str, ...] = ()
-    #: the metadata files it wrote (hard-linked into later generations while it lives)
-    files: tuple[str, ...] = ()
-    #: when a newer generation replaced it (None: current, or never swapped in)
-    retired: float | None = None
-    #: content digest of its packages and updateinfo (None: adopted from disk)
-    digest: str | None = None
-
-    def live(self, now: float, keep: float) -> bool:
-        return self.retired is None or now - self.retired < keep
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "packages": list(self.packages),
-            "incoming": list(self.incoming),
-            "files": list(self.files),
-            "retired": self.retired,
-            "digest": self.digest,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Generation:
-        retired = d.get("retired")
-        digest = d.get("digest")
-        return cls(
-            packages=_names(d.get("packages")),
-            incoming=_names(d.get("incoming", [])),
-            files=_names(d.get("files", [])),
-            retired=float(retired) if retired is not None else None,
-            digest=str(digest) if digest is not None else None,
-        )
-
-
-def _names(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("expected a list of names")
-    # one string per name, however many generations list it (10,000 names each)
-    return tuple(map(sys.intern, value))
-
-
-#: the columns of a package row in version 3 (a later version may add some: readers find
+#: the columns of a package row in versions 3 and 4 (a later version may add some: readers find
 #: the columns they know by name and ignore the rest)
 FIELDS = (
     "filename",
@@ -168,7 +133,7 @@ class _Chunks:
 
 
 class _Segments:
-    """Version 3: the chunks' place in the store; a segment that is missing or too
+    """Versions 3 and 4: the chunks' place in the store; a segment that is missing or too
     short leaves its packages out (they are read again)."""
 
     def __init__(self, store: Path) -> None:
@@ -299,16 +264,16 @@ def _stored(packages: Iterable[RepoPackage]) -> list[StoredChunks]:
 def index_bytes(index: RepoIndex) -> bytes:
     """Pure: the index file's bytes (every package's chunks must be in the store)."""
     names: dict[str, str] = {}
-    return json.dumps(
+    # orjson: the 10,000 rows in about a fifth of the json module's time
+    return orjson.dumps(
         {
             "format": FORMAT,
             "version": VERSION,
             "fields": FIELDS,
             "packages": [_package_row(p, names) for p in index.packages.values()],
-            "generations": {rev: g.to_json() for rev, g in index.generations.items()},
-        },
-        separators=(",", ":"),
-    ).encode()
+            "generations": generations_json(index.generations),
+        }
+    )
 
 
 def parse_index(data: bytes, store: Path) -> RepoIndex:
@@ -321,9 +286,9 @@ def parse_index(data: bytes, store: Path) -> RepoIndex:
 def _parse(data: bytes, store: Path) -> RepoIndex:
     try:
         cut = data.find(b"\n")
-        raw = json.loads(data if cut < 0 else data[:cut])
+        raw = orjson.loads(data if cut < 0 else data[:cut])
         version = raw.get("version") if isinstance(raw, dict) else None
-        if raw.get("format") != FORMAT or version not in (2, VERSION):
+        if raw.get("format") != FORMAT or version not in READS:
             return RepoIndex()
         if version == 2:
             v2 = _Chunks(data[cut + 1 :] if cut >= 0 else b"")
@@ -331,7 +296,10 @@ def _parse(data: bytes, store: Path) -> RepoIndex:
         else:
             found = _rows(raw["fields"], raw["packages"], _Segments(store))
         packages = {p.filename: p for p in found if p is not None}
-        generations = {str(r): Generation.from_json(g) for r, g in raw["generations"].items()}
+        generations: dict[str, Generation] = {}
+        ascending: set[int] = set()
+        for r, g in raw["generations"].items():
+            generations[str(r)] = Generation.from_json(g, generations, ascending)
     except (ValueError, TypeError, KeyError, AttributeError):
         return RepoIndex()
     return RepoIndex(packages, generations)
@@ -340,7 +308,7 @@ def _parse(data: bytes, store: Path) -> RepoIndex:
 def _rows(
     fields: list[str], rows: list[list[Any]], segments: _Segments
 ) -> list[RepoPackage | None]:
-    """Version 3's package rows, by the column names the file gives."""
+    """The package rows of versions 3 and 4, by the column names the file gives."""
     at = [fields.index(f) for f in FIELDS]  # ValueError: a column is missing
     out: list[RepoPackage | None] = []
     intern = sys.intern

@@ -23,7 +23,8 @@ import createrepo_c as cr
 from repotool.atomic import write_atomic
 from repotool.config import Config
 from repotool.errors import PublishError
-from repotool.repo.index import Generation, RepoIndex
+from repotool.repo.generations import Generation
+from repotool.repo.index import RepoIndex
 
 
 def current_generation(repo_dir: Path) -> str | None:

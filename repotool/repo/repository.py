@@ -43,7 +43,8 @@ import createrepo_c as cr
 from repotool.atomic import write_atomic
 from repotool.config import Config
 from repotool.errors import BadSignatureError, LockHeldError
-from repotool.repo.index import Generation, journal_bytes, journal_path
+from repotool.repo.generations import Generation
+from repotool.repo.index import journal_bytes, journal_path
 from repotool.repo.metadata import blocks_path, write_metadata
 from repotool.repo.packages import content_digest, restat
 from repotool.repo.planning import RepoPlan

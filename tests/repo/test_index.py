@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from repotool.repo.chunk_store import StoredChunks, read_all
+from repotool.repo.generations import Generation
 from repotool.repo.index import (
     FORMAT,
     VERSION,
-    Generation,
     RepoIndex,
     chunk_dir,
     index_bytes,
@@ -71,7 +71,7 @@ def test_the_index_reads_back_as_it_was_written(tmp_path: Path) -> None:
     _index().save(path)
     assert _texts(RepoIndex.load(path)) == _index()
     raw = json.loads(path.read_bytes())
-    assert (raw["format"], raw["version"]) == (FORMAT, VERSION) == ("repotool-repo-index", 3)
+    assert (raw["format"], raw["version"]) == (FORMAT, VERSION) == ("repotool-repo-index", 4)
     # the metadata chunks are in a segment of the store beside the index, where it says
     ((segment, data),) = _segments(path).items()
     assert raw["fields"][-5:] == [
@@ -191,13 +191,13 @@ def _join(raw: dict[str, Any], blob: bytes) -> bytes:
     return json.dumps(raw).encode() + b"\n" + blob
 
 
-def test_an_index_of_version_2_is_read_and_saved_as_version_3(tmp_path: Path) -> None:
+def test_an_index_of_version_2_is_read_and_saved_as_version_4(tmp_path: Path) -> None:
     path = tmp_path / "el7-x86_64.json"
     path.write_bytes(_v2_bytes(_index()))
     index = RepoIndex.load(path)
     assert index == _index()
     index.save(path)
-    assert json.loads(path.read_bytes())["version"] == 3
+    assert json.loads(path.read_bytes())["version"] == 4
     assert _texts(RepoIndex.load(path)) == _index()
 
 
@@ -221,7 +221,7 @@ def test_keys_a_later_version_adds_are_ignored(tmp_path: Path) -> None:
 
 def test_damage_or_an_unknown_version_reads_as_an_empty_index(tmp_path: Path) -> None:
     raw, blob = _split()
-    assert parse_index(_join({**raw, "version": 4}, blob), tmp_path) == RepoIndex()
+    assert parse_index(_join({**raw, "version": 5}, blob), tmp_path) == RepoIndex()
     assert parse_index(b"\x80\x05garbage", tmp_path) == RepoIndex()
     assert parse_index(_v2_bytes(_index())[:-10], tmp_path) == RepoIndex()  # cut short
     assert parse_index(_join(raw, b"\xff" * len(blob)), tmp_path) == RepoIndex()  # not UTF-8
@@ -283,3 +283,74 @@ def test_many_small_segments_are_merged(tmp_path: Path) -> None:
         "<f>42</f>",
         "<o>42</o>",
     )
+
+
+def _names(n: int, skip: int = -1, extra: str | None = None) -> tuple[str, ...]:
+    names = {f"p{i:05d}-1-1.el7.noarch.rpm" for i in range(n) if i != skip}
+    return tuple(sorted(names | ({extra} if extra else set())))
+
+
+def test_generations_that_differ_a_little_are_written_as_changes(tmp_path: Path) -> None:
+    """A repository keeps several generations of nearly the same names: each after
+    the first is saved as its change to the one before, and reads back the same."""
+    gens = {
+        "100": Generation(_names(1000), files=("a-primary.xml.gz",), retired=5.0),
+        "101": Generation(_names(1000, extra="q-1-1.el7.noarch.rpm"), retired=6.0),
+        "102": Generation(_names(1000, skip=7, extra="q-1-1.el7.noarch.rpm"), digest="d" * 64),
+        "103": Generation(("b.rpm", "a.rpm")),  # not in order: listed in full
+        "104": Generation(("b.rpm", "a.rpm"), incoming=("a.rpm",)),  # nor based on 103
+        "105": Generation(_names(3)),
+        "106": Generation(_names(3), incoming=("x.rpm",)),  # the same tuple as 105
+    }
+    gens["106"] = dataclasses.replace(gens["106"], packages=gens["105"].packages)
+    path = tmp_path / "el7-x86_64.json"
+    RepoIndex({}, gens).save(path)
+    raw = json.loads(path.read_bytes())["generations"]
+    assert raw["100"]["packages"] == list(_names(1000))
+    assert (raw["101"]["base"], raw["101"]["added"], raw["101"]["removed"]) == (
+        "100",
+        ["q-1-1.el7.noarch.rpm"],
+        [],
+    )
+    assert "packages" not in raw["101"] and raw["101"]["retired"] == 6.0
+    assert (raw["102"]["added"], raw["102"]["removed"]) == ([], ["p00007-1-1.el7.noarch.rpm"])
+    assert raw["103"]["packages"] == ["b.rpm", "a.rpm"]
+    assert raw["104"]["packages"] == ["b.rpm", "a.rpm"]
+    assert (raw["106"]["base"], raw["106"]["added"], raw["106"]["removed"]) == ("105", [], [])
+    assert path.stat().st_size < 40_000  # one list of 1,000 names, not three
+    loaded = RepoIndex.load(path).generations
+    assert loaded == gens
+    assert loaded["106"].packages is loaded["105"].packages  # shared, not held twice
+
+
+def test_a_generation_whose_base_is_missing_reads_as_an_empty_index(tmp_path: Path) -> None:
+    path = tmp_path / "el7-x86_64.json"
+    gens = {"100": Generation(_names(10)), "101": Generation(_names(10, skip=3))}
+    RepoIndex({}, gens).save(path)
+    assert json.loads(path.read_bytes())["generations"]["101"]["base"] == "100"
+
+    def base_gone(g: dict[str, Any]) -> None:
+        del g["100"]
+
+    def removes_what_base_lacks(g: dict[str, Any]) -> None:
+        g["101"]["removed"] = ["not-listed.rpm"]
+
+    def adds_what_base_has(g: dict[str, Any]) -> None:
+        g["101"].update(removed=[], added=[_names(10)[0]])
+
+    def base_out_of_order(g: dict[str, Any]) -> None:
+        g["100"]["packages"] = list(reversed(_names(10)))
+
+    for damage in (base_gone, removes_what_base_lacks, adds_what_base_has, base_out_of_order):
+        broken = json.loads(path.read_bytes())
+        damage(broken["generations"])
+        assert parse_index(json.dumps(broken).encode(), tmp_path) == RepoIndex()
+
+
+def test_an_index_of_version_3_is_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "el7-x86_64.json"
+    _index().save(path)
+    raw = json.loads(path.read_bytes())
+    raw["version"] = 3
+    raw["generations"] = {rev: g.to_json() for rev, g in _index().generations.items()}
+    assert _texts(parse_index(json.dumps(raw).encode(), chunk_dir(path))) == _index()

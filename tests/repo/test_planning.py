@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from repotool.config import Config, PublishConfig, TargetConfig
-from repotool.repo.index import Generation, RepoIndex
+from repotool.repo.generations import Generation
+from repotool.repo.index import RepoIndex
 from repotool.repo.packages import RepoPackage
 from repotool.repo.planning import RepoSnapshot, decide_plan, sort_incoming, stale_files
 
