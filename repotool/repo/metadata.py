@@ -108,37 +108,50 @@ class _Segments:
     def raw(self, block: Sequence[RepoPackage]) -> list[bytes]:
         """Pure but for the reads: the block's primary, filelists and other XML.
         Chunks that lie one after the other in a segment (as a worker wrote them)
-        come in one read."""
-        parts: list[list[bytes | memoryview]] = [[], [], []]
-        run: list[StoredChunks] = []
+        come in one read; each package's three are then cut out of it (plain
+        integers here: this runs 30,000 times for 10,000 packages)."""
+        parts: tuple[list[bytes | memoryview], ...] = ([], [], [])
+        run: list[tuple[int, int, int, int]] = []  # offset and sizes, in one segment
+        segment, end = "", -1
         for p in block:
             c = p.chunks
             if isinstance(c, StoredChunks):
-                if run and (c.segment != run[-1].segment or c.offset != run[-1].end):
-                    self._read_run(run, parts)
-                    run = []
-                run.append(c)
+                a, b, o = c.sizes
+                if c.segment != segment or c.offset != end:
+                    self._read_run(segment, run, parts)
+                    run, segment = [], c.segment
+                run.append((c.offset, a, b, o))
+                end = c.offset + a + b + o
                 continue
-            self._read_run(run, parts)
-            run = []
+            self._read_run(segment, run, parts)
+            run, segment, end = [], "", -1
             for part, text in zip(parts, c, strict=True):
                 part.append(text.encode())
-        self._read_run(run, parts)
+        self._read_run(segment, run, parts)
         return [b"".join(part) for part in parts]
 
-    def _read_run(self, run: list[StoredChunks], parts: list[list[bytes | memoryview]]) -> None:
+    def _read_run(
+        self,
+        segment: str,
+        run: list[tuple[int, int, int, int]],
+        parts: tuple[list[bytes | memoryview], ...],
+    ) -> None:
         if not run:
             return
-        start, size = run[0].offset, run[-1].end - run[0].offset
-        data = memoryview(os.pread(self.fds[run[0].segment], size, start))
+        start = run[0][0]
+        last = run[-1]
+        size = last[0] + last[1] + last[2] + last[3] - start
+        data = memoryview(os.pread(self.fds[segment], size, start))
         if len(data) != size:
-            raise OSError(f"{run[0].segment}: the chunks at {start} are cut short")
-        for c in run:
-            at = c.offset - start
-            a, b, _ = c.sizes
-            parts[0].append(data[at : at + a])
-            parts[1].append(data[at + a : at + a + b])
-            parts[2].append(data[at + a + b : at + c.size])
+            raise OSError(f"{segment}: the chunks at {start} are cut short")
+        primary, filelists, other = parts
+        for offset, a, b, o in run:
+            at = offset - start
+            primary.append(data[at : at + a])
+            at += a
+            filelists.append(data[at : at + b])
+            at += b
+            other.append(data[at : at + o])
 
     def close(self) -> None:
         for fd in self.fds.values():

@@ -234,8 +234,10 @@ def select_retained(packages: Sequence[RepoPackage], keep: int) -> list[RepoPack
         groups[(p.name, p.arch)].append(p)
     kept: list[RepoPackage] = []
     for group in groups.values():
-        group.sort(key=cmp_to_key(lambda a, b: evr_cmp(a.evr, b.evr)), reverse=True)
-        kept += group[:keep]
+        if len(group) > keep:  # most names have one version: nothing to sort out
+            group.sort(key=cmp_to_key(lambda a, b: evr_cmp(a.evr, b.evr)), reverse=True)
+            del group[keep:]
+        kept += group
     return sorted(kept, key=lambda p: p.filename)
 
 

@@ -29,7 +29,6 @@ from repotool.repo.packages import (
     check_compatibility,
     header_digest,
     select_retained,
-    stat_of,
 )
 from repotool.repo.read_pass import read_all
 from repotool.repo.recovery import current_generation, reconcile, recover
@@ -81,12 +80,15 @@ def read_snapshot(
     files: dict[str, Stat] = {}
     pkg_dir = repo_dir / "Packages"
     if pkg_dir.is_dir():
-        for entry in os.scandir(pkg_dir):
-            if not entry.name.endswith(".rpm") or entry.name.startswith("."):
-                continue
-            if entry.name not in checked or entry.is_symlink():
-                check_package_entry(Path(entry.path), public_dir)
-            files[entry.name] = stat_of(entry.stat())
+        with os.scandir(pkg_dir) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") or not name.endswith(".rpm"):
+                    continue
+                if name not in checked or entry.is_symlink():
+                    check_package_entry(Path(entry.path), public_dir)
+                st = entry.stat()  # what stat_of() keeps, inline: 10,000 times
+                files[name] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
     return RepoSnapshot(repo_dir, current_generation(repo_dir), files)
 
 
