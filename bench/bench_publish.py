@@ -58,16 +58,21 @@ def bench_config(work: Path) -> Config:
 
 def publish_once(work: Path, incoming: list[Path], ledger: Path | None) -> None:
     """The release's own publish path (plan, stage, swap in) for the bench's target."""
-    from repotool.process import SubprocessRunner
+    from repotool.process import SubprocessRunner, require_tools
     from repotool.repo.publish import commit_all, plan_all, stage_all
     from repotool.repo.repository import publish_lock
     from repotool.report import SilentReporter
+    from repotool.signing.release_key import check_signer
 
     cfg = bench_config(work)
     home = KEYHOME / "state" / "gnupg"
     fpr = (home / "DEVELOPMENT-KEY-NOT-FOR-PRODUCTION").read_text().split()[0]
     signer = Signer(gnupghome=home, fingerprint=fpr, runner=SubprocessRunner(), ledger=ledger)
     reporter = SilentReporter()
+    # the checks every command makes of its key first (gpg and gpgv runs), as the CLI's
+    # open_signer does: the bench measures what a maintainer's publish costs
+    require_tools(["gpg", "gpgv"])
+    check_signer(cfg, signer, reporter)
     with publish_lock(cfg):
         plans = plan_all(cfg, {cfg.targets[0].name: incoming}, signer, reporter)
         commit_all(stage_all(plans, signer, lambda target, plan: None, reporter), cfg, signer)

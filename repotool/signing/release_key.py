@@ -166,10 +166,16 @@ def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
             / f"{cfg.key.fingerprint.replace(' ', '').upper()}.sha256",
         )
     signer = _rotated(cfg, signer, reporter)
+    check_signer(cfg, signer, reporter)
+    return signer
+
+
+def check_signer(cfg: Config, signer: Signer, reporter: Reporter) -> None:
+    """What every command checks of its key before any work (also what
+    ``bench/bench_publish.py`` pays, as the CLI does)."""
     signer.check_usable()
     _check_strength(cfg, signer, signer.test_signature(), reporter)
     _warn_expiry(cfg, signer, reporter)
-    return signer
 
 
 def _rotated(cfg: Config, configured: Signer, reporter: Reporter) -> Signer:
