@@ -173,9 +173,9 @@ def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
 def check_signer(cfg: Config, signer: Signer, reporter: Reporter) -> None:
     """What every command checks of its key before any work (also what
     ``bench/bench_publish.py`` pays, as the CLI does)."""
-    signer.check_usable()
-    _check_strength(cfg, signer, signer.test_signature(), reporter)
-    _warn_expiry(cfg, signer, reporter)
+    listing = signer.check_usable()
+    _check_strength(cfg, signer, signer.test_signature(listing), reporter)
+    _warn_expiry(cfg, signer, reporter, listing)
 
 
 def _rotated(cfg: Config, configured: Signer, reporter: Reporter) -> Signer:
@@ -214,12 +214,13 @@ def _rotated(cfg: Config, configured: Signer, reporter: Reporter) -> Signer:
     )
 
 
-def _warn_expiry(cfg: Config, signer: Signer, reporter: Reporter) -> None:
+def _warn_expiry(cfg: Config, signer: Signer, reporter: Reporter, listing: str) -> None:
+    """``listing``: the key's listing :meth:`Signer.check_usable` just took."""
     import time
 
-    from repotool.signing.keyring import keyring_of
+    from repotool.signing.lifecycle import read_key_listing
 
-    key = keyring_of(signer).key(signer.fingerprint)
+    key = next((k for k in read_key_listing(listing) if k.fingerprint == signer.fingerprint), None)
     if key is None:
         return
     warning = expiry_warning(key, time.time(), cfg.key.expiry_warning_days)

@@ -16,8 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import gnupg
-
 from repotool.errors import (
     BadSignatureError,
     KeyAgentError,
@@ -30,7 +28,8 @@ from repotool.signing.agent import NO_AUTOSTART
 from repotool.signing.checksig import read_checksig, split_checksig_output
 from repotool.signing.key_checks import KeyStrength, read_sign_status, signing_key_strength
 from repotool.signing.ledger import VerifiedLedger
-from repotool.signing.rpm_verify import PublishedKeys, Verdict, parse_public_keys
+from repotool.signing.lifecycle import KeyInfo, read_key_listing
+from repotool.signing.rpm_verify import PublishedKeys, Verdict, dearmor, parse_public_keys
 
 GPG = "/usr/bin/gpg"
 
@@ -68,10 +67,6 @@ class Signer:
         self.runner = runner
         self.passphrase_file = passphrase_file
         self.development = development
-        self._gpg = gnupg.GPG(
-            gpgbinary=GPG, gnupghome=str(gnupghome), options=self._no_autostart or None
-        )
-        self._gpg.encoding = "utf-8"
         self._public: str | None = None
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._keyring: Path | None = None
@@ -88,19 +83,9 @@ class Signer:
         """A gpgv keyring holding only the published public key."""
         if self._keyring is None:
             keyring = self._scratch_dir() / "published.gpg"
-            self.runner.run(
-                [
-                    GPG,
-                    "--homedir",
-                    str(self._scratch_dir()),
-                    "--batch",
-                    "--no-tty",
-                    "--dearmor",
-                    "--output",
-                    str(keyring),
-                ],
-                input=self.public_key_armored().encode(),
-            )
+            # the armor taken off here (what gpg --dearmor does, without running gpg):
+            # gpgv reads the bare key packets as its keyring
+            keyring.write_bytes(dearmor(self.public_key_armored()))
             self._keyring = keyring
         return self._keyring
 
@@ -120,11 +105,37 @@ class Signer:
         return self.fingerprint[-8:]
 
     # --- the key ------------------------------------------------------------
-    def check_usable(self, *, now: float | None = None) -> None:
-        """Fail before any work when the key is missing, expired or lacks its secret."""
+    def key_listing(self, *, secret: bool = False) -> str:
+        """``gpg --with-colons --list-keys`` (or ``--list-secret-keys``) of this key, as
+        the keyring holds it now (empty when it holds no such key)."""
+        done = self.runner.run(
+            [
+                GPG,
+                "--homedir",
+                str(self.gnupghome),
+                "--batch",
+                "--no-tty",
+                *self._no_autostart,
+                "--with-colons",
+                "--fixed-list-mode",
+                "--list-secret-keys" if secret else "--list-keys",
+                self.fingerprint,
+            ],
+            check=False,
+            where=f"GNUPGHOME {self.gnupghome}",
+        )
+        return done.stdout.decode("utf-8", "replace")
+
+    def _listed(self, listing: str) -> list[KeyInfo]:
+        return [k for k in read_key_listing(listing) if k.fingerprint == self.fingerprint]
+
+    def check_usable(self, *, now: float | None = None) -> str:
+        """Fail before any work when the key is missing, expired or lacks its secret;
+        the key's listing comes back (for :meth:`test_signature` and the expiry
+        warning of the same opening: one gpg run, not three)."""
         now = time.time() if now is None else now
         where = f"GNUPGHOME {self.gnupghome}"
-        secret = [k for k in self._gpg.list_keys(True) if k["fingerprint"] == self.fingerprint]
+        secret = self._listed(self.key_listing(secret=True))
         if not secret and self.agent_socket is not None:
             raise KeyAgentError(
                 f"the gpg-agent reached through {self.agent_socket} does not hold the secret "
@@ -142,17 +153,17 @@ class Signer:
                 if self.development
                 else "import the release key there, or fix [key] fingerprint in repotool.toml",
             )
-        public = [k for k in self._gpg.list_keys() if k["fingerprint"] == self.fingerprint]
+        listing = self.key_listing()
+        public = self._listed(listing)
         key = public[0] if public else secret[0]
-        if key.get("trust") == "r":
+        if key.revoked:
             raise KeyUnavailableError(
                 f"the signing key {self.fingerprint} is revoked",
                 where=where,
                 hint="name the current release key in [key] fingerprint",
             )
-        expires = key.get("expires") or ""
-        if expires and float(expires) <= now:
-            day = time.strftime("%Y-%m-%d", time.gmtime(float(expires)))
+        if key.expires is not None and key.expires <= now:
+            day = time.strftime("%Y-%m-%d", time.gmtime(key.expires))
             raise KeyUnavailableError(
                 f"the signing key {self.fingerprint} expired on {day}",
                 where=where,
@@ -164,12 +175,14 @@ class Signer:
                 where=str(self.passphrase_file),
                 hint="create it (mode 0600) or leave passphrase_file empty to use gpg-agent",
             )
+        return listing
 
-    def test_signature(self) -> KeyStrength:
+    def test_signature(self, listing: str | None = None) -> KeyStrength:
         """Sign a short text as the release will (same key, same passphrase route) and
         check it against the published key, before any work; the signing (sub)key's
         strength comes back.  Never prompts: a key that needs a passphrase nobody gave
-        fails here, not in rpmsign after the build."""
+        fails here, not in rpmsign after the build.  ``listing``: the key's listing
+        just taken by :meth:`check_usable` (else it is listed again)."""
         where = f"GNUPGHOME {self.gnupghome}, key {self.fingerprint}"
         text = b"repotool: test signature before any work\n"
         # a forwarded agent's restricted socket refuses to be told the pinentry mode
@@ -214,20 +227,8 @@ class Signer:
                 hint=outcome.hint,
             )
         self.verify_detached(text, done.stdout)
-        listing = self.runner.run(
-            [
-                GPG,
-                "--homedir",
-                str(self.gnupghome),
-                "--batch",
-                "--no-tty",
-                *self._no_autostart,
-                "--with-colons",
-                "--list-keys",
-                self.fingerprint,
-            ],
-            where=where,
-        ).text
+        if listing is None:
+            listing = self.key_listing()
         strength = signing_key_strength(listing, outcome.signed_by)
         if strength is None:
             raise KeyUnavailableError(
@@ -240,7 +241,23 @@ class Signer:
 
     def public_key_armored(self) -> str:
         if self._public is None:
-            text = self._gpg.export_keys(self.fingerprint, armor=True, minimal=True)
+            text = self.runner.run(
+                [
+                    GPG,
+                    "--homedir",
+                    str(self.gnupghome),
+                    "--batch",
+                    "--no-tty",
+                    *self._no_autostart,
+                    "--armor",
+                    "--export-options",
+                    "export-minimal",
+                    "--export",
+                    self.fingerprint,
+                ],
+                check=False,
+                where=f"GNUPGHOME {self.gnupghome}",
+            ).stdout.decode("utf-8", "replace")
             if not text.strip():
                 raise KeyUnavailableError(
                     f"cannot export the public key {self.fingerprint}",
