@@ -110,12 +110,7 @@ class Signer:
         the keyring holds it now (empty when it holds no such key)."""
         done = self.runner.run(
             [
-                GPG,
-                "--homedir",
-                str(self.gnupghome),
-                "--batch",
-                "--no-tty",
-                *self._no_autostart,
+                *self._gpg_argv(passphrase=False),
                 "--with-colons",
                 "--fixed-list-mode",
                 "--list-secret-keys" if secret else "--list-keys",
@@ -243,12 +238,7 @@ class Signer:
         if self._public is None:
             text = self.runner.run(
                 [
-                    GPG,
-                    "--homedir",
-                    str(self.gnupghome),
-                    "--batch",
-                    "--no-tty",
-                    *self._no_autostart,
+                    *self._gpg_argv(passphrase=False),
                     "--armor",
                     "--export-options",
                     "export-minimal",
@@ -271,16 +261,9 @@ class Signer:
             return []
         return ["--pinentry-mode", "loopback", "--passphrase-file", str(self.passphrase_file)]
 
-    def _gpg_argv(self) -> list[str]:
-        return [
-            GPG,
-            "--homedir",
-            str(self.gnupghome),
-            "--batch",
-            "--no-tty",
-            *self._no_autostart,
-            *self._passphrase_args(),
-        ]
+    def _gpg_argv(self, *, passphrase: bool = True) -> list[str]:
+        argv = [GPG, "--homedir", str(self.gnupghome), "--batch", "--no-tty", *self._no_autostart]
+        return [*argv, *self._passphrase_args()] if passphrase else argv
 
     # --- detached and clear signatures --------------------------------------
     def detach_sign(self, data: bytes) -> bytes:
