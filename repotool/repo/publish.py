@@ -11,13 +11,16 @@ places other staged things (the media) between ``swap_all`` and ``finish_all``.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from repotool.atomic import write_atomic
 from repotool.config import Config
 from repotool.errors import PublishError
+from repotool.repo.index import gc_paused
 from repotool.repo.planning import RepoPlan, plan_repo
 from repotool.repo.recovery import intent_path, roll_forward, write_intent
 from repotool.repo.repository import (
@@ -79,6 +82,22 @@ def generated_sources(cfg: Config, signer: Signer) -> dict[str, bytes]:
     return {"perfsonar.repo": render_repo_file(cfg, gpgkey=gpgkey).encode(), **keys.package}
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _gc_paused(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Each step of the publish runs without the cyclic collector (see
+    :func:`repotool.repo.index.gc_paused`)."""
+
+    @functools.wraps(fn)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with gc_paused():
+            return fn(*args, **kwargs)
+
+    return run
+
+
 @dataclass(frozen=True)
 class PublishOutcome:
     """Every repository staged (or unchanged), none swapped in yet."""
@@ -90,6 +109,7 @@ class PublishOutcome:
         return [f"{s.plan.target.name}/{s.plan.arch}" for s in self.staged if not s.unchanged]
 
 
+@_gc_paused
 def plan_all(
     cfg: Config, incoming: Mapping[str, Sequence[Path]], signer: Signer, reporter: Reporter
 ) -> list[RepoPlan]:
@@ -134,6 +154,7 @@ def plan_all(
     return plans
 
 
+@_gc_paused
 def stage_all(
     plans: Sequence[RepoPlan],
     signer: Signer,
@@ -206,6 +227,7 @@ def _undo_swap(outcome: PublishOutcome, prepared: list[Prepared], flipped: list[
         abort_repo(s)
 
 
+@_gc_paused
 def finish_all(flipped: Sequence[Flipped], cfg: Config, signer: Signer) -> None:
     """After the swap: the published key and .repo file, then each repository's
     bookkeeping (retire the previous generation, prune, save the index)."""

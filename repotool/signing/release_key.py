@@ -12,8 +12,6 @@ import re
 import weakref
 from pathlib import Path
 
-import gnupg
-
 from repotool.config import Config
 from repotool.errors import (
     KeyRotationError,
@@ -41,6 +39,8 @@ _FPR = re.compile(r"^[0-9A-Fa-f]{40}\Z")
 def _make_dev_key(home: Path, uid: str) -> str:
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(home, 0o700)
+    import gnupg  # python-gnupg: only the first use of a development key makes one
+
     gpg = gnupg.GPG(gpgbinary=GPG, gnupghome=str(home))
     spec = gpg.gen_key_input(
         key_type="RSA",
