@@ -29,6 +29,12 @@ SERIES = [
 ]
 
 
+COLD_SERIES = [
+    ("createrepo_c full", "createrepo_c (full), cold page cache", "tab:gray"),
+    ("ours full, unseen", "repotool full, unseen, cold page cache", "tab:green"),
+]
+
+
 def main() -> None:
     report = json.loads(SOURCE.read_text())
     rows = sorted(report["results"], key=lambda r: r["packages"])
@@ -39,9 +45,19 @@ def main() -> None:
         ("cpu_s", "CPU time (s, median)"),
         ("rss_mib", "peak RSS of largest process (MiB)"),
     ]
+    cold = sorted(report.get("results_cold", []), key=lambda r: r["packages"])
     for ax, (metric, title) in zip(axes, panels, strict=True):
         for key, label, color, style in SERIES:
             ax.plot(ns, [r[key][metric] for r in rows], style, marker="o", color=color, label=label)
+        for key, label, color in COLD_SERIES:  # page cache dropped before each run
+            ax.plot(
+                [r["packages"] for r in cold],
+                [r[key][metric] for r in cold],
+                ":",
+                marker="x",
+                color=color,
+                label=label,
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("packages")
@@ -53,8 +69,8 @@ def main() -> None:
         for r in rows
     )
     fig.suptitle(
-        f"publish at scale vs createrepo_c ({report['workers']} workers, warm page cache; "
-        f"shared 2-core machine; {how})",
+        f"publish at scale vs createrepo_c ({report['workers']} workers, 2-core machine, "
+        f"o: warm page cache, x: cold; {how})",
         fontsize=9,
     )
     fig.tight_layout()
