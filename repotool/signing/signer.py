@@ -1,4 +1,4 @@
-"""The release key at work: GnuPG through python-gnupg, rpmsign for packages.
+"""The release key at work: gpg and gpgv run directly, rpmsign for packages.
 
 Every signature is checked with the tool hosts use (``rpmkeys --checksig``,
 ``gpgv``) against the exact public key that is published.  Which key, and
