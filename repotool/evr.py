@@ -107,7 +107,7 @@ def parse_evr(text: str) -> EVR:
     return EVR(epoch, version, release)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NEVRA:
     """A package's identity as a repository holds it: the one shape of it.
 

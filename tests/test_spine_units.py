@@ -80,6 +80,29 @@ def test_retention_keeps_the_newest_versions_by_rpm_order() -> None:
     }
 
 
+def test_retention_counts_each_arch_apart_and_lists_by_file_name() -> None:
+    x86 = [
+        dataclasses.replace(p, filename=p.filename.replace("noarch", "x86_64"), arch="x86_64")
+        for p in (_pkg("ntp", "3.3.2", r) for r in ("1.el7", "2.el7", "3.el7"))
+    ]
+    pkgs = [*x86, _pkg("ntp", "3.3.2", "1.el7"), _pkg("a", "1", "1"), _pkg("z", "1", "1")]
+    kept = [p.filename for p in select_retained(pkgs, 2)]
+    assert kept == sorted(kept)
+    assert kept == [
+        "a-1-1.noarch.rpm",
+        "ntp-3.3.2-1.el7.noarch.rpm",
+        "ntp-3.3.2-2.el7.x86_64.rpm",
+        "ntp-3.3.2-3.el7.x86_64.rpm",
+        "z-1-1.noarch.rpm",
+    ]
+    assert [p.filename for p in select_retained(pkgs, 1)] == [
+        "a-1-1.noarch.rpm",
+        "ntp-3.3.2-1.el7.noarch.rpm",
+        "ntp-3.3.2-3.el7.x86_64.rpm",
+        "z-1-1.noarch.rpm",
+    ]
+
+
 def test_content_digest_changes_with_packages_and_errata() -> None:
     a = [_pkg("x", "1", "1")]
     assert content_digest(a, None) == content_digest(list(a), None)

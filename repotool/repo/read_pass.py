@@ -85,7 +85,7 @@ def _shared(read: PackageRead) -> PackageRead:
     if isinstance(c, StoredChunks):
         c = StoredChunks(intern(c.segment), c.offset, c.sizes)
     package = RepoPackage(
-        p.filename,
+        intern(p.filename),
         intern(p.name),
         p.epoch,
         intern(p.version),
