@@ -31,7 +31,7 @@ from repotool.repo.packages import (
     header_digest,
     select_retained,
 )
-from repotool.repo.read_pass import read_all
+from repotool.repo.read_pass import Progress, read_all
 from repotool.repo.recovery import current_generation, reconcile, recover
 from repotool.repo.tree_checks import check_package_entry
 from repotool.signing.rpm_verify import PublishedKeys, Verdict
@@ -222,6 +222,7 @@ def plan_repo(
     incoming: Sequence[Path],
     *,
     verify: PackageChecks | Callable[[list[Path], list[str]], None] | None = None,
+    progress: Progress | None = None,
 ) -> RepoPlan:
     """Decide the package set; ``verify`` (the Signer, or its ``require_signed``)
     checks every file that is new or was changed on disk, in the same pass that
@@ -239,6 +240,7 @@ def plan_repo(
         checks.published_keys() if checks else None,
         checks.verified_before() if checks else frozenset(),
         chunk_dir(index_path),
+        progress,
     )
     shas = [r.package.sha256 for r in reads]
     # by their SHA-256, so that files verified before are not checked again

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import sys
 import threading
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 
 from repotool.errors import PublishError
@@ -25,24 +25,35 @@ from repotool.signing.rpm_verify import PublishedKeys, Verdict
 BATCH = 16
 
 
+#: how far a read pass is: (files read, files in all), called in the reading process
+Progress = Callable[[int, int], None]
+
+
 def read_all(
     paths: Sequence[Path],
     keys: PublishedKeys | None,
     verified: frozenset[str],
     store: Path | None = None,
+    progress: Progress | None = None,
 ) -> list[PackageRead]:
     """Read (and, with ``keys``, check) many packages, each file once; a large cold
     repository is split over forked processes (the createrepo_c bindings hold the
     GIL while they parse a header; the checksums are the bulk of the work).
     ``verified``: SHA-256s whose files passed before (their payload need not be hashed).
-    ``store``: the chunk store the chunks are written to (None: kept in the records)."""
+    ``store``: the chunk store the chunks are written to (None: kept in the records).
+    ``progress``: told after every batch of files (and after the last)."""
     workers = min(os.cpu_count() or 1, len(paths) // 64)
     # fork only a single-threaded process: a lock held by another thread (a
     # progress display, say) at fork time would stay locked in the child
     if workers < 2 or threading.active_count() > 1:
         writer = SegmentWriter(store) if store is not None else None
+        out: list[PackageRead] = []
         try:
-            return [_stored(read_and_check(p, keys, verified), writer) for p in paths]
+            for p in paths:
+                out.append(_stored(read_and_check(p, keys, verified), writer))
+                if progress is not None and (len(out) % BATCH == 0 or len(out) == len(paths)):
+                    progress(len(out), len(paths))
+            return out
         finally:
             if writer is not None:
                 writer.close()
@@ -65,9 +76,13 @@ def read_all(
             initargs=(keys, verified, store, batches, 2 * workers),
         ) as pool:
             # each batch's records made compact as it arrives, before the next one
-            parts = [
-                [_shared(r) for r in part] for part in pool.map(_read_batch, range(len(batches)))
-            ]
+            parts: list[list[PackageRead]] = []
+            done = 0
+            for part in pool.map(_read_batch, range(len(batches))):
+                parts.append([_shared(r) for r in part])
+                done += len(part)
+                if progress is not None:
+                    progress(done, len(paths))
     except BrokenProcessPool as e:
         raise PublishError(
             "a process reading package headers died",

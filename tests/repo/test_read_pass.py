@@ -37,7 +37,9 @@ import json, sys
 from pathlib import Path
 from repotool.repo.read_pass import read_all
 paths = [Path(p) for p in sys.argv[2:]]
-reads = read_all(paths, None, frozenset(), Path(sys.argv[1]))
+told = []
+reads = read_all(paths, None, frozenset(), Path(sys.argv[1]), lambda d, t: told.append((d, t)))
+print(json.dumps(told))
 rows = []
 for r in reads:
     c = r.package.chunks
@@ -66,8 +68,12 @@ def test_a_pool_of_workers_reads_what_one_process_reads(one_rpm: Path, tmp_path:
         timeout=120,
         check=True,
     )
-    rows = json.loads(done.stdout)
+    told_line, rows_line = done.stdout.splitlines()
+    rows = json.loads(rows_line)
     assert [r[0] for r in rows] == [p.name for p in paths]  # in the order asked
+    # progress after every batch of 16, in the reading process, up to all 200
+    told = [tuple(t) for t in json.loads(told_line)]
+    assert told == [(min(16 * i, 200), 200) for i in range(1, 14)]
     segments = {c[0] for _, _, c in rows}
     assert len(segments) >= 2, "the files were not read by more than one worker"
     for (_, sha, (segment, offset, sizes)), path in zip(rows, paths, strict=True):
@@ -104,3 +110,35 @@ def test_a_prefetch_of_files_that_cannot_be_opened_is_only_skipped(tmp_path: Pat
     unreadable.write_bytes(b"x")
     unreadable.chmod(0)
     read_pass.prefetch([tmp_path / "gone.rpm", unreadable, tmp_path])
+
+
+def test_one_process_tells_its_progress_every_batch_and_at_the_end(
+    one_rpm: Path, tmp_path: Path
+) -> None:
+    paths = []
+    for i in range(20):
+        p = tmp_path / f"few{i:02d}-{one_rpm.name}"
+        os.link(one_rpm, p)
+        paths.append(p)
+    told: list[tuple[int, int]] = []
+    reads = read_pass.read_all(paths, None, frozenset(), None, lambda d, t: told.append((d, t)))
+    assert len(reads) == 20
+    assert told == [(16, 20), (20, 20)]
+
+
+def test_the_planning_step_shows_how_many_files_are_read() -> None:
+    from repotool.repo.publish import reading_progress
+
+    notes: list[str] = []
+
+    class _Step:
+        def advance(self, n: int = 1, *, note: str = "") -> None:
+            assert n == 0  # the step counts repositories, not files
+            notes.append(note)
+
+    show = reading_progress(_Step(), "el7/x86_64", every=3600)
+    for done in range(16, 10_000, 16):
+        show(done, 10_000)
+    show(10_000, 10_000)
+    # the first at once, then none within the hour, the last always
+    assert notes == ["el7/x86_64: 16/10,000 files read", "el7/x86_64: 10,000/10,000 files read"]
