@@ -78,11 +78,6 @@ class StoredChunks:
     def size(self) -> int:
         return sum(self.sizes)
 
-    @property
-    def end(self) -> int:
-        """Where the next chunks of its segment begin."""
-        return self.offset + sum(self.sizes)
-
 
 def read_all(chunks: StoredChunks) -> tuple[str, str, str]:
     """The three chunks as strings (one read)."""

@@ -30,6 +30,7 @@ from repotool.repo.packages import (
     check_compatibility,
     header_digest,
     select_retained,
+    stat_of,
 )
 from repotool.repo.read_pass import Progress, read_all
 from repotool.repo.recovery import current_generation, reconcile, recover
@@ -89,8 +90,7 @@ def read_snapshot(
                 name = sys.intern(name)  # the same string as the index's and the records
                 if name not in checked or entry.is_symlink():
                     check_package_entry(Path(entry.path), public_dir)
-                st = entry.stat()  # what stat_of() keeps, inline: 10,000 times
-                files[name] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+                files[name] = stat_of(entry.stat())
     return RepoSnapshot(repo_dir, current_generation(repo_dir), files)
 
 

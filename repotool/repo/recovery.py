@@ -55,9 +55,10 @@ def recover(repo_dir: Path) -> None:
         p.unlink(missing_ok=True)
     pkgs = repo_dir / "Packages"
     if pkgs.is_dir():  # 10,000 names: plain string tests, not a glob's pattern per name
-        for entry in os.scandir(pkgs):
-            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
-                Path(entry.path).unlink(missing_ok=True)
+        with os.scandir(pkgs) as entries:
+            tmp = [e.path for e in entries if e.name.startswith(".") and e.name.endswith(".tmp")]
+        for path in tmp:
+            Path(path).unlink(missing_ok=True)
     if (repo_dir / "repodata").exists() and not (repo_dir / "repodata").is_symlink():
         raise PublishError(
             "repodata/ is a plain folder, not a generation managed by repotool",

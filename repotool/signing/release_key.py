@@ -218,11 +218,10 @@ def _warn_expiry(cfg: Config, signer: Signer, reporter: Reporter, listing: str) 
     """``listing``: the key's listing :meth:`Signer.check_usable` just took."""
     import time
 
-    from repotool.signing.lifecycle import read_key_listing
-
-    key = next((k for k in read_key_listing(listing) if k.fingerprint == signer.fingerprint), None)
-    if key is None:
+    keys = signer.listed(listing)
+    if not keys:
         return
+    key = keys[0]
     warning = expiry_warning(key, time.time(), cfg.key.expiry_warning_days)
     if warning is not None:
         reporter.warn(warning)

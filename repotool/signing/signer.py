@@ -121,7 +121,8 @@ class Signer:
         )
         return done.stdout.decode("utf-8", "replace")
 
-    def _listed(self, listing: str) -> list[KeyInfo]:
+    def listed(self, listing: str) -> list[KeyInfo]:
+        """This key (as primary) in a :meth:`key_listing`: one entry, or none."""
         return [k for k in read_key_listing(listing) if k.fingerprint == self.fingerprint]
 
     def check_usable(self, *, now: float | None = None) -> str:
@@ -130,7 +131,7 @@ class Signer:
         warning of the same opening: one gpg run, not three)."""
         now = time.time() if now is None else now
         where = f"GNUPGHOME {self.gnupghome}"
-        secret = self._listed(self.key_listing(secret=True))
+        secret = self.listed(self.key_listing(secret=True))
         if not secret and self.agent_socket is not None:
             raise KeyAgentError(
                 f"the gpg-agent reached through {self.agent_socket} does not hold the secret "
@@ -149,7 +150,7 @@ class Signer:
                 else "import the release key there, or fix [key] fingerprint in repotool.toml",
             )
         listing = self.key_listing()
-        public = self._listed(listing)
+        public = self.listed(listing)
         key = public[0] if public else secret[0]
         if key.revoked:
             raise KeyUnavailableError(
@@ -236,23 +237,10 @@ class Signer:
 
     def public_key_armored(self) -> str:
         if self._public is None:
-            text = self.runner.run(
-                [
-                    *self._gpg_argv(passphrase=False),
-                    "--armor",
-                    "--export-options",
-                    "export-minimal",
-                    "--export",
-                    self.fingerprint,
-                ],
-                check=False,
-                where=f"GNUPGHOME {self.gnupghome}",
-            ).stdout.decode("utf-8", "replace")
-            if not text.strip():
-                raise KeyUnavailableError(
-                    f"cannot export the public key {self.fingerprint}",
-                    where=f"GNUPGHOME {self.gnupghome}",
-                )
+            from repotool.signing.keyring import keyring_of  # it imports this module
+
+            exported = keyring_of(self).export(self.fingerprint, minimal=True)
+            text = exported.decode("utf-8", "replace")
             self._public = text if text.endswith("\n") else text + "\n"
         return self._public
 
