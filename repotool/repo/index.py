@@ -55,7 +55,7 @@ import orjson
 from repotool.atomic import write_atomic
 from repotool.repo import chunk_store
 from repotool.repo.chunk_store import SegmentWriter, StoredChunks
-from repotool.repo.generations import Generation, generations_json
+from repotool.repo.generations import Generation, ListFacts, generations_json
 from repotool.repo.packages import RepoPackage
 
 FORMAT = "repotool-repo-index"
@@ -188,6 +188,9 @@ class RepoIndex:
 
     packages: dict[str, RepoPackage] = field(default_factory=dict)
     generations: dict[str, Generation] = field(default_factory=dict)
+    #: what is known of the generations' package lists (read with them: saving the
+    #: index again does not compare the lists it read)
+    facts: ListFacts = field(default_factory=ListFacts, compare=False, repr=False)
 
     @classmethod
     def load(cls, path: Path) -> RepoIndex:
@@ -271,7 +274,7 @@ def index_bytes(index: RepoIndex) -> bytes:
             "version": VERSION,
             "fields": FIELDS,
             "packages": [_package_row(p, names) for p in index.packages.values()],
-            "generations": generations_json(index.generations),
+            "generations": generations_json(index.generations, index.facts),
         }
     )
 
@@ -297,12 +300,12 @@ def _parse(data: bytes, store: Path) -> RepoIndex:
             found = _rows(raw["fields"], raw["packages"], _Segments(store))
         packages = {p.filename: p for p in found if p is not None}
         generations: dict[str, Generation] = {}
-        ascending: set[int] = set()
+        facts = ListFacts()
         for r, g in raw["generations"].items():
-            generations[str(r)] = Generation.from_json(g, generations, ascending)
+            generations[str(r)] = Generation.from_json(g, generations, facts)
     except (ValueError, TypeError, KeyError, AttributeError):
         return RepoIndex()
-    return RepoIndex(packages, generations)
+    return RepoIndex(packages, generations, facts)
 
 
 def _rows(

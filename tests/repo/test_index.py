@@ -9,6 +9,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from repotool.repo import generations
 from repotool.repo.chunk_store import StoredChunks, read_all
 from repotool.repo.generations import Generation
 from repotool.repo.index import (
@@ -321,6 +324,40 @@ def test_generations_that_differ_a_little_are_written_as_changes(tmp_path: Path)
     loaded = RepoIndex.load(path).generations
     assert loaded == gens
     assert loaded["106"].packages is loaded["105"].packages  # shared, not held twice
+
+
+def test_saving_again_compares_only_the_lists_not_read_with_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A week of generations read from the index are written back as the changes they
+    were read as: only the generation this run added is compared with the one before
+    (each comparison sorts the 10,000 names of a list), and the bytes are the same."""
+    path = tmp_path / "el7-x86_64.json"
+    gens = {str(100 + i): Generation(_names(200, skip=i % 2)) for i in range(20)}
+    RepoIndex({}, gens).save(path)
+    loaded = RepoIndex.load(path)
+    loaded.generations["120"] = Generation(_names(200, skip=5, extra="q-1-1.el7.noarch.rpm"))
+    sorted_lists: list[int] = []
+    real = generations._ascending
+
+    def counted(names: tuple[str, ...]) -> bool:
+        sorted_lists.append(len(names))
+        return real(names)
+
+    monkeypatch.setattr(generations, "_ascending", counted)
+    written = index_bytes(loaded)
+    assert sorted_lists == [200]  # the new list; without what was read: 21
+    fresh = RepoIndex({}, dict(loaded.generations))  # knows nothing of its lists
+    assert index_bytes(fresh) == written
+    assert len(sorted_lists) == 1 + 21
+    raw = json.loads(written)["generations"]
+    assert (raw["120"]["base"], raw["120"]["added"], raw["120"]["removed"]) == (
+        "119",
+        ["p00001-1-1.el7.noarch.rpm", "q-1-1.el7.noarch.rpm"],
+        ["p00005-1-1.el7.noarch.rpm"],
+    )
+    path.write_bytes(written)
+    assert RepoIndex.load(path).generations == loaded.generations
 
 
 def test_a_generation_whose_base_is_missing_reads_as_an_empty_index(tmp_path: Path) -> None:
