@@ -20,11 +20,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` in one step; create its folder if needed.
+def write_atomic(path: Path, data: bytes | Iterable[bytes], *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` (bytes, or pieces written one after the other:
+    a large file need not be held whole) in one step; create its folder if needed.
 
     The data is fsync'd before the rename so that a crash right after it
     cannot leave an empty file under the final name.  ``mode`` is applied
@@ -37,7 +39,8 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for piece in [data] if isinstance(data, bytes | bytearray | memoryview) else data:
+                f.write(piece)
             f.flush()
             os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())

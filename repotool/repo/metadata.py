@@ -78,9 +78,14 @@ def split_blocks(packages: Sequence[RepoPackage]) -> list[Sequence[RepoPackage]]
 def block_key(block: Sequence[RepoPackage]) -> str:
     """Pure: what a block's compressed bytes depend on."""
     h = hashlib.sha256(f"{_BLOCKS_FORMAT} 1 gz {LEVEL}\n".encode())
-    for p in block:
-        sizes = p.chunks.sizes if isinstance(p.chunks, StoredChunks) else p.chunks
-        h.update(f"{p.filename}\0{p.sha256}\0{sizes}\n".encode())
+    # one update per block: 10,000 small ones were a fifth of writing the metadata
+    h.update(
+        "".join(
+            f"{p.filename}\0{p.sha256}\0"
+            f"{p.chunks.sizes if isinstance(p.chunks, StoredChunks) else p.chunks}\n"
+            for p in block
+        ).encode()
+    )
     return h.hexdigest()
 
 

@@ -16,6 +16,7 @@ from repotool.repo.chunk_store import StoredChunks, read_all
 from repotool.repo.generations import Generation
 from repotool.repo.index import (
     FORMAT,
+    ROWS_PER_LINE,
     VERSION,
     RepoIndex,
     chunk_dir,
@@ -69,12 +70,24 @@ def _segments(path: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(store.iterdir())}
 
 
+def _lines(path: Path) -> tuple[dict[str, Any], list[list[Any]]]:
+    """A version 5 file's head, and its package rows from the lines after it."""
+    head, *lines = path.read_bytes().split(b"\n")
+    return json.loads(head), [row for line in lines for row in json.loads(line)]
+
+
+def _v5(head: dict[str, Any], rows: list[list[Any]], per_line: int = 2) -> bytes:
+    lines = [rows[i : i + per_line] for i in range(0, len(rows), per_line)]
+    return b"\n".join(json.dumps(x).encode() for x in [head, *lines])
+
+
 def test_the_index_reads_back_as_it_was_written(tmp_path: Path) -> None:
     path = tmp_path / "el7-x86_64.json"
     _index().save(path)
     assert _texts(RepoIndex.load(path)) == _index()
-    raw = json.loads(path.read_bytes())
-    assert (raw["format"], raw["version"]) == (FORMAT, VERSION) == ("repotool-repo-index", 4)
+    raw, rows = _lines(path)
+    assert (raw["format"], raw["version"]) == (FORMAT, VERSION) == ("repotool-repo-index", 5)
+    assert raw["rows"] == 1
     # the metadata chunks are in a segment of the store beside the index, where it says
     ((segment, data),) = _segments(path).items()
     assert raw["fields"][-5:] == [
@@ -84,7 +97,7 @@ def test_the_index_reads_back_as_it_was_written(tmp_path: Path) -> None:
         "filelists_bytes",
         "other_bytes",
     ]
-    assert raw["packages"] == [
+    assert rows == [
         [
             "a-1-1.el7.noarch.rpm",
             "a",
@@ -194,13 +207,13 @@ def _join(raw: dict[str, Any], blob: bytes) -> bytes:
     return json.dumps(raw).encode() + b"\n" + blob
 
 
-def test_an_index_of_version_2_is_read_and_saved_as_version_4(tmp_path: Path) -> None:
+def test_an_index_of_version_2_is_read_and_saved_as_version_5(tmp_path: Path) -> None:
     path = tmp_path / "el7-x86_64.json"
     path.write_bytes(_v2_bytes(_index()))
     index = RepoIndex.load(path)
     assert index == _index()
     index.save(path)
-    assert json.loads(path.read_bytes())["version"] == 4
+    assert _lines(path)[0]["version"] == 5
     assert _texts(RepoIndex.load(path)) == _index()
 
 
@@ -212,19 +225,19 @@ def test_keys_a_later_version_adds_are_ignored(tmp_path: Path) -> None:
     assert parse_index(_join(raw, blob), tmp_path) == _index()
     path = tmp_path / "el7-x86_64.json"
     _index().save(path)
-    raw3 = json.loads(path.read_bytes())
+    head, rows = _lines(path)
     # a column more, and the columns in another order: read by their names
-    raw3["fields"] = ["signature_id", *reversed(raw3["fields"])]
-    raw3["packages"] = [["x", *reversed(row)] for row in raw3["packages"]]
-    raw3["note"] = "x"
-    assert _texts(parse_index(json.dumps(raw3).encode(), chunk_dir(path))) == _index()
-    del raw3["fields"][-1]  # a column it needs is missing: read the packages again
-    assert parse_index(json.dumps(raw3).encode(), chunk_dir(path)) == RepoIndex()
+    head["fields"] = ["signature_id", *reversed(head["fields"])]
+    rows = [["x", *reversed(row)] for row in rows]
+    head["note"] = "x"
+    assert _texts(parse_index(_v5(head, rows), chunk_dir(path))) == _index()
+    del head["fields"][-1]  # a column it needs is missing: read the packages again
+    assert parse_index(_v5(head, rows), chunk_dir(path)) == RepoIndex()
 
 
 def test_damage_or_an_unknown_version_reads_as_an_empty_index(tmp_path: Path) -> None:
     raw, blob = _split()
-    assert parse_index(_join({**raw, "version": 5}, blob), tmp_path) == RepoIndex()
+    assert parse_index(_join({**raw, "version": 99}, blob), tmp_path) == RepoIndex()
     assert parse_index(b"\x80\x05garbage", tmp_path) == RepoIndex()
     assert parse_index(_v2_bytes(_index())[:-10], tmp_path) == RepoIndex()  # cut short
     assert parse_index(_join(raw, b"\xff" * len(blob)), tmp_path) == RepoIndex()  # not UTF-8
@@ -308,7 +321,7 @@ def test_generations_that_differ_a_little_are_written_as_changes(tmp_path: Path)
     gens["106"] = dataclasses.replace(gens["106"], packages=gens["105"].packages)
     path = tmp_path / "el7-x86_64.json"
     RepoIndex({}, gens).save(path)
-    raw = json.loads(path.read_bytes())["generations"]
+    raw = _lines(path)[0]["generations"]
     assert raw["100"]["packages"] == list(_names(1000))
     assert (raw["101"]["base"], raw["101"]["added"], raw["101"]["removed"]) == (
         "100",
@@ -350,7 +363,7 @@ def test_saving_again_compares_only_the_lists_not_read_with_the_index(
     fresh = RepoIndex({}, dict(loaded.generations))  # knows nothing of its lists
     assert index_bytes(fresh) == written
     assert len(sorted_lists) == 1 + 21
-    raw = json.loads(written)["generations"]
+    raw = json.loads(written.split(b"\n")[0])["generations"]
     assert (raw["120"]["base"], raw["120"]["added"], raw["120"]["removed"]) == (
         "119",
         ["p00001-1-1.el7.noarch.rpm", "q-1-1.el7.noarch.rpm"],
@@ -364,7 +377,7 @@ def test_a_generation_whose_base_is_missing_reads_as_an_empty_index(tmp_path: Pa
     path = tmp_path / "el7-x86_64.json"
     gens = {"100": Generation(_names(10)), "101": Generation(_names(10, skip=3))}
     RepoIndex({}, gens).save(path)
-    assert json.loads(path.read_bytes())["generations"]["101"]["base"] == "100"
+    assert _lines(path)[0]["generations"]["101"]["base"] == "100"
 
     def base_gone(g: dict[str, Any]) -> None:
         del g["100"]
@@ -379,15 +392,43 @@ def test_a_generation_whose_base_is_missing_reads_as_an_empty_index(tmp_path: Pa
         g["100"]["packages"] = list(reversed(_names(10)))
 
     for damage in (base_gone, removes_what_base_lacks, adds_what_base_has, base_out_of_order):
-        broken = json.loads(path.read_bytes())
+        broken, rows = _lines(path)
         damage(broken["generations"])
-        assert parse_index(json.dumps(broken).encode(), tmp_path) == RepoIndex()
+        assert parse_index(_v5(broken, rows), tmp_path) == RepoIndex()
 
 
 def test_an_index_of_version_3_is_still_read(tmp_path: Path) -> None:
     path = tmp_path / "el7-x86_64.json"
     _index().save(path)
-    raw = json.loads(path.read_bytes())
-    raw["version"] = 3
+    head, rows = _lines(path)
+    raw = {**head, "version": 3, "packages": rows}
     raw["generations"] = {rev: g.to_json() for rev, g in _index().generations.items()}
     assert _texts(parse_index(json.dumps(raw).encode(), chunk_dir(path))) == _index()
+
+
+def test_an_index_of_version_4_is_still_read(tmp_path: Path) -> None:
+    """Version 4: one document, the rows in "packages"."""
+    path = tmp_path / "el7-x86_64.json"
+    _index().save(path)
+    head, rows = _lines(path)
+    del head["rows"]
+    raw = {**head, "version": 4, "packages": rows}
+    assert _texts(parse_index(json.dumps(raw).encode(), chunk_dir(path))) == _index()
+
+
+def test_the_rows_are_written_a_line_at_a_time_and_counted(tmp_path: Path) -> None:
+    """1,201 packages: three lines of rows after the head; a line lost (or one more)
+    makes the index read as empty, not as a repository without those packages."""
+    path = tmp_path / "el7-x86_64.json"
+    one = _pkg(chunks=("<p/>", "<f/>", "<o/>"))
+    packages = {
+        f"p{i:05d}.rpm": dataclasses.replace(one, filename=f"p{i:05d}.rpm") for i in range(1201)
+    }
+    RepoIndex(packages).save(path)
+    lines = path.read_bytes().split(b"\n")
+    assert [len(json.loads(line)) for line in lines[1:]] == [ROWS_PER_LINE, ROWS_PER_LINE, 201]
+    assert json.loads(lines[0])["rows"] == 1201
+    assert set(RepoIndex.load(path).packages) == set(packages)
+    store = chunk_dir(path)
+    assert parse_index(b"\n".join(lines[:-1]), store) == RepoIndex()
+    assert parse_index(b"\n".join([*lines, lines[-1]]), store) == RepoIndex()

@@ -108,7 +108,7 @@ def test_adding_one_package_reads_only_that_package(tmp_path: Path) -> None:
     assert old_segment in segments and old_segment.read_bytes() == old_bytes
     (added,) = [s for s in segments if s != old_segment]
     assert b"pone-new" in added.read_bytes() and b"pone-a" not in added.read_bytes()
-    rows = json.loads(index_path.read_bytes())["packages"]
+    rows = [r for line in index_path.read_bytes().split(b"\n")[1:] for r in json.loads(line)]
     assert sorted(r[0] for r in rows) == sorted(r.name for r in [*first, new])
 
     # the same XML as a publish of all four from nothing
