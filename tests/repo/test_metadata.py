@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 from pathlib import Path
 
 import createrepo_c as cr
@@ -147,25 +148,63 @@ def test_adding_a_package_compresses_only_its_block(
     packages = sorted(index.packages.values(), key=lambda p: p.filename)
     assert len(split_blocks(packages)) > 3
     repo = tmp_path / "repo"
-    compressed: list[bytes] = []
-    real_member = metadata._member
+    inputs: list[list[bytes]] = []  # what each gzip member compressed, in pieces
+    real = metadata._compressor
 
-    def counting(data: bytes) -> bytes:
-        compressed.append(data)
-        return real_member(data)
+    class Counting:
+        def __init__(self) -> None:
+            self.z = real()
+            self.pieces: list[bytes] = []
+            inputs.append(self.pieces)
 
-    monkeypatch.setattr(metadata, "_member", counting)
+        def compress(self, data: bytes) -> bytes:
+            self.pieces.append(bytes(data))
+            return bytes(self.z.compress(data))
+
+        def flush(self) -> bytes:
+            return bytes(self.z.flush())
+
+    monkeypatch.setattr(metadata, "_compressor", Counting)
     _write(packages, repo, "100")
-    assert len(compressed) == 3 * (len(split_blocks(packages)) + 2)
-    compressed.clear()
+    assert len(inputs) == 3 * (len(split_blocks(packages)) + 2)
+    inputs.clear()
     plus_one = sorted([*packages, *_synthetic(1, "new")], key=lambda p: p.filename)
     xml = _write(plus_one, repo, "101")
     # the new package's block (three kinds), the heads (the count changed) and tails
+    compressed = [b"".join(pieces) for pieces in inputs]
     assert len(compressed) == 3 + 6
     assert any(b"pkg0000new" in c for c in compressed)
     # and the files hold exactly what a write from nothing holds
     (repo / "blocks.json").unlink()
     assert xml == _write(plus_one, repo, "102")
+
+
+def test_chunks_read_in_short_runs_write_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer holds at most about RUN_BYTES of a block's XML at a time (a block of
+    packages with long file lists is megabytes); reading in short runs changes nothing
+    in the files, compressed or not."""
+    index = RepoIndex({p.filename: p for p in _synthetic(300)})
+    index.save(tmp_path / "index.json")
+    packages = sorted(index.packages.values(), key=lambda p: p.filename)
+    reads: list[int] = []
+    real_pread = os.pread
+
+    def pread(fd: int, n: int, offset: int) -> bytes:
+        reads.append(n)
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", pread)
+    whole = _write(packages, tmp_path / "a", "100")
+    gz_whole = sorted(p.read_bytes() for p in (tmp_path / "a/.repodata-100").iterdir())
+    assert max(reads) > 500
+    reads.clear()
+    monkeypatch.setattr(metadata, "RUN_BYTES", 500)
+    assert _write(packages, tmp_path / "b", "100") == whole
+    assert sorted(p.read_bytes() for p in (tmp_path / "b/.repodata-100").iterdir()) == gz_whole
+    # a run stops at the first package past 500 bytes (each package's chunks: ~60)
+    assert 500 < max(reads) <= 500 + 100
 
 
 def test_a_stale_or_damaged_blocks_file_means_compressing_again(tmp_path: Path) -> None:
