@@ -12,6 +12,7 @@ import pytest
 
 from repotool.config import Config, PublishConfig, TargetConfig
 from repotool.errors import BadSignatureError, UnsafePathError
+from repotool.repo import packages
 from repotool.repo.packages import WHOLE_READ, read_and_check
 from repotool.repo.planning import plan_repo, read_snapshot
 from repotool.signing.signer import Signer
@@ -273,3 +274,31 @@ def test_a_package_larger_than_the_read_buffer_streams_through_both_hashes(
         assert read.verdict.detail == "Payload digest: BAD (the payload was changed)"
         assert read.package.sha256 == hashlib.sha256(bad.read_bytes()).hexdigest()
         assert not _rpmkeys_accepts(signer, bad)
+
+
+def test_the_read_buffer_grows_with_the_files_read(
+    keys_and_rpm: tuple[Path, dict[str, str], Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process that reads one small package holds a buffer of its size, not 4 MiB;
+    the buffer grows for larger files, up to WHOLE_READ, and each file is read whole
+    into it or streamed past it with the same results."""
+    home, fprs, unsigned = keys_and_rpm
+    rpm = tmp_path / unsigned.name
+    shutil.copyfile(unsigned, rpm)
+    rpmsign([rpm], home, fprs["release"])
+    monkeypatch.setattr(packages, "_read_buffer", [])
+    signer, _ = _signer(keys_and_rpm, "release")
+    small = read_and_check(rpm, signer.published_keys())
+    assert small.verdict is not None and small.verdict.ok is True
+    (buffer,) = packages._read_buffer
+    assert rpm.stat().st_size < len(buffer) <= 2 * rpm.stat().st_size + (1 << 16)
+    (big,) = build_rpms({"readonce-big": BIG_SPEC}, tmp_path / "build")
+    rpmsign([big], home, fprs["release"])
+    read = read_and_check(big, signer.published_keys())
+    assert read.verdict is not None and read.verdict.ok is True
+    assert read.package.sha256 == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert len(packages._read_buffer[0]) == WHOLE_READ
+    again = read_and_check(rpm, signer.published_keys())  # into the larger buffer
+    assert again == small
