@@ -51,13 +51,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import io
 import json
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -206,7 +207,8 @@ class RepoIndex:
     @classmethod
     def load(cls, path: Path) -> RepoIndex:
         try:
-            index = parse_index(path.read_bytes(), chunk_dir(path))
+            with path.open("rb") as f:  # a line at a time: the file is never held whole
+                index = parse_index_file(f, chunk_dir(path))
         except OSError:
             index = cls()
         # a generation written just before a swap that a killed run did not finish
@@ -303,23 +305,26 @@ def index_bytes(index: RepoIndex) -> bytes:
 def parse_index(data: bytes, store: Path) -> RepoIndex:
     """Pure but for a look at the segments' sizes: an index from its bytes; anything
     unreadable or unknown is an empty index, a package whose chunks are gone is left out."""
+    return parse_index_file(io.BytesIO(data), store)
+
+
+def parse_index_file(f: BinaryIO, store: Path) -> RepoIndex:
+    """:func:`parse_index` of the file ``f`` (its lines read one at a time)."""
     with gc_paused():
-        return _parse(data, store)
+        return _parse(f, store)
 
 
-def _parse(data: bytes, store: Path) -> RepoIndex:
+def _parse(f: BinaryIO, store: Path) -> RepoIndex:
     try:
-        cut = data.find(b"\n")
-        raw = orjson.loads(data if cut < 0 else data[:cut])
+        raw = orjson.loads(f.readline())
         version = raw.get("version") if isinstance(raw, dict) else None
         if raw.get("format") != FORMAT or version not in READS:
             return RepoIndex()
         if version == 2:
-            v2 = _Chunks(data[cut + 1 :] if cut >= 0 else b"")
+            v2 = _Chunks(f.read())
             found = [_package(d, v2(d["chunks"])) for d in raw["packages"]]
         elif version == 5:
-            body = data[cut + 1 :] if cut >= 0 else b""
-            found = _row_lines(raw["fields"], int(raw["rows"]), body, _Segments(store))
+            found = _row_lines(raw["fields"], int(raw["rows"]), f, _Segments(store))
         else:
             found = _rows(raw["fields"], raw["packages"], _Segments(store))
         packages = {p.filename: p for p in found if p is not None}
@@ -333,16 +338,12 @@ def _parse(data: bytes, store: Path) -> RepoIndex:
 
 
 def _row_lines(
-    fields: list[str], count: int, body: bytes, segments: _Segments
+    fields: list[str], count: int, lines: Iterable[bytes], segments: _Segments
 ) -> list[RepoPackage | None]:
     """Version 5: the package rows after the head, parsed a line at a time."""
     out: list[RepoPackage | None] = []
-    view, at = memoryview(body), 0
-    while at < len(body):
-        end = body.find(b"\n", at)
-        end = len(body) if end < 0 else end
-        out += _rows(fields, orjson.loads(view[at:end]), segments)
-        at = end + 1
+    for line in lines:
+        out += _rows(fields, orjson.loads(line), segments)
     if len(out) != count:
         raise ValueError("the index has fewer or more package rows than its head says")
     return out

@@ -3,6 +3,7 @@ and what it accepts or refuses is what ``rpmkeys --checksig`` accepts or refuses
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from repotool.config import Config, PublishConfig, TargetConfig
 from repotool.errors import BadSignatureError, UnsafePathError
 from repotool.repo import packages
-from repotool.repo.packages import WHOLE_READ, read_and_check
+from repotool.repo.packages import WHOLE_READ, read_and_check, read_package, stat_of
 from repotool.repo.planning import plan_repo, read_snapshot
 from repotool.signing.signer import Signer
 from tests.conftest import build_rpms, make_gpg_key, rpmsign
@@ -207,17 +208,26 @@ def test_the_publish_plan_refuses_tampered_and_foreign_packages_in_its_read_pass
 
 
 def test_a_known_package_replaced_by_a_symlink_out_of_public_is_still_refused(
-    tmp_path: Path,
+    keys_and_rpm: tuple[Path, dict[str, str], Path], tmp_path: Path
 ) -> None:
-    """The snapshot skips the entry check for names the index knows, never for links."""
+    """The snapshot skips the entry check for names the index knows, never for links;
+    an unchanged file keeps the index's stat tuple (the same object), a changed one
+    has its own."""
+    rpm = keys_and_rpm[2]
     public = tmp_path / "public"
     pkgs = public / "repo/el7/x86_64/Packages"
     pkgs.mkdir(parents=True)
     outside = tmp_path / "elsewhere.rpm"
     outside.write_bytes(b"x")
     (pkgs / "a-1-1.noarch.rpm").write_bytes(b"x")
-    known = {"a-1-1.noarch.rpm", "b-1-1.noarch.rpm"}
-    assert set(read_snapshot(pkgs.parent, public, known).files) == {"a-1-1.noarch.rpm"}
+    known = {n: read_package(rpm) for n in ("a-1-1.noarch.rpm", "b-1-1.noarch.rpm")}
+    files = read_snapshot(pkgs.parent, public, known).files
+    assert set(files) == {"a-1-1.noarch.rpm"}
+    a_stat = stat_of((pkgs / "a-1-1.noarch.rpm").stat())
+    assert files["a-1-1.noarch.rpm"] == a_stat != known["a-1-1.noarch.rpm"].stat
+    known["a-1-1.noarch.rpm"] = dataclasses.replace(known["a-1-1.noarch.rpm"], stat=a_stat)
+    unchanged = read_snapshot(pkgs.parent, public, known).files["a-1-1.noarch.rpm"]
+    assert unchanged is known["a-1-1.noarch.rpm"].stat
     (pkgs / "b-1-1.noarch.rpm").symlink_to(outside)
     with pytest.raises(UnsafePathError, match="outside the publish folder"):
         read_snapshot(pkgs.parent, public, known)
