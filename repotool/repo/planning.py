@@ -38,6 +38,8 @@ from repotool.repo.tree_checks import check_package_entry
 from repotool.signing.rpm_verify import PublishedKeys, Verdict
 
 Stat = tuple[int, int, int, int]
+#: the snapshot's stat of a file the index does not know
+NOT_KNOWN: Stat = (-1, -1, -1, -1)
 
 
 @dataclass
@@ -70,7 +72,8 @@ class RepoSnapshot:
     repo_dir: Path
     #: the revision the repodata link names (None: never published)
     current: str | None
-    #: Packages/*.rpm (hidden files are a run's temporary files) → stat_of()
+    #: Packages/*.rpm (hidden files are a run's temporary files) → stat_of(), or
+    #: NOT_KNOWN for a file the index does not know (it is read whatever its stat)
     files: Mapping[str, Stat]
 
 
@@ -79,7 +82,8 @@ def read_snapshot(
 ) -> RepoSnapshot:
     """``known``: the index's packages, whose entry check passed before: a plain file
     of such a name is not checked again (a symlink always is), and one that has not
-    changed keeps the index's stat tuple (10,000 tuples fewer held)."""
+    changed keeps the index's stat tuple; a file the index does not know is not
+    stat'ed at all (:data:`NOT_KNOWN`).  10,000 tuples fewer held either way."""
     known = {} if known is None else known
     files: dict[str, Stat] = {}
     pkg_dir = repo_dir / "Packages"
@@ -97,8 +101,11 @@ def read_snapshot(
                     have = known.get(name)
                     if have is None or entry.is_symlink():
                         check_package_entry(pkg_dir / name, public_dir)
+                    if have is None:  # read in any case; its stat comes from the read
+                        files[name] = NOT_KNOWN
+                        continue
                     st = stat_of(entry.stat())
-                    files[name] = have.stat if have is not None and have.stat == st else st
+                    files[name] = have.stat if have.stat == st else st
         finally:
             os.close(fd)
     return RepoSnapshot(repo_dir, current_generation(repo_dir), files)

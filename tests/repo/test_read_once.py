@@ -15,7 +15,7 @@ from repotool.config import Config, PublishConfig, TargetConfig
 from repotool.errors import BadSignatureError, UnsafePathError
 from repotool.repo import packages
 from repotool.repo.packages import WHOLE_READ, read_and_check, read_package, stat_of
-from repotool.repo.planning import plan_repo, read_snapshot
+from repotool.repo.planning import NOT_KNOWN, plan_repo, read_snapshot
 from repotool.signing.signer import Signer
 from tests.conftest import build_rpms, make_gpg_key, rpmsign
 from tests.signing.signing_support import RecordingRunner
@@ -226,8 +226,11 @@ def test_a_known_package_replaced_by_a_symlink_out_of_public_is_still_refused(
     a_stat = stat_of((pkgs / "a-1-1.noarch.rpm").stat())
     assert files["a-1-1.noarch.rpm"] == a_stat != known["a-1-1.noarch.rpm"].stat
     known["a-1-1.noarch.rpm"] = dataclasses.replace(known["a-1-1.noarch.rpm"], stat=a_stat)
-    unchanged = read_snapshot(pkgs.parent, public, known).files["a-1-1.noarch.rpm"]
-    assert unchanged is known["a-1-1.noarch.rpm"].stat
+    (pkgs / "c-1-1.noarch.rpm").write_bytes(b"x")  # not in the index: read whatever its stat
+    files = read_snapshot(pkgs.parent, public, known).files
+    assert files["a-1-1.noarch.rpm"] is known["a-1-1.noarch.rpm"].stat
+    assert files["c-1-1.noarch.rpm"] is NOT_KNOWN
+    (pkgs / "c-1-1.noarch.rpm").unlink()
     (pkgs / "b-1-1.noarch.rpm").symlink_to(outside)
     with pytest.raises(UnsafePathError, match="outside the publish folder"):
         read_snapshot(pkgs.parent, public, known)
