@@ -14,10 +14,11 @@ like EPEL's, signed with the bench key):
 4. loading the index of N packages.
 
 Both sides run as child processes, round after round alternating (so both see
-the same load); each reports wall time, the peak RSS of its largest process
-(``wait4``) and the peak of its process tree's summed PSS (sampled every 20 ms,
-so short peaks may be missed).  Medians are printed and written to
-bench/results/publish-scale.json.
+the same load); each reports wall time, the peak RSS of its largest process (as
+GNU ``time`` reports it, see :func:`measured`) and the peak of its process
+tree's summed PSS (sampled every 20 ms, so short peaks may be missed).  Medians
+are printed and written to bench/results/publish-scale.json.  Needs
+``/usr/bin/time`` (Debian's ``time`` package).
 """
 
 from __future__ import annotations
@@ -104,33 +105,49 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
+#: runs each measured command: its peak RSS is the one thing it reports
+GNU_TIME = "/usr/bin/time"
+
+
 def measured(argv: list[str]) -> dict[str, float]:
-    """Run argv; wall seconds, the largest process's peak RSS and the tree's peak PSS (MiB)."""
+    """Run argv; wall seconds, the largest process's peak RSS and the tree's peak PSS (MiB).
+
+    The peak RSS comes from GNU ``time``, not from this process's own ``wait4``: a
+    child started from here (fork or vfork, then exec) keeps this process's
+    high-water mark in its ``ru_maxrss``, so ``wait4`` said "this bench's RSS" for any
+    command smaller than the bench (createrepo_c's 22 MiB showed as 45-60).  ``time``
+    is small, so the high-water mark its child inherits is ``time``'s own."""
+    if not os.access(GNU_TIME, os.X_OK):
+        raise SystemExit(f"{GNU_TIME} is missing: install Debian's 'time' package")
     t = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    peak = 0
-    done = threading.Event()
+    with tempfile.NamedTemporaryFile("r", prefix="bench-rss-", dir=RESULTS) as out:
+        proc = subprocess.Popen(
+            [GNU_TIME, "-f", "%M", "-o", out.name, *argv], stdout=subprocess.DEVNULL
+        )
+        peak = 0
+        done = threading.Event()
 
-    def sample() -> None:
-        nonlocal peak
-        while not done.wait(0.02):
-            peak = max(peak, sum(_pss_kb(p) for p in _tree(proc.pid)))
+        def sample() -> None:
+            nonlocal peak
+            while not done.wait(0.02):
+                peak = max(peak, sum(_pss_kb(p) for p in _tree(proc.pid)))
 
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    done.set()
-    sampler.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[:3]} failed ({proc.returncode})")
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        done.set()
+        sampler.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"{argv[:3]} failed ({proc.returncode})")
+        rss_kb = int(out.read().split()[-1])
     return {
         "s": wall,
         # user + system CPU of the child and everything it waited for (its workers):
         # on a machine shared with others, this moves far less than the wall time
         "cpu_s": usage.ru_utime + usage.ru_stime,
-        "rss_mib": usage.ru_maxrss / 1024,
+        "rss_mib": rss_kb / 1024,
         "pss_mib": peak / 1024,
         # the machine is shared: the 1-minute load average as this run ended
         "load1": os.getloadavg()[0],
