@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -177,6 +176,8 @@ def ours_argv(work: Path, incoming: list[Path], ledger: Path | None) -> list[str
 
 
 def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    import statistics  # the parent's: not in the measured children
+
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
@@ -278,6 +279,8 @@ def bench_size(
         RepoIndex.load(index_path)
         loads.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
+    import statistics
+
     out["index load s"] = statistics.median(loads)
     out["index load cpu s"] = statistics.median(cpu)
     out["index bytes"] = index_path.stat().st_size
@@ -296,6 +299,8 @@ def timed(fn: Callable[[], object], setup: Callable[[], object], repeat: int) ->
         t = time.perf_counter()
         fn()
         runs.append(time.perf_counter() - t)
+    import statistics
+
     return statistics.median(runs)
 
 

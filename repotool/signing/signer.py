@@ -12,7 +12,6 @@ import struct
 import tempfile
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -339,6 +338,8 @@ class Signer:
             except ToolFailedError as e:
                 raise SigningError(e.what, where=e.where, hint=e.hint) from e
 
+        from concurrent.futures import ThreadPoolExecutor  # not on a publish's path
+
         with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
             list(pool.map(sign_chunk, chunks))
 
@@ -369,6 +370,8 @@ class Signer:
             ]
 
         workers = max(1, min(len(batches), jobs or os.cpu_count() or 1))
+        from concurrent.futures import ThreadPoolExecutor  # not on a publish's path
+
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return [r for rs in pool.map(check, batches) for r in rs]
 
