@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import weakref
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from repotool.errors import (
     SigningStateError,
     WeakKeyError,
 )
-from repotool.process import Completed, Runner, require_tools
+from repotool.process import Runner, require_tools
 from repotool.report import Reporter
 from repotool.signing.agent import check_forwarded_agent
 from repotool.signing.key_checks import KeyStrength, weak_key_problem
@@ -173,27 +172,9 @@ def open_signer(cfg: Config, runner: Runner, reporter: Reporter) -> Signer:
 
 def check_signer(cfg: Config, signer: Signer, reporter: Reporter) -> None:
     """What every command checks of its key before any work (also what
-    ``bench/bench_publish.py`` pays, as the CLI does).  The test signature is made
-    while the key is listed (gpg runs at once: 8 ms less of every command, 11 of
-    them signing); what the listing finds wrong is still said first."""
-    made: list[tuple[Completed, str]] = []
-    failed: list[BaseException] = []
-
-    def sign() -> None:
-        try:
-            made.append(signer.make_test_signature())
-        except BaseException as e:  # told in this thread, after the listing's checks
-            failed.append(e)
-
-    worker = threading.Thread(target=sign, name="repotool-test-signature")
-    worker.start()
-    try:
-        listing = signer.check_usable()
-    finally:
-        worker.join()
-    if failed:
-        raise failed[0]
-    _check_strength(cfg, signer, signer.test_signature(listing, made[0]), reporter)
+    ``bench/bench_publish.py`` pays, as the CLI does)."""
+    listing = signer.check_usable()
+    _check_strength(cfg, signer, signer.test_signature(listing), reporter)
     _warn_expiry(cfg, signer, reporter, listing)
 
 

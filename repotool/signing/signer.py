@@ -31,8 +31,6 @@ from repotool.signing.lifecycle import KeyInfo, read_key_listing
 from repotool.signing.rpm_verify import PublishedKeys, Verdict, dearmor, parse_public_keys
 
 GPG = "/usr/bin/gpg"
-#: what the key signs before any work, to show it can sign without a prompt
-TEST_TEXT = b"repotool: test signature before any work\n"
 
 
 @dataclass(frozen=True)
@@ -174,9 +172,14 @@ class Signer:
             )
         return listing
 
-    def make_test_signature(self) -> tuple[Completed, str]:
-        """gpg's signing of :data:`TEST_TEXT` as the release will sign (same key, same
-        passphrase route), never prompting: the run and its status lines."""
+    def test_signature(self, listing: str | None = None) -> KeyStrength:
+        """Sign a short text as the release will (same key, same passphrase route) and
+        check it against the published key, before any work; the signing (sub)key's
+        strength comes back.  Never prompts: a key that needs a passphrase nobody gave
+        fails here, not in rpmsign after the build.  ``listing``: the key's listing
+        just taken by :meth:`check_usable` (else it is listed again)."""
+        where = f"GNUPGHOME {self.gnupghome}, key {self.fingerprint}"
+        text = b"repotool: test signature before any work\n"
         # a forwarded agent's restricted socket refuses to be told the pinentry mode
         never_prompt = (
             [] if self.passphrase_file or self.agent_socket else ["--pinentry-mode", "error"]
@@ -198,9 +201,9 @@ class Signer:
                     "--output",
                     "-",
                 ],
-                input=TEST_TEXT,
+                input=text,
                 check=False,
-                where=f"GNUPGHOME {self.gnupghome}, key {self.fingerprint}",
+                where=where,
             )
             return done, done.stderr.decode("utf-8", "replace")
 
@@ -210,18 +213,6 @@ class Signer:
             # that holds the key) refuses to be told the pinentry mode: a prompt, if the
             # key needs one, shows on that machine
             done, status = sign([])
-        return done, status
-
-    def test_signature(
-        self, listing: str | None = None, made: tuple[Completed, str] | None = None
-    ) -> KeyStrength:
-        """Sign a short text as the release will and check it against the published
-        key, before any work; the signing (sub)key's strength comes back.  A key that
-        needs a passphrase nobody gave fails here, not in rpmsign after the build.
-        ``listing``: the key's listing just taken by :meth:`check_usable` (else it is
-        listed again); ``made``: :meth:`make_test_signature`'s result, if it ran."""
-        where = f"GNUPGHOME {self.gnupghome}, key {self.fingerprint}"
-        done, status = self.make_test_signature() if made is None else made
         pf = str(self.passphrase_file) if self.passphrase_file else None
         outcome = read_sign_status(status, passphrase_file=pf)
         if done.returncode != 0 or outcome.signed_by is None:
@@ -230,7 +221,7 @@ class Signer:
                 where=where,
                 hint=outcome.hint,
             )
-        self.verify_detached(TEST_TEXT, done.stdout)
+        self.verify_detached(text, done.stdout)
         if listing is None:
             listing = self.key_listing()
         strength = signing_key_strength(listing, outcome.signed_by)
