@@ -70,7 +70,9 @@ class Keyring:
         argv = [GPG, "--homedir", str(self.home), "--batch", "--no-tty"]
         return [*argv, "--no-autostart"] if self.no_autostart else argv
 
-    def keys(self, fingerprints: Sequence[str] = (), *, secret: bool = False) -> list[KeyInfo]:
+    def listing(self, fingerprints: Sequence[str] = (), *, secret: bool = False) -> str:
+        """gpg's colon listing of these keys (every key: none named), as the keyring
+        holds them now; empty when it holds none of them."""
         done = self.runner.run(
             [
                 *self._argv(),
@@ -82,7 +84,10 @@ class Keyring:
             check=False,
             where=f"GNUPGHOME {self.home}",
         )
-        return read_key_listing(done.stdout.decode("utf-8", "replace"))
+        return done.stdout.decode("utf-8", "replace")
+
+    def keys(self, fingerprints: Sequence[str] = (), *, secret: bool = False) -> list[KeyInfo]:
+        return read_key_listing(self.listing(fingerprints, secret=secret))
 
     def key(self, fingerprint: str) -> KeyInfo | None:
         return next(

@@ -107,18 +107,9 @@ class Signer:
     def key_listing(self, *, secret: bool = False) -> str:
         """``gpg --with-colons --list-keys`` (or ``--list-secret-keys``) of this key, as
         the keyring holds it now (empty when it holds no such key)."""
-        done = self.runner.run(
-            [
-                *self._gpg_argv(passphrase=False),
-                "--with-colons",
-                "--fixed-list-mode",
-                "--list-secret-keys" if secret else "--list-keys",
-                self.fingerprint,
-            ],
-            check=False,
-            where=f"GNUPGHOME {self.gnupghome}",
-        )
-        return done.stdout.decode("utf-8", "replace")
+        from repotool.signing.keyring import keyring_of  # it imports this module
+
+        return keyring_of(self).listing([self.fingerprint], secret=secret)
 
     def listed(self, listing: str) -> list[KeyInfo]:
         """This key (as primary) in a :meth:`key_listing`: one entry, or none."""
