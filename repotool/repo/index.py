@@ -17,7 +17,7 @@ then the package rows, 500 to a line::
 
 Lines, not one document: the file is read and written a line at a time, so a
 load or save never holds the parsed rows of every package at once besides the
-records (loading 10,000: 11 MiB less at the peak, and faster).  A file with
+records (loading 10,000: 4 MiB less at the peak, and faster).  A file with
 fewer or more rows than its head says reads as empty.
 
 A generation whose package list differs little from the one written before it
