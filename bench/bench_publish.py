@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,10 +175,14 @@ def ours_argv(work: Path, incoming: list[Path], ledger: Path | None) -> list[str
     return argv + (["--ledger", str(ledger)] if ledger else [])
 
 
-def medians(runs: list[dict[str, float]]) -> dict[str, float]:
-    import statistics  # the parent's: not in the measured children
+def median(values: Iterable[float]) -> float:
+    import statistics  # the parent's: not imported by the measured children
 
-    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    return statistics.median(values)
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: median(r[k] for r in runs) for k in runs[0]}
 
 
 def link_all(rpms: list[Path], folder: Path) -> None:
@@ -279,10 +283,8 @@ def bench_size(
         RepoIndex.load(index_path)
         loads.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    import statistics
-
-    out["index load s"] = statistics.median(loads)
-    out["index load cpu s"] = statistics.median(cpu)
+    out["index load s"] = median(loads)
+    out["index load cpu s"] = median(cpu)
     out["index bytes"] = index_path.stat().st_size
     out["loadavg_after"] = os.getloadavg()
     shutil.rmtree(work, ignore_errors=True)
@@ -299,9 +301,7 @@ def timed(fn: Callable[[], object], setup: Callable[[], object], repeat: int) ->
         t = time.perf_counter()
         fn()
         runs.append(time.perf_counter() - t)
-    import statistics
-
-    return statistics.median(runs)
+    return median(runs)
 
 
 def make_packages(n: int, prefix: str = "bench-pkg") -> Path:

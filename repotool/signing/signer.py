@@ -239,9 +239,10 @@ class Signer:
             return []
         return ["--pinentry-mode", "loopback", "--passphrase-file", str(self.passphrase_file)]
 
-    def _gpg_argv(self, *, passphrase: bool = True) -> list[str]:
+    def _gpg_argv(self) -> list[str]:
+        """gpg for signing (listings and exports go through the Keyring)."""
         argv = [GPG, "--homedir", str(self.gnupghome), "--batch", "--no-tty", *self._no_autostart]
-        return [*argv, *self._passphrase_args()] if passphrase else argv
+        return [*argv, *self._passphrase_args()]
 
     # --- detached and clear signatures --------------------------------------
     def detach_sign(self, data: bytes) -> bytes:
